@@ -1,0 +1,62 @@
+/**
+ * Every environment variable tasksync reads, in one TypeBox schema. Values come
+ * in as strings and are converted before validation (see load.ts).
+ */
+import { Type, type Static } from 'typebox'
+
+const Int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => Type.Integer({ default: def, minimum: min, maximum: max })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Int(3000, 0, 65535),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  /** postgres://… ; absent: embedded PGlite under DATA_DIR. */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** Max connections of this instance's PostgreSQL pool. */
+  DATABASE_POOL_SIZE: Int(10, 1, 200),
+  /** redis://… ; absent: in-process bus (one instance only). */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** Prefix of every Redis channel and key, so several deployments (or test runs) share one Redis. */
+  REDIS_PREFIX: Type.String({ default: 'tasksync:' }),
+  /** Shared HMAC secret (HS256) for access tokens; every instance must have the same one. */
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** PEM PKCS#8 private key (EdDSA/ES256/RS256); its public half is served at /.well-known/jwks.json. */
+  JWT_PRIVATE_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ACCESS_TOKEN_TTL_S: Int(900, 10, 86_400),
+  REFRESH_TOKEN_TTL_S: Int(30 * 86_400, 60, 365 * 86_400),
+  DATA_DIR: Type.String({ default: './data' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  /** Instance id used in /api/health, welcome and to ignore own bus echoes; random when absent. */
+  INSTANCE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** Ops kept replayable per task for `since` resume; older gaps answer snapshot/sync_required. */
+  REPLAY_WINDOW_OPS: Int(1000, 10),
+  /** Days a deletion tombstone is kept (the tombstone horizon). */
+  TOMBSTONE_TTL_DAYS: Int(90, 1),
+  /** Seconds between housekeeping runs (0 disables the in-server schedule). */
+  HOUSEKEEPING_INTERVAL_S: Int(3600, 0),
+  WS_MAX_MESSAGE_BYTES: Int(256 * 1024, 1024),
+  WS_MAX_BUFFERED_BYTES: Int(1024 * 1024, 1024),
+  WS_RATE_PER_S: Int(100, 1),
+  WS_RATE_BURST: Int(200, 1),
+  WS_HEARTBEAT_MS: Int(25_000, 100),
+  WS_HELLO_TIMEOUT_MS: Int(10_000, 100),
+  WS_MAX_SOCKETS: Int(20_000, 1),
+  /** Milliseconds SIGTERM waits for begun commits before closing sockets. */
+  SHUTDOWN_TIMEOUT_MS: Int(10_000, 100),
+  AUTH_RATE_LIMIT_PER_MIN: Int(30, 1),
+  LIMIT_TITLE: Int(1000, 1),
+  LIMIT_DESCRIPTION: Int(100_000, 1),
+  LIMIT_TAGS: Int(50, 1),
+  LIMIT_TAG_LENGTH: Int(64, 1),
+  LIMIT_CUSTOM_FIELDS: Int(64, 1),
+  LIMIT_CUSTOM_FIELD_BYTES: Int(32 * 1024, 16),
+  LIMIT_COMMENT_BODY: Int(20_000, 1),
+  SYNC_PUSH_MAX_MUTATIONS: Int(500, 1),
+  SYNC_PUSH_MAX_BYTES: Int(4 * 1024 * 1024, 1024),
+  SYNC_PULL_MAX_LIMIT: Int(1000, 1),
+})
+
+export type RawConfig = Static<typeof ConfigSchema>

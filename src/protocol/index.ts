@@ -1,0 +1,3 @@
+export * from './errors.js'
+export * from './close-codes.js'
+export * from './messages.js'

@@ -1,0 +1,130 @@
+/**
+ * Opens the database: PostgreSQL through postgres.js when DATABASE_URL is set,
+ * otherwise embedded PGlite persisted under DATA_DIR. Both speak through drizzle;
+ * `rows()` runs raw SQL on either and returns plain rows.
+ */
+import { mkdirSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { SQL } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import * as schema from './schema.js'
+
+export type Schema = typeof schema
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+/** A drizzle transaction or the database itself: repositories accept either. */
+export type Executor = Pick<Db, 'select' | 'insert' | 'update' | 'delete' | 'execute'>
+
+export interface Database {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  /** The connection URL (postgres only). */
+  url?: string
+  /** Runs raw SQL and returns its rows on either driver. */
+  rows<T = Record<string, unknown>>(query: SQL, exec?: Executor): Promise<T[]>
+  /** True when a trivial query answers. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+export interface OpenOptions {
+  databaseUrl?: string
+  dataDir: string
+  poolSize?: number
+  /** Run migrations at open (default true). */
+  migrate?: boolean
+}
+
+export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'drizzle')
+
+/** Any constant: every instance takes this advisory lock while it migrates. */
+const MIGRATION_LOCK = 7_240_311
+
+export async function openDatabase(opts: OpenOptions): Promise<Database> {
+  const database = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : await openPglite(opts.dataDir)
+  if (opts.migrate !== false) await migrateDatabase(database)
+  return database
+}
+
+function toRows<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[]
+  return ((result as { rows?: T[] }).rows ?? []) as T[]
+}
+
+async function openPostgres(url: string, max: number): Promise<Database> {
+  const { default: postgres } = await import('postgres')
+  const { drizzle } = await import('drizzle-orm/postgres-js')
+  const client = postgres(url, {
+    max,
+    onnotice: () => {},
+    connect_timeout: 10,
+    // Keep type parsing of timestamps as strings off: drizzle maps them.
+  })
+  const db = drizzle(client, { schema }) as unknown as Db
+  return {
+    db,
+    kind: 'postgres',
+    url,
+    rows: async (q, exec = db) => toRows(await exec.execute(q)),
+    ping: async () => {
+      try {
+        await client`select 1`
+        return true
+      } catch {
+        return false
+      }
+    },
+    close: () => client.end({ timeout: 5 }),
+  }
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite')
+  const { drizzle } = await import('drizzle-orm/pglite')
+  let client: InstanceType<typeof PGlite>
+  if (dataDir === 'memory://') client = new PGlite()
+  else {
+    const dir = join(dataDir, 'pglite')
+    mkdirSync(dir, { recursive: true })
+    client = new PGlite(dir)
+  }
+  await client.waitReady
+  const db = drizzle(client, { schema }) as unknown as Db
+  return {
+    db,
+    kind: 'pglite',
+    rows: async (q, exec = db) => toRows(await exec.execute(q)),
+    ping: async () => {
+      try {
+        await client.query('select 1')
+        return true
+      } catch {
+        return false
+      }
+    },
+    close: () => client.close(),
+  }
+}
+
+/** Applies drizzle/ migrations; safe when two instances start at once (advisory lock). */
+export async function migrateDatabase(database: Database): Promise<void> {
+  const config = { migrationsFolder: MIGRATIONS_DIR }
+  if (database.kind === 'pglite') {
+    const { migrate } = await import('drizzle-orm/pglite/migrator')
+    await migrate(database.db as never, config)
+    return
+  }
+  // One dedicated connection holds a session advisory lock for the whole run,
+  // so a second instance starting at the same moment waits, then finds nothing to do.
+  const { default: postgres } = await import('postgres')
+  const { drizzle } = await import('drizzle-orm/postgres-js')
+  const { migrate } = await import('drizzle-orm/postgres-js/migrator')
+  const client = postgres(database.url!, { max: 1, onnotice: () => {} })
+  try {
+    await client`select pg_advisory_lock(${MIGRATION_LOCK})`
+    await migrate(drizzle(client), config)
+    await client`select pg_advisory_unlock(${MIGRATION_LOCK})`
+  } finally {
+    await client.end({ timeout: 5 })
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The drizzle schema of tasksync. Every entity is keyed by (orgId, id): ids are
+ * chosen by clients, and the same id in another organization must neither
+ * conflict nor reveal anything (PROTOCOL.md section 1).
+ */
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core'
+import type { JsonValue, TaskContent, TaskOp } from '../domain/types.js'
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+const createdAt = () => ts('created_at').notNull().defaultNow()
+
+export const organizations = pgTable('organizations', {
+  id: uuid('id').primaryKey(),
+  name: text('name').notNull(),
+  createdAt: createdAt(),
+})
+
+export const users = pgTable(
+  'users',
+  {
+    orgId: uuid('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull(),
+    email: text('email').notNull(),
+    displayName: text('display_name').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    role: text('role').$type<'owner' | 'admin' | 'member' | 'viewer'>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    // Login is by email alone, so an email identifies one user across the server.
+    uniqueIndex('users_email_key').on(sql`lower(${t.email})`),
+  ],
+)
+
+export const devices = pgTable(
+  'devices',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    userId: uuid('user_id').notNull(),
+    name: text('name').notNull(),
+    platform: text('platform').notNull(),
+    createdAt: createdAt(),
+    lastSeenAt: ts('last_seen_at'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.id] }), index('devices_user_idx').on(t.orgId, t.userId)],
+)
+
+/** Refresh tokens, stored as hashes; a family is one login, revoked whole on reuse. */
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey(),
+    orgId: uuid('org_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    familyId: uuid('family_id').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    createdAt: createdAt(),
+    expiresAt: ts('expires_at').notNull(),
+    spentAt: ts('spent_at'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [
+    uniqueIndex('refresh_tokens_hash_key').on(t.tokenHash),
+    index('refresh_tokens_family_idx').on(t.familyId),
+    index('refresh_tokens_device_idx').on(t.orgId, t.deviceId),
+  ],
+)
+
+export const projects = pgTable(
+  'projects',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    name: text('name').notNull(),
+    createdBy: uuid('created_by').notNull(),
+    createdAt: createdAt(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    archivedAt: ts('archived_at'),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.id] })],
+)
+
+/**
+ * A task's latest snapshot. `content` is the op type's TaskContent; status,
+ * assignee, project, priority and deleted are copied out for filters and indexes.
+ */
+export const tasks = pgTable(
+  'tasks',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    rev: integer('rev').notNull(),
+    content: jsonb('content').$type<TaskContent>().notNull(),
+    clock: jsonb('clock').$type<Record<string, number>>().notNull(),
+    projectId: uuid('project_id'),
+    status: text('status').notNull(),
+    priority: integer('priority').notNull(),
+    assigneeId: uuid('assignee_id'),
+    deleted: boolean('deleted').notNull().default(false),
+    createdAt: createdAt(),
+    createdBy: uuid('created_by').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    updatedBy: uuid('updated_by').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    index('tasks_project_idx').on(t.orgId, t.projectId, t.id),
+    index('tasks_status_idx').on(t.orgId, t.status, t.id),
+    index('tasks_assignee_idx').on(t.orgId, t.assigneeId, t.id),
+  ],
+)
+
+/** The per-task op log: one row per committed rev, rev 1 is the creation. */
+export const taskOps = pgTable(
+  'task_ops',
+  {
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    op: jsonb('op').$type<TaskOp>().notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    clientId: uuid('client_id'),
+    seq: bigint('seq', { mode: 'number' }),
+    committedAt: ts('committed_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.taskId, t.rev] }), index('task_ops_committed_idx').on(t.committedAt)],
+)
+
+/** A clientId is bound to the device (and user, org) that first used it. */
+export const clients = pgTable('clients', {
+  clientId: uuid('client_id').primaryKey(),
+  orgId: uuid('org_id').notNull(),
+  userId: uuid('user_id').notNull(),
+  deviceId: uuid('device_id').notNull(),
+  createdAt: createdAt(),
+})
+
+/** The per-client mutation record that makes (clientId, seq) idempotent. */
+export const clientMutations = pgTable(
+  'client_mutations',
+  {
+    clientId: uuid('client_id').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    orgId: uuid('org_id').notNull(),
+    kind: text('kind').$type<'create' | 'op' | 'comment'>().notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev'),
+    commentId: uuid('comment_id'),
+    committedAt: ts('committed_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.clientId, t.seq] })],
+)
+
+export const comments = pgTable(
+  'comments',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    parentId: uuid('parent_id'),
+    authorId: uuid('author_id').notNull(),
+    body: text('body').notNull(),
+    createdAt: createdAt(),
+    editedAt: ts('edited_at'),
+    editCount: integer('edit_count').notNull().default(0),
+    deleted: boolean('deleted').notNull().default(false),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.id] }), index('comments_task_idx').on(t.orgId, t.taskId, t.createdAt)],
+)
+
+/** Human-readable history: one row per committed rev, what changed from what to what. */
+export const taskHistory = pgTable(
+  'task_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    changes: jsonb('changes').$type<Record<string, { from?: JsonValue; to?: JsonValue }>>().notNull(),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('task_history_task_rev_key').on(t.orgId, t.taskId, t.rev)],
+)
+
+/** What a person must settle: recorded by the sequencer, resolved through an op. */
+export const conflicts = pgTable(
+  'conflicts',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    field: text('field').$type<'status' | 'assigneeId'>().notNull(),
+    committedValue: jsonb('committed_value').$type<JsonValue>(),
+    incomingValue: jsonb('incoming_value').$type<JsonValue>(),
+    committedRev: integer('committed_rev').notNull(),
+    incomingRev: integer('incoming_rev').notNull(),
+    incomingUserId: uuid('incoming_user_id').notNull(),
+    status: text('status').$type<'open' | 'resolved'>().notNull().default('open'),
+    resolution: jsonb('resolution').$type<JsonValue>(),
+    resolvedBy: uuid('resolved_by'),
+    resolvedAt: ts('resolved_at'),
+    resolvedRev: integer('resolved_rev'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.id] }), index('conflicts_open_idx').on(t.orgId, t.status, t.createdAt)],
+)
+
+/** Deletions, kept until the tombstone horizon so an offline device learns of them. */
+export const tombstones = pgTable(
+  'tombstones',
+  {
+    orgId: uuid('org_id').notNull(),
+    kind: text('kind').$type<'task' | 'comment'>().notNull(),
+    id: uuid('id').notNull(),
+    taskId: uuid('task_id'),
+    rev: integer('rev'),
+    deletedAt: ts('deleted_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.kind, t.id] }), index('tombstones_deleted_idx').on(t.deletedAt)],
+)
+
+/** One row per push, pull or socket resume: who, how much, how long. */
+export const syncLog = pgTable(
+  'sync_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orgId: uuid('org_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    clientId: uuid('client_id'),
+    kind: text('kind').$type<'push' | 'pull' | 'resume'>().notNull(),
+    counts: jsonb('counts').$type<Record<string, number>>().notNull(),
+    durationMs: integer('duration_ms').notNull(),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [index('sync_log_org_idx').on(t.orgId, t.at)],
+)
