@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm'
 import {
   bigint,
   bigserial,
+  customType,
   boolean,
   index,
   integer,
@@ -22,6 +23,15 @@ import type { JsonValue, TaskContent, TaskOp } from '../domain/types.js'
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
 const createdAt = () => ts('created_at').notNull().defaultNow()
+
+/**
+ * The PostgreSQL transaction id (xid8) that last changed a row. Pull cursors are
+ * pg_snapshots: a row changed after a cursor is one whose change_xid the cursor's
+ * snapshot cannot see, so a transaction that commits late is never skipped.
+ * Set by a trigger on insert and update (migration 0001).
+ */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' })
+const changeXid = () => xid8('change_xid').notNull().default(sql`pg_current_xact_id()`)
 
 export const organizations = pgTable('organizations', {
   id: uuid('id').primaryKey(),
@@ -119,9 +129,11 @@ export const tasks = pgTable(
     createdBy: uuid('created_by').notNull(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     updatedBy: uuid('updated_by').notNull(),
+    changeXid: changeXid(),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
+    index('tasks_change_idx').on(t.orgId, t.changeXid),
     index('tasks_project_idx').on(t.orgId, t.projectId, t.id),
     index('tasks_status_idx').on(t.orgId, t.status, t.id),
     index('tasks_assignee_idx').on(t.orgId, t.assigneeId, t.id),
@@ -184,8 +196,12 @@ export const comments = pgTable(
     editCount: integer('edit_count').notNull().default(0),
     deleted: boolean('deleted').notNull().default(false),
     updatedAt: ts('updated_at').notNull().defaultNow(),
+    changeXid: changeXid(),
   },
-  (t) => [primaryKey({ columns: [t.orgId, t.id] }), index('comments_task_idx').on(t.orgId, t.taskId, t.createdAt)],
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    index('comments_change_idx').on(t.orgId, t.changeXid),
+    index('comments_task_idx').on(t.orgId, t.taskId, t.createdAt)],
 )
 
 /** Human-readable history: one row per committed rev, what changed from what to what. */
@@ -237,8 +253,13 @@ export const tombstones = pgTable(
     taskId: uuid('task_id'),
     rev: integer('rev'),
     deletedAt: ts('deleted_at').notNull().defaultNow(),
+    changeXid: changeXid(),
   },
-  (t) => [primaryKey({ columns: [t.orgId, t.kind, t.id] }), index('tombstones_deleted_idx').on(t.deletedAt)],
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.kind, t.id] }),
+    index('tombstones_deleted_idx').on(t.deletedAt),
+    index('tombstones_change_idx').on(t.orgId, t.changeXid),
+  ],
 )
 
 /** One row per push, pull or socket resume: who, how much, how long. */
@@ -257,3 +278,11 @@ export const syncLog = pgTable(
   },
   (t) => [index('sync_log_org_idx').on(t.orgId, t.at)],
 )
+
+/** Server-wide sync state: the tombstone horizon (cursors older than it answer reset). */
+export const syncState = pgTable('sync_state', {
+  key: text('key').primaryKey(),
+  /** xid8 of the horizon: a cursor whose snapshot xmax is at or below it is too old. */
+  horizonXid: xid8('horizon_xid'),
+  horizonAt: ts('horizon_at'),
+})
