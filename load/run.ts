@@ -1,0 +1,313 @@
+/**
+ * The load scenario: N sockets on M tasks over one or two tasksync instances.
+ * One writer per task keeps one op in flight (send, wait for the ack, send the
+ * next); the other sockets of the task are subscribers. Sockets are spread over
+ * worker processes so the generator is not the bottleneck.
+ *
+ *   npm run load -- --instances 1 --tasks 100 --sockets-per-task 10 --duration 30
+ *   npm run load -- --idle 5000          # server memory per idle socket
+ *
+ * With no --url it creates a fresh PostgreSQL database, starts the instances
+ * (built server, real PostgreSQL and Redis) and removes the database at the end.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { writeFileSync, mkdirSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import postgres from 'postgres'
+import { Histogram } from './histogram.js'
+import { cpuSeconds, cpuSecondsNamed, rssBytes } from './proc.js'
+import { contentHash } from './canonical.js'
+import type { SocketPlan } from './worker.js'
+
+const { values: args } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    instances: { type: 'string', default: '1' },
+    tasks: { type: 'string', default: '100' },
+    'sockets-per-task': { type: 'string', default: '10' },
+    duration: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '3' },
+    url: { type: 'string' },
+    idle: { type: 'string' },
+    'pg-url': { type: 'string', default: process.env.LOAD_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'redis-url': { type: 'string', default: process.env.LOAD_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    out: { type: 'string' },
+  },
+})
+
+const INSTANCES = Number(args.instances)
+const TASKS = Number(args.tasks)
+const PER_TASK = Number(args['sockets-per-task'])
+const DURATION_S = Number(args.duration)
+const WARMUP_S = Number(args.warmup)
+const WORKERS = Number(args.workers)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const log = (...a: unknown[]) => console.log(`[load ${new Date().toISOString().slice(11, 19)}]`, ...a)
+
+interface Instance {
+  url: string
+  proc?: ChildProcess
+}
+
+async function json(url: string, init: RequestInit & { token?: string } = {}): Promise<any> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (init.token) headers.authorization = `Bearer ${init.token}`
+  const res = await fetch(url, { ...init, headers })
+  const body = res.status === 204 ? null : await res.json()
+  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${url} → ${res.status} ${JSON.stringify(body)}`)
+  return body
+}
+
+async function startInstances(): Promise<{ instances: Instance[]; cleanup: () => Promise<void> }> {
+  if (args.url) return { instances: args.url.split(',').map((url) => ({ url })), cleanup: async () => {} }
+  const dbName = `tasksync_load_${Date.now().toString(36)}`
+  const admin = postgres(args['pg-url']!, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${dbName}`)
+  const dbUrl = new URL(args['pg-url']!)
+  dbUrl.pathname = '/' + dbName
+  const build = spawn(process.execPath, ['scripts/ensure-build.mjs'], { stdio: 'inherit' })
+  await new Promise((r) => build.on('exit', r))
+  const env = {
+    ...process.env,
+    NODE_ENV: 'production',
+    DATABASE_URL: dbUrl.toString(),
+    REDIS_URL: args['redis-url'],
+    REDIS_PREFIX: `tasksync-load:${dbName}:`,
+    JWT_SECRET: 'load-test-secret-load-test-secret-0123456789',
+    ACCESS_TOKEN_TTL_S: '3600',
+    LOG_LEVEL: 'warn',
+    AUTH_RATE_LIMIT_PER_MIN: '10000',
+    WS_MAX_SOCKETS: '100000',
+    DATABASE_POOL_SIZE: process.env.LOAD_POOL_SIZE ?? '10',
+  }
+  const instances: Instance[] = []
+  for (let i = 0; i < INSTANCES; i++) {
+    const port = 4100 + i
+    const proc = spawn(process.execPath, ['dist/src/server.js'], {
+      env: { ...env, PORT: String(port), INSTANCE_ID: `load-${i}` },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+    instances.push({ url: `http://127.0.0.1:${port}`, proc })
+  }
+  for (const inst of instances) {
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      try {
+        if ((await fetch(`${inst.url}/health`)).ok) break
+      } catch {
+        /* not up yet */
+      }
+      if (Date.now() > deadline) throw new Error(`${inst.url} did not start`)
+      await sleep(200)
+    }
+  }
+  const cleanup = async () => {
+    for (const inst of instances) inst.proc?.kill('SIGTERM')
+    await Promise.all(instances.map((i) => new Promise((r) => (i.proc?.exitCode !== null ? r(null) : i.proc?.on('exit', r)))))
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
+    await admin.end()
+  }
+  return { instances, cleanup }
+}
+
+async function setupOrg(url: string): Promise<{ token: string; taskIds: string[] }> {
+  const reg = await json(`${url}/api/auth/register`, {
+    method: 'POST',
+    body: JSON.stringify({
+      orgName: 'load',
+      email: `load-${randomUUID()}@example.test`,
+      password: 'load-password-123',
+      displayName: 'Load',
+      device: { name: 'load generator', platform: 'node' },
+    }),
+  })
+  const token: string = reg.accessToken
+  const taskIds: string[] = []
+  for (let i = 0; i < TASKS; i += 20) {
+    const batch = Array.from({ length: Math.min(20, TASKS - i) }, (_, k) => {
+      const id = randomUUID()
+      taskIds.push(id)
+      return json(`${url}/api/tasks`, { method: 'POST', token, body: JSON.stringify({ id, title: `load task ${i + k}` }) })
+    })
+    await Promise.all(batch)
+  }
+  return { token, taskIds }
+}
+
+function startWorkers(plans: SocketPlan[]): { procs: ChildProcess[]; slices: SocketPlan[][] } {
+  const slices: SocketPlan[][] = Array.from({ length: WORKERS }, () => [])
+  plans.forEach((p, i) => slices[i % WORKERS].push(p))
+  const procs = slices.map(() => fork(new URL('./worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] }))
+  return { procs, slices }
+}
+
+function waitFor<T>(proc: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMsg = (m: any) => {
+      if (m.type === type) {
+        proc.off('message', onMsg)
+        resolve(m)
+      } else if (m.type === 'failed') reject(new Error(m.error))
+    }
+    proc.on('message', onMsg)
+  })
+}
+
+const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–')
+
+async function runScenario(instances: Instance[]) {
+  const { token, taskIds } = await setupOrg(instances[0].url)
+  log(`${TASKS} tasks created; opening ${TASKS * PER_TASK} sockets over ${instances.length} instance(s) from ${WORKERS} workers`)
+  const plans: SocketPlan[] = []
+  let n = 0
+  for (const taskId of taskIds)
+    for (let k = 0; k < PER_TASK; k++) {
+      const inst = instances[n++ % instances.length]
+      plans.push({ wsUrl: inst.url.replace(/^http/, 'ws'), token, taskId, clientId: randomUUID(), writer: k === 0 })
+    }
+  const { procs } = startWorkers(plans)
+  const slices: SocketPlan[][] = Array.from({ length: WORKERS }, () => [])
+  plans.forEach((p, i) => slices[i % WORKERS].push(p))
+  await Promise.all(procs.map((p, i) => (p.send({ type: 'init', sockets: slices[i] }), waitFor(p, 'ready'))))
+  log('all sockets subscribed; starting writers')
+
+  let acks = 0
+  let delivered = 0
+  const lastAcks = new Map<ChildProcess, number>()
+  const lastDelivered = new Map<ChildProcess, number>()
+  for (const p of procs)
+    p.on('message', (m: any) => {
+      if (m.type !== 'progress') return
+      acks += m.acks - (lastAcks.get(p) ?? 0)
+      delivered += m.delivered - (lastDelivered.get(p) ?? 0)
+      lastAcks.set(p, m.acks)
+      lastDelivered.set(p, m.delivered)
+    })
+  for (const p of procs) p.send({ type: 'start' })
+  await sleep(WARMUP_S * 1000)
+  const serverPids = instances.map((i) => i.proc?.pid).filter((x): x is number => !!x)
+  const cpu0 = {
+    servers: serverPids.map(cpuSeconds),
+    workers: procs.map((p) => cpuSeconds(p.pid!)),
+    postgres: cpuSecondsNamed('postgres'),
+    redis: cpuSecondsNamed('redis-server'),
+  }
+  const acks0 = acks
+  const delivered0 = delivered
+  const t0 = Date.now()
+  let prevAcks = acks
+  for (let s = 1; s <= DURATION_S; s++) {
+    await sleep(1000)
+    if (s % 5 === 0 || s === DURATION_S) log(`t=${s}s committed ${acks - prevAcks}/s (last 1 s), delivered ${delivered} total`)
+    prevAcks = acks
+  }
+  const elapsed = (Date.now() - t0) / 1000
+  const acked = acks - acks0
+  const deliveredWindow = delivered - delivered0
+  const cpu1 = {
+    servers: serverPids.map(cpuSeconds),
+    workers: procs.map((p) => cpuSeconds(p.pid!)),
+    postgres: cpuSecondsNamed('postgres'),
+    redis: cpuSecondsNamed('redis-server'),
+  }
+  const rss = serverPids.map(rssBytes)
+  const results = await Promise.all(procs.map((p) => (p.send({ type: 'stop' }), waitFor<any>(p, 'result'))))
+  const ack = new Histogram()
+  const fanout = new Histogram()
+  let gaps = 0
+  let errors = 0
+  const errorSamples: string[] = []
+  const views: { taskId: string; rev: number; hash: string }[] = []
+  for (const r of results) {
+    ack.merge(Histogram.fromSparse(r.ack))
+    fanout.merge(Histogram.fromSparse(r.fanout))
+    gaps += r.gaps
+    errors += r.errors
+    errorSamples.push(...r.errorSamples)
+    views.push(...r.views)
+  }
+  // Convergence: every socket's view equals the server's snapshot of its task.
+  let diverged = 0
+  const server = new Map<string, { rev: number; hash: string }>()
+  for (const id of taskIds) {
+    const snap = await json(`${instances[0].url}/api/tasks/${id}`, { token })
+    server.set(id, { rev: snap.rev, hash: contentHash(snap) })
+  }
+  for (const v of views) {
+    const s = server.get(v.taskId)!
+    if (s.rev !== v.rev || s.hash !== v.hash) diverged++
+  }
+  const pct = (a: number, b: number) => fmt(((a - b) / elapsed) * 100, 0) + '%'
+  const summary = {
+    scenario: { instances: instances.length, tasks: TASKS, socketsPerTask: PER_TASK, durationS: elapsed, workers: WORKERS },
+    committedOpsPerS: acked / elapsed,
+    deliveredMsgsPerS: deliveredWindow / elapsed,
+    ackMs: { p50: ack.percentile(50), p95: ack.percentile(95), p99: ack.percentile(99) },
+    fanoutMs: { p50: fanout.percentile(50), p95: fanout.percentile(95), p99: fanout.percentile(99) },
+    cpu: {
+      servers: cpu1.servers.map((c, i) => pct(c, cpu0.servers[i])),
+      postgres: pct(cpu1.postgres, cpu0.postgres),
+      redis: pct(cpu1.redis, cpu0.redis),
+      workers: cpu1.workers.map((c, i) => pct(c, cpu0.workers[i])),
+    },
+    serverRssMiB: rss.map((b) => fmt(b / 1048576)),
+    gaps,
+    errors,
+    errorSamples: errorSamples.slice(0, 5),
+    converged: { sockets: views.length, diverged },
+  }
+  console.log('\n== tasksync load: results ==')
+  console.log(`instances ${instances.length}, ${TASKS} tasks × ${PER_TASK} sockets, ${fmt(elapsed)} s measured after ${WARMUP_S} s warm-up`)
+  console.log(`committed ops/s       ${fmt(summary.committedOpsPerS, 0)}`)
+  console.log(`delivered msgs/s      ${fmt(summary.deliveredMsgsPerS, 0)}`)
+  console.log(`ack latency ms        p50 ${fmt(summary.ackMs.p50)}  p95 ${fmt(summary.ackMs.p95)}  p99 ${fmt(summary.ackMs.p99)}`)
+  console.log(`fan-out latency ms    p50 ${fmt(summary.fanoutMs.p50)}  p95 ${fmt(summary.fanoutMs.p95)}  p99 ${fmt(summary.fanoutMs.p99)}`)
+  console.log(`CPU (of one core)     servers ${summary.cpu.servers.join(' ')}  postgres ${summary.cpu.postgres}  redis ${summary.cpu.redis}  generator ${summary.cpu.workers.join(' ')}`)
+  console.log(`server RSS MiB        ${summary.serverRssMiB.join(' ')}`)
+  console.log(`gaps ${gaps}, errors ${errors}${errorSamples.length ? ' (' + errorSamples.slice(0, 3).join('; ') + ')' : ''}`)
+  console.log(`convergence           ${views.length - diverged}/${views.length} sockets equal to the server snapshot`)
+  for (const p of procs) p.kill()
+  return summary
+}
+
+async function runIdle(instances: Instance[], count: number) {
+  const pid = instances[0].proc?.pid
+  if (!pid) throw new Error('--idle needs a spawned instance (omit --url)')
+  const { token, taskIds } = await setupOrg(instances[0].url)
+  const plans: SocketPlan[] = Array.from({ length: count }, (_, i) => ({
+    wsUrl: instances[0].url.replace(/^http/, 'ws'),
+    token,
+    taskId: taskIds[i % taskIds.length],
+    clientId: randomUUID(),
+    writer: false,
+  }))
+  await sleep(2000)
+  const before = rssBytes(pid)
+  const { procs, slices } = startWorkers(plans)
+  await Promise.all(procs.map((p, i) => (p.send({ type: 'init', sockets: slices[i] }), waitFor(p, 'ready'))))
+  await sleep(5000)
+  const after = rssBytes(pid)
+  const perSocket = (after - before) / count
+  console.log(`\n== idle sockets ==\n${count} subscribed idle sockets: server RSS ${fmt(before / 1048576)} → ${fmt(after / 1048576)} MiB, ${fmt(perSocket / 1024, 2)} KB per socket`)
+  for (const p of procs) p.kill()
+  return { idleSockets: count, rssBeforeMiB: before / 1048576, rssAfterMiB: after / 1048576, kbPerSocket: perSocket / 1024 }
+}
+
+const { instances, cleanup } = await startInstances()
+let exitCode = 0
+try {
+  const summary = args.idle ? await runIdle(instances, Number(args.idle)) : await runScenario(instances)
+  if (args.out) {
+    mkdirSync('load/results', { recursive: true })
+    writeFileSync(args.out, JSON.stringify(summary, null, 2))
+  }
+  if ('converged' in summary && (summary.converged.diverged > 0 || summary.gaps > 0)) exitCode = 1
+} catch (err) {
+  console.error(err)
+  exitCode = 1
+} finally {
+  await cleanup()
+}
+process.exit(exitCode)
