@@ -1,0 +1,71 @@
+/**
+ * Client ids and their mutation records: a clientId belongs to the device that
+ * first used it, and (clientId, seq) identifies one mutation forever.
+ */
+import { sql } from 'drizzle-orm'
+import type { Database } from './db.js'
+import type { MutationRecord } from './tasks-commit.js'
+
+export interface ClientBinding {
+  orgId: string
+  userId: string
+  deviceId: string
+}
+
+/** Binds clientId to the device unless already bound; answers the binding that holds. */
+export async function claimClient(database: Database, clientId: string, want: ClientBinding): Promise<ClientBinding> {
+  const rows = await database.rows<{ org_id: string; user_id: string; device_id: string }>(sql`
+    with ins as (
+      insert into clients (client_id, org_id, user_id, device_id)
+      values (${clientId}::uuid, ${want.orgId}::uuid, ${want.userId}::uuid, ${want.deviceId}::uuid)
+      on conflict (client_id) do nothing
+      returning org_id, user_id, device_id)
+    select org_id, user_id, device_id from ins
+    union all
+    select org_id, user_id, device_id from clients where client_id = ${clientId}::uuid`)
+  const r = rows[0]
+  return { orgId: r.org_id, userId: r.user_id, deviceId: r.device_id }
+}
+
+/** The record of a committed (clientId, seq), or null. */
+export async function findMutation(database: Database, clientId: string, seq: number): Promise<MutationRecord | null> {
+  const rows = await database.rows<{
+    org_id: string
+    kind: MutationRecord['kind']
+    task_id: string
+    rev: number | null
+    comment_id: string | null
+  }>(sql`select org_id, kind, task_id, rev, comment_id from client_mutations
+         where client_id = ${clientId}::uuid and seq = ${seq}::bigint`)
+  if (!rows.length) return null
+  const r = rows[0]
+  return {
+    clientId,
+    seq,
+    orgId: r.org_id,
+    kind: r.kind,
+    taskId: r.task_id,
+    rev: r.rev === null ? null : Number(r.rev),
+    commentId: r.comment_id,
+  }
+}
+
+/**
+ * Records a mutation that wrote nothing else (an identity op): a resend then
+ * answers the same rev. False when (clientId, seq) was already recorded.
+ */
+export async function recordMutation(database: Database, m: MutationRecord): Promise<boolean> {
+  const rows = await database.rows(sql`
+    insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, comment_id)
+    values (${m.clientId}::uuid, ${m.seq}::bigint, ${m.orgId}::uuid, ${m.kind}, ${m.taskId}::uuid, ${m.rev}::int, ${m.commentId}::uuid)
+    on conflict (client_id, seq) do nothing returning 1`)
+  return rows.length > 0
+}
+
+/** Highest committed seq of each clientId bound to the device (for pull's `lastSeq`). */
+export async function lastSeqs(database: Database, orgId: string, deviceId: string): Promise<Record<string, number>> {
+  const rows = await database.rows<{ client_id: string; seq: string | number }>(sql`
+    select c.client_id, max(m.seq) as seq from clients c join client_mutations m on m.client_id = c.client_id
+    where c.org_id = ${orgId}::uuid and c.device_id = ${deviceId}::uuid group by c.client_id`)
+  return Object.fromEntries(rows.map((r) => [r.client_id, Number(r.seq)]))
+}

@@ -1,0 +1,210 @@
+/**
+ * The write side of the op log: each commit is ONE statement (data-modifying CTEs
+ * run atomically), so a commit is one round trip. Several tasks' commits share a
+ * statement (group commit). The version check `tasks.rev = prev_rev` under a row
+ * lock, plus the task_ops primary key, make sure two instances never commit the
+ * same rev; (clientId, seq) already in client_mutations is reported, not re-applied.
+ */
+import { sql } from 'drizzle-orm'
+import type { Database } from './db.js'
+import type { JsonValue, TaskContent, TaskOp } from '../domain/types.js'
+
+export interface ConflictRow {
+  id: string
+  field: 'status' | 'assigneeId'
+  committed: JsonValue
+  incoming: JsonValue
+  committedRev: number
+}
+
+/** Everything one commit writes. */
+export interface CommitRow {
+  orgId: string
+  taskId: string
+  /** The rev the snapshot must still have (0 for a create). */
+  prevRev: number
+  rev: number
+  content: TaskContent
+  clock: Record<string, number>
+  /** RFC 3339 commit time. */
+  at: string
+  userId: string
+  deviceId: string
+  clientId: string | null
+  seq: number | null
+  op: TaskOp
+  changes: Record<string, unknown>
+  conflicts: ConflictRow[]
+  /** The op deletes the task: write its tombstone. */
+  tombstone: boolean
+}
+
+/** What the client_mutations record of a (clientId, seq) says. */
+export interface MutationRecord {
+  clientId: string
+  seq: number
+  orgId: string
+  kind: 'create' | 'op' | 'comment'
+  taskId: string
+  rev: number | null
+  commentId: string | null
+}
+
+export interface CommitOutcome {
+  /** taskIds (of the batch's org:task keys) whose commit was written. */
+  committed: Set<string>
+  /** key → the existing record of its (clientId, seq): nothing was written for it. */
+  duplicates: Map<string, MutationRecord>
+}
+
+export const commitKey = (orgId: string, taskId: string): string => `${orgId}:${taskId}`
+
+const recordset = sql`x(org_id uuid, task_id uuid, prev_rev int, rev int, content jsonb, clock jsonb,
+  project_id uuid, status text, priority int, assignee_id uuid, deleted boolean, at timestamptz,
+  user_id uuid, device_id uuid, client_id uuid, seq bigint, op jsonb, changes jsonb, conflicts jsonb, tombstone boolean)`
+
+function payload(rows: CommitRow[]): string {
+  return JSON.stringify(
+    rows.map((r) => ({
+      org_id: r.orgId,
+      task_id: r.taskId,
+      prev_rev: r.prevRev,
+      rev: r.rev,
+      content: r.content,
+      clock: r.clock,
+      project_id: r.content.projectId,
+      status: r.content.status,
+      priority: r.content.priority,
+      assignee_id: r.content.assigneeId,
+      deleted: r.content.deleted,
+      at: r.at,
+      user_id: r.userId,
+      device_id: r.deviceId,
+      client_id: r.clientId,
+      seq: r.seq,
+      op: r.op,
+      changes: r.changes,
+      conflicts: r.conflicts.map((c) => ({
+        id: c.id,
+        field: c.field,
+        committed: c.committed,
+        incoming: c.incoming,
+        committed_rev: c.committedRev,
+      })),
+      tombstone: r.tombstone,
+    })),
+  )
+}
+
+// The rows written beside the snapshot, shared by op commits and creates: `w` is
+// the set of rows whose snapshot write succeeded.
+const sideWrites = (kind: 'op' | 'create') => sql`
+  ins_op as (
+    insert into task_ops (org_id, task_id, rev, op, user_id, device_id, client_id, seq, committed_at)
+    select org_id, task_id, rev, op, user_id, device_id, client_id, seq, at from w),
+  ins_hist as (
+    insert into task_history (org_id, task_id, rev, user_id, device_id, changes, at)
+    select org_id, task_id, rev, user_id, device_id, changes, at from w),
+  ins_cm as (
+    insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, committed_at)
+    select client_id, seq, org_id, ${kind}, task_id, rev, at from w where client_id is not null),
+  ins_conf as (
+    insert into conflicts (org_id, id, task_id, field, committed_value, incoming_value, committed_rev, incoming_rev, incoming_user_id, created_at)
+    select w.org_id, c.id, w.task_id, c.field, c.committed, c.incoming, c.committed_rev, w.rev, w.user_id, w.at
+    from w cross join lateral jsonb_to_recordset(w.conflicts) as c(id uuid, field text, committed jsonb, incoming jsonb, committed_rev int)),
+  ins_tomb as (
+    insert into tombstones (org_id, kind, id, task_id, rev, deleted_at)
+    select org_id, 'task', task_id, task_id, rev, at from w where tombstone
+    on conflict (org_id, kind, id) do nothing)`
+
+interface OutcomeRow {
+  r: 'ok' | 'dup'
+  org_id: string
+  task_id: string
+  m_client_id: string | null
+  m_seq: string | number | null
+  m_kind: MutationRecord['kind'] | null
+  m_task_id: string | null
+  m_rev: number | null
+  m_comment_id: string | null
+}
+
+function toOutcome(rows: OutcomeRow[]): CommitOutcome {
+  const out: CommitOutcome = { committed: new Set(), duplicates: new Map() }
+  for (const r of rows) {
+    const key = commitKey(r.org_id, r.task_id)
+    if (r.r === 'ok') out.committed.add(key)
+    else
+      out.duplicates.set(key, {
+        clientId: r.m_client_id!,
+        seq: Number(r.m_seq),
+        orgId: r.org_id,
+        kind: r.m_kind!,
+        taskId: r.m_task_id!,
+        rev: r.m_rev === null ? null : Number(r.m_rev),
+        commentId: r.m_comment_id,
+      })
+  }
+  return out
+}
+
+const dupColumns = sql`m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind, m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id`
+
+/**
+ * Commits ops of distinct tasks in one statement. A row whose snapshot moved on
+ * (lost race) is in neither set of the outcome; the others are committed.
+ * Rows are locked in key order so two instances' batches cannot deadlock.
+ */
+export async function commitOps(database: Database, rows: CommitRow[]): Promise<CommitOutcome> {
+  const result = await database.rows<OutcomeRow>(sql`
+    with v as materialized (select * from jsonb_to_recordset(${payload(rows)}::jsonb) as ${recordset}),
+    dup as materialized (
+      select v.org_id, v.task_id, ${dupColumns}
+      from v join client_mutations m on m.client_id = v.client_id and m.seq = v.seq),
+    locked as materialized (
+      select t.org_id, t.id from tasks t join v on t.org_id = v.org_id and t.id = v.task_id and t.rev = v.prev_rev
+      where not exists (select 1 from dup where dup.org_id = v.org_id and dup.task_id = v.task_id)
+      order by t.org_id, t.id for update of t),
+    upd as (
+      update tasks t set rev = v.rev, content = v.content, clock = v.clock, project_id = v.project_id,
+        status = v.status, priority = v.priority, assignee_id = v.assignee_id, deleted = v.deleted,
+        updated_at = v.at, updated_by = v.user_id
+      from v join locked l on l.org_id = v.org_id and l.id = v.task_id
+      where t.org_id = v.org_id and t.id = v.task_id and t.rev = v.prev_rev
+      returning t.org_id, t.id),
+    w as materialized (select v.* from v join upd on upd.org_id = v.org_id and upd.id = v.task_id),
+    ${sideWrites('op')}
+    select 'ok' as r, org_id, id as task_id, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
+      null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id from upd
+    union all
+    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id from dup`)
+  return toOutcome(result)
+}
+
+/**
+ * Creates a task (rev 1) in one statement. The outcome's `committed` holds its key
+ * when it was written; `duplicates` when its (clientId, seq) was already recorded;
+ * neither when a task with that id exists in the org (already_exists).
+ */
+export async function commitCreate(database: Database, row: CommitRow, createdBy: string): Promise<CommitOutcome> {
+  const result = await database.rows<OutcomeRow>(sql`
+    with v as materialized (select * from jsonb_to_recordset(${payload([row])}::jsonb) as ${recordset}),
+    dup as materialized (
+      select v.org_id, v.task_id, ${dupColumns}
+      from v join client_mutations m on m.client_id = v.client_id and m.seq = v.seq),
+    ins as (
+      insert into tasks (org_id, id, rev, content, clock, project_id, status, priority, assignee_id, deleted,
+        created_at, created_by, updated_at, updated_by)
+      select org_id, task_id, rev, content, clock, project_id, status, priority, assignee_id, deleted,
+        at, ${createdBy}::uuid, at, user_id from v
+      where not exists (select 1 from dup)
+      on conflict (org_id, id) do nothing
+      returning org_id, id),
+    w as materialized (select v.* from v join ins on ins.org_id = v.org_id and ins.id = v.task_id),
+    ${sideWrites('create')}
+    select 'ok' as r, org_id, id as task_id, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
+      null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id from ins
+    union all
+    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id from dup`)
+  return toOutcome(result)
+}

@@ -1,0 +1,166 @@
+/**
+ * Task reads: snapshots, the op log, history and the filtered list. Raw SQL so the
+ * same statements run on postgres.js and PGlite; timestamps are formatted in SQL
+ * (RFC 3339 UTC with milliseconds) because the two drivers return them differently.
+ */
+import { sql, type SQL } from 'drizzle-orm'
+import type { Database, Executor } from './db.js'
+import type { JsonValue, TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { OpEvent } from '../protocol/messages.js'
+
+/** SQL for a timestamptz column as `YYYY-MM-DDTHH:MM:SS.mmmZ`. */
+export const iso = (col: SQL): SQL => sql`to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+interface TaskRow {
+  id: string
+  rev: number
+  content: TaskContent
+  clock: Record<string, number>
+  created_at: string
+  updated_at: string
+  updated_by: string
+}
+
+const snapshotColumns = sql`id, rev, content, clock, updated_by,
+  ${iso(sql`created_at`)} as created_at, ${iso(sql`updated_at`)} as updated_at`
+
+/** Builds the snapshot of PROTOCOL.md section 1 (its field order) from content and metadata. */
+export function toSnapshot(
+  content: TaskContent,
+  meta: { id: string; rev: number; clock: Record<string, number>; createdAt: string; updatedAt: string; updatedBy: string },
+): TaskSnapshot {
+  return {
+    id: meta.id,
+    projectId: content.projectId,
+    rev: meta.rev,
+    title: content.title,
+    description: content.description,
+    status: content.status,
+    priority: content.priority,
+    tags: content.tags,
+    assigneeId: content.assigneeId,
+    dueAt: content.dueAt,
+    customFields: content.customFields,
+    clock: meta.clock,
+    deleted: content.deleted,
+    createdAt: meta.createdAt,
+    updatedAt: meta.updatedAt,
+    updatedBy: meta.updatedBy,
+  }
+}
+
+function rowToSnapshot(r: TaskRow): TaskSnapshot {
+  return toSnapshot(r.content, {
+    id: r.id,
+    rev: Number(r.rev),
+    clock: r.clock,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    updatedBy: r.updated_by,
+  })
+}
+
+/** The task's latest snapshot, or null when the org has no such task. */
+export async function loadTask(database: Database, orgId: string, taskId: string, exec?: Executor): Promise<TaskSnapshot | null> {
+  const rows = await database.rows<TaskRow>(
+    sql`select ${snapshotColumns} from tasks where org_id = ${orgId}::uuid and id = ${taskId}::uuid`,
+    exec,
+  )
+  return rows.length ? rowToSnapshot(rows[0]) : null
+}
+
+/** One committed op as stored. */
+export interface StoredOp {
+  rev: number
+  op: TaskOp
+  userId: string
+  deviceId: string
+  clientId: string | null
+  seq: number | null
+  at: string
+}
+
+interface OpRow {
+  rev: number
+  op: TaskOp
+  user_id: string
+  device_id: string
+  client_id: string | null
+  seq: string | number | null
+  at: string
+}
+
+/** Ops with rev ≥ fromRev in rev order, at most `limit`. */
+export async function loadOps(database: Database, orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]> {
+  const rows = await database.rows<OpRow>(sql`
+    select rev, op, user_id, device_id, client_id, seq, ${iso(sql`committed_at`)} as at
+    from task_ops where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid and rev >= ${fromRev}::int
+    order by rev limit ${limit}::int`)
+  return rows.map((r) => ({
+    rev: Number(r.rev),
+    op: r.op,
+    userId: r.user_id,
+    deviceId: r.device_id,
+    clientId: r.client_id,
+    seq: r.seq === null ? null : Number(r.seq),
+    at: r.at,
+  }))
+}
+
+/** A stored op as the `op` message subscribers get. */
+export function toOpEvent(taskId: string, o: StoredOp): OpEvent {
+  return { type: 'op', taskId, rev: o.rev, op: o.op, userId: o.userId, deviceId: o.deviceId, clientId: o.clientId, seq: o.seq, at: o.at }
+}
+
+/** True when the org has a project with this id (archived ones included). */
+export async function projectExists(database: Database, orgId: string, projectId: string): Promise<boolean> {
+  const rows = await database.rows(sql`select 1 from projects where org_id = ${orgId}::uuid and id = ${projectId}::uuid`)
+  return rows.length > 0
+}
+
+export interface HistoryEntry {
+  rev: number
+  userId: string
+  deviceId: string
+  at: string
+  changes: Record<string, { from?: JsonValue; to?: JsonValue }>
+}
+
+/** History entries with rev ≥ fromRev, oldest first. */
+export async function loadHistory(database: Database, orgId: string, taskId: string, fromRev: number, limit: number): Promise<HistoryEntry[]> {
+  const rows = await database.rows<{ rev: number; user_id: string; device_id: string; at: string; changes: HistoryEntry['changes'] }>(sql`
+    select rev, user_id, device_id, ${iso(sql`at`)} as at, changes from task_history
+    where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid and rev >= ${fromRev}::int
+    order by rev limit ${limit}::int`)
+  return rows.map((r) => ({ rev: Number(r.rev), userId: r.user_id, deviceId: r.device_id, at: r.at, changes: r.changes }))
+}
+
+export interface TaskFilter {
+  projectId?: string
+  status?: string
+  assigneeId?: string
+  tag?: string
+  /** Case-insensitive substring of the title or the description. */
+  q?: string
+  /** Only tasks whose id sorts after this one (the cursor). */
+  afterId?: string
+  limit: number
+}
+
+/** Live (not deleted) tasks of the org matching every given filter, ordered by id. */
+export async function listTasks(database: Database, orgId: string, f: TaskFilter): Promise<TaskSnapshot[]> {
+  const where: SQL[] = [sql`org_id = ${orgId}::uuid`, sql`not deleted`]
+  if (f.projectId !== undefined) where.push(sql`project_id = ${f.projectId}::uuid`)
+  if (f.status !== undefined) where.push(sql`status = ${f.status}`)
+  if (f.assigneeId !== undefined) where.push(sql`assignee_id = ${f.assigneeId}::uuid`)
+  if (f.tag !== undefined) where.push(sql`content->'tags' ? ${f.tag}`)
+  if (f.q !== undefined) {
+    const pattern = '%' + f.q.replace(/[\\%_]/g, (c) => '\\' + c) + '%'
+    where.push(sql`(content->>'title' ilike ${pattern} or content->>'description' ilike ${pattern})`)
+  }
+  if (f.afterId !== undefined) where.push(sql`id > ${f.afterId}::uuid`)
+  const rows = await database.rows<TaskRow>(
+    sql`select ${snapshotColumns} from tasks where ${sql.join(where, sql` and `)} order by id limit ${f.limit}::int`,
+  )
+  return rows.map(rowToSnapshot)
+}
