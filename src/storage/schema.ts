@@ -178,6 +178,8 @@ export const clientMutations = pgTable(
     rev: integer('rev'),
     commentId: uuid('comment_id'),
     committedAt: ts('committed_at').notNull().defaultNow(),
+    /** The committing transaction: pull's `lastSeq` counts only what its snapshot can see. */
+    changeXid: changeXid(),
   },
   (t) => [primaryKey({ columns: [t.clientId, t.seq] })],
 )
@@ -285,4 +287,6 @@ export const syncState = pgTable('sync_state', {
   /** xid8 of the horizon: a cursor whose snapshot xmax is at or below it is too old. */
   horizonXid: xid8('horizon_xid'),
   horizonAt: ts('horizon_at'),
+  /** Other state under its key (e.g. housekeeping's last run). */
+  value: jsonb('value').$type<JsonValue>(),
 })
