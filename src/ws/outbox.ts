@@ -1,0 +1,132 @@
+/**
+ * Outbound side of a socket: messages queued in one tick are written together
+ * (one corked write pass per socket per tick), and a socket whose unsent data
+ * passes the limit is cut: nothing more is queued, a 4009 close goes out behind
+ * what is already queued (ws destroys the connection if the close handshake has
+ * not finished within its closeTimeout, 30 s).
+ */
+import { CloseCode } from '../protocol/close-codes.js'
+
+/** The subset of a ws WebSocket the outbox writes to. */
+export interface OutboundSocket {
+  readonly readyState: number
+  /** Bytes accepted and not yet written to the kernel (ws: socket buffer + sender queue). */
+  readonly bufferedAmount: number
+  send(data: Buffer, options: { binary: boolean }): void
+  close(code: number, reason: string): void
+}
+
+/** The underlying stream, corked around a write pass so the frames leave in one writev. */
+export interface Corkable {
+  cork(): void
+  uncork(): void
+}
+
+const OPEN = 0
+const CLOSING = 1
+const CLOSED = 2
+const WS_OPEN = 1
+
+export class Outbox {
+  private frames: Buffer[] | null = null
+  private queuedBytes = 0
+  private state = OPEN
+  private closeCode = 0
+  private closeReason = ''
+  /** Set while the outbox waits in the flusher's list. */
+  scheduled = false
+
+  constructor(
+    readonly socket: OutboundSocket,
+    private readonly flusher: Flusher,
+    private readonly stream?: Corkable,
+  ) {}
+
+  /** Bytes not yet written to the kernel: ws's buffer plus this tick's queue. */
+  get unsentBytes(): number {
+    return this.socket.bufferedAmount + this.queuedBytes
+  }
+
+  /** True once a close has been queued (cut, or closed by the session). */
+  get closing(): boolean {
+    return this.state !== OPEN
+  }
+
+  /**
+   * Queues one message (a UTF-8 JSON text frame). Returns false when nothing was
+   * queued: the socket is closing, or its backlog has passed the limit (then it is cut).
+   */
+  send(frame: Buffer): boolean {
+    if (this.state !== OPEN || this.socket.readyState !== WS_OPEN) return false
+    // The backlog before this message is what counts: one message is never split,
+    // so a single large snapshot into an empty buffer is always accepted.
+    if (this.unsentBytes > this.flusher.limitBytes) {
+      this.flusher.onCut?.(this)
+      this.close(CloseCode.TOO_SLOW, 'too slow to keep up: reconnect and resume')
+      return false
+    }
+    ;(this.frames ??= []).push(frame)
+    this.queuedBytes += frame.length
+    this.flusher.schedule(this)
+    return true
+  }
+
+  /** Closes after everything already queued has been handed to the socket. */
+  close(code: number, reason: string): void {
+    if (this.state !== OPEN) return
+    this.state = CLOSING
+    this.closeCode = code
+    this.closeReason = reason
+    this.flusher.schedule(this)
+  }
+
+  /** Writes the queue (called by the flusher once per tick). */
+  flush(): void {
+    const frames = this.frames
+    this.frames = null
+    this.queuedBytes = 0
+    if (frames && this.socket.readyState === WS_OPEN) {
+      this.stream?.cork()
+      for (const frame of frames) this.socket.send(frame, { binary: false })
+      this.stream?.uncork()
+    }
+    if (this.state === CLOSING) {
+      this.state = CLOSED
+      this.socket.close(this.closeCode, this.closeReason)
+    }
+  }
+}
+
+/** Runs every scheduled outbox once per tick (setImmediate), after the current I/O phase. */
+export class Flusher {
+  private list: Outbox[] = []
+  private pending = false
+
+  constructor(
+    /** Unsent bytes past which a socket is cut (WS_MAX_BUFFERED_BYTES). */
+    readonly limitBytes: number,
+    /** Called once when an outbox is cut for being too slow (metrics, logs). */
+    readonly onCut?: (outbox: Outbox) => void,
+  ) {}
+
+  schedule(outbox: Outbox): void {
+    if (outbox.scheduled) return
+    outbox.scheduled = true
+    this.list.push(outbox)
+    if (!this.pending) {
+      this.pending = true
+      setImmediate(this.run)
+    }
+  }
+
+  /** Writes everything queued now (also used by shutdown before the 1012 closes). */
+  readonly run = (): void => {
+    this.pending = false
+    const list = this.list
+    this.list = []
+    for (const outbox of list) {
+      outbox.scheduled = false
+      outbox.flush()
+    }
+  }
+}

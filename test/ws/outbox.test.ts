@@ -1,0 +1,82 @@
+import t from 'tap'
+import { Flusher, Outbox, type OutboundSocket } from '../../src/ws/outbox.js'
+import { TokenBucket } from '../../src/ws/token-bucket.js'
+
+/** A socket that records what it is given; `backlog` plays bytes the kernel has not taken yet. */
+function fakeSocket() {
+  const sent: string[] = []
+  const closes: [number, string][] = []
+  const corks: string[] = []
+  const socket: OutboundSocket & { backlog: number } = {
+    readyState: 1,
+    backlog: 0,
+    get bufferedAmount() {
+      return this.backlog
+    },
+    send: (data) => void sent.push(data.toString()),
+    close: (code, reason) => void closes.push([code, reason]),
+  }
+  const stream = { cork: () => void corks.push('cork'), uncork: () => void corks.push('uncork') }
+  return { socket, sent, closes, corks, stream }
+}
+
+const tick = () => new Promise((r) => setImmediate(r))
+const frame = (s: string) => Buffer.from(s)
+
+t.test('messages queued in one tick are written in one corked pass, in order', async (t) => {
+  const { socket, sent, corks, stream } = fakeSocket()
+  const outbox = new Outbox(socket, new Flusher(1024), stream)
+  outbox.send(frame('a'))
+  outbox.send(frame('b'))
+  outbox.send(frame('c'))
+  t.same(sent, [], 'nothing written synchronously')
+  t.equal(outbox.unsentBytes, 3)
+  await tick()
+  t.same(sent, ['a', 'b', 'c'])
+  t.same(corks, ['cork', 'uncork'], 'one write pass')
+  t.equal(outbox.unsentBytes, 0)
+})
+
+t.test('a backlog past the limit cuts the socket: nothing more, then 4009 behind the queue', async (t) => {
+  const { socket, sent, closes } = fakeSocket()
+  const cut: Outbox[] = []
+  const outbox = new Outbox(socket, new Flusher(10, (o) => cut.push(o)))
+  t.ok(outbox.send(frame('12345')))
+  socket.backlog = 6 // 6 + 5 queued > 10
+  t.notOk(outbox.send(frame('x')), 'refused')
+  t.notOk(outbox.send(frame('y')), 'still refused')
+  t.ok(outbox.closing)
+  t.equal(cut.length, 1, 'cut reported once')
+  await tick()
+  t.same(sent, ['12345'], 'what was queued still goes out')
+  t.same(closes, [[4009, 'too slow to keep up: reconnect and resume']])
+})
+
+t.test('one message larger than the limit is accepted into an empty buffer', async (t) => {
+  const { socket, sent, closes } = fakeSocket()
+  const outbox = new Outbox(socket, new Flusher(4))
+  t.ok(outbox.send(frame('a large snapshot')))
+  await tick()
+  t.same(sent, ['a large snapshot'])
+  t.same(closes, [])
+})
+
+t.test('close is queued behind data and nothing is sent after it', async (t) => {
+  const { socket, sent, closes } = fakeSocket()
+  const outbox = new Outbox(socket, new Flusher(100))
+  outbox.send(frame('last'))
+  outbox.close(1012, 'restarting')
+  t.notOk(outbox.send(frame('late')))
+  await tick()
+  t.same(sent, ['last'])
+  t.same(closes, [[1012, 'restarting']])
+})
+
+t.test('token bucket: burst, then the sustained rate', async (t) => {
+  const bucket = new TokenBucket({ ratePerS: 10, burst: 3 }, 0)
+  t.same([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)], [true, true, true, false])
+  t.notOk(bucket.take(50), 'half a token after 50 ms')
+  t.ok(bucket.take(100), 'one token after 100 ms')
+  t.notOk(bucket.take(100))
+  t.same([bucket.take(10_000), bucket.take(10_000), bucket.take(10_000), bucket.take(10_000)], [true, true, true, false], 'never more than the burst saved')
+})
