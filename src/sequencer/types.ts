@@ -56,6 +56,8 @@ export interface CommitNotice {
   projectId: string | null
   /** Project before this commit, when the op moved the task. */
   prevProjectId?: string | null
+  /** The snapshot after this commit, when the op moved the task (subscribers of the new project get it). */
+  snapshot?: TaskSnapshot
   event: OpEvent
 }
 

@@ -1,0 +1,94 @@
+/**
+ * Hot tasks: the latest snapshot of recently written tasks and their last ops,
+ * kept in memory so a commit neither rereads the task nor the ops it must be
+ * transformed against. The cache may be behind the database when another
+ * instance committed meanwhile: the commit's version check then fails, and the
+ * sequencer reloads (the cache is a hint, the database the truth).
+ */
+import { TaskSyncError } from '../protocol/errors.js'
+import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { Database } from '../storage/db.js'
+import { loadOps, loadTask } from '../storage/tasks.js'
+import { Lru } from './lru.js'
+
+/** Ops kept per hot task: enough for clients a few revs behind, without a read. */
+const RECENT_OPS = 32
+
+export interface HotTask {
+  snapshot: TaskSnapshot
+  /** The last committed ops, oldest first, ending at snapshot.rev (possibly empty). */
+  recent: { rev: number; op: TaskOp }[]
+}
+
+/** The content fields of a snapshot (what the op type works on). */
+export function contentOf(s: TaskSnapshot): TaskContent {
+  return {
+    title: s.title,
+    description: s.description,
+    status: s.status,
+    priority: s.priority,
+    tags: s.tags,
+    assigneeId: s.assigneeId,
+    dueAt: s.dueAt,
+    projectId: s.projectId,
+    customFields: s.customFields,
+    deleted: s.deleted,
+  }
+}
+
+export class HotTasks {
+  private readonly lru: Lru<HotTask>
+
+  constructor(
+    private readonly database: Database,
+    size: number,
+  ) {
+    this.lru = new Lru(size)
+  }
+
+  /**
+   * The task at rev ≥ minRev if it exists: from memory when the cached rev is at
+   * least minRev, else from the database. Throws not_found for a missing task.
+   */
+  async get(orgId: string, taskId: string, minRev: number): Promise<HotTask> {
+    const key = `${orgId}:${taskId}`
+    const cached = this.lru.get(key)
+    if (cached && cached.snapshot.rev >= minRev) return cached
+    const snapshot = await loadTask(this.database, orgId, taskId)
+    if (!snapshot) {
+      this.lru.delete(key)
+      throw new TaskSyncError('not_found', `task ${taskId} not found`)
+    }
+    const hot: HotTask = { snapshot, recent: [] }
+    this.lru.set(key, hot)
+    return hot
+  }
+
+  /** Records a commit made by this instance. */
+  committed(orgId: string, taskId: string, snapshot: TaskSnapshot, op: TaskOp, prev: HotTask | null): void {
+    const recent = prev && prev.snapshot.rev === snapshot.rev - 1 ? prev.recent : []
+    recent.push({ rev: snapshot.rev, op })
+    if (recent.length > RECENT_OPS) recent.shift()
+    this.lru.set(`${orgId}:${taskId}`, { snapshot, recent })
+  }
+
+  forget(orgId: string, taskId: string): void {
+    this.lru.delete(`${orgId}:${taskId}`)
+  }
+
+  /**
+   * The committed ops with rev in (baseRev, hot.snapshot.rev], oldest first: from
+   * memory when held, else from the op log. rev_too_old when the log no longer holds them.
+   */
+  async opsAfter(orgId: string, taskId: string, hot: HotTask, baseRev: number): Promise<{ rev: number; op: TaskOp }[]> {
+    const needed = hot.snapshot.rev - baseRev
+    if (needed <= 0) return []
+    const first = hot.recent[0]
+    if (first && first.rev <= baseRev + 1) return hot.recent.slice(baseRev + 1 - first.rev)
+    const ops = await loadOps(this.database, orgId, taskId, baseRev + 1, needed)
+    if (ops.length < needed || ops[0].rev !== baseRev + 1) {
+      throw new TaskSyncError('rev_too_old', `rev ${baseRev} is older than the op log of task ${taskId} holds: rebase on a fresh snapshot`)
+    }
+    return ops
+  }
+}

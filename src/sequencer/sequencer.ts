@@ -1,0 +1,368 @@
+/**
+ * The TaskSequencer: the only code that assigns revs. Per task, one commit at a
+ * time in this instance (a promise chain per org:task); an op based on an old rev
+ * is transformed against the ops committed since, validated, applied and written
+ * in one statement with a version check, so instances sharing the database can
+ * never both commit the same rev. A lost race reloads, transforms and retries.
+ */
+import { randomUUID } from 'node:crypto'
+import { TaskSyncError } from '../protocol/errors.js'
+import type { OpEvent } from '../protocol/messages.js'
+import {
+  InvalidOpError,
+  checkOpSize,
+  contentFromInit,
+  creationOp,
+  detectConflicts,
+  historyChanges,
+  increment,
+  makeTaskType,
+  type TaskType,
+} from '../domain/index.js'
+import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { Database } from '../storage/db.js'
+import { claimClient, findMutation, recordMutation, type ClientBinding } from '../storage/clients.js'
+import { commitCreate, commitOps, type CommitRow, type ConflictRow, type MutationRecord } from '../storage/tasks-commit.js'
+import { loadOps, loadTask, projectExists, toOpEvent, toSnapshot } from '../storage/tasks.js'
+import { isLostRace, storageError } from './db-errors.js'
+import { GroupCommitter } from './group-commit.js'
+import { HotTasks, contentOf, type HotTask } from './hot-tasks.js'
+import { KeyedQueue } from './keyed-queue.js'
+import { Lru } from './lru.js'
+import { Announcer } from './announcer.js'
+import type {
+  CommitListener,
+  CommitNotice,
+  CommitResult,
+  CreateTaskRequest,
+  Principal,
+  SequencerLogger,
+  SequencerOptions,
+  SubmitOpRequest,
+} from './types.js'
+
+/** Errors after which a resend of an already committed (clientId, seq) still gets its ack. */
+const RESEND_CHECKED = new Set(['invalid_op', 'task_deleted', 'not_found', 'bad_request', 'rev_too_old', 'already_exists'])
+
+export class TaskSequencer {
+  private readonly database: Database
+  private readonly type: TaskType
+  private readonly replayWindow: number
+  private readonly maxRetries: number
+  private readonly queue = new KeyedQueue()
+  private readonly hot: HotTasks
+  private readonly committer: GroupCommitter
+  private readonly bindings = new Lru<ClientBinding>(50_000)
+  private readonly projects = new Lru<true>(10_000)
+  private readonly announcer: Announcer<CommitNotice>
+  private readonly logger: SequencerLogger | undefined
+  private draining = false
+
+  constructor(opts: SequencerOptions) {
+    this.database = opts.database
+    this.type = makeTaskType(opts.limits)
+    this.replayWindow = opts.replayWindow
+    this.maxRetries = opts.maxRetries ?? 10
+    this.hot = new HotTasks(opts.database, opts.cacheSize ?? 10_000)
+    const concurrency = opts.commitConcurrency ?? (opts.database.kind === 'pglite' ? 1 : 4)
+    this.committer = new GroupCommitter((rows) => commitOps(opts.database, rows), concurrency, opts.maxBatch ?? 64)
+    this.announcer = new Announcer(opts.bus, opts.instanceId, opts.logger)
+    this.logger = opts.logger
+  }
+
+  /** Statements and rows written by group commit so far (rows / statements = mean batch). */
+  get commitStats(): Readonly<{ statements: number; rows: number }> {
+    return this.committer.stats
+  }
+
+  /**
+   * Creates a task at rev 1; its creation is stored as creationOp(content). A resend
+   * of the same (clientId, seq) answers the original ack with `duplicate: true`.
+   */
+  async create(req: CreateTaskRequest): Promise<CommitResult> {
+    this.admit(req)
+    const init = isObject(req.init) && req.projectId !== undefined ? { ...req.init, projectId: req.projectId } : req.init
+    const content = contentFromInit(init, this.type.limits)
+    if (content.projectId !== null) await this.checkProject(req.principal.orgId, content.projectId)
+    if (req.clientId !== null) await this.bindClient(req.principal, req.clientId)
+    return this.queue.run(keyOf(req), () => this.orResend(req, 'create', () => this.commitCreate(req, content)))
+  }
+
+  /**
+   * Commits an op based on `baseRev` (transformed against what was committed since).
+   * Errors: invalid_op, task_deleted, not_found, forbidden, bad_request (baseRev ahead),
+   * rev_too_old, unavailable. An op that is identity after transform commits nothing
+   * and answers the current rev.
+   */
+  async submit(req: SubmitOpRequest): Promise<CommitResult> {
+    this.admit(req)
+    if (!Number.isSafeInteger(req.baseRev) || req.baseRev < 0) throw new TaskSyncError('bad_request', 'baseRev must be a non-negative integer')
+    checkOpSize(req.op, this.type.limits)
+    const op = this.type.normalize(req.op)
+    if (req.clientId !== null) await this.bindClient(req.principal, req.clientId)
+    return this.queue.run(keyOf(req), () => this.orResend(req, 'op', () => this.commitOp(req, op)))
+  }
+
+  /** The task's latest snapshot read from the database, or null (also for another org's task). */
+  async snapshot(orgId: string, taskId: string): Promise<TaskSnapshot | null> {
+    try {
+      return await loadTask(this.database, orgId, taskId)
+    } catch (err) {
+      throw storageError(err, this.logger)
+    }
+  }
+
+  /** Committed ops with rev ≥ fromRev, ascending, at most `limit`. */
+  async opsSince(orgId: string, taskId: string, fromRev: number, limit: number): Promise<OpEvent[]> {
+    try {
+      return (await loadOps(this.database, orgId, taskId, fromRev, limit)).map((o) => toOpEvent(taskId, o))
+    } catch (err) {
+      throw storageError(err, this.logger)
+    }
+  }
+
+  /** Binds clientId to the principal's device on first use; forbidden when another device holds it. */
+  async bindClient(principal: Principal, clientId: string): Promise<void> {
+    let binding = this.bindings.get(clientId)
+    if (!binding) {
+      try {
+        binding = await claimClient(this.database, clientId, principal)
+      } catch (err) {
+        throw storageError(err, this.logger)
+      }
+      this.bindings.set(clientId, binding)
+    }
+    if (binding.orgId !== principal.orgId || binding.userId !== principal.userId || binding.deviceId !== principal.deviceId) {
+      throw new TaskSyncError('forbidden', `clientId ${clientId} is bound to another device`)
+    }
+  }
+
+  /** Listens to this instance's commits, synchronously, in rev order per task; returns an unsubscribe. */
+  onCommit(listener: CommitListener): () => void {
+    return this.announcer.listen(listener)
+  }
+
+  /** Stops accepting mutations (they answer `unavailable`) and waits for begun commits and their publications. */
+  async drain(): Promise<void> {
+    this.draining = true
+    await this.queue.idle()
+    await this.announcer.idle()
+  }
+
+  private admit(req: CreateTaskRequest | SubmitOpRequest): void {
+    if (this.draining) throw new TaskSyncError('unavailable', 'the server is shutting down; retry on another instance')
+    if (req.principal.role === 'viewer') throw new TaskSyncError('forbidden', 'a viewer may read tasks but not change them')
+    if ((req.clientId === null) !== (req.seq === null)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
+    if (req.seq !== null && (!Number.isSafeInteger(req.seq) || req.seq < 1)) throw new TaskSyncError('bad_request', 'seq must be a positive integer')
+  }
+
+  private async checkProject(orgId: string, projectId: string): Promise<void> {
+    const key = `${orgId}:${projectId}`
+    if (this.projects.get(key)) return
+    let exists: boolean
+    try {
+      exists = await projectExists(this.database, orgId, projectId)
+    } catch (err) {
+      throw storageError(err, this.logger)
+    }
+    if (!exists) throw new InvalidOpError('projectId', `no project ${projectId} in this organization`)
+    this.projects.set(key, true)
+  }
+
+  /** Runs a commit; when it fails in a way a resend would, answers the original ack if (clientId, seq) is recorded. */
+  private async orResend(req: CreateTaskRequest | SubmitOpRequest, kind: 'create' | 'op', fn: () => Promise<CommitResult>): Promise<CommitResult> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (req.clientId === null || req.seq === null || !(err instanceof TaskSyncError) || !RESEND_CHECKED.has(err.code)) throw err
+      const record = await findMutation(this.database, req.clientId, req.seq).catch(() => null)
+      if (!record) throw err
+      return this.duplicate(req, record, kind)
+    }
+  }
+
+  private async duplicate(req: CreateTaskRequest | SubmitOpRequest, record: MutationRecord, kind: 'create' | 'op'): Promise<CommitResult> {
+    if (record.orgId !== req.principal.orgId || record.taskId !== req.taskId || record.kind !== kind) {
+      throw new TaskSyncError('bad_request', `seq ${req.seq} of client ${req.clientId} was already used by another mutation`)
+    }
+    const snapshot = await this.snapshot(req.principal.orgId, req.taskId)
+    if (!snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
+    return { taskId: req.taskId, rev: record.rev ?? snapshot.rev, duplicate: true, snapshot, event: null, conflicts: [] }
+  }
+
+  private async commitCreate(req: CreateTaskRequest, content: TaskContent): Promise<CommitResult> {
+    const { orgId, userId, deviceId } = req.principal
+    const at = new Date().toISOString()
+    const row: CommitRow = {
+      orgId,
+      taskId: req.taskId,
+      prevRev: 0,
+      rev: 1,
+      content,
+      clock: { [deviceId]: 1 },
+      at,
+      userId,
+      deviceId,
+      clientId: req.clientId,
+      seq: req.seq,
+      op: creationOp(content),
+      changes: historyChanges(this.type.create(), content),
+      conflicts: [],
+      tombstone: false,
+    }
+    for (let attempt = 0; ; attempt++) {
+      let outcome
+      try {
+        outcome = await commitCreate(this.database, row, userId)
+      } catch (err) {
+        // A racing resend of the same (clientId, seq): the next attempt finds its record.
+        if (isLostRace(err) && attempt < this.maxRetries) continue
+        throw storageError(err, this.logger)
+      }
+      const dup = outcome.duplicates.values().next().value
+      if (dup) return this.duplicate(req, dup, 'create')
+      if (outcome.committed.size === 0) throw new TaskSyncError('already_exists', `task ${req.taskId} already exists`)
+      return this.committed(row, null, [])
+    }
+  }
+
+  private async commitOp(req: SubmitOpRequest, op: TaskOp): Promise<CommitResult> {
+    const { orgId, userId, deviceId } = req.principal
+    for (let attempt = 0; ; attempt++) {
+      let hot: HotTask
+      let committedOps: { rev: number; op: TaskOp }[]
+      try {
+        hot = await this.hot.get(orgId, req.taskId, req.baseRev)
+        if (hot.snapshot.deleted) throw new TaskSyncError('task_deleted', `task ${req.taskId} is deleted`, { rev: hot.snapshot.rev })
+        const current = hot.snapshot.rev
+        if (req.baseRev > current) throw new TaskSyncError('bad_request', `baseRev ${req.baseRev} is ahead of the task's rev ${current}`)
+        if (current - req.baseRev > this.replayWindow) {
+          throw new TaskSyncError('rev_too_old', `rev ${req.baseRev} is more than ${this.replayWindow} revs behind: rebase on a fresh snapshot`)
+        }
+        committedOps = await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev)
+      } catch (err) {
+        throw storageError(err, this.logger)
+      }
+      let a = op
+      const conflicts: ConflictRow[] = []
+      for (const c of committedOps) {
+        for (const r of detectConflicts(a, c.op)) conflicts.push({ id: randomUUID(), ...r, committedRev: c.rev })
+        a = this.type.transform(a, c.op, 'left')
+      }
+      if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
+      if (Object.keys(a).length === 0) return this.identity(req, hot)
+      const before = contentOf(hot.snapshot)
+      const content = this.type.apply(before, a)
+      const row: CommitRow = {
+        orgId,
+        taskId: req.taskId,
+        prevRev: hot.snapshot.rev,
+        rev: hot.snapshot.rev + 1,
+        content,
+        clock: increment(hot.snapshot.clock, deviceId),
+        at: new Date().toISOString(),
+        userId,
+        deviceId,
+        clientId: req.clientId,
+        seq: req.seq,
+        op: a,
+        changes: historyChanges(before, content),
+        conflicts,
+        tombstone: a.delete === true,
+      }
+      let outcome
+      try {
+        outcome = await this.committer.commit(row)
+      } catch (err) {
+        // The outcome is unknown (or a racing duplicate): forget the cached task either way.
+        this.hot.forget(orgId, req.taskId)
+        if (isLostRace(err) && attempt < this.maxRetries) {
+          await backoff(attempt)
+          continue
+        }
+        throw storageError(err, this.logger)
+      }
+      if (outcome.kind === 'committed') return this.committed(row, hot, conflicts)
+      if (outcome.kind === 'duplicate') return this.duplicate(req, outcome.record, 'op')
+      this.hot.forget(orgId, req.taskId)
+      if (attempt >= this.maxRetries) throw new TaskSyncError('unavailable', `task ${req.taskId} is too contended; retry`)
+      await backoff(attempt)
+    }
+  }
+
+  /** An op that is `{}` after transform: nothing is committed; a (clientId, seq) is still recorded. */
+  private async identity(req: SubmitOpRequest, hot: HotTask): Promise<CommitResult> {
+    const rev = hot.snapshot.rev
+    if (req.clientId !== null && req.seq !== null) {
+      const record = { clientId: req.clientId, seq: req.seq, orgId: req.principal.orgId, kind: 'op' as const, taskId: req.taskId, rev, commentId: null }
+      let fresh: boolean
+      try {
+        fresh = await recordMutation(this.database, record)
+      } catch (err) {
+        throw storageError(err, this.logger)
+      }
+      if (!fresh) {
+        const existing = await findMutation(this.database, req.clientId, req.seq).catch(() => null)
+        if (existing) return this.duplicate(req, existing, 'op')
+      }
+    }
+    return { taskId: req.taskId, rev, duplicate: false, snapshot: hot.snapshot, event: null, conflicts: [] }
+  }
+
+  /** After a successful write: update the hot task, tell local listeners, publish. */
+  private committed(row: CommitRow, prev: HotTask | null, conflicts: ConflictRow[]): CommitResult {
+    const snapshot = toSnapshot(row.content, {
+      id: row.taskId,
+      rev: row.rev,
+      clock: row.clock,
+      createdAt: prev ? prev.snapshot.createdAt : row.at,
+      updatedAt: row.at,
+      updatedBy: row.userId,
+    })
+    this.hot.committed(row.orgId, row.taskId, snapshot, row.op, prev)
+    const event: OpEvent = {
+      type: 'op',
+      taskId: row.taskId,
+      rev: row.rev,
+      op: row.op,
+      userId: row.userId,
+      deviceId: row.deviceId,
+      clientId: row.clientId,
+      seq: row.seq,
+      at: row.at,
+    }
+    const notice: CommitNotice = {
+      kind: 'op',
+      from: this.announcer.instanceId,
+      orgId: row.orgId,
+      taskId: row.taskId,
+      rev: row.rev,
+      projectId: row.content.projectId,
+      event,
+    }
+    const prevProject = prev ? prev.snapshot.projectId : null
+    if (prev && prevProject !== row.content.projectId) {
+      notice.prevProjectId = prevProject
+      notice.snapshot = snapshot
+    }
+    this.announcer.announce(row.orgId, notice)
+    return {
+      taskId: row.taskId,
+      rev: row.rev,
+      duplicate: false,
+      snapshot,
+      event,
+      conflicts: conflicts.map(({ field, committed, incoming }) => ({ field, committed, incoming })),
+    }
+  }
+}
+
+const keyOf = (req: { principal: Principal; taskId: string }) => `${req.principal.orgId}:${req.taskId}`
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)
+
+/** Jittered exponential backoff: spreads instances that keep colliding on one task. */
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(200, 2 * 2 ** attempt)
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
