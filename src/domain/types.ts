@@ -91,3 +91,25 @@ export interface ConflictReport {
   /** The value of the op that arrived later. */
   incoming: JsonValue
 }
+
+/**
+ * Plain new field values of a REST PATCH (PROTOCOL.md section 5): `tags`
+ * replaces the set; `customFields` sets the keys listed, `null` unsets one.
+ */
+export interface TaskPatch {
+  title?: string
+  description?: string
+  status?: Status
+  priority?: number
+  tags?: string[]
+  assigneeId?: string | null
+  dueAt?: string | null
+  projectId?: string | null
+  customFields?: Record<string, JsonValue>
+}
+
+/** One changed field in a task's history. */
+export interface FieldChange {
+  from: JsonValue
+  to: JsonValue
+}

@@ -1,0 +1,49 @@
+/**
+ * The task op type in the ottypes shape that ShareDB and ot-fuzzer use: the
+ * same code the server and the client SDK run.
+ */
+import { applyOp, createContent } from './apply.js'
+import { composeOps } from './compose.js'
+import { contentFromInit } from './init.js'
+import { readOp } from './op.js'
+import { transformOp } from './transform.js'
+import { DEFAULT_LIMITS, type TaskContent, type TaskLimits, type TaskOp } from './types.js'
+import type { TaskInit } from '../protocol/messages.js'
+
+export interface TaskType {
+  readonly name: 'tasksync-task'
+  readonly uri: 'https://tasksync.dev/types/task/v1'
+  /** The content of a new task; with `init`, that content validated (as ShareDB's create passes it). */
+  create(init?: TaskInit): TaskContent
+  /** `op` applied to `snapshot`, as a new object. Throws InvalidOpError when it cannot apply. */
+  apply(snapshot: TaskContent, op: TaskOp): TaskContent
+  /** `op` rewritten to apply after the concurrent `other`; see transform.ts for the meaning of `side`. */
+  transform(op: TaskOp, other: TaskOp, side: 'left' | 'right'): TaskOp
+  /** One op with the effect of `a` then `b`. */
+  compose(a: TaskOp, b: TaskOp): TaskOp
+  /** The canonical form of `op`; an op that does nothing becomes `{}`. Throws InvalidOpError. */
+  normalize(op: TaskOp): TaskOp
+  /** The limits this type enforces. */
+  readonly limits: Readonly<TaskLimits>
+}
+
+/** The task type enforcing `limits` (the server builds it from its configuration). */
+export function makeTaskType(limits: TaskLimits): TaskType {
+  const frozen = Object.freeze({ ...limits })
+  return Object.freeze({
+    name: 'tasksync-task' as const,
+    uri: 'https://tasksync.dev/types/task/v1' as const,
+    limits: frozen,
+    create: (init?: TaskInit) => (init === undefined ? createContent() : contentFromInit(init, frozen)),
+    apply: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, readOp(op, frozen), frozen),
+    transform(op: TaskOp, other: TaskOp, side: 'left' | 'right') {
+      if (side !== 'left' && side !== 'right') throw new TypeError(`side must be 'left' or 'right', got ${String(side)}`)
+      return transformOp(readOp(op, frozen), readOp(other, frozen), side)
+    },
+    compose: (a: TaskOp, b: TaskOp) => composeOps(readOp(a, frozen), readOp(b, frozen)),
+    normalize: (op: TaskOp) => readOp(op, frozen),
+  })
+}
+
+/** The task type with the default limits of PROTOCOL.md section 1. */
+export const taskType: TaskType = makeTaskType(DEFAULT_LIMITS)
