@@ -1,0 +1,101 @@
+/**
+ * The housekeeping jobs, each one statement or two on a transaction:
+ * - purge deletions older than the tombstone TTL (the task row, its op log and
+ *   comments; the comment rows; the tombstone rows) and move the horizon past them,
+ *   so a device whose cursor predates them is told to reset;
+ * - trim the sync log;
+ * - trim each task's op log to its replay window.
+ * History (task_history) and conflicts are kept: they are the audit trail.
+ */
+import { sql } from 'drizzle-orm'
+import type { Database, Executor } from '../storage/db.js'
+import { advanceHorizon } from '../sync/horizon.js'
+
+export interface PurgeCounts {
+  tasks: number
+  ops: number
+  comments: number
+  tombstones: number
+  /** The new horizon (xid8 as text) when something was purged. */
+  horizonXid: string | null
+}
+
+type Counted = { tasks?: string | number; ops?: string | number; comments?: string | number; tombstones?: string | number; xid: string | null }
+
+/** Purges deletions made before `cutoff` and advances the horizon to the newest transaction purged. */
+export async function purgeTombstones(database: Database, tx: Executor, cutoff: Date): Promise<PurgeCounts> {
+  const at = cutoff.toISOString()
+  // A deleted task goes with its op log, its comments and every tombstone under it.
+  const [t] = await database.rows<Counted>(
+    sql`with d as (
+          delete from tasks x where x.deleted and (x.updated_at < ${at}::timestamptz or exists (
+            select 1 from tombstones b where b.org_id = x.org_id and b.kind = 'task' and b.id = x.id and b.deleted_at < ${at}::timestamptz))
+          returning x.org_id, x.id, x.change_xid),
+        o as (delete from task_ops x using d where x.org_id = d.org_id and x.task_id = d.id returning 1),
+        c as (delete from comments x using d where x.org_id = d.org_id and x.task_id = d.id returning x.change_xid),
+        b as (delete from tombstones x using d where x.org_id = d.org_id
+                and ((x.kind = 'task' and x.id = d.id) or (x.kind = 'comment' and x.task_id = d.id)) returning x.change_xid)
+        select (select count(*) from d) as tasks, (select count(*) from o) as ops, (select count(*) from c) as comments,
+          (select count(*) from b) as tombstones,
+          greatest((select max(change_xid) from d), (select max(change_xid) from c), (select max(change_xid) from b))::text as xid`,
+    tx,
+  )
+  // A deleted comment that still has live replies keeps its tombstone: the thread hangs on it.
+  const [c] = await database.rows<Counted>(
+    sql`with d as (
+          delete from comments x where x.deleted
+            and (x.updated_at < ${at}::timestamptz or exists (
+              select 1 from tombstones b where b.org_id = x.org_id and b.kind = 'comment' and b.id = x.id and b.deleted_at < ${at}::timestamptz))
+            and not exists (select 1 from comments r where r.org_id = x.org_id and r.parent_id = x.id and not r.deleted)
+          returning x.org_id, x.id, x.change_xid),
+        b as (delete from tombstones x using d where x.org_id = d.org_id and x.kind = 'comment' and x.id = d.id returning x.change_xid)
+        select (select count(*) from d) as comments, (select count(*) from b) as tombstones,
+          greatest((select max(change_xid) from d), (select max(change_xid) from b))::text as xid`,
+    tx,
+  )
+  // Tombstones whose entity row is already gone.
+  const [o] = await database.rows<Counted>(
+    sql`with b as (
+          delete from tombstones x where x.deleted_at < ${at}::timestamptz
+            and not exists (select 1 from tasks t where x.kind = 'task' and t.org_id = x.org_id and t.id = x.id)
+            and not exists (select 1 from comments m where x.kind = 'comment' and m.org_id = x.org_id and m.id = x.id)
+          returning x.change_xid)
+        select count(*) as tombstones, max(change_xid)::text as xid from b`,
+    tx,
+  )
+  const xids = [t.xid, c.xid, o.xid].filter((x): x is string => x !== null).map(BigInt)
+  const horizon = xids.length ? xids.reduce((a, b) => (a > b ? a : b)) : null
+  if (horizon !== null) await advanceHorizon(database, horizon, tx)
+  return {
+    tasks: Number(t.tasks),
+    ops: Number(t.ops),
+    comments: Number(t.comments) + Number(c.comments),
+    tombstones: Number(t.tombstones) + Number(c.tombstones) + Number(o.tombstones),
+    horizonXid: horizon?.toString() ?? null,
+  }
+}
+
+/** Deletes sync log entries older than `cutoff`; returns how many. */
+export async function trimSyncLog(database: Database, tx: Executor, cutoff: Date): Promise<number> {
+  const [r] = await database.rows<{ n: string | number }>(
+    sql`with d as (delete from sync_log where at < ${cutoff.toISOString()}::timestamptz returning 1) select count(*) as n from d`,
+    tx,
+  )
+  return Number(r.n)
+}
+
+/**
+ * Keeps the last `keep` ops of every task (the replay window: an op further
+ * behind is rev_too_old anyway, a resume further behind gets a snapshot).
+ */
+export async function trimOpLog(database: Database, tx: Executor, keep: number): Promise<number> {
+  const [r] = await database.rows<{ n: string | number }>(
+    sql`with d as (
+          delete from task_ops o using tasks t
+          where t.org_id = o.org_id and t.id = o.task_id and t.rev > ${keep}::int and o.rev <= t.rev - ${keep}::int
+          returning 1)
+        select count(*) as n from d`,
+    tx,
+  )
+  return Number(r.n)
+}

@@ -1,0 +1,59 @@
+/**
+ * Runs housekeeping inside the server every HOUSEKEEPING_INTERVAL_S seconds
+ * (0 = never). Every instance has the timer; the advisory lock and the last-run
+ * check in runHousekeeping make one of them do the work per interval.
+ * Decorates `app.housekeeping.run()` for admins and tests.
+ */
+import fp from 'fastify-plugin'
+import { runHousekeeping, type HousekeepingOptions, type HousekeepingReport } from './run.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    housekeeping: {
+      /** One run now, with the configured TTLs unless overridden. */
+      run(overrides?: Partial<HousekeepingOptions>): Promise<HousekeepingReport>
+    }
+  }
+}
+
+/** Sync log entries are kept this many days unless SYNC_LOG_TTL_DAYS says otherwise. */
+export const DEFAULT_SYNC_LOG_TTL_DAYS = 30
+
+export default fp(
+  async (app) => {
+    const config = app.config as typeof app.config & { SYNC_LOG_TTL_DAYS?: number }
+    const intervalMs = config.HOUSEKEEPING_INTERVAL_S * 1000
+    const run = (overrides: Partial<HousekeepingOptions> = {}) =>
+      runHousekeeping(app.database, {
+        tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
+        syncLogTtlDays: config.SYNC_LOG_TTL_DAYS ?? DEFAULT_SYNC_LOG_TTL_DAYS,
+        replayWindowOps: config.REPLAY_WINDOW_OPS,
+        ...overrides,
+      })
+    app.decorate('housekeeping', { run })
+    if (intervalMs <= 0) return
+
+    let timer: NodeJS.Timeout | undefined
+    let running: Promise<unknown> = Promise.resolve()
+    const tick = () => {
+      running = run({ minIntervalMs: intervalMs / 2 })
+        .then((report) => {
+          if (report.ran) app.log.info({ housekeeping: report }, 'housekeeping done')
+        })
+        .catch((err) => app.log.warn({ err }, 'housekeeping failed; retrying next interval'))
+        .finally(() => {
+          if (timer) timer = setTimeout(tick, intervalMs).unref()
+        })
+    }
+    app.addHook('onReady', async () => {
+      // A random first delay spreads instances started together over the interval.
+      timer = setTimeout(tick, Math.round(intervalMs * (0.5 + Math.random() / 2))).unref()
+    })
+    app.addHook('onClose', async () => {
+      clearTimeout(timer)
+      timer = undefined
+      await running
+    })
+  },
+  { name: 'housekeeping', dependencies: ['config', 'storage'] },
+)

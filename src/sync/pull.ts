@@ -1,0 +1,207 @@
+/**
+ * Pull: every change after a cursor, paginated. One page is one REPEATABLE READ
+ * transaction; the snapshot of a catch-up's first page is its target T and the
+ * cursor of its last page. Rows come in (change_xid, id) order per source (tasks,
+ * then comments), each at its latest version. A row that changes between pages is
+ * not lost: its new change_xid is not visible in T, so the next catch-up returns it.
+ */
+import { sql, type SQL } from 'drizzle-orm'
+import type { Database, Executor } from '../storage/db.js'
+import { iso, toSnapshot } from '../storage/tasks.js'
+import type { TaskContent, TaskSnapshot } from '../domain/types.js'
+import type { Comment } from '../protocol/messages.js'
+import { decodeCursor, encodeCursor, type PullPosition } from './cursor.js'
+import { isBeforeHorizon, readHorizon } from './horizon.js'
+import { parseSnapshot, type PgSnapshot } from './snapshot.js'
+
+/** A deletion the device must apply; `rev` is the task's deleting rev. */
+export interface Tombstone {
+  kind: 'task' | 'comment'
+  id: string
+  rev?: number
+  /** For a comment: its task. */
+  taskId?: string
+}
+
+export interface PullPage {
+  tasks: TaskSnapshot[]
+  comments: Comment[]
+  tombstones: Tombstone[]
+  cursor: string
+  hasMore: boolean
+  lastSeq: Record<string, number>
+}
+
+export type PullAnswer = PullPage | { reset: true }
+
+export interface PullRequest {
+  orgId: string
+  deviceId: string
+  cursor?: string
+  limit: number
+}
+
+const RESET = { reset: true } as const
+const START = (source: 0 | 1): PullPosition => ({ source, xid: '0', id: '00000000-0000-0000-0000-000000000000' })
+
+/** Runs one page of a catch-up; `{reset: true}` for a cursor that is unknown, malformed or past the horizon. */
+export async function pullChanges(database: Database, req: PullRequest): Promise<PullAnswer> {
+  const cursor = req.cursor === undefined ? { since: null } : decodeCursor(req.cursor)
+  if (!cursor) return RESET
+  return database.db.transaction(
+    async (tx) => {
+      const [row] = await database.rows<{ snap: string }>(sql`select pg_current_snapshot()::text as snap`, tx)
+      const now = parseSnapshot(row.snap)!
+      const { since, page } = cursor
+      // A snapshot from the future was not issued by this database.
+      if (since && (since.xmax > now.xmax || isBeforeHorizon(since, await readHorizon(database, tx)))) return RESET
+      if (page && page.target.xmax > now.xmax) return RESET
+      const target = page?.target ?? now
+      const out = await readPage(database, tx, req, since, page?.position ?? START(0))
+      const lastSeq = await lastSeqAt(database, tx, req.orgId, req.deviceId, target)
+      const next = out.more ? encodeCursor({ since, page: { target, position: out.more } }) : encodeCursor({ since: target })
+      return { tasks: out.tasks, comments: out.comments, tombstones: out.tombstones, cursor: next, hasMore: out.more !== null, lastSeq }
+    },
+    { isolationLevel: 'repeatable read', accessMode: 'read only' },
+  )
+}
+
+interface PageContent {
+  tasks: TaskSnapshot[]
+  comments: Comment[]
+  tombstones: Tombstone[]
+  /** Where the next page starts; null when this page ends the catch-up. */
+  more: PullPosition | null
+}
+
+async function readPage(database: Database, tx: Executor, req: PullRequest, since: PgSnapshot | null, from: PullPosition): Promise<PageContent> {
+  const out: PageContent = { tasks: [], comments: [], tombstones: [], more: null }
+  let remaining = req.limit
+  for (const source of [0, 1] as const) {
+    if (source < from.source) continue
+    const after = source === from.source ? from : START(source)
+    // One row more than fits tells whether this source goes on.
+    const rows = source === 0
+      ? await changedTasks(database, tx, req.orgId, since, after, remaining + 1)
+      : await changedComments(database, tx, req.orgId, since, after, remaining + 1)
+    const fits = rows.slice(0, remaining)
+    for (const r of fits) {
+      if (source === 0) addTask(out, r as TaskRow)
+      else addComment(out, r as CommentRow)
+    }
+    remaining -= fits.length
+    if (rows.length > fits.length) {
+      const last = fits.at(-1)
+      out.more = last ? { source, xid: last.change_xid, id: last.id } : after
+      return out
+    }
+  }
+  return out
+}
+
+/** Rows written by a transaction `since` cannot see; the index bound is xmin. */
+function changedAfter(since: PgSnapshot | null, alias: SQL): SQL {
+  if (!since) return sql`true`
+  return sql`${alias}.change_xid >= pg_snapshot_xmin(${since.text}::pg_snapshot)
+    and not pg_visible_in_snapshot(${alias}.change_xid, ${since.text}::pg_snapshot)`
+}
+
+const afterPosition = (p: PullPosition, alias: SQL): SQL => sql`(${alias}.change_xid, ${alias}.id) > (${p.xid}::xid8, ${p.id}::uuid)`
+
+interface TaskRow {
+  id: string
+  change_xid: string
+  rev: number
+  content: TaskContent
+  clock: Record<string, number>
+  deleted: boolean
+  created_at: string
+  updated_at: string
+  updated_by: string
+}
+
+function changedTasks(database: Database, tx: Executor, orgId: string, since: PgSnapshot | null, after: PullPosition, limit: number) {
+  const t = sql`t`
+  // Without a cursor the answer is the whole live state: deletions are only news to a device that had the task.
+  return database.rows<TaskRow>(
+    sql`select t.id, t.change_xid::text as change_xid, t.rev, t.content, t.clock, t.deleted, t.updated_by,
+          ${iso(sql`t.created_at`)} as created_at, ${iso(sql`t.updated_at`)} as updated_at
+        from tasks t
+        where t.org_id = ${orgId}::uuid and ${changedAfter(since, t)} and ${afterPosition(after, t)}
+          ${since ? sql`` : sql`and not t.deleted`}
+        order by t.change_xid, t.id limit ${limit}::int`,
+    tx,
+  )
+}
+
+function addTask(out: PageContent, r: TaskRow): void {
+  if (r.deleted) {
+    out.tombstones.push({ kind: 'task', id: r.id, rev: Number(r.rev) })
+    return
+  }
+  const meta = { id: r.id, rev: Number(r.rev), clock: r.clock, createdAt: r.created_at, updatedAt: r.updated_at, updatedBy: r.updated_by }
+  out.tasks.push(toSnapshot(r.content, meta))
+}
+
+interface CommentRow {
+  id: string
+  change_xid: string
+  task_id: string
+  parent_id: string | null
+  author_id: string
+  body: string
+  created_at: string
+  edited_at: string | null
+  edit_count: number
+  deleted: boolean
+}
+
+function changedComments(database: Database, tx: Executor, orgId: string, since: PgSnapshot | null, after: PullPosition, limit: number) {
+  const c = sql`c`
+  // Comments of a deleted task go with its tombstone.
+  return database.rows<CommentRow>(
+    sql`select c.id, c.change_xid::text as change_xid, c.task_id, c.parent_id, c.author_id, c.body, c.edit_count, c.deleted,
+          ${iso(sql`c.created_at`)} as created_at, case when c.edited_at is null then null else ${iso(sql`c.edited_at`)} end as edited_at
+        from comments c join tasks t on t.org_id = c.org_id and t.id = c.task_id and not t.deleted
+        where c.org_id = ${orgId}::uuid and ${changedAfter(since, c)} and ${afterPosition(after, c)}
+          ${since ? sql`` : sql`and not c.deleted`}
+        order by c.change_xid, c.id limit ${limit}::int`,
+    tx,
+  )
+}
+
+function addComment(out: PageContent, r: CommentRow): void {
+  if (r.deleted) {
+    out.tombstones.push({ kind: 'comment', id: r.id, taskId: r.task_id })
+    return
+  }
+  out.comments.push({
+    id: r.id,
+    taskId: r.task_id,
+    parentId: r.parent_id,
+    authorId: r.author_id,
+    body: r.body,
+    createdAt: r.created_at,
+    editedAt: r.edited_at,
+    editCount: Number(r.edit_count),
+    deleted: false,
+  })
+}
+
+/**
+ * Highest seq of each clientId bound to the device among the mutations the
+ * target snapshot can see (0 when none), so lastSeq never acknowledges a change
+ * the pages lack.
+ */
+async function lastSeqAt(database: Database, tx: Executor, orgId: string, deviceId: string, target: PgSnapshot): Promise<Record<string, number>> {
+  const rows = await database.rows<{ client_id: string; seq: string | number }>(
+    sql`select c.client_id, coalesce(m.seq, 0) as seq from clients c
+        left join lateral (
+          select seq from client_mutations m
+          where m.client_id = c.client_id and pg_visible_in_snapshot(m.change_xid, ${target.text}::pg_snapshot)
+          order by seq desc limit 1) m on true
+        where c.org_id = ${orgId}::uuid and c.device_id = ${deviceId}::uuid`,
+    tx,
+  )
+  return Object.fromEntries(rows.map((r) => [r.client_id, Number(r.seq)]))
+}
