@@ -1,2 +1,3 @@
 export * from './types.js'
 export { TaskSequencer } from './sequencer.js'
+export { CommentService, type CommentServiceOptions } from './comments.js'

@@ -1,0 +1,191 @@
+/**
+ * Comments: create, edit (author only) and delete (author or admin), each
+ * idempotent by (clientId, seq), each announced on `org:<orgId>` as a
+ * CommentNotice after it is committed. A deleted comment stays as a tombstone
+ * (empty body, `deleted: true`) so replies keep their thread.
+ */
+import { TaskSyncError } from '../protocol/errors.js'
+import type { Comment } from '../protocol/messages.js'
+import { InvalidOpError } from '../domain/index.js'
+import type { Bus } from '../bus/types.js'
+import type { Database } from '../storage/db.js'
+import { findMutation } from '../storage/clients.js'
+import { deleteComment, editComment, insertComment, loadComment, type MutationKey } from '../storage/comments.js'
+import { loadTask } from '../storage/tasks.js'
+import { isLostRace, storageError } from './db-errors.js'
+import { Announcer } from './announcer.js'
+import type { TaskSequencer } from './sequencer.js'
+import type {
+  CommentCreateRequest,
+  CommentDeleteRequest,
+  CommentEditRequest,
+  CommentListener,
+  CommentNotice,
+  CommentResult,
+  Principal,
+  SequencerLogger,
+} from './types.js'
+
+export interface CommentServiceOptions {
+  database: Database
+  bus: Bus
+  instanceId: string
+  /** Most code points in a body. */
+  bodyMax: number
+  /** Binds clientIds exactly as task mutations do. */
+  sequencer: TaskSequencer
+  logger?: SequencerLogger
+}
+
+type Request = (CommentCreateRequest | CommentEditRequest | CommentDeleteRequest) & { taskId?: string }
+
+export class CommentService {
+  private readonly announcer: Announcer<CommentNotice>
+  private readonly inFlight = new Set<Promise<unknown>>()
+  private draining = false
+
+  constructor(private readonly opts: CommentServiceOptions) {
+    this.announcer = new Announcer(opts.bus, opts.instanceId, opts.logger)
+  }
+
+  /** Adds a comment to a live task; parentId must name a comment of the same task. */
+  create(req: CommentCreateRequest): Promise<CommentResult> {
+    return this.run(req, 'create', async () => {
+      const body = this.checkBody(req.body)
+      await this.liveTask(req.principal.orgId, req.taskId)
+      const parentId = req.parentId ?? null
+      if (parentId !== null) {
+        const parent = await loadComment(this.opts.database, req.principal.orgId, parentId)
+        if (!parent || parent.taskId !== req.taskId) throw new InvalidOpError('parentId', `no comment ${parentId} on task ${req.taskId}`)
+      }
+      const at = new Date().toISOString()
+      const { orgId, userId } = req.principal
+      const c = { orgId, id: req.commentId, taskId: req.taskId, parentId, authorId: userId, body, at }
+      const comment = await insertComment(this.opts.database, c, req)
+      if (!comment) throw new TaskSyncError('already_exists', `comment ${req.commentId} already exists`)
+      return comment
+    })
+  }
+
+  /** Replaces the body; only the author may. */
+  edit(req: CommentEditRequest): Promise<CommentResult> {
+    return this.run(req, 'edit', async () => {
+      const body = this.checkBody(req.body)
+      const current = await this.liveComment(req)
+      if (current.authorId !== req.principal.userId) throw new TaskSyncError('forbidden', 'only the author may edit a comment')
+      const comment = await editComment(this.opts.database, req.principal.orgId, req.commentId, body, new Date().toISOString(), req)
+      if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
+      return comment
+    })
+  }
+
+  /** Deletes (tombstones) a comment; its author or an admin may. */
+  delete(req: CommentDeleteRequest): Promise<CommentResult> {
+    return this.run(req, 'delete', async () => {
+      const current = await this.liveComment(req)
+      const { role, userId, orgId } = req.principal
+      if (current.authorId !== userId && role !== 'admin' && role !== 'owner') {
+        throw new TaskSyncError('forbidden', 'only the author or an admin may delete a comment')
+      }
+      const comment = await deleteComment(this.opts.database, orgId, req.commentId, new Date().toISOString(), req)
+      if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
+      return comment
+    })
+  }
+
+  /** Listens to this instance's comment changes, synchronously, before they are published. */
+  onComment(listener: CommentListener): () => void {
+    return this.announcer.listen(listener)
+  }
+
+  /** Refuses new mutations with `unavailable` and waits for begun ones and their publications. */
+  async drain(): Promise<void> {
+    this.draining = true
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+    await this.announcer.idle()
+  }
+
+  private async run(req: Request, action: CommentNotice['action'], write: () => Promise<Comment>): Promise<CommentResult> {
+    if (this.draining) throw new TaskSyncError('unavailable', 'the server is shutting down; retry on another instance')
+    if (req.principal.role === 'viewer') throw new TaskSyncError('forbidden', 'a viewer may read comments but not change them')
+    if ((req.clientId === null) !== (req.seq === null)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
+    if (req.seq !== null && (!Number.isSafeInteger(req.seq) || req.seq < 1)) throw new TaskSyncError('bad_request', 'seq must be a positive integer')
+    const work = this.commit(req, action, write)
+    this.inFlight.add(work)
+    try {
+      return await work
+    } finally {
+      this.inFlight.delete(work)
+    }
+  }
+
+  private async commit(req: Request, action: CommentNotice['action'], write: () => Promise<Comment>): Promise<CommentResult> {
+    try {
+      if (req.clientId !== null) await this.opts.sequencer.bindClient(req.principal, req.clientId)
+      const resent = await this.resent(req)
+      if (resent) return resent
+      let comment: Comment
+      try {
+        comment = await write()
+      } catch (err) {
+        // A racing resend of the same (clientId, seq) hit the primary key: answer as a resend.
+        const again = isLostRace(err) ? await this.resent(req) : null
+        if (again) return again
+        throw err
+      }
+      const notice: CommentNotice = {
+        kind: 'comment',
+        from: this.opts.instanceId,
+        orgId: req.principal.orgId,
+        taskId: comment.taskId,
+        comment,
+        action,
+        clientId: req.clientId,
+        seq: req.seq,
+      }
+      this.announcer.announce(req.principal.orgId, notice)
+      return { comment, duplicate: false }
+    } catch (err) {
+      throw storageError(err, this.opts.logger)
+    }
+  }
+
+  /** The answer to a resend of an already committed (clientId, seq), or null. */
+  private async resent(req: Request): Promise<CommentResult | null> {
+    if (req.clientId === null || req.seq === null) return null
+    const record = await findMutation(this.opts.database, req.clientId, req.seq)
+    if (!record) return null
+    if (record.kind !== 'comment' || record.commentId !== req.commentId || record.orgId !== req.principal.orgId) {
+      throw new TaskSyncError('bad_request', `seq ${req.seq} of client ${req.clientId} was already used by another mutation`)
+    }
+    const comment = await loadComment(this.opts.database, req.principal.orgId, req.commentId)
+    if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
+    return { comment, duplicate: true }
+  }
+
+  private checkBody(body: unknown): string {
+    if (typeof body !== 'string') throw new InvalidOpError('body', 'must be a string')
+    if (body.includes('\u0000')) throw new InvalidOpError('body', 'contains U+0000')
+    if (body.trim() === '') throw new InvalidOpError('body', 'must not be empty')
+    let n = 0
+    for (const _ of body) n++
+    if (n > this.opts.bodyMax) throw new InvalidOpError('body', `is ${n} code points, over the limit of ${this.opts.bodyMax}`)
+    return body
+  }
+
+  private async liveTask(orgId: string, taskId: string): Promise<void> {
+    const task = await loadTask(this.opts.database, orgId, taskId)
+    if (!task) throw new TaskSyncError('not_found', `task ${taskId} not found`)
+    if (task.deleted) throw new TaskSyncError('task_deleted', `task ${taskId} is deleted`, { rev: task.rev })
+  }
+
+  /** The comment to change: it must exist (in the named task, if any), be live, and its task too. */
+  private async liveComment(req: { principal: Principal; commentId: string; taskId?: string }): Promise<Comment> {
+    const c = await loadComment(this.opts.database, req.principal.orgId, req.commentId)
+    if (!c || (req.taskId !== undefined && c.taskId !== req.taskId) || c.deleted) {
+      throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
+    }
+    await this.liveTask(req.principal.orgId, c.taskId)
+    return c
+  }
+}
