@@ -17,5 +17,7 @@ export interface Bus {
   /** Short-lived shared key/value (presence). */
   setEphemeral(key: string, value: string, ttlMs: number): Promise<void>
   deleteEphemeral(key: string): Promise<void>
+  /** Reads a value set with setEphemeral; null when absent or expired. */
+  getEphemeral?(key: string): Promise<string | null>
   close(): Promise<void>
 }

@@ -44,9 +44,21 @@ export const ConfigSchema = Type.Object({
   WS_HEARTBEAT_MS: Int(25_000, 100),
   WS_HELLO_TIMEOUT_MS: Int(10_000, 100),
   WS_MAX_SOCKETS: Int(20_000, 1),
+  /** Milliseconds between probes of the latest rev of followed tasks (repairs a lost last publication). */
+  WS_PROBE_MS: Int(5000, 50),
+  /** A presence not refreshed for this long is cleared for everyone. */
+  WS_PRESENCE_TTL_MS: Int(30_000, 100),
   /** Milliseconds SIGTERM waits for begun commits before closing sockets. */
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100),
   AUTH_RATE_LIMIT_PER_MIN: Int(30, 1),
+  /** log2 of the scrypt cost N for password hashes (memory ≈ 128·2^N·8 bytes: 15 → 32 MiB). */
+  SCRYPT_LOG_N: Int(15, 10, 20),
+  /** Largest accepted REST request body in bytes (sync push has its own limit). */
+  HTTP_BODY_LIMIT_BYTES: Int(1024 * 1024, 1024),
+  /** Allowed CORS origins: `*` or a comma-separated list of origins. */
+  CORS_ORIGIN: Type.String({ default: '*' }),
+  /** Behind a proxy: `true` or comma-separated proxy addresses/CIDRs to trust for X-Forwarded-For (client IPs for rate limits). */
+  TRUST_PROXY: Type.Optional(Type.String({ minLength: 1 })),
   LIMIT_TITLE: Int(1000, 1),
   LIMIT_DESCRIPTION: Int(100_000, 1),
   LIMIT_TAGS: Int(50, 1),

@@ -1,0 +1,95 @@
+/**
+ * The tasksync application as a fastify plugin, registered in dependency order:
+ * config → storage → bus → sequencer → auth → HTTP routes → WebSocket gateway.
+ * `buildApp` creates the fastify instance around it; src/server.ts only listens.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config/index.js'
+import type { Database } from './storage/db.js'
+import configPlugin from './config/plugin.js'
+import storagePlugin from './storage/plugin.js'
+import busPlugin from './bus/plugin.js'
+import metricsPlugin from './metrics/plugin.js'
+import sequencerPlugin from './sequencer/plugin.js'
+import httpBase from './http/base.js'
+import healthRoutes from './http/health.js'
+import { validatorCompiler } from './http/validation.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True from the moment close() starts: health answers 503, the gateway stops accepting. */
+    draining: boolean
+    /** Open WebSocket count; the gateway replaces `count` when it registers. */
+    connections: { count: () => number }
+  }
+}
+
+export interface AppOptions {
+  config: Readonly<Config>
+  /** An already open database to use instead of opening one (it is not closed with the app). */
+  database?: Database
+}
+
+/** The application plugin. Each line registers one layer; later layers may use every earlier one. */
+export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<void> {
+  app.decorate('draining', false)
+  app.decorate('connections', { count: () => 0 })
+  app.addHook('preClose', async () => {
+    app.draining = true
+  })
+
+  await app.register(configPlugin, { config: opts.config })
+  await app.register(storagePlugin, { database: opts.database })
+  await app.register(busPlugin)
+  await app.register(metricsPlugin)
+  // ── sequencer: register src/sequencer/plugin.ts here ──
+  await app.register(sequencerPlugin)
+
+  // ── auth ──
+
+  await app.register(httpBase)
+  await app.register(healthRoutes)
+  // ── REST routes of other modules: tasks, comments, sync ──
+
+  // ── WebSocket gateway: register src/ws/plugin.ts here ──
+}
+
+export interface BuildOptions {
+  database?: Database
+  /** Overrides the logger built from LOG_LEVEL. */
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Creates a ready-to-listen tasksync instance for one validated configuration. */
+export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? {
+      level: config.LOG_LEVEL,
+      redact: ['req.headers.authorization'],
+      serializers: { req: (req) => ({ method: req.method, url: redactUrl(req.url), id: req.id }) },
+    },
+    bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
+    trustProxy: parseTrustProxy(config.TRUST_PROXY),
+    // Migrations on a cold PGlite can take a while on a slow machine.
+    pluginTimeout: 120_000,
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  await app.register(fp(tasksync), { config, database: opts.database })
+  return app as unknown as FastifyInstance
+}
+
+/** Browsers put the access token in the WebSocket URL; it must never reach a log line. */
+function redactUrl(url: string): string {
+  return url.replace(/([?&]access_token=)[^&]*/g, '$1***')
+}
+
+function parseTrustProxy(value: string | undefined): boolean | string[] {
+  if (!value || value === 'false') return false
+  if (value === 'true') return true
+  return value.split(',').map((s) => s.trim())
+}
+
+export type { Config }

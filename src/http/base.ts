@@ -1,0 +1,58 @@
+/**
+ * What every route stands on: the error handler, CORS, security headers, the
+ * rate limiter (used by the auth routes only) and the OpenAPI document with its UI.
+ * Registered before any route so every route is documented and protected.
+ */
+import fp from 'fastify-plugin'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import errors from './errors.js'
+import { TaskSyncError } from '../protocol/errors.js'
+import { RedisBus } from '../bus/redis.js'
+
+export default fp(
+  async (app) => {
+    const { CORS_ORIGIN, REDIS_PREFIX } = app.config
+    await app.register(errors)
+    await app.register(cors, {
+      origin: CORS_ORIGIN === '*' ? '*' : CORS_ORIGIN.split(',').map((o) => o.trim()),
+      methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match'],
+      exposedHeaders: ['ETag', 'Retry-After'],
+      maxAge: 600,
+    })
+    await app.register(helmet, {
+      contentSecurityPolicy: {
+        // The docs UI loads its scripts and styles from /docs itself and icons as data: URIs.
+        directives: { 'img-src': ["'self'", 'data:'], 'upgrade-insecure-requests': null },
+      },
+    })
+    // Counters live in Redis when there is one, so every instance enforces one limit.
+    const redis = app.bus instanceof RedisBus ? app.bus.commands : undefined
+    await app.register(rateLimit, {
+      global: false,
+      redis,
+      nameSpace: `${REDIS_PREFIX}ratelimit:`,
+      skipOnError: true,
+      errorResponseBuilder: (_req, ctx) =>
+        new TaskSyncError('rate_limited', `too many requests, retry in ${Math.ceil(ctx.ttl / 1000)} s`, {
+          retryAfterS: Math.ceil(ctx.ttl / 1000),
+        }),
+    })
+    await app.register(swagger, {
+      openapi: {
+        info: {
+          title: 'tasksync',
+          version: '0.1.0',
+          description: 'Real-time task collaboration: REST API (the WebSocket protocol is in docs/protocol.md).',
+        },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      },
+    })
+    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } })
+  },
+  { name: 'http-base', dependencies: ['config', 'bus'] },
+)

@@ -1,0 +1,28 @@
+/**
+ * Decorates `app.database`: PostgreSQL when DATABASE_URL is set, otherwise PGlite
+ * under DATA_DIR. Migrations run here, before any route can answer.
+ */
+import fp from 'fastify-plugin'
+import { openDatabase, type Database } from './db.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    database: Database
+  }
+}
+
+export interface StoragePluginOptions {
+  /** An already open database (tests); it is not closed with the app. */
+  database?: Database
+}
+
+export default fp<StoragePluginOptions>(
+  async (app, opts) => {
+    const { DATABASE_URL, DATA_DIR, DATABASE_POOL_SIZE } = app.config
+    const database =
+      opts.database ?? (await openDatabase({ databaseUrl: DATABASE_URL, dataDir: DATA_DIR, poolSize: DATABASE_POOL_SIZE }))
+    app.decorate('database', database)
+    if (!opts.database) app.addHook('onClose', () => database.close())
+  },
+  { name: 'storage', dependencies: ['config'] },
+)
