@@ -24,20 +24,20 @@ export interface FeedEntry {
 
 export interface FeedMember {
   /** One op, in rev order; the member has every rev before it. */
-  receive(feed: TaskFeed, entry: FeedEntry): void
+  receive(entry: FeedEntry): void
 }
 
-export interface FeedHost {
+export interface FeedHost<M extends FeedMember = FeedMember> {
   /** Committed ops of the feed's task with rev ≥ fromRev, in rev order, at most `limit`. */
-  opsSince(feed: TaskFeed, fromRev: number, limit: number): Promise<OpEvent[]>
+  opsSince(feed: TaskFeed<M>, fromRev: number, limit: number): Promise<OpEvent[]>
   /** Before an entry is delivered: add members that cover the task by scope (project, org). */
-  beforeDeliver(feed: TaskFeed, entry: FeedEntry, prevProjectId: string | null | undefined): void
+  beforeDeliver(feed: TaskFeed<M>, entry: FeedEntry, prevProjectId: string | null | undefined): void
   /** After it was delivered: drop scope members whose scope the op moved the task out of. */
-  afterDeliver(feed: TaskFeed, entry: FeedEntry, prevProjectId: string | null | undefined): void
+  afterDeliver(feed: TaskFeed<M>, entry: FeedEntry, prevProjectId: string | null | undefined): void
   /** The member cannot be brought up to date (the log no longer holds the revs): it must resync. */
-  lost(feed: TaskFeed, member: FeedMember): void
+  lost(feed: TaskFeed<M>, member: M): void
   /** A repair failed (storage down); it will be retried. */
-  repairFailed?(feed: TaskFeed, err: unknown): void
+  repairFailed?(feed: TaskFeed<M>, err: unknown): void
 }
 
 export interface FeedTiming {
@@ -54,13 +54,13 @@ export interface FeedTiming {
 /** Position of a member whose subscription is still being served. */
 export const HOLD = -1
 
-export class TaskFeed {
+export class TaskFeed<M extends FeedMember = FeedMember> {
   /** Highest rev delivered in order; -1 until a baseline is known. */
   head = -1
   /** The task's project as of `head` (undefined until known). */
   projectId: string | null | undefined = undefined
   /** Member → the last rev it has (HOLD while its subscription is being served). */
-  readonly members = new Map<FeedMember, number>()
+  readonly members = new Map<M, number>()
   private pending: Map<number, FeedEntry> | null = null
   private recent: FeedEntry[] = []
   /** Highest rev known to be committed. */
@@ -73,7 +73,7 @@ export class TaskFeed {
   constructor(
     readonly orgId: string,
     readonly taskId: string,
-    private readonly host: FeedHost,
+    private readonly host: FeedHost<M>,
     private readonly timing: FeedTiming,
   ) {}
 
@@ -107,7 +107,7 @@ export class TaskFeed {
   }
 
   /** Step one of joining: the member gets nothing until `release`. */
-  hold(member: FeedMember): void {
+  hold(member: M): void {
     this.members.set(member, HOLD)
   }
 
@@ -115,7 +115,7 @@ export class TaskFeed {
    * Step two: the member has every rev up to `rev` (its snapshot or replay).
    * It then gets every later rev exactly once, in order.
    */
-  release(member: FeedMember, rev: number, projectId?: string | null): void {
+  release(member: M, rev: number, projectId?: string | null): void {
     if (this.closed || !this.members.has(member)) return
     if (rev > this.known) this.known = rev
     if (this.head < 0) {
@@ -136,7 +136,7 @@ export class TaskFeed {
   }
 
   /** Removes a member (unsubscribe, socket closed). */
-  remove(member: FeedMember): void {
+  remove(member: M): void {
     this.members.delete(member)
   }
 
@@ -160,7 +160,7 @@ export class TaskFeed {
     for (const [member, pos] of this.members) {
       if (pos === rev - 1) {
         this.members.set(member, rev)
-        member.receive(this, entry)
+        member.receive(entry)
       } else if (pos !== HOLD && pos < rev - 1) {
         // Cannot happen after a release, which leaves no member behind the head; be safe anyway.
         this.catchUp(member, pos)
@@ -232,11 +232,11 @@ export class TaskFeed {
   }
 
   /** Brings one member from `from` up to the head: from the recent entries, else the log. */
-  private catchUp(member: FeedMember, from: number): void {
+  private catchUp(member: M, from: number): void {
     this.members.set(member, HOLD)
     const first = this.recent[0]
     if (first && first.event.rev <= from + 1) {
-      for (const entry of this.recent) if (entry.event.rev > from) member.receive(this, entry)
+      for (const entry of this.recent) if (entry.event.rev > from) member.receive(entry)
       this.members.set(member, this.head)
       return
     }
@@ -246,7 +246,7 @@ export class TaskFeed {
         let last = from
         for (const event of ops) {
           if (event.rev !== last + 1) break
-          member.receive(this, { event })
+          member.receive({ event })
           last = event.rev
         }
         if (last === from) this.dropMember(member)
@@ -266,7 +266,7 @@ export class TaskFeed {
     this.recent = []
   }
 
-  private dropMember(member: FeedMember): void {
+  private dropMember(member: M): void {
     this.members.delete(member)
     this.host.lost(this, member)
   }

@@ -34,7 +34,7 @@ function harness(opts: { log?: OpEvent[]; failReads?: number; trimmedBelow?: num
 
 function member(): FeedMember & { revs: number[] } {
   const revs: number[] = []
-  return { revs, receive: (_feed: TaskFeed, entry: FeedEntry) => void revs.push(entry.event.rev) }
+  return { revs, receive: (entry: FeedEntry) => void revs.push(entry.event.rev) }
 }
 
 const until = async (cond: () => boolean, ms = 2000) => {

@@ -1,0 +1,114 @@
+/**
+ * The fastify adapter of the gateway: GET /ws through @fastify/websocket. The
+ * token is checked before the upgrade (no valid token, no socket: HTTP 401 in
+ * the one error shape); the authenticated socket is handed to the framework-free
+ * Gateway. On close: no new sockets, begun commits finish and are acked, every
+ * socket is closed with 1012, all within SHUTDOWN_TIMEOUT_MS.
+ */
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ErrorBody } from '../protocol/errors.js'
+import { Gateway, type GatewayDeps } from './gateway.js'
+import type { TokenPort, VerifiedToken } from './ports.js'
+import { databaseReads } from './reads.js'
+import { registerWsMetrics } from './metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The WebSocket gateway (sockets, feeds, fan-out). */
+    gateway: Gateway
+  }
+  interface FastifyRequest {
+    /** The verified token of an upgrade request (set before the upgrade). */
+    wsAuth?: VerifiedToken
+  }
+}
+
+/** The access token of an upgrade request: `Authorization: Bearer …` or `?access_token=` (browsers). */
+function tokenOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (header?.startsWith('Bearer ')) return header.slice(7).trim() || undefined
+  const q = (request.query as Record<string, unknown> | undefined)?.access_token
+  return typeof q === 'string' && q ? q : undefined
+}
+
+function refuse(reply: FastifyReply, status: number, code: ErrorBody['error']['code'], message: string): FastifyReply {
+  const body: ErrorBody = { error: { code, message } }
+  return reply.code(status).header('connection', 'close').send(body)
+}
+
+export default fp(
+  async (app: FastifyInstance) => {
+    const { config } = app
+    const tokens = (app as unknown as { tokens: TokenPort }).tokens
+    const deps: GatewayDeps = {
+      instanceId: app.instanceId,
+      bus: app.bus,
+      sequencer: app.sequencer,
+      comments: app.comments,
+      tokens,
+      reads: databaseReads(app.database),
+      log: app.log.child({ module: 'ws' }),
+    }
+    let gateway: Gateway | undefined
+    const metrics = registerWsMetrics(app.metrics.registry, () => gateway)
+    gateway = new Gateway(
+      deps,
+      {
+        maxBufferedBytes: config.WS_MAX_BUFFERED_BYTES,
+        ratePerS: config.WS_RATE_PER_S,
+        rateBurst: config.WS_RATE_BURST,
+        heartbeatMs: config.WS_HEARTBEAT_MS,
+        helloTimeoutMs: config.WS_HELLO_TIMEOUT_MS,
+        maxSockets: config.WS_MAX_SOCKETS,
+        replayWindowOps: config.REPLAY_WINDOW_OPS,
+        probeMs: config.WS_PROBE_MS,
+        presenceTtlMs: config.WS_PRESENCE_TTL_MS,
+      },
+      metrics,
+    )
+    const gw = gateway
+    app.decorate('gateway', gw)
+    app.connections.count = () => gw.socketCount
+
+    await app.register(websocket, {
+      // closeTimeout is a ws server option its type definitions do not list yet.
+      options: {
+        maxPayload: config.WS_MAX_MESSAGE_BYTES,
+        perMessageDeflate: false,
+        // The gateway tracks its sockets; ws's own set would only cost memory.
+        clientTracking: false,
+        // A close handshake not finished in 30 s (a client that stopped reading) destroys the connection.
+        closeTimeout: 30_000,
+      } as Record<string, unknown>,
+      // Replaces the plugin's default (close every socket at once, code 1005).
+      preClose: async () => {
+        await gw.shutdown(config.SHUTDOWN_TIMEOUT_MS)
+      },
+    })
+    gw.start()
+
+    app.get(
+      '/ws',
+      {
+        websocket: true,
+        schema: { hide: true },
+        preValidation: async (request, reply) => {
+          if (app.draining || gw.draining) return refuse(reply, 503, 'unavailable', 'the server is restarting; reconnect elsewhere')
+          const token = tokenOf(request)
+          if (!token) return refuse(reply, 401, 'unauthorized', 'an access token is required (Authorization: Bearer, or ?access_token=)')
+          try {
+            request.wsAuth = await tokens.verifyAccess(token)
+          } catch {
+            return refuse(reply, 401, 'unauthorized', 'the access token is invalid, expired or revoked')
+          }
+        },
+      },
+      (socket, request) => {
+        gw.open(socket, request.wsAuth!)
+      },
+    )
+  },
+  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer'] },
+)

@@ -1,0 +1,89 @@
+/**
+ * Presence: ephemeral, never stored, never acked. A socket shares a small state
+ * on a task it is subscribed to; every instance relays it (bus channel of the
+ * org) to the other sockets covering the task. Each instance forgets a presence
+ * not refreshed within the TTL (telling its sockets `state: null`), so a client
+ * that goes quiet, or whose instance dies, fades everywhere; a socket that closes
+ * clears its presences at once.
+ */
+import type { PresenceMessage } from '../protocol/messages.js'
+import type { Session } from './session.js'
+
+/** Largest accepted presence state, serialized. */
+export const PRESENCE_MAX_BYTES = 2048
+
+/** What travels on the bus (beside commit and comment notices on `org:<orgId>`). */
+export interface PresenceNotice {
+  kind: 'presence'
+  from: string
+  orgId: string
+  taskId: string
+  /** The task's project when the sender knew it (lets project subscribers receive it). */
+  projectId: string | null | undefined
+  userId: string
+  clientId: string
+  state: Record<string, unknown> | null
+}
+
+export async function handlePresence(session: Session, msg: PresenceMessage): Promise<void> {
+  const router = session.router
+  const projectId = router.feeds.get(msg.taskId)?.projectId
+  if (!session.covers(msg.taskId, projectId)) {
+    return session.sendError('bad_request', 'subscribe to the task before sharing presence on it', { ref: msg.taskId })
+  }
+  if (msg.state !== null && JSON.stringify(msg.state).length > PRESENCE_MAX_BYTES) {
+    return session.sendError('too_large', `a presence state is at most ${PRESENCE_MAX_BYTES} bytes`, { ref: msg.taskId })
+  }
+  if (msg.state === null) session.presence?.delete(msg.taskId)
+  else (session.presence ??= new Set()).add(msg.taskId)
+  const notice: PresenceNotice = {
+    kind: 'presence',
+    from: session.gateway.deps.instanceId,
+    orgId: session.orgId,
+    taskId: msg.taskId,
+    projectId,
+    userId: session.principal.userId,
+    clientId: session.clientId!,
+    state: msg.state,
+  }
+  try {
+    await router.sharePresence(notice)
+  } catch (err) {
+    const { code, message } = session.gateway.wireError(err)
+    session.sendError(code, message, { ref: msg.taskId })
+  }
+}
+
+interface Seen {
+  notice: PresenceNotice
+  at: number
+}
+
+/** The presences one instance currently shows for one organization, with their last refresh. */
+export class PresenceBoard {
+  private readonly seen = new Map<string, Seen>()
+
+  /** Records a presence (or its clearing); false when it changes nothing worth relaying. */
+  record(notice: PresenceNotice, now: number): boolean {
+    const key = `${notice.taskId}|${notice.clientId}`
+    if (notice.state === null) return this.seen.delete(key) || true
+    this.seen.set(key, { notice, at: now })
+    return true
+  }
+
+  /** Presences not refreshed within `ttlMs`, removed and returned as their clearing. */
+  expire(now: number, ttlMs: number): PresenceNotice[] {
+    const out: PresenceNotice[] = []
+    for (const [key, s] of this.seen) {
+      if (now - s.at > ttlMs) {
+        this.seen.delete(key)
+        out.push({ ...s.notice, state: null })
+      }
+    }
+    return out
+  }
+
+  get size(): number {
+    return this.seen.size
+  }
+}

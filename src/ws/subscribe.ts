@@ -1,0 +1,117 @@
+/**
+ * `subscribe` and `unsubscribe`. A task subscription joins the task's feed first
+ * (hold), then reads the snapshot or the missed ops, then releases: ops committed
+ * during the read are delivered once, after it (guarantee 4).
+ */
+import type { SubscribeMessage, UnsubscribeMessage } from '../protocol/messages.js'
+import type { Session } from './session.js'
+
+/** Task reads served at once for one subscribe (bounded so one socket cannot hog the pool). */
+const CONCURRENCY = 8
+
+export async function handleSubscribe(session: Session, msg: SubscribeMessage): Promise<void> {
+  const since = msg.since ?? {}
+  const taskIds = [...new Set([...(msg.taskIds ?? []), ...Object.keys(since)])]
+  const projectIds: string[] = []
+  const router = session.router
+  for (const projectId of new Set(msg.projectIds ?? [])) {
+    let exists: boolean
+    try {
+      exists = await session.gateway.deps.reads.projectExists(session.orgId, projectId)
+    } catch (err) {
+      const { code, message } = session.gateway.wireError(err)
+      session.sendError(code, message, { ref: projectId })
+      continue
+    }
+    if (!exists) {
+      session.sendError('not_found', `project ${projectId} not found`, { ref: projectId })
+      continue
+    }
+    router.addProject(session, projectId)
+    projectIds.push(projectId)
+  }
+  if (msg.all === true) router.addAll(session)
+
+  const subscribed: string[] = []
+  let next = 0
+  const worker = async () => {
+    while (next < taskIds.length && !session.closed) {
+      const taskId = taskIds[next++]
+      if (await serveTask(session, taskId, since[taskId])) subscribed.push(taskId)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, taskIds.length) }, worker))
+  if (session.closed) return
+  // In request order, whatever order the reads finished in.
+  const ok = new Set(subscribed)
+  session.send({ type: 'subscribed', taskIds: taskIds.filter((id) => ok.has(id)), projectIds, all: msg.all === true })
+}
+
+/**
+ * Joins one task: replays rev > since from the op log when it still holds all of
+ * them within the replay window, else sends the snapshot. A missing task, or one
+ * of another organization, is `not_found`; a deleted one is `task_deleted`; a
+ * `since` ahead of the task is `sync_required`. None of those is subscribed.
+ */
+async function serveTask(session: Session, taskId: string, since: number | undefined): Promise<boolean> {
+  const { sequencer } = session.gateway.deps
+  const router = session.router
+  const feed = router.feedFor(taskId)
+  ;(session.tasks ??= new Set()).add(taskId)
+  feed.hold(session)
+  const leave = () => {
+    session.tasks?.delete(taskId)
+    router.leaveFeed(session, feed)
+  }
+  try {
+    const snapshot = await sequencer.snapshot(session.orgId, taskId)
+    if (session.closed) return false
+    if (!snapshot) {
+      leave()
+      session.sendError('not_found', `task ${taskId} not found`, { ref: taskId })
+      return false
+    }
+    if (snapshot.deleted) {
+      leave()
+      session.send({ type: 'task_deleted', taskId, rev: snapshot.rev })
+      return false
+    }
+    const rev = snapshot.rev
+    if (since !== undefined && since > rev) {
+      leave()
+      session.send({ type: 'sync_required', taskId, reason: `since ${since} is ahead of the task's rev ${rev}` })
+      return false
+    }
+    let replayed = since === rev
+    if (since !== undefined && !replayed && rev - since <= session.gateway.settings.replayWindowOps) {
+      const ops = await sequencer.opsSince(session.orgId, taskId, since + 1, rev - since)
+      if (session.closed) return false
+      // All of them or none: never a partial replay.
+      if (ops.length === rev - since && ops.every((e, i) => e.rev === since + 1 + i)) {
+        for (const event of ops) session.receive({ event })
+        replayed = true
+      }
+    }
+    if (!replayed) session.send({ type: 'snapshot', taskId, rev, task: snapshot })
+    feed.release(session, rev, snapshot.projectId)
+    // Acks of this socket's own ops up to `rev` were covered by the read: the feed will not deliver them.
+    session.flushAcks(taskId, rev)
+    return true
+  } catch (err) {
+    leave()
+    const { code, message } = session.gateway.wireError(err)
+    session.sendError(code, message, { ref: taskId })
+    return false
+  }
+}
+
+export async function handleUnsubscribe(session: Session, msg: UnsubscribeMessage): Promise<void> {
+  const taskIds = [...new Set(msg.taskIds ?? [])]
+  const projectIds = [...new Set(msg.projectIds ?? [])]
+  const router = session.router
+  for (const taskId of taskIds) session.tasks?.delete(taskId)
+  for (const projectId of projectIds) router.removeProject(session, projectId)
+  if (msg.all === true) router.removeAll(session)
+  router.pruneSession(session, projectIds.length > 0 || msg.all === true ? null : taskIds)
+  session.send({ type: 'unsubscribed', taskIds, projectIds, all: msg.all === true })
+}
