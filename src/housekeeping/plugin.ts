@@ -5,7 +5,7 @@
  * Decorates `app.housekeeping.run()` for admins and tests.
  */
 import fp from 'fastify-plugin'
-import { runHousekeeping, type HousekeepingOptions, type HousekeepingReport } from './run.js'
+import { DEFAULT_SYNC_LOG_TTL_DAYS, runHousekeeping, type HousekeepingOptions, type HousekeepingReport } from './run.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,9 +15,6 @@ declare module 'fastify' {
     }
   }
 }
-
-/** Sync log entries are kept this many days unless SYNC_LOG_TTL_DAYS says otherwise. */
-export const DEFAULT_SYNC_LOG_TTL_DAYS = 30
 
 export default fp(
   async (app) => {
