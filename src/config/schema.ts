@@ -37,6 +37,8 @@ export const ConfigSchema = Type.Object({
   TOMBSTONE_TTL_DAYS: Int(90, 1),
   /** Seconds between housekeeping runs (0 disables the in-server schedule). */
   HOUSEKEEPING_INTERVAL_S: Int(3600, 0),
+  /** Days a sync log entry (push, pull, resume) is kept. */
+  SYNC_LOG_TTL_DAYS: Int(30, 1),
   WS_MAX_MESSAGE_BYTES: Int(256 * 1024, 1024),
   WS_MAX_BUFFERED_BYTES: Int(1024 * 1024, 1024),
   WS_RATE_PER_S: Int(100, 1),
