@@ -71,6 +71,9 @@ let stop = false
 const started = performance.now()
 const cpuBefore = process.cpuUsage()
 const statsBefore = { ...sequencer.commitStats }
+setTimeout(() => {
+  stop = true
+}, seconds * 1000)
 await Promise.all(
   writers.map(async (w) => {
     let rev = 1
@@ -85,12 +88,6 @@ await Promise.all(
       committed++
     }
   }),
-  new Promise<void>((resolve) =>
-    setTimeout(() => {
-      stop = true
-      resolve()
-    }, seconds * 1000),
-  ),
 )
 const elapsed = (performance.now() - started) / 1000
 const cpu = process.cpuUsage(cpuBefore)
