@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `npm run housekeeping -- [--dry-run] [--json]`: the server's housekeeping jobs,
  * run once now against DATABASE_URL (or the PGlite store under DATA_DIR), with
@@ -8,7 +9,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../storage/db.js'
-import { DEFAULT_SYNC_LOG_TTL_DAYS, runHousekeeping, type HousekeepingReport } from '../housekeeping/run.js'
+import { runHousekeeping, type HousekeepingReport } from '../housekeeping/run.js'
 
 const USAGE = `usage: npm run housekeeping -- [--dry-run] [--json]
   Purges deletions older than TOMBSTONE_TTL_DAYS (moving the tombstone horizon),
@@ -36,12 +37,12 @@ async function main(): Promise<void> {
     console.log(USAGE)
     return
   }
-  const config = loadConfig(process.env) as ReturnType<typeof loadConfig> & { SYNC_LOG_TTL_DAYS?: number }
+  const config = loadConfig(process.env)
   const database = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 2 })
   try {
     const report = await runHousekeeping(database, {
       tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
-      syncLogTtlDays: config.SYNC_LOG_TTL_DAYS ?? DEFAULT_SYNC_LOG_TTL_DAYS,
+      syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
       replayWindowOps: config.REPLAY_WINDOW_OPS,
       dryRun: values['dry-run'] === true,
     })

@@ -5,7 +5,7 @@
  * Decorates `app.housekeeping.run()` for admins and tests.
  */
 import fp from 'fastify-plugin'
-import { DEFAULT_SYNC_LOG_TTL_DAYS, runHousekeeping, type HousekeepingOptions, type HousekeepingReport } from './run.js'
+import { runHousekeeping, type HousekeepingOptions, type HousekeepingReport } from './run.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,12 +18,12 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const config = app.config as typeof app.config & { SYNC_LOG_TTL_DAYS?: number }
+    const config = app.config
     const intervalMs = config.HOUSEKEEPING_INTERVAL_S * 1000
     const run = (overrides: Partial<HousekeepingOptions> = {}) =>
       runHousekeeping(app.database, {
         tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
-        syncLogTtlDays: config.SYNC_LOG_TTL_DAYS ?? DEFAULT_SYNC_LOG_TTL_DAYS,
+        syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
         replayWindowOps: config.REPLAY_WINDOW_OPS,
         ...overrides,
       })

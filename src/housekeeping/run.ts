@@ -14,9 +14,6 @@ export const HOUSEKEEPING_LOCK = 7_240_312
 const STATE_KEY = 'housekeeping'
 const DAY_MS = 86_400_000
 
-/** Sync log entries are kept this many days unless SYNC_LOG_TTL_DAYS says otherwise. */
-export const DEFAULT_SYNC_LOG_TTL_DAYS = 30
-
 export interface HousekeepingOptions {
   tombstoneTtlDays: number
   syncLogTtlDays: number
