@@ -30,6 +30,16 @@ export interface TaskType {
 /** The task type enforcing `limits` (the server builds it from its configuration). */
 export function makeTaskType(limits: TaskLimits): TaskType {
   const frozen = Object.freeze({ ...limits })
+  // transform and compose are not the validation gate (checkOp and apply are):
+  // they read ops with per-value limits lifted, so ops committed before a limit
+  // was lowered still rebase. Depth stays bounded to keep recursion safe.
+  const loose: TaskLimits = {
+    ...frozen,
+    tagLengthMax: Infinity,
+    customFieldsMax: Infinity,
+    customFieldValueBytesMax: Infinity,
+    customFieldDepthMax: Math.max(frozen.customFieldDepthMax, 64),
+  }
   return Object.freeze({
     name: 'tasksync-task' as const,
     uri: 'https://tasksync.dev/types/task/v1' as const,
@@ -38,9 +48,9 @@ export function makeTaskType(limits: TaskLimits): TaskType {
     apply: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, readOp(op, frozen), frozen),
     transform(op: TaskOp, other: TaskOp, side: 'left' | 'right') {
       if (side !== 'left' && side !== 'right') throw new TypeError(`side must be 'left' or 'right', got ${String(side)}`)
-      return transformOp(readOp(op, frozen), readOp(other, frozen), side)
+      return transformOp(readOp(op, loose), readOp(other, loose), side)
     },
-    compose: (a: TaskOp, b: TaskOp) => composeOps(readOp(a, frozen), readOp(b, frozen)),
+    compose: (a: TaskOp, b: TaskOp) => composeOps(readOp(a, loose), readOp(b, loose)),
     normalize: (op: TaskOp) => readOp(op, frozen),
   })
 }

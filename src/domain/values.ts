@@ -151,6 +151,7 @@ export function checkFieldKey(k: string, path: string): string {
 /** A JSON value within the depth and serialized size limits, returned as a fresh copy. */
 export function checkCustomValue(x: unknown, path: string, limits: TaskLimits): JsonValue {
   const copy = cloneJson(x, path, 0, limits.customFieldDepthMax)
+  if (limits.customFieldValueBytesMax === Infinity) return copy
   const bytes = utf8Length(JSON.stringify(copy))
   if (bytes > limits.customFieldValueBytesMax) {
     fail(path, `value is ${bytes} bytes serialized, over the limit of ${limits.customFieldValueBytesMax}`)

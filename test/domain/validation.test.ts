@@ -141,5 +141,11 @@ t.test('configured limits (makeTaskType)', async (t) => {
   t.equal(small.apply(long, { title: [{ d: 2 }] }).title, 'x'.repeat(8))
   t.same(small.apply(long, { tags: { remove: ['a'] } }).tags, ['b', 'c'])
   t.throws(() => small.apply(long, { title: ['y'] }), { name: 'InvalidOpError', path: 'title' })
+  // Ops committed before a limit was lowered still rebase: transform and compose do not enforce per-value limits.
+  const old: TaskOp = { tags: { add: ['long-tag'] }, customFields: { k: { set: 'x'.repeat(40) } } }
+  t.same(small.transform(old, { title: ['a'] }, 'left'), old)
+  t.same(small.transform({ tags: { remove: ['long-tag'] } }, old, 'left'), {})
+  t.same(small.compose(old, { priority: { set: 1 } }), { ...old, priority: { set: 1 } })
+  t.throws(() => small.apply(task(), old), { name: 'InvalidOpError', path: 'tags.add[0]' })
   t.same(T.limits, DEFAULT_LIMITS)
 })
