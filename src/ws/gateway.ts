@@ -105,6 +105,13 @@ export class Gateway {
     return session
   }
 
+  /** Closes every socket of a revoked device (1008). */
+  closeDevice(orgId: string, deviceId: string): void {
+    for (const s of this.sessions) {
+      if (s.orgId === orgId && s.principal.deviceId === deviceId) s.close(CloseCode.POLICY, 'device revoked')
+    }
+  }
+
   welcomed(session: Session): void {
     this.unwelcomed.delete(session)
   }

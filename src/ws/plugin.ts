@@ -41,7 +41,7 @@ function refuse(reply: FastifyReply, status: number, code: ErrorBody['error']['c
 export default fp(
   async (app: FastifyInstance) => {
     const { config } = app
-    const tokens = (app as unknown as { tokens: TokenPort }).tokens
+    const tokens: TokenPort = app.tokens
     const deps: GatewayDeps = {
       instanceId: app.instanceId,
       bus: app.bus,
@@ -88,6 +88,8 @@ export default fp(
       },
     })
     gw.start()
+    // A revoked device loses its sockets at once, on every instance.
+    app.tokens.onDeviceRevoked((orgId, deviceId) => gw.closeDevice(orgId, deviceId))
 
     app.get(
       '/ws',
@@ -110,5 +112,5 @@ export default fp(
       },
     )
   },
-  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer'] },
+  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'auth'] },
 )
