@@ -55,6 +55,7 @@ export function transformOp(op: TaskOp, other: TaskOp, side: 'left' | 'right'): 
 /**
  * What a person should settle when `incoming` commits after the concurrent
  * `committed`: `cancelled` against another state, or two different assignees.
+ * Both ops canonical (as normalize answers them), `incoming` not yet transformed.
  */
 export function detectConflicts(incoming: TaskOp, committed: TaskOp): ConflictReport[] {
   if (incoming.delete || committed.delete) return []
