@@ -15,6 +15,16 @@ import metricsPlugin from './metrics/plugin.js'
 import sequencerPlugin from './sequencer/plugin.js'
 import httpBase from './http/base.js'
 import healthRoutes from './http/health.js'
+import authPlugin from './auth/plugin.js'
+import authRoutes from './http/auth.js'
+import userRoutes from './http/users.js'
+import deviceRoutes from './http/devices.js'
+import projectRoutes from './http/projects.js'
+import wsPlugin from './ws/plugin.js'
+import syncRoutes from './http/sync.js'
+import syncConflictRoutes from './http/sync-conflicts.js'
+import syncLogRoutes from './http/sync-log.js'
+import housekeepingPlugin from './housekeeping/plugin.js'
 import { validatorCompiler } from './http/validation.js'
 
 declare module 'fastify' {
@@ -47,13 +57,22 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   // ── sequencer: register src/sequencer/plugin.ts here ──
   await app.register(sequencerPlugin)
 
-  // ── auth ──
+  await app.register(authPlugin)
 
   await app.register(httpBase)
   await app.register(healthRoutes)
+  await app.register(authRoutes)
+  await app.register(userRoutes)
+  await app.register(deviceRoutes)
+  await app.register(projectRoutes)
   // ── REST routes of other modules: tasks, comments, sync ──
+  await app.register(syncRoutes)
+  await app.register(syncConflictRoutes)
+  await app.register(syncLogRoutes)
+  await app.register(housekeepingPlugin)
 
   // ── WebSocket gateway: register src/ws/plugin.ts here ──
+  await app.register(wsPlugin)
 }
 
 export interface BuildOptions {

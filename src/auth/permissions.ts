@@ -4,8 +4,9 @@
  */
 import type { Principal } from '../sequencer/types.js'
 import { TaskSyncError } from '../protocol/errors.js'
+import type { Role } from './types.js'
 
-export type Role = Principal['role']
+export type { Role }
 export const ROLES: readonly Role[] = ['owner', 'admin', 'member', 'viewer']
 
 /** May change tasks, comments and projects (everyone but a viewer). */

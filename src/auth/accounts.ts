@@ -1,0 +1,89 @@
+/**
+ * Organizations and users. An email identifies one user across the server
+ * (login is by email alone); everything else is scoped to an organization.
+ */
+import { randomUUID } from 'node:crypto'
+import { and, asc, eq, gt, sql } from 'drizzle-orm'
+import type { Db, Executor } from '../storage/db.js'
+import { organizations, users } from '../storage/schema.js'
+import { isUniqueViolation } from '../storage/errors.js'
+import { TaskSyncError } from '../protocol/errors.js'
+import type { OrganizationDto, Role, UserDto } from './types.js'
+
+type UserRow = typeof users.$inferSelect
+type OrgRow = typeof organizations.$inferSelect
+
+export function toUser(row: UserRow): UserDto {
+  return { id: row.id, orgId: row.orgId, email: row.email, displayName: row.displayName, role: row.role, createdAt: row.createdAt.toISOString() }
+}
+
+export function toOrganization(row: OrgRow): OrganizationDto {
+  return { id: row.id, name: row.name, createdAt: row.createdAt.toISOString() }
+}
+
+/** Emails are compared case-insensitively and stored trimmed and lower-cased. */
+export const normalizeEmail = (email: string) => email.trim().toLowerCase()
+
+export interface NewUser {
+  email: string
+  displayName: string
+  passwordHash: string
+  role: Role
+}
+
+const emailTaken = () => new TaskSyncError('already_exists', 'this email is already registered')
+
+/** Inserts a user; a taken email is `already_exists`. */
+export async function insertUser(exec: Executor, orgId: string, input: NewUser): Promise<UserDto> {
+  try {
+    const [row] = await exec
+      .insert(users)
+      .values({ orgId, id: randomUUID(), email: normalizeEmail(input.email), displayName: input.displayName.trim(), passwordHash: input.passwordHash, role: input.role })
+      .returning()
+    return toUser(row)
+  } catch (err) {
+    if (isUniqueViolation(err)) throw emailTaken()
+    throw err
+  }
+}
+
+/** Creates an organization and its owner in one transaction. */
+export async function createOrganizationWithOwner(
+  db: Db,
+  input: { orgName: string } & Omit<NewUser, 'role'>,
+): Promise<{ organization: OrganizationDto; user: UserDto }> {
+  // Checked first so the common case answers without a failed transaction; the index still decides races.
+  if (await findUserByEmail(db, input.email)) throw emailTaken()
+  return db.transaction(async (tx) => {
+    const [org] = await tx.insert(organizations).values({ id: randomUUID(), name: input.orgName.trim() }).returning()
+    const user = await insertUser(tx, org.id, { ...input, role: 'owner' })
+    return { organization: toOrganization(org), user }
+  })
+}
+
+/** The user with this email (any organization) and its password hash, for login. */
+export async function findUserByEmail(exec: Executor, email: string): Promise<(UserDto & { passwordHash: string }) | null> {
+  const [row] = await exec.select().from(users).where(sql`lower(${users.email}) = ${normalizeEmail(email)}`).limit(1)
+  return row ? { ...toUser(row), passwordHash: row.passwordHash } : null
+}
+
+export async function getUser(exec: Executor, orgId: string, userId: string): Promise<UserDto | null> {
+  const [row] = await exec.select().from(users).where(and(eq(users.orgId, orgId), eq(users.id, userId))).limit(1)
+  return row ? toUser(row) : null
+}
+
+export async function getOrganization(exec: Executor, orgId: string): Promise<OrganizationDto | null> {
+  const [row] = await exec.select().from(organizations).where(eq(organizations.id, orgId)).limit(1)
+  return row ? toOrganization(row) : null
+}
+
+/** Users of one organization ordered by id, after the given id; fetches `limit` rows. */
+export async function listUsers(exec: Executor, orgId: string, after: string | undefined, limit: number): Promise<UserDto[]> {
+  const rows = await exec
+    .select()
+    .from(users)
+    .where(and(eq(users.orgId, orgId), after ? gt(users.id, after) : undefined))
+    .orderBy(asc(users.id))
+    .limit(limit)
+  return rows.map(toUser)
+}

@@ -1,0 +1,111 @@
+/**
+ * Who is asking. Decorates:
+ * - `app.tokens`: sign and verify access tokens (verification also rejects
+ *   revoked devices), the public JWKS, and device-revocation notifications;
+ * - `app.authenticate`: a hook that requires a Bearer access token and sets
+ *   `request.principal`;
+ * - `app.sessions`: what the auth routes need to open and refresh sessions.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { JWK } from 'jose'
+import type { Principal } from '../sequencer/types.js'
+import { TaskSyncError } from '../protocol/errors.js'
+import { loadSigningKeys, signAccessToken, verifyAccessToken } from './tokens.js'
+import { DeviceRevocations } from './revocations.js'
+import { revokeDevice } from './devices.js'
+import type { SessionDeps } from './sessions.js'
+
+/** Bus channel on which every instance hears of revoked devices. */
+export const DEVICE_REVOKED_CHANNEL = 'auth:device-revoked'
+
+export interface Tokens {
+  /** Verifies an access token and that its device is not revoked; throws `unauthorized`. */
+  verifyAccess(token: string): Promise<{ principal: Principal; expiresAt: Date }>
+  signAccess(principal: Principal): Promise<{ token: string; expiresAt: Date }>
+  /** The public keys when an asymmetric key signs, else null. */
+  jwks: { keys: JWK[] } | null
+  /** Revokes a device here and tells every instance (its sockets should close). */
+  revokeDevice(orgId: string, deviceId: string): Promise<void>
+  /** Called for every revoked device, whichever instance revoked it. */
+  onDeviceRevoked(listener: (orgId: string, deviceId: string) => void): void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokens: Tokens
+    sessions: SessionDeps
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+  interface FastifyRequest {
+    /** Set by `app.authenticate`; only read it on routes that use that hook. */
+    principal: Principal
+  }
+}
+
+/** Extracts the token of `Authorization: Bearer <token>`; null when absent or of another scheme. */
+export function bearerToken(header: string | undefined): string | null {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i)
+  return match ? match[1] : null
+}
+
+export default fp(
+  async (app) => {
+    const { config, database, bus } = app
+    const keys = await loadSigningKeys(config)
+    const revocations = new DeviceRevocations(database.db)
+    const listeners: Array<(orgId: string, deviceId: string) => void> = []
+
+    const announce = (orgId: string, deviceId: string) => {
+      revocations.forget(orgId, deviceId)
+      for (const listener of listeners) listener(orgId, deviceId)
+    }
+    const unsubscribe = await bus.subscribe(DEVICE_REVOKED_CHANNEL, (payload) => {
+      try {
+        const { orgId, deviceId, from } = JSON.parse(payload) as { orgId: string; deviceId: string; from: string }
+        if (from !== app.instanceId) announce(orgId, deviceId)
+      } catch {
+        app.log.warn('malformed device revocation notice')
+      }
+    })
+    app.addHook('onClose', () => unsubscribe())
+
+    const tokens: Tokens = {
+      async verifyAccess(token) {
+        const verified = await verifyAccessToken(keys, token)
+        const { orgId, deviceId } = verified.principal
+        if (!(await revocations.isActive(orgId, deviceId))) throw new TaskSyncError('unauthorized', 'this device has been revoked')
+        return verified
+      },
+      signAccess: (principal) => signAccessToken(keys, principal, config.ACCESS_TOKEN_TTL_S),
+      jwks: keys.jwks,
+      async revokeDevice(orgId, deviceId) {
+        await revokeDevice(database.db, orgId, deviceId)
+        announce(orgId, deviceId)
+        // Other instances would notice within the cache time anyway; the notice makes it immediate.
+        await bus.publish(DEVICE_REVOKED_CHANNEL, JSON.stringify({ orgId, deviceId, from: app.instanceId })).catch((err) => {
+          app.log.warn({ err }, 'could not announce a device revocation; other instances apply it within a second')
+        })
+      },
+      onDeviceRevoked: (listener) => void listeners.push(listener),
+    }
+
+    app.decorate('tokens', tokens)
+    app.decorate('sessions', { db: database.db, keys, accessTtlS: config.ACCESS_TOKEN_TTL_S, refreshTtlS: config.REFRESH_TOKEN_TTL_S })
+    app.decorateRequest('principal', null as unknown as Principal)
+    app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
+      const token = bearerToken(request.headers.authorization)
+      if (!token) {
+        reply.header('www-authenticate', 'Bearer')
+        throw new TaskSyncError('unauthorized', 'an access token is required: Authorization: Bearer <token>')
+      }
+      try {
+        request.principal = (await tokens.verifyAccess(token)).principal
+      } catch (err) {
+        if (err instanceof TaskSyncError && err.code === 'unauthorized') reply.header('www-authenticate', 'Bearer error="invalid_token"')
+        throw err
+      }
+    })
+  },
+  { name: 'auth', dependencies: ['config', 'storage', 'bus'] },
+)

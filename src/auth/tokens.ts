@@ -1,0 +1,95 @@
+/**
+ * Access tokens: short-lived JWTs naming user (sub), organization, role and
+ * device. Signed with the shared JWT_SECRET (HS256) or with JWT_PRIVATE_KEY,
+ * whose algorithm follows its type (Ed25519 → EdDSA, P-256 → ES256, RSA → RS256)
+ * and whose public half is published as a JWKS.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import { SignJWT, jwtVerify, exportJWK, calculateJwkThumbprint, errors as joseErrors, type JWK } from 'jose'
+import { TaskSyncError } from '../protocol/errors.js'
+import { ConfigError } from '../config/load.js'
+import type { Principal } from '../sequencer/types.js'
+import { ROLES } from './permissions.js'
+
+const ISSUER = 'tasksync'
+const AUDIENCE = 'tasksync'
+
+export interface SigningKeys {
+  alg: 'HS256' | 'EdDSA' | 'ES256' | 'RS256'
+  sign: Uint8Array | KeyObject
+  verify: Uint8Array | KeyObject
+  /** Key id put in the token header; set for asymmetric keys only. */
+  kid?: string
+  /** The public JWK set, or null when a shared secret signs. */
+  jwks: { keys: JWK[] } | null
+}
+
+/** Builds the signing keys from configuration; throws ConfigError naming the variable when the key is unusable. */
+export async function loadSigningKeys(cfg: { JWT_SECRET?: string; JWT_PRIVATE_KEY?: string }): Promise<SigningKeys> {
+  if (!cfg.JWT_PRIVATE_KEY) {
+    if (!cfg.JWT_SECRET) throw new ConfigError('JWT_SECRET or JWT_PRIVATE_KEY is required')
+    const secret = new TextEncoder().encode(cfg.JWT_SECRET)
+    return { alg: 'HS256', sign: secret, verify: secret, jwks: null }
+  }
+  // Environment files often carry a PEM on one line with literal "\n".
+  const pem = cfg.JWT_PRIVATE_KEY.includes('\\n') ? cfg.JWT_PRIVATE_KEY.replace(/\\n/g, '\n') : cfg.JWT_PRIVATE_KEY
+  let key: KeyObject
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' })
+  } catch (err) {
+    throw new ConfigError(`JWT_PRIVATE_KEY is not a PEM private key: ${(err as Error).message}`)
+  }
+  const alg = algorithmOf(key)
+  const publicKey = createPublicKey(key)
+  const jwk = await exportJWK(publicKey)
+  const kid = await calculateJwkThumbprint(jwk)
+  return { alg, sign: key, verify: publicKey, kid, jwks: { keys: [{ ...jwk, kid, alg, use: 'sig' }] } }
+}
+
+function algorithmOf(key: KeyObject): SigningKeys['alg'] {
+  const type = key.asymmetricKeyType
+  if (type === 'ed25519') return 'EdDSA'
+  if (type === 'rsa') return 'RS256'
+  if (type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
+  throw new ConfigError(`JWT_PRIVATE_KEY: unsupported key type ${type}${type === 'ec' ? ` on ${key.asymmetricKeyDetails?.namedCurve}` : ''} (use Ed25519, EC P-256 or RSA)`)
+}
+
+export async function signAccessToken(keys: SigningKeys, principal: Principal, ttlS: number): Promise<{ token: string; expiresAt: Date }> {
+  const now = Math.floor(Date.now() / 1000)
+  const token = await new SignJWT({ org: principal.orgId, role: principal.role, dev: principal.deviceId })
+    .setProtectedHeader({ alg: keys.alg, typ: 'JWT', ...(keys.kid ? { kid: keys.kid } : {}) })
+    .setSubject(principal.userId)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlS)
+    .sign(keys.sign)
+  return { token, expiresAt: new Date((now + ttlS) * 1000) }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Verifies signature, issuer, audience and expiry; throws `unauthorized` with a reason a client can act on. */
+export async function verifyAccessToken(keys: SigningKeys, token: string): Promise<{ principal: Principal; expiresAt: Date }> {
+  let payload
+  try {
+    ;({ payload } = await jwtVerify(token, keys.verify, { issuer: ISSUER, audience: AUDIENCE, algorithms: [keys.alg] }))
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) throw new TaskSyncError('unauthorized', 'access token expired')
+    throw new TaskSyncError('unauthorized', 'invalid access token')
+  }
+  const { sub, org, role, dev, exp } = payload as Record<string, unknown>
+  if (
+    typeof sub !== 'string' || !UUID.test(sub) ||
+    typeof org !== 'string' || !UUID.test(org) ||
+    typeof dev !== 'string' || !UUID.test(dev) ||
+    !ROLES.includes(role as Principal['role']) ||
+    typeof exp !== 'number'
+  ) {
+    throw new TaskSyncError('unauthorized', 'invalid access token')
+  }
+  return {
+    principal: { userId: sub, orgId: org, deviceId: dev, role: role as Principal['role'] },
+    expiresAt: new Date(exp * 1000),
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Authentication routes: register, login, refresh, logout, and the JWKS.
+ * All but the JWKS are rate limited per client address (AUTH_RATE_LIMIT_PER_MIN).
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { TaskSyncError } from '../protocol/errors.js'
+import { createOrganizationWithOwner, findUserByEmail } from '../auth/accounts.js'
+import { resolveLoginDevice } from '../auth/devices.js'
+import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.js'
+import { openSession, refreshSession } from '../auth/sessions.js'
+import { revokeFamilyOf } from '../auth/refresh-tokens.js'
+import { getOrganization } from '../auth/accounts.js'
+import { DeviceInput, DisplayName, Email, OrgName, Password, Session, errorResponses } from './schemas.js'
+
+const RegisterBody = Type.Object(
+  { orgName: OrgName, email: Email, password: Password, displayName: DisplayName, device: Type.Optional(DeviceInput) },
+  { additionalProperties: false },
+)
+const LoginBody = Type.Object(
+  { email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }), device: DeviceInput },
+  { additionalProperties: false },
+)
+const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
+
+const DEFAULT_DEVICE = { name: 'default', platform: 'unknown' }
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const rateLimit = { max: app.config.AUTH_RATE_LIMIT_PER_MIN, timeWindow: 60_000 }
+  const logN = app.config.SCRYPT_LOG_N
+  const { db } = app.database
+
+  app.post(
+    '/api/auth/register',
+    {
+      config: { rateLimit },
+      schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 409, 429) } },
+    },
+    async (request, reply) => {
+      const { orgName, email, password, displayName, device } = request.body
+      const passwordHash = await hashPassword(password, logN)
+      const { organization, user } = await createOrganizationWithOwner(db, { orgName, email, displayName, passwordHash })
+      const dev = await resolveLoginDevice(db, organization.id, user.id, device ?? DEFAULT_DEVICE)
+      return reply.code(201).send(await openSession(app.sessions, user, organization, dev))
+    },
+  )
+
+  app.post(
+    '/api/auth/login',
+    {
+      config: { rateLimit },
+      schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 429) } },
+    },
+    async (request) => {
+      const { email, password, device } = request.body
+      const user = await findUserByEmail(db, email)
+      // An unknown email costs the same hash as a wrong password: timing tells nothing.
+      const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash(logN)))
+      if (!user || !ok) throw new TaskSyncError('unauthorized', 'wrong email or password')
+      const { passwordHash: _, ...profile } = user
+      const organization = await getOrganization(db, user.orgId)
+      if (!organization) throw new TaskSyncError('unauthorized', 'wrong email or password')
+      const dev = await resolveLoginDevice(db, user.orgId, user.id, device)
+      return openSession(app.sessions, profile, organization, dev)
+    },
+  )
+
+  app.post(
+    '/api/auth/refresh',
+    {
+      config: { rateLimit },
+      schema: { tags: ['auth'], summary: 'Spend a refresh token for a new token pair', body: RefreshBody, response: { 200: Session, ...errorResponses(400, 401, 429) } },
+    },
+    async (request) => refreshSession(app.sessions, request.body.refreshToken),
+  )
+
+  app.post(
+    '/api/auth/logout',
+    {
+      config: { rateLimit },
+      schema: { tags: ['auth'], summary: 'End the login this refresh token belongs to', body: RefreshBody, response: { 204: Type.Null(), ...errorResponses(400, 401, 429) } },
+    },
+    async (request, reply) => {
+      if (!(await revokeFamilyOf(db, request.body.refreshToken))) throw new TaskSyncError('unauthorized', 'unknown refresh token')
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get('/.well-known/jwks.json', { schema: { tags: ['auth'], summary: 'Public keys of asymmetric access tokens' } }, async () => {
+    if (!app.tokens.jwks) throw new TaskSyncError('not_found', 'tokens are signed with a shared secret; there is no public key')
+    return app.tokens.jwks
+  })
+}
+
+export default authRoutes
