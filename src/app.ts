@@ -25,10 +25,6 @@ import syncRoutes from './http/sync.js'
 import syncConflictRoutes from './http/sync-conflicts.js'
 import syncLogRoutes from './http/sync-log.js'
 import housekeepingPlugin from './housekeeping/plugin.js'
-import syncRoutes from './http/sync.js'
-import syncConflictRoutes from './http/sync-conflicts.js'
-import syncLogRoutes from './http/sync-log.js'
-import housekeepingPlugin from './housekeeping/plugin.js'
 import { validatorCompiler } from './http/validation.js'
 
 declare module 'fastify' {
@@ -70,10 +66,6 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(deviceRoutes)
   await app.register(projectRoutes)
   // ── REST routes of other modules: tasks, comments, sync ──
-  await app.register(syncRoutes)
-  await app.register(syncConflictRoutes)
-  await app.register(syncLogRoutes)
-  await app.register(housekeepingPlugin)
   await app.register(syncRoutes)
   await app.register(syncConflictRoutes)
   await app.register(syncLogRoutes)
