@@ -60,7 +60,8 @@ async function commit(session: Session, taskId: string, seq: number, run: () => 
     return
   }
   inflight.delete(seq)
-  session.sendAck(taskId, seq, result.rev)
+  // An op that is identity after transform committed nothing: the ack carries the current rev.
+  session.sendAck(taskId, seq, result.rev, result.event === null && !result.duplicate)
 }
 
 export async function handleComment(session: Session, msg: CommentMessage): Promise<void> {

@@ -148,8 +148,8 @@ export class Session implements FeedMember {
     this.sendFrame((entry.frame ??= encode(e)))
   }
 
-  sendAck(taskId: string, seq: number, rev: number): void {
-    this.send({ type: 'ack', taskId, seq, rev })
+  sendAck(taskId: string, seq: number, rev: number, noop = false): void {
+    this.send(noop ? { type: 'ack', taskId, seq, rev, noop } : { type: 'ack', taskId, seq, rev })
   }
 
   /** Sends the acks the feed of `taskId` owed for revs ≤ upTo (it will not deliver them now). */
