@@ -1,0 +1,61 @@
+/**
+ * Process entry: load the configuration, build the app, listen, and close with
+ * grace on SIGTERM/SIGINT (the listener closes at once; plugins drain in their
+ * close hooks; the process exits within SHUTDOWN_TIMEOUT_MS whatever happens).
+ */
+import closeWithGrace from 'close-with-grace'
+import { join } from 'node:path'
+import { ConfigError, loadConfig, type Config } from './config/index.js'
+import { buildApp } from './app.js'
+
+/** Prints a start-up failure the operator can act on, without a stack, and exits. */
+function fail(message: string): never {
+  process.stderr.write(`tasksync: ${message}\n`)
+  process.exit(1)
+}
+
+function describeDatabase(config: Config): string {
+  if (!config.DATABASE_URL) return `PGlite at ${join(config.DATA_DIR, 'pglite')}`
+  const u = new URL(config.DATABASE_URL)
+  return `postgres at ${u.hostname}:${u.port || 5432}${u.pathname}`
+}
+
+function describeBus(config: Config): string {
+  if (!config.REDIS_URL) return 'in-process — more than one instance needs REDIS_URL'
+  const u = new URL(config.REDIS_URL)
+  return `redis at ${u.hostname}:${u.port || 6379} (prefix ${config.REDIS_PREFIX})`
+}
+
+async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`)
+    throw err
+  }
+
+  const app = await buildApp(config).catch((err: Error) => {
+    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`)
+    fail(`cannot start: ${err.message}`)
+  })
+
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: { error: (m: string) => app.log.error(m) } }, async ({ err, signal }) => {
+    if (err) app.log.error({ err }, 'fatal error: closing')
+    else app.log.info(`${signal ?? 'close'} received: draining`)
+    await app.close()
+  })
+
+  try {
+    await app.listen({ host: config.HOST, port: config.PORT })
+  } catch (err) {
+    await app.close().catch(() => {})
+    fail(`cannot listen on ${config.HOST}:${config.PORT}: ${(err as Error).message}`)
+  }
+  app.log.info(`database: ${describeDatabase(config)}`)
+  app.log.info(`bus: ${describeBus(config)}`)
+  if (config.generatedSecret) app.log.warn(`JWT_SECRET not set: using a generated one kept in ${join(config.DATA_DIR, 'jwt-secret')} (single instance only)`)
+  app.log.info({ instanceId: config.INSTANCE_ID, startupMs: Math.round(process.uptime() * 1000) }, `tasksync ready in ${Math.round(process.uptime() * 1000)} ms`)
+}
+
+await main()
