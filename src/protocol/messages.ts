@@ -120,7 +120,15 @@ export type ServerMessage =
   | { type: 'welcome'; sessionId: string; instanceId: string; serverTime: string; heartbeatMs: number }
   | { type: 'subscribed'; taskIds: string[]; projectIds: string[]; all: boolean }
   | { type: 'unsubscribed'; taskIds: string[]; projectIds: string[]; all: boolean }
-  | { type: 'ack'; taskId: string; seq: number; rev?: number; commentId?: string }
+  | {
+      type: 'ack'
+      taskId: string
+      seq: number
+      rev?: number
+      commentId?: string
+      /** Optional: true when the op committed nothing (identity after transform); `rev` is then the current rev. */
+      noop?: boolean
+    }
   | OpEvent
   | { type: 'snapshot'; taskId: string; rev: number; task: TaskSnapshot }
   | { type: 'presence'; taskId: string; userId: string; clientId: string; state: Record<string, unknown> | null }

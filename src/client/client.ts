@@ -1,0 +1,604 @@
+/**
+ * TaskSyncClient: the SDK entry. Owns the connection, the storage, the seq
+ * counter and the open tasks; routes server messages to task handles; keeps the
+ * comment outbox; catches up over REST when the socket cannot.
+ */
+import type { ErrorCode } from '../protocol/errors.js'
+import { TaskSyncError } from '../protocol/errors.js'
+import type { ClientMessage, Comment, ServerMessage, TaskInit } from '../protocol/messages.js'
+import { AuthSession, type Credentials } from './auth.js'
+import type { BackoffOptions } from './backoff.js'
+import { Connection, type WebSocketConstructor } from './connection.js'
+import { Emitter } from './emitter.js'
+import { RestClient, type FetchLike } from './http.js'
+import { newId } from './ids.js'
+import { memoryStorage, type ClientStorage, type StorageChanges } from './storage.js'
+import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, taskMutationForPush } from './sync.js'
+import { TaskHandle, type TaskHost } from './task.js'
+import type { ClientStatus, CommentMutation, StoredMeta, StoredTask } from './types.js'
+
+export interface TaskSyncClientOptions {
+  /** Base URL of the server, e.g. `https://sync.example.com` (REST under /api, socket at /ws). */
+  url: string
+  /** Log in with email and password (tokens are refreshed by the SDK). */
+  credentials?: Credentials
+  /** Or: the app supplies access tokens (called again before the current one expires). */
+  getAccessToken?: () => Promise<string>
+  /** A stable id for this install; by default one is generated and kept in `storage`. */
+  clientId?: string
+  /** Where the offline queue lives (default: memory, lost on restart). */
+  storage?: ClientStorage
+  /** WebSocket implementation (default: the global one; in Node pass the `ws` package's export). */
+  WebSocket?: WebSocketConstructor
+  /** fetch implementation (default: the global one). */
+  fetch?: FetchLike
+  /** Reconnect backoff (full jitter): first and largest ceiling in ms. */
+  backoff?: BackoffOptions
+  /** Overrides the heartbeat the server announces (ms): a `ping` after that much silence, reconnect after twice. */
+  heartbeatMs?: number
+  /** Resends after transient server errors (unavailable, internal, rate_limited): full-jitter backoff from `baseMs` (default 250), at most `attempts` (default 8), then the change is rolled back. */
+  retry?: { baseMs?: number; attempts?: number }
+  /** An absence longer than this (ms, default 10 min) is caught up over REST before resuming on the socket. */
+  longAbsenceMs?: number
+}
+
+export interface ClientEvents {
+  status: ClientStatus
+  /** Non-fatal problems (storage failures, unexpected server errors, refused hello). */
+  error: Error
+}
+
+const isTransient = (code: ErrorCode) => code === 'unavailable' || code === 'internal' || code === 'rate_limited' || code === 'unauthorized'
+
+export class TaskSyncClient extends Emitter<ClientEvents> {
+  private readonly opts: TaskSyncClientOptions
+  private readonly storage: ClientStorage
+  private readonly auth: AuthSession
+  private readonly rest: RestClient
+  private conn: Connection | null = null
+  private meta: StoredMeta | null = null
+  private readonly tasks = new Map<string, TaskHandle>()
+  private outbox: CommentMutation[] = []
+  private commentSentEpoch = 0
+  private durableCommentSeq = 0
+  private epochCounter = 0
+  private readyEpoch = 0
+  private currentStatus: ClientStatus = 'offline'
+  private readonly catchingUp = new Set<string>()
+  private restSyncs = 0
+  private lostAt = 0
+  private closed = false
+  private waiters: (() => void)[] = []
+  // Persistence: one write at a time; changes made while one runs go into the next.
+  private readonly dirty = new Set<string>()
+  private queuedWrite: Promise<void> | null = null
+  private writeChain: Promise<void> = Promise.resolve()
+  private readonly host: TaskHost
+
+  constructor(opts: TaskSyncClientOptions) {
+    super()
+    this.opts = opts
+    this.storage = opts.storage ?? memoryStorage()
+    const fetchFn = opts.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchLike | undefined)
+    if (!fetchFn) throw new TypeError('TaskSyncClient: no fetch available; pass options.fetch')
+    this.auth = new AuthSession({ baseUrl: opts.url, fetch: fetchFn, credentials: opts.credentials, getAccessToken: opts.getAccessToken })
+    this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
+    this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
+    this.host = this.makeHost()
+  }
+
+  // ---- public API ---------------------------------------------------------
+
+  /** This install's id (known after `connect()`). */
+  get clientId(): string {
+    return this.requireMeta().clientId
+  }
+
+  /** Connection state; a `status` event fires on every change. */
+  get status(): ClientStatus {
+    return this.currentStatus
+  }
+
+  /**
+   * Loads the stored state (clientId, seq counter, open tasks and their unsent
+   * changes) and starts connecting. Resolves once the stored state is loaded:
+   * the client works offline from then on.
+   */
+  async connect(): Promise<void> {
+    if (this.meta) return
+    const stored = await this.storage.load()
+    const meta = stored.meta as StoredMeta | undefined
+    if (meta && this.opts.clientId && meta.clientId !== this.opts.clientId) {
+      throw new TypeError(`TaskSyncClient: storage belongs to clientId ${meta.clientId}, not ${this.opts.clientId}`)
+    }
+    this.meta = meta ?? { clientId: this.opts.clientId ?? newId(), seq: 0 }
+    if (!meta) this.markDirty('meta')
+    if (this.meta.deviceId) this.auth.deviceId ??= this.meta.deviceId
+    for (const [key, value] of Object.entries(stored)) {
+      if (!key.startsWith('task:')) continue
+      const t = new TaskHandle(key.slice(5), this.host)
+      t.restore(value as StoredTask)
+      this.tasks.set(t.id, t)
+    }
+    this.outbox = (stored.comments as CommentMutation[] | undefined) ?? []
+    this.durableCommentSeq = Math.max(0, ...this.outbox.map((m) => m.seq))
+    for (const m of this.outbox) {
+      const t = this.tasks.get(m.taskId)
+      if (t && m.action === 'create' && m.body !== undefined) {
+        t.setComment({ id: m.commentId, taskId: m.taskId, parentId: m.parentId ?? null, authorId: '', body: m.body, createdAt: new Date().toISOString(), editedAt: null, editCount: 0, deleted: false }, true)
+      }
+    }
+    if (!meta) await this.persist('meta')
+    this.conn = this.makeConnection()
+    this.conn.start()
+  }
+
+  /** Closes the socket and stops timers; resolves once every local change is durable in storage. */
+  async close(): Promise<void> {
+    this.closed = true
+    this.conn?.stop()
+    this.auth.close()
+    this.setStatus('offline')
+    await this.writeChain
+    await this.storage.close?.()
+  }
+
+  /** The app's offline switch: closes the socket and stays offline; local changes keep queueing. */
+  goOffline(): void {
+    this.conn?.stop()
+    this.setStatus('offline')
+  }
+
+  /** Reconnects now (after `goOffline()`, or to skip a backoff wait). */
+  goOnline(): void {
+    if (this.closed) return
+    this.conn?.restart()
+  }
+
+  /**
+   * Creates a task locally (it shows at once, works offline) and queues its
+   * creation. Throws InvalidOpError when the fields are invalid.
+   */
+  createTask(fields: TaskInit & { id?: string } = {}): TaskHandle {
+    this.requireMeta()
+    const { id = newId(), projectId = null, ...init } = fields
+    if (this.tasks.has(id)) throw new TaskSyncError('already_exists', `task ${id} is already open`)
+    const t = new TaskHandle(id, this.host)
+    t.startCreate(init, projectId)
+    this.tasks.set(id, t)
+    return t
+  }
+
+  /**
+   * Opens a task: from storage if this client has it, else from the server.
+   * Resolves once it is loaded (waits for a connection if needed); rejects
+   * with `not_found` when it does not exist or is not visible.
+   */
+  task(id: string): Promise<TaskHandle> {
+    this.requireMeta()
+    let t = this.tasks.get(id)
+    if (!t) {
+      t = new TaskHandle(id, this.host)
+      this.tasks.set(id, t)
+      this.subscribeTasks([t])
+    }
+    return t.ready()
+  }
+
+  /** The open tasks (loaded or loading). */
+  get openTasks(): TaskHandle[] {
+    return [...this.tasks.values()]
+  }
+
+  /** Stops following a task and forgets it locally; refused while it has unacknowledged changes. */
+  release(id: string): Promise<void> {
+    const t = this.tasks.get(id)
+    if (!t) return Promise.resolve()
+    if (!t.quiet) throw new TaskSyncError('bad_request', `task ${id} has unacknowledged changes`)
+    t.open = false
+    this.tasks.delete(id)
+    this.conn?.send({ type: 'unsubscribe', taskIds: [id] })
+    return this.persist(`task:${id}`)
+  }
+
+  /**
+   * Resolves when every local change is acknowledged and every open task is at
+   * the server's latest rev (checked over REST). Waits through disconnects;
+   * rejects after `timeoutMs` if given.
+   */
+  async whenSynced(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs
+    for (;;) {
+      await this.until(() => this.settledLocally(), deadline)
+      const behind: [TaskHandle, number][] = []
+      for (const t of this.tasks.values()) {
+        if (!t.loaded || t.missing) continue
+        try {
+          const snap = await this.rest.request<{ rev: number }>('GET', `/api/tasks/${t.id}`)
+          if (snap.rev > t.rev) behind.push([t, snap.rev])
+        } catch (err) {
+          if (err instanceof TaskSyncError && (err.code === 'task_deleted' || err.code === 'not_found')) continue
+          throw err
+        }
+      }
+      if (behind.length === 0 && this.settledLocally()) return
+      await this.until(() => behind.every(([t, rev]) => t.rev >= rev || !!t.missing), deadline)
+    }
+  }
+
+  /** Loads a task's comments from the server into its handle (following every page). */
+  async loadComments(task: TaskHandle): Promise<Comment[]> {
+    let cursor: string | null = null
+    const out: Comment[] = []
+    do {
+      const q: string = cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''
+      const page: { items: Comment[]; nextCursor: string | null } = await this.rest.request('GET', `/api/tasks/${task.id}/comments${q}`)
+      out.push(...page.items)
+      cursor = page.nextCursor
+    } while (cursor)
+    const local = new Set(this.outbox.map((m) => m.commentId))
+    for (const c of out) task.onComment(c, local.has(c.id))
+    return task.comments
+  }
+
+  // ---- status and waiting -----------------------------------------------
+
+  private setStatus(s: ClientStatus): void {
+    if (s === this.currentStatus) return
+    this.currentStatus = s
+    this.emit('status', s)
+    this.wake()
+  }
+
+  private refreshStatus(): void {
+    if (!this.conn?.isReady) return
+    const resuming = [...this.tasks.values()].some((t) => t.wantsSubscription() && !t.isSubscribed())
+    this.setStatus(resuming || this.catchingUp.size > 0 || this.restSyncs > 0 ? 'syncing' : 'online')
+  }
+
+  private settledLocally(): boolean {
+    if (this.currentStatus !== 'online' || this.outbox.length > 0) return false
+    for (const t of this.tasks.values()) if (!t.missing && (!t.quiet || (t.wantsSubscription() && !t.isSubscribed()))) return false
+    return true
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w()
+  }
+
+  private async until(pred: () => boolean, deadline: number): Promise<void> {
+    while (!pred()) {
+      if (this.closed) throw new TaskSyncError('unavailable', 'client closed')
+      const left = deadline - Date.now()
+      if (left <= 0) throw new TaskSyncError('unavailable', 'whenSynced timed out')
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 1000))
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  // ---- connection ----------------------------------------------------------
+
+  private makeConnection(): Connection {
+    const wsBase = this.opts.url.replace(/^http/, 'ws').replace(/\/$/, '')
+    const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+    if (!WS) throw new TypeError('TaskSyncClient: no WebSocket available; pass options.WebSocket (in Node: the ws package)')
+    return new Connection({
+      url: `${wsBase}/ws`,
+      WebSocket: WS,
+      clientId: this.meta!.clientId,
+      token: async (force) => {
+        const t = await this.auth.token(force)
+        if (this.auth.deviceId && this.meta && this.meta.deviceId !== this.auth.deviceId) {
+          this.meta.deviceId = this.auth.deviceId
+          void this.persist('meta')
+        }
+        return t
+      },
+      backoff: this.opts.backoff,
+      heartbeatMs: this.opts.heartbeatMs,
+      onConnecting: () => this.setStatus('connecting'),
+      onReady: () => this.onReady(),
+      onMessage: (msg) => this.onMessage(msg),
+      onLost: () => this.onLost(),
+      onError: (err) => this.emit('error', err),
+    })
+  }
+
+  private onReady(): void {
+    this.readyEpoch = ++this.epochCounter
+    this.commentSentEpoch = 0
+    this.setStatus('syncing')
+    const longAbsence = this.lostAt > 0 && Date.now() - this.lostAt > (this.opts.longAbsenceMs ?? 600_000)
+    if (longAbsence) void this.syncOverRest([...this.tasks.values()])
+    this.subscribeTasks([...this.tasks.values()])
+    for (const t of this.tasks.values()) t.flush()
+    this.flushComments()
+    this.refreshStatus()
+  }
+
+  private onLost(): void {
+    this.readyEpoch = 0
+    this.lostAt = Date.now()
+    for (const t of this.tasks.values()) t.disconnected()
+    this.setStatus(this.closed ? 'offline' : 'connecting')
+  }
+
+  /** Subscribes (resuming with `since` where the client has a rev) on the ready socket. */
+  private subscribeTasks(tasks: TaskHandle[]): void {
+    if (!this.readyEpoch) return
+    const resume: TaskHandle[] = []
+    const fresh: TaskHandle[] = []
+    for (const t of tasks) {
+      if (!t.wantsSubscription() || t.isSubscribed()) continue
+      ;(t.since() === undefined ? fresh : resume).push(t)
+    }
+    for (let i = 0; i < resume.length; i += 500) {
+      const chunk = resume.slice(i, i + 500)
+      const since: Record<string, number> = {}
+      for (const t of chunk) since[t.id] = t.since()!
+      this.conn!.send({ type: 'subscribe', taskIds: chunk.map((t) => t.id), since })
+    }
+    for (let i = 0; i < fresh.length; i += 500) this.conn!.send({ type: 'subscribe', taskIds: fresh.slice(i, i + 500).map((t) => t.id) })
+  }
+
+  private onMessage(msg: ServerMessage): void {
+    const t = 'taskId' in msg && msg.taskId ? this.tasks.get(msg.taskId) : undefined
+    switch (msg.type) {
+      case 'subscribed':
+        for (const id of msg.taskIds) this.tasks.get(id)?.onSubscribed()
+        break
+      case 'ack':
+        if (msg.commentId !== undefined || (this.outbox[0]?.seq === msg.seq && t?.inflightSeq() !== msg.seq)) this.commentAcked(msg.seq)
+        else t?.onAck(msg.seq, msg.rev, msg.noop === true)
+        break
+      case 'op':
+        t?.onOp(msg)
+        break
+      case 'snapshot':
+        t?.onSnapshot(msg.rev, msg.task)
+        break
+      case 'task_deleted':
+        t?.onTaskDeleted(msg.rev)
+        break
+      case 'presence':
+        t?.onPresence(msg.clientId, msg.userId, msg.state)
+        break
+      case 'comment':
+        t?.onComment(msg.comment, this.outbox.some((m) => m.commentId === msg.comment.id))
+        break
+      case 'sync_required':
+        void this.syncOverRest(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
+        break
+      case 'error':
+        this.onServerError(msg)
+        break
+    }
+    this.refreshStatus()
+    this.wake()
+  }
+
+  /** Routes an error to the mutation or subscription it answers (by seq, task id or comment id in `ref`). */
+  private onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
+    const ref = msg.ref
+    // The gateway names the mutation by `seq` (and its task by `ref`); a numeric ref is taken as a seq too.
+    const given = (msg as { seq?: unknown }).seq
+    const seq = typeof given === 'number' ? given : ref !== undefined && /^\d+$/.test(ref) ? Number(ref) : undefined
+    const head = this.outbox[0]
+    const headSent = head && this.commentSentEpoch === this.readyEpoch && this.readyEpoch !== 0
+    if (headSent && (seq === head.seq || ref === head.commentId)) return this.commentFailed(msg.code, msg.message)
+    let task = ref ? this.tasks.get(ref) : undefined
+    if (!task && seq !== undefined) task = [...this.tasks.values()].find((x) => x.inflightSeq() === seq)
+    if (task) {
+      if (seq !== undefined && task.inflightSeq() === seq) return task.onRejected(msg.code, msg.message)
+      if (msg.code === 'not_found' && !task.isSubscribed()) return task.onMissing(msg.message)
+      if (seq === undefined && task.inflightSeq() !== undefined) return task.onRejected(msg.code, msg.message)
+      if (headSent && head.taskId === task.id) return this.commentFailed(msg.code, msg.message)
+      if (msg.code === 'not_found') return task.onMissing(msg.message)
+    }
+    if (msg.code === 'unauthorized') this.conn?.reconnect('token refused', true)
+    this.emit('error', new TaskSyncError(msg.code, `server: ${msg.message}${ref ? ` (ref ${ref})` : ''}`))
+  }
+
+  // ---- comments ------------------------------------------------------------
+
+  private flushComments(): void {
+    const head = this.outbox[0]
+    if (!head || !this.readyEpoch || this.commentSentEpoch === this.readyEpoch || head.seq > this.durableCommentSeq) return
+    // A comment on a task whose creation is not acknowledged yet waits for it.
+    if (this.tasks.get(head.taskId)?.rev === 0) return
+    const msg: ClientMessage = { type: 'comment', action: head.action, commentId: head.commentId, taskId: head.taskId, seq: head.seq }
+    if (head.body !== undefined) msg.body = head.body
+    if (head.parentId !== undefined) msg.parentId = head.parentId
+    if (this.conn!.send(msg)) this.commentSentEpoch = this.readyEpoch
+  }
+
+  private commentAcked(seq: number): void {
+    if (this.outbox[0]?.seq !== seq) return
+    this.outbox.shift()
+    this.commentSentEpoch = 0
+    void this.persist('comments')
+    this.flushComments()
+    this.wake()
+  }
+
+  private commentFailed(code: ErrorCode, message: string): void {
+    const head = this.outbox[0]!
+    this.commentSentEpoch = 0
+    if (isTransient(code) && this.retryLater((head.retries ?? 0) + 1, () => this.flushComments())) {
+      head.retries = (head.retries ?? 0) + 1
+      return
+    }
+    this.outbox.shift()
+    void this.persist('comments')
+    this.tasks.get(head.taskId)?.commentRejected(head.commentId, head.prev, code, message)
+    this.flushComments()
+  }
+
+  /** Runs `fn` after a full-jitter delay for `attempt`; false when attempts are used up. */
+  private retryLater(attempt: number, fn: () => void): boolean {
+    const { baseMs = 250, attempts = 8 } = this.opts.retry ?? {}
+    if (attempt > attempts) return false
+    setTimeout(() => {
+      if (!this.closed) fn()
+    }, Math.random() * Math.min(10_000, baseMs * 2 ** attempt))
+    return true
+  }
+
+  // ---- catching up ------------------------------------------------------------
+
+  /** Catches one task up from the op log (or a fresh snapshot then the log); the socket is the fallback. */
+  private resync(t: TaskHandle, how: 'log' | 'snapshot'): void {
+    if (this.catchingUp.has(t.id) || this.closed) return
+    this.catchingUp.add(t.id)
+    this.refreshStatus()
+    void (async () => {
+      let ok = true
+      if (how === 'snapshot') ok = (await fetchSnapshot(this.rest, t)) !== 'failed'
+      if (ok && !t.missing) ok = await catchUpFromLog(this.rest, t)
+      this.catchingUp.delete(t.id)
+      if (!ok && this.readyEpoch && t.open) {
+        // REST could not help: resubscribe on the socket (a replay, or a snapshot).
+        this.conn!.send({ type: 'unsubscribe', taskIds: [t.id] })
+        t.disconnected()
+        this.subscribeTasks([t])
+      }
+      t.flush()
+      this.refreshStatus()
+      this.wake()
+    })()
+  }
+
+  /**
+   * After `sync_required` or a long absence: push the offline queue over REST,
+   * pull what changed, then catch every task up from its op log. Where the sync
+   * endpoints are absent, the socket resends and resumes instead.
+   */
+  private async syncOverRest(tasks: TaskHandle[]): Promise<void> {
+    this.restSyncs++
+    this.refreshStatus()
+    try {
+      const mutations = tasks.flatMap((t) => t.pushable())
+      const comments = this.outbox.filter((m) => m.seq <= this.durableCommentSeq)
+      const results = await push(this.rest, this.clientId, [...mutations.map((m) => taskMutationForPush(m.task.id, m.mutation, m.baseRev)), ...comments.map(commentMutationForPush)])
+      for (const r of results ?? []) {
+        const owner = mutations.find((m) => m.mutation.seq === r.seq)
+        if (owner) {
+          if (r.status === 'rejected') owner.task.onRejected(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
+          else owner.task.onAck(r.seq, r.rev)
+        } else if (this.outbox[0]?.seq === r.seq) {
+          if (r.status === 'rejected') this.commentFailed(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
+          else this.commentAcked(r.seq)
+        }
+      }
+      const changes = await pull(this.rest, this.meta!.pullCursor)
+      if (changes) {
+        for (const s of changes.tasks) {
+          const t = this.tasks.get(s.id)
+          if (t && t.quiet && s.rev > t.rev) t.onSnapshot(s.rev, s)
+        }
+        for (const d of changes.tombstones) if (d.kind === 'task') this.tasks.get(d.id)?.onTaskDeleted(d.rev ?? 0)
+        for (const c of changes.comments) this.tasks.get(c.taskId)?.onComment(c, this.outbox.some((m) => m.commentId === c.id))
+        this.meta!.pullCursor = changes.cursor
+        void this.persist('meta')
+      }
+      for (const t of tasks) if (t.loaded && !t.missing) this.resync(t, 'log')
+    } finally {
+      this.restSyncs--
+      this.refreshStatus()
+      this.wake()
+    }
+  }
+
+  // ---- persistence -------------------------------------------------------------
+
+  private markDirty(key: string): void {
+    this.dirty.add(key)
+  }
+
+  /** Resolves once `key`'s current state (and anything else dirty) is durable. */
+  private persist(key: string): Promise<void> {
+    this.dirty.add(key)
+    return (this.queuedWrite ??= this.writeChain = this.writeChain.then(() => this.writeDirty()))
+  }
+
+  private async writeDirty(): Promise<void> {
+    this.queuedWrite = null
+    const changes: StorageChanges = {}
+    for (const key of this.dirty) {
+      if (key === 'meta') changes.meta = { ...this.meta }
+      else if (key === 'comments') changes.comments = this.outbox.length > 0 ? this.outbox.map((m) => ({ ...m })) : null
+      else changes[key] = this.tasks.get(key.slice(5))?.toStored() ?? null
+    }
+    this.dirty.clear()
+    const maxCommentSeq = Math.max(0, ...this.outbox.map((m) => m.seq))
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.storage.save(changes)
+        break
+      } catch (err) {
+        // Nothing is sent before it is recorded, so a failing store stalls sending; keep trying.
+        this.emit('error', new Error(`storage save failed: ${(err as Error).message}`))
+        if (this.closed && attempt > 2) return
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)))
+      }
+    }
+    if ('comments' in changes) {
+      this.durableCommentSeq = Math.max(this.durableCommentSeq, maxCommentSeq)
+      this.flushComments()
+    }
+  }
+
+  // ---- the host that task handles talk to ------------------------------------
+
+  private makeHost(): TaskHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const client = this
+    return {
+      get clientId() {
+        return client.requireMeta().clientId
+      },
+      get userId() {
+        return client.auth.userId
+      },
+      get deviceId() {
+        return client.auth.deviceId
+      },
+      get epoch() {
+        return client.readyEpoch
+      },
+      nextSeq() {
+        const meta = client.requireMeta()
+        meta.seq += 1
+        client.markDirty('meta')
+        return meta.seq
+      },
+      persist: (id) => client.persist(`task:${id}`),
+      send: (msg) => client.conn?.send(msg) ?? false,
+      resync: (t, how) => client.resync(t, how),
+      subscribe: (t) => client.subscribeTasks([t]),
+      retryLater: (t, attempt) => client.retryLater(attempt, () => t.flush()),
+      busy: (t) => client.catchingUp.has(t.id),
+      settled: () => {
+        client.refreshStatus()
+        client.wake()
+      },
+      commentChange: (t, action, comment, prev) => {
+        const m: CommentMutation = { seq: this.host.nextSeq(), taskId: t.id, action, commentId: comment.id, prev }
+        if (action !== 'delete') m.body = comment.body
+        if (action === 'create') m.parentId = comment.parentId
+        client.outbox.push(m)
+        void client.persist('comments')
+      },
+    }
+  }
+
+  private requireMeta(): StoredMeta {
+    if (!this.meta) throw new TaskSyncError('bad_request', 'call and await connect() first')
+    return this.meta
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Pure helpers of the client state machine: splitting a snapshot into content
+ * and metadata, keeping the metadata current as ops commit, and undoing a
+ * rejected op under later local ones.
+ */
+import { taskType } from '../domain/index.js'
+import type { TaskContent, TaskOp, TaskSnapshot, TextOp } from '../domain/types.js'
+
+const CONTENT_KEYS = ['title', 'description', 'status', 'priority', 'tags', 'assigneeId', 'dueAt', 'projectId', 'customFields', 'deleted'] as const
+
+/** The content fields of a snapshot (what the op type works on). */
+export function contentOf(s: TaskContent): TaskContent {
+  const out = {} as Record<string, unknown>
+  for (const k of CONTENT_KEYS) out[k] = s[k]
+  return out as unknown as TaskContent
+}
+
+/** Who committed a rev and when, as far as the client knows it. */
+export interface CommitInfo {
+  rev: number
+  deviceId?: string
+  userId?: string
+  at?: string
+}
+
+/** `base` after `op` committed as `info.rev`: content applied, metadata advanced. */
+export function commitOnto(base: TaskSnapshot, op: TaskOp, info: CommitInfo): TaskSnapshot {
+  const content = taskType.apply(contentOf(base), op)
+  const clock = { ...base.clock }
+  if (info.deviceId) clock[info.deviceId] = (clock[info.deviceId] ?? 0) + 1
+  return {
+    ...content,
+    id: base.id,
+    rev: info.rev,
+    clock,
+    createdAt: base.createdAt,
+    updatedAt: info.at ?? new Date().toISOString(),
+    updatedBy: info.userId ?? base.updatedBy,
+  }
+}
+
+/** The snapshot a task has before its creation commits (rev 0). */
+export function unborn(id: string, content: TaskContent, userId: string | undefined): TaskSnapshot {
+  const now = new Date().toISOString()
+  return { ...content, id, rev: 0, clock: {}, createdAt: now, updatedAt: now, updatedBy: userId ?? '' }
+}
+
+/** The text op that undoes `op` on `doc` (the text `op` was applied to). Positions are code points. */
+export function invertText(op: TextOp, doc: string): TextOp {
+  const chars = Array.from(doc)
+  const out: TextOp = []
+  let pos = 0
+  for (const c of op) {
+    if (typeof c === 'number') {
+      out.push(c)
+      pos += c
+    } else if (typeof c === 'string') {
+      out.push({ d: Array.from(c).length })
+    } else {
+      out.push(chars.slice(pos, pos + c.d).join(''))
+      pos += c.d
+    }
+  }
+  return out
+}
+
+/**
+ * `pending` (built on `base`+`rejected`) rewritten to apply on `base` alone:
+ * text edits are transformed past the undo of the rejected text edits;
+ * set-like fields keep their values (they are absolute). Throws if it cannot apply.
+ */
+export function withoutRejected(base: TaskContent, rejected: TaskOp, pending: TaskOp): TaskOp {
+  const out: TaskOp = { ...pending }
+  for (const field of ['title', 'description'] as const) {
+    const r = rejected[field]
+    const p = pending[field]
+    if (!r || !p) continue
+    const undo = invertText(r, base[field])
+    const t = taskType.transform({ [field]: p }, { [field]: undo }, 'left')[field]
+    if (t) out[field] = t
+    else delete out[field]
+  }
+  const normalized = taskType.normalize(out)
+  taskType.apply(base, normalized)
+  return normalized
+}

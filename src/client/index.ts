@@ -1,0 +1,37 @@
+/**
+ * tasksync/client: the SDK for web, mobile and Node apps.
+ *
+ *   const client = new TaskSyncClient({ url, credentials: { email, password } })
+ *   await client.connect()
+ *   const task = client.createTask({ title: 'Ship v1' })
+ *   task.on('change', () => render(task.snapshot))
+ *   task.submit({ title: [4, ' it'] })
+ *
+ * This entry has no Node built-ins (it bundles for browsers and React Native).
+ * Node apps get `fileStorage` from `tasksync/client/node` (or from this entry's
+ * "node" export condition).
+ */
+export { TaskSyncClient, type TaskSyncClientOptions, type ClientEvents } from './client.js'
+export { TaskHandle } from './task.js'
+export { memoryStorage, type ClientStorage, type StorageChanges } from './storage.js'
+export { indexedDbStorage } from './indexeddb-storage.js'
+export type { Credentials } from './auth.js'
+export type { WebSocketLike, WebSocketConstructor } from './connection.js'
+export type { BackoffOptions } from './backoff.js'
+export type { FetchLike } from './http.js'
+export type {
+  ClientStatus,
+  ChangeEvent,
+  ConflictEvent,
+  PresenceEvent,
+  CommentEvent,
+  TaskEvents,
+  StoredTask,
+  StoredMeta,
+  CommentMutation,
+  TaskMutation,
+} from './types.js'
+export { TaskSyncError, type ErrorCode } from '../protocol/errors.js'
+export { InvalidOpError } from '../domain/errors.js'
+export type { Comment, TaskInit } from '../protocol/messages.js'
+export type { TaskOp, TaskSnapshot, TaskContent, TaskPatch } from '../domain/types.js'

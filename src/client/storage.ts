@@ -1,0 +1,51 @@
+/**
+ * Where a client keeps what must survive a restart: its clientId and seq
+ * counter, the confirmed snapshot and unacknowledged ops of each open task, and
+ * its comment outbox. Adapters are small key/value stores with atomic batches.
+ */
+
+/** Key → new value; `null` deletes the key. */
+export type StorageChanges = Record<string, unknown>
+
+/**
+ * A durable key/value store for one client. Values are JSON-serializable.
+ * Implement it to keep the offline queue anywhere (SQLite on mobile, …).
+ */
+export interface ClientStorage {
+  /** Reads every entry; called once by `connect()`. */
+  load(): Promise<Record<string, unknown>>
+  /**
+   * Applies the changes atomically (all or none) and resolves once they are
+   * durable: the client sends a mutation only after the save that records it resolves.
+   */
+  save(changes: StorageChanges): Promise<void>
+  /** Releases resources (optional). */
+  close?(): Promise<void>
+}
+
+/** Applies a batch to a plain map (shared by the adapters that hold a full copy). */
+export function applyChanges(target: Record<string, unknown>, changes: StorageChanges): void {
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null || v === undefined) delete target[k]
+    else target[k] = v
+  }
+}
+
+/**
+ * An in-memory store: nothing survives the process, but the same instance can
+ * be handed to a new client to simulate an app restart. Values are copied, so
+ * the client cannot mutate what was "persisted".
+ */
+export function memoryStorage(): ClientStorage {
+  let data: Record<string, unknown> = {}
+  return {
+    async load() {
+      return JSON.parse(JSON.stringify(data)) as Record<string, unknown>
+    },
+    async save(changes) {
+      const next = { ...data }
+      applyChanges(next, JSON.parse(JSON.stringify(changes)) as StorageChanges)
+      data = next
+    },
+  }
+}

@@ -1,0 +1,711 @@
+/**
+ * A live task: the client half of operational transformation for one task.
+ *
+ * State (as in ShareDB's client Doc, with one change: local ops made while one
+ * is in flight are composed into a single pending op):
+ *   base      the last snapshot the server confirmed, at `rev`
+ *   inflight  the one mutation sent and not yet acknowledged (it owns a seq)
+ *   pending   later local ops, composed, not yet sent
+ *   view      base + inflight + pending: what the app sees
+ *
+ * A server op at rev+1 is transformed past inflight then pending exactly as the
+ * server transforms a late op (`transform(ours, theirs, 'left')`), and theirs
+ * past ours with 'right', so every client reaches the server's snapshot.
+ */
+import { opFromPatch, taskType, contentFromInit } from '../domain/index.js'
+import type { TaskContent, TaskOp, TaskPatch, TaskSnapshot } from '../domain/types.js'
+import type { ErrorCode } from '../protocol/errors.js'
+import { TaskSyncError } from '../protocol/errors.js'
+import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/messages.js'
+import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
+import { Emitter } from './emitter.js'
+import { newId } from './ids.js'
+import type { StoredTask, TaskEvents, TaskMutation } from './types.js'
+
+/** What a task needs from its client (the connection, the seq counter, storage). */
+export interface TaskHost {
+  readonly clientId: string
+  readonly userId: string | undefined
+  readonly deviceId: string | undefined
+  /** Number of the current ready connection (after `welcome`); 0 when there is none. */
+  readonly epoch: number
+  nextSeq(): number
+  /** Resolves once the task's current state (and the seq counter) is durable. */
+  persist(taskId: string): Promise<void>
+  send(msg: ClientMessage): boolean
+  /** Catch up from the op log (`log`) or reload from a snapshot (`snapshot`). */
+  resync(task: TaskHandle, how: 'log' | 'snapshot'): void
+  subscribe(task: TaskHandle): void
+  /** Schedules a resend after a transient failure; false once `attempt` is past the limit (give up). */
+  retryLater(task: TaskHandle, attempt: number): boolean
+  /** True while the task is being caught up over REST: nothing is sent meanwhile. */
+  busy(task: TaskHandle): boolean
+  settled(): void
+  commentChange(task: TaskHandle, action: 'create' | 'edit' | 'delete', comment: Comment, prev: Comment | null): void
+}
+
+/** A committed op as the socket or the op log delivers it. */
+export type CommittedOp = Pick<OpEvent, 'rev' | 'op' | 'clientId' | 'seq' | 'userId' | 'deviceId' | 'at'>
+
+/** Ops that arrived ahead of a gap are kept up to this many. */
+const MAX_FUTURE = 10_000
+/** Remembered own commits, to notice when an ack was misread. */
+const OWN_REVS_KEPT = 64
+
+/** The content a create gives: the server merges the message's projectId into the initial fields. */
+const createInit = (init: TaskInit, projectId: string | null): TaskInit => (projectId !== null ? { ...init, projectId } : init)
+
+const isEmpty = (op: TaskOp): boolean => Object.keys(taskType.normalize(op)).length === 0
+
+export class TaskHandle extends Emitter<TaskEvents> {
+  /** The task id. */
+  readonly id: string
+  private base: TaskSnapshot | null = null
+  private view: TaskContent | null = null
+  private inflight: TaskMutation | null = null
+  private pendingOp: TaskOp | null = null
+  private pendingCount = 0
+  /** The in-flight op's fate is unknown: the base was replaced by a snapshot since it was sent. */
+  private uncertain = false
+  /** An ack whose rev is ahead of ours: applied once the ops before it arrive. */
+  private heldAck: { rev: number; noop: boolean } | null = null
+  private durableSeq = 0
+  private sentEpoch = 0
+  private subscribedEpoch = 0
+  private retries = 0
+  private readonly ownRevs = new Map<number, number>()
+  private readonly future = new Map<number, CommittedOp>()
+  private cached: TaskSnapshot | null = null
+  private deletedSent = false
+  private presenceState: Record<string, unknown> | null = null
+  private readonly others = new Map<string, { userId: string; state: Record<string, unknown> }>()
+  private readonly commentMap = new Map<string, Comment>()
+  private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  /** Set when the server said the task does not exist (or is not visible). */
+  missing: TaskSyncError | null = null
+  /** False once `close()` was called. */
+  open = true
+
+  constructor(id: string, private readonly host: TaskHost) {
+    super()
+    this.id = id
+  }
+
+  // ---- public API -------------------------------------------------------
+
+  /** True once a snapshot is known (from storage, a create, or the server). */
+  get loaded(): boolean {
+    return this.base !== null
+  }
+
+  /** The task as this client sees it: the confirmed snapshot plus unacknowledged local changes. */
+  get snapshot(): TaskSnapshot {
+    if (!this.base || !this.view) throw new TaskSyncError('not_found', `task ${this.id} is not loaded yet`)
+    return (this.cached ??= { ...this.base, ...this.view })
+  }
+
+  /** The last rev confirmed by the server (0 while a local create is unacknowledged). */
+  get rev(): number {
+    return this.base?.rev ?? 0
+  }
+
+  /** Number of local changes not yet acknowledged by the server. */
+  get pending(): number {
+    return (this.inflight?.count ?? 0) + this.pendingCount
+  }
+
+  /** True once the task is deleted (locally or by anyone). */
+  get deleted(): boolean {
+    return this.view?.deleted ?? false
+  }
+
+  /** Other clients' presence states on this task, by clientId. */
+  get presence(): ReadonlyMap<string, { userId: string; state: Record<string, unknown> }> {
+    return this.others
+  }
+
+  /** Known comments of the task, oldest first (deleted ones left out). */
+  get comments(): Comment[] {
+    return [...this.commentMap.values()].filter((c) => !c.deleted).sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
+  }
+
+  /**
+   * Applies `op` locally at once and queues it for the server. Throws
+   * InvalidOpError (nothing changes) when it cannot apply to the current snapshot.
+   */
+  submit(op: TaskOp): void {
+    const view = this.requireView()
+    if (view.deleted) throw new TaskSyncError('task_deleted', `task ${this.id} is deleted`)
+    const norm = taskType.normalize(op)
+    const next = taskType.apply(view, norm)
+    if (Object.keys(norm).length === 0) return
+    this.view = next
+    this.pendingOp = this.pendingOp ? taskType.compose(this.pendingOp, norm) : norm
+    this.pendingCount++
+    this.changed({ local: true, op: norm })
+    this.flush()
+    void this.host.persist(this.id)
+  }
+
+  /** Sets fields to plain values (text fields become minimal edits); see TaskPatch. */
+  update(patch: TaskPatch): void {
+    this.submit(opFromPatch(this.requireView(), patch))
+  }
+
+  /** Deletes the task (deletion wins over concurrent edits). */
+  delete(): void {
+    this.submit({ delete: true })
+  }
+
+  /** Shares this client's presence (cursor, field, typing) with the task's other subscribers; null clears it. */
+  setPresence(state: Record<string, unknown> | null): void {
+    this.presenceState = state
+    if (this.isSubscribed()) this.host.send({ type: 'presence', taskId: this.id, state })
+  }
+
+  /** Adds a comment (optimistically: it shows at once and is sent when possible). */
+  addComment(body: string, opts: { id?: string; parentId?: string | null } = {}): Comment {
+    const now = new Date().toISOString()
+    const comment: Comment = {
+      id: opts.id ?? newId(),
+      taskId: this.id,
+      parentId: opts.parentId ?? null,
+      authorId: this.host.userId ?? '',
+      body,
+      createdAt: now,
+      editedAt: null,
+      editCount: 0,
+      deleted: false,
+    }
+    this.setComment(comment, true)
+    this.host.commentChange(this, 'create', comment, null)
+    return comment
+  }
+
+  /** Replaces a comment's body. */
+  editComment(commentId: string, body: string): void {
+    const prev = this.requireComment(commentId)
+    const next = { ...prev, body, editedAt: new Date().toISOString(), editCount: prev.editCount + 1 }
+    this.setComment(next, true)
+    this.host.commentChange(this, 'edit', next, prev)
+  }
+
+  /** Deletes a comment. */
+  deleteComment(commentId: string): void {
+    const prev = this.requireComment(commentId)
+    const next = { ...prev, deleted: true }
+    this.setComment(next, true)
+    this.host.commentChange(this, 'delete', next, prev)
+  }
+
+  /** Resolves once the task is loaded; rejects if the server says it does not exist. */
+  ready(): Promise<this> {
+    if (this.base) return Promise.resolve(this)
+    if (this.missing) return Promise.reject(this.missing)
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve: () => resolve(this), reject }))
+  }
+
+  // ---- state for the client ---------------------------------------------
+
+  /** True when nothing local is waiting for the server. */
+  get quiet(): boolean {
+    return !this.inflight && !this.pendingOp && !this.heldAck
+  }
+
+  isSubscribed(): boolean {
+    return this.host.epoch !== 0 && this.subscribedEpoch === this.host.epoch
+  }
+
+  /** The seq of the mutation sent on the current connection and not yet answered. */
+  inflightSeq(): number | undefined {
+    return this.inflight && this.sentEpoch !== 0 && this.sentEpoch === this.host.epoch ? this.inflight.seq : undefined
+  }
+
+  /** The recorded in-flight mutation, for a REST push (with the rev its op is expressed against). */
+  pushable(): { task: TaskHandle; mutation: TaskMutation; baseRev: number }[] {
+    const f = this.inflight
+    if (!f || this.durableSeq !== f.seq || this.heldAck) return []
+    return [{ task: this, mutation: f, baseRev: f.kind === 'op' && !this.uncertain ? this.rev : (f as { baseRev?: number }).baseRev ?? 0 }]
+  }
+
+  /** Whether the task must be subscribed on a new connection (a local create subscribes after its ack). */
+  wantsSubscription(): boolean {
+    return this.open && !this.missing && !(this.base?.rev === 0)
+  }
+
+  /** The `since` rev for a resume, or undefined when a snapshot is needed. */
+  since(): number | undefined {
+    return this.base && this.base.rev > 0 ? this.base.rev : undefined
+  }
+
+  toStored(): StoredTask | null {
+    if (!this.base) return null
+    return {
+      id: this.id,
+      base: this.base,
+      inflight: this.inflight,
+      uncertain: this.uncertain || undefined,
+      pending: this.pendingOp,
+      pendingCount: this.pendingCount,
+    }
+  }
+
+  /** Restores what storage kept (the inflight was recorded before it was ever sent). */
+  restore(s: StoredTask): void {
+    this.base = s.base
+    this.inflight = s.inflight
+    this.uncertain = s.uncertain ?? false
+    this.pendingOp = s.pending
+    this.pendingCount = s.pendingCount
+    this.durableSeq = s.inflight?.seq ?? 0
+    this.view = this.rebuildView()
+    this.resolveReady()
+  }
+
+  /** Starts a local create: rev 0 until the server acknowledges it. */
+  startCreate(init: TaskInit, projectId: string | null): void {
+    const content = contentFromInit(createInit(init, projectId))
+    this.base = unborn(this.id, taskType.create(), this.host.userId)
+    this.view = content
+    this.inflight = { kind: 'create', seq: this.host.nextSeq(), task: init, projectId, count: 1 }
+    this.afterNewInflight()
+    this.resolveReady()
+  }
+
+  // ---- sending ----------------------------------------------------------
+
+  /** Sends what can be sent now: promotes pending to in flight, (re)sends the in-flight mutation. */
+  flush(): void {
+    if (!this.base || !this.open) return
+    if (!this.inflight && this.pendingOp) {
+      if (isEmpty(this.pendingOp)) {
+        this.pendingOp = null
+        this.pendingCount = 0
+        this.host.settled()
+        return
+      }
+      this.inflight = { kind: 'op', seq: this.host.nextSeq(), op: this.pendingOp, baseRev: this.rev, count: this.pendingCount }
+      this.pendingOp = null
+      this.pendingCount = 0
+      this.afterNewInflight()
+      return
+    }
+    const f = this.inflight
+    if (!f || this.durableSeq !== f.seq || this.heldAck || this.host.epoch === 0 || this.sentEpoch === this.host.epoch) return
+    if (this.host.busy(this)) return
+    if (f.kind === 'create') {
+      this.sentEpoch = this.host.epoch
+      this.host.send({ type: 'create', taskId: this.id, projectId: f.projectId, seq: f.seq, task: f.task as Record<string, unknown> })
+      return
+    }
+    if (!this.isSubscribed()) return
+    if (!this.uncertain && isEmpty(f.op)) {
+      // Transformed away (e.g. by a concurrent delete or a higher priority) before it was sent: nothing to commit.
+      this.inflight = null
+      this.flush()
+      this.host.settled()
+      return
+    }
+    // After a snapshot replaced the base, the op is still expressed against the rev it was built on.
+    if (!this.uncertain) f.baseRev = this.rev
+    this.sentEpoch = this.host.epoch
+    this.host.send({ type: 'op', taskId: this.id, baseRev: f.baseRev, seq: f.seq, op: f.op as Record<string, unknown> })
+  }
+
+  /** Records the new in-flight mutation durably, then sends it. */
+  private afterNewInflight(): void {
+    const seq = this.inflight!.seq
+    this.sentEpoch = 0
+    this.retries = 0
+    this.host.persist(this.id).then(() => {
+      if (this.inflight?.seq === seq) {
+        this.durableSeq = seq
+        this.flush()
+      }
+    })
+  }
+
+  /** The connection dropped: everything must be sent again on the next one. */
+  disconnected(): void {
+    this.sentEpoch = 0
+    this.subscribedEpoch = 0
+    if (this.others.size > 0) {
+      for (const [clientId, p] of this.others) this.emit('presence', { clientId, userId: p.userId, state: null })
+      this.others.clear()
+    }
+  }
+
+  // ---- server messages --------------------------------------------------
+
+  onSubscribed(): void {
+    this.subscribedEpoch = this.host.epoch
+    if (this.presenceState) this.host.send({ type: 'presence', taskId: this.id, state: this.presenceState })
+    this.flush()
+    this.host.settled()
+  }
+
+  /** A snapshot from the server (a first load, or a resume past the replay window). */
+  onSnapshot(rev: number, task: TaskSnapshot, force = false): void {
+    if (this.base && rev < this.base.rev && !force) return
+    if (this.base && !force && !this.quiet) {
+      // Local changes must be transformed past the exact missed ops: fetch them from the log.
+      this.host.resync(this, 'log')
+      return
+    }
+    this.replaceBase({ ...task, rev })
+  }
+
+  /** A committed op of the task (live, or replayed on resume, or read from the op log). */
+  onOp(ev: CommittedOp): void {
+    if (!this.base || !this.view) return
+    if (ev.rev > this.base.rev + 1) {
+      // Early: keep it until the revs before it arrive (from the socket or the log).
+      if (this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
+      this.host.resync(this, 'log')
+      return
+    }
+    this.applyCommitted(ev)
+    for (let next = this.future.get(this.rev + 1); next && this.base; next = this.future.get(this.rev + 1)) {
+      this.future.delete(next.rev)
+      this.applyCommitted(next)
+    }
+    for (const rev of this.future.keys()) if (rev <= this.rev) this.future.delete(rev)
+  }
+
+  private applyCommitted(ev: CommittedOp): void {
+    if (!this.base || !this.view) return
+    if (ev.rev <= this.base.rev) {
+      const own = this.ownRevs.get(ev.rev)
+      // We took an ack for a commit at this rev, but the log says someone else's op is there.
+      if (own !== undefined && !(ev.clientId === this.host.clientId && ev.seq === own)) this.host.resync(this, 'snapshot')
+      return
+    }
+    const f = this.inflight
+    const info = { rev: ev.rev, deviceId: ev.deviceId, userId: ev.userId, at: ev.at }
+    if (f && ev.clientId === this.host.clientId && ev.seq === f.seq) {
+      // Our in-flight mutation, committed but not acknowledged (the ack was lost with the connection).
+      if (f.kind === 'create') return this.createCommitted(ev.rev)
+      this.inflight = null
+      this.heldAck = null
+      this.rememberOwn(ev.rev, f.seq)
+      if (this.uncertain) {
+        // Its effect is not in the view: take it like anyone else's op.
+        this.uncertain = false
+        this.applyRemote(ev.op, info)
+      } else {
+        this.base = commitOnto(this.base, ev.op, info)
+        this.cached = null
+      }
+      this.afterCommit()
+      return
+    }
+    if (this.heldAck && this.heldAck.rev === ev.rev && !this.heldAck.noop) {
+      // The ack we held claimed this rev, but it belongs to another client: ours committed nothing.
+      this.heldAck = { rev: ev.rev, noop: true }
+    }
+    this.applyRemote(ev.op, info)
+    this.releaseHeldAck()
+  }
+
+  /** The server acknowledged `seq` (rev: where it committed, or the current rev when it committed nothing). */
+  onAck(seq: number, rev: number | undefined, noop = false): boolean {
+    const f = this.inflight
+    if (!f || f.seq !== seq || !this.base) return false
+    if (f.kind === 'create') {
+      this.createCommitted(rev ?? 1)
+      return true
+    }
+    const current = this.base.rev
+    const at = rev ?? current
+    if (this.uncertain) {
+      this.inflight = null
+      this.uncertain = false
+      this.heldAck = null
+      // Committed after our base: its committed form is unknown here, so reload.
+      if (at > current && !noop) this.host.resync(this, 'snapshot')
+      this.afterCommit()
+      return true
+    }
+    if (noop || isEmpty(f.op) || at <= current) {
+      if (at > current) this.heldAck = { rev: at, noop: true }
+      else this.dropInflightNoop()
+      return true
+    }
+    if (at === current + 1) this.commitInflight(at)
+    else this.heldAck = { rev: at, noop: false }
+    return true
+  }
+
+  /** The server refused the in-flight mutation with `code`. */
+  onRejected(code: ErrorCode, message: string): void {
+    const f = this.inflight
+    if (!f) return
+    this.sentEpoch = 0
+    if ((code === 'unavailable' || code === 'internal' || code === 'rate_limited' || code === 'unauthorized') && this.host.retryLater(this, this.retries + 1)) {
+      this.retries++
+      return
+    }
+    if (code === 'rev_too_old' && this.retries < 3 && f.kind === 'op') {
+      // Not committed: catch up from the log and send it again under a fresh seq.
+      this.retries++
+      f.seq = this.host.nextSeq()
+      this.durableSeq = 0
+      const seq = f.seq
+      void this.host.persist(this.id).then(() => {
+        if (this.inflight?.seq === seq) this.durableSeq = seq
+        this.host.resync(this, 'log')
+      })
+      return
+    }
+    this.rollback(code, message)
+  }
+
+  /** The task is deleted on the server (answer to a subscribe or resume). */
+  onTaskDeleted(rev: number): void {
+    if (!this.base) {
+      this.replaceBase({ ...unborn(this.id, { ...taskType.create(), deleted: true }, undefined), rev })
+      return
+    }
+    const dropped = this.dropLocal()
+    this.base = { ...this.base, ...taskType.create(), deleted: true, rev: Math.max(rev, this.base.rev) }
+    this.view = contentOf(this.base)
+    this.cached = null
+    if (dropped) this.emit('conflict', { kind: 'rejected', code: 'task_deleted', message: `task ${this.id} was deleted`, op: dropped })
+    this.changed({ local: false, op: null })
+    void this.host.persist(this.id)
+  }
+
+  /** The server says the task does not exist or cannot be seen. */
+  onMissing(message: string): void {
+    this.missing = new TaskSyncError('not_found', message)
+    for (const w of this.readyWaiters.splice(0)) w.reject(this.missing)
+    const dropped = this.base ? this.dropLocal() : null
+    if (dropped) this.emit('conflict', { kind: 'rejected', code: 'not_found', message, op: dropped })
+    this.host.settled()
+  }
+
+  onPresence(clientId: string, userId: string, state: Record<string, unknown> | null): void {
+    if (clientId === this.host.clientId) return
+    if (state) this.others.set(clientId, { userId, state })
+    else this.others.delete(clientId)
+    this.emit('presence', { clientId, userId, state })
+  }
+
+  /** A comment from the server; local unacknowledged changes to it stay on top. */
+  onComment(c: Comment, hasLocalChange: boolean): void {
+    if (hasLocalChange) return
+    this.setComment(c, false)
+  }
+
+  setComment(c: Comment, local: boolean): void {
+    this.commentMap.set(c.id, c)
+    this.emit('comment', { comment: c, local })
+  }
+
+  /** A comment change was refused: back to `prev` (or gone, for a create). */
+  commentRejected(commentId: string, prev: Comment | null, code: ErrorCode, message: string): void {
+    if (prev) this.setComment(prev, true)
+    else {
+      const c = this.commentMap.get(commentId)
+      this.commentMap.delete(commentId)
+      if (c) this.emit('comment', { comment: { ...c, deleted: true }, local: true })
+    }
+    this.emit('conflict', { kind: 'comment', code, message, commentId })
+  }
+
+  // ---- transitions --------------------------------------------------------
+
+  private applyRemote(op: TaskOp, info: { rev: number; deviceId?: string; userId?: string; at?: string }): void {
+    let theirs = op
+    const f = this.inflight
+    if (f && f.kind === 'op' && !this.uncertain) {
+      const ours = f.op
+      f.op = taskType.transform(ours, theirs, 'left')
+      theirs = taskType.transform(theirs, ours, 'right')
+    }
+    if (this.pendingOp) {
+      const ours = this.pendingOp
+      this.pendingOp = taskType.transform(ours, theirs, 'left')
+      theirs = taskType.transform(theirs, ours, 'right')
+    }
+    this.base = commitOnto(this.base!, op, info)
+    this.view = taskType.apply(this.view!, theirs)
+    this.changed({ local: false, op: theirs })
+    void this.host.persist(this.id)
+  }
+
+  private releaseHeldAck(): void {
+    const h = this.heldAck
+    if (!h || !this.inflight) return
+    if (h.noop && this.rev >= h.rev) {
+      this.heldAck = null
+      this.dropInflightNoop()
+    } else if (!h.noop && h.rev === this.rev + 1) {
+      this.heldAck = null
+      if (this.inflight.kind === 'op' && isEmpty(this.inflight.op)) this.dropInflightNoop()
+      else this.commitInflight(h.rev)
+    }
+  }
+
+  private commitInflight(rev: number): void {
+    const f = this.inflight as Extract<TaskMutation, { kind: 'op' }>
+    this.base = commitOnto(this.base!, f.op, { rev, deviceId: this.host.deviceId, userId: this.host.userId })
+    this.cached = null
+    this.rememberOwn(rev, f.seq)
+    this.inflight = null
+    this.afterCommit()
+  }
+
+  /** The server committed nothing for the in-flight op: it must have become the identity here too. */
+  private dropInflightNoop(): void {
+    const f = this.inflight
+    this.inflight = null
+    if (f && f.kind === 'op' && !isEmpty(f.op)) {
+      // Our view still holds an effect the server dropped: reload rather than diverge.
+      this.host.resync(this, 'snapshot')
+    }
+    this.afterCommit()
+  }
+
+  private createCommitted(rev: number): void {
+    const f = this.inflight as Extract<TaskMutation, { kind: 'create' }>
+    const content = contentFromInit(createInit(f.task, f.projectId))
+    const now = new Date().toISOString()
+    const clock = this.host.deviceId ? { [this.host.deviceId]: 1 } : {}
+    this.base = { ...content, id: this.id, rev, clock, createdAt: this.base!.createdAt, updatedAt: now, updatedBy: this.host.userId ?? '' }
+    this.cached = null
+    this.rememberOwn(rev, f.seq)
+    this.inflight = null
+    this.host.subscribe(this)
+    this.afterCommit()
+  }
+
+  private afterCommit(): void {
+    this.sentEpoch = 0
+    this.retries = 0
+    this.flush()
+    void this.host.persist(this.id)
+    this.host.settled()
+  }
+
+  private rememberOwn(rev: number, seq: number): void {
+    this.ownRevs.set(rev, seq)
+    if (this.ownRevs.size > OWN_REVS_KEPT) this.ownRevs.delete(this.ownRevs.keys().next().value as number)
+  }
+
+  /** Undo a refused in-flight mutation; later local ops are kept where they still apply. */
+  private rollback(code: ErrorCode, message: string): void {
+    const f = this.inflight!
+    this.inflight = null
+    this.heldAck = null
+    this.retries = 0
+    if (f.kind === 'create') {
+      this.missing = new TaskSyncError(code, message)
+      this.pendingOp = null
+      this.pendingCount = 0
+      this.view = { ...taskType.create(), deleted: true }
+      this.cached = null
+      this.emit('conflict', { kind: 'rejected', code, message, op: { delete: true } })
+      this.changed({ local: true, op: null })
+      this.host.settled()
+      void this.host.persist(this.id)
+      return
+    }
+    const wasUncertain = this.uncertain
+    this.uncertain = false
+    if (this.pendingOp && !wasUncertain) {
+      try {
+        this.pendingOp = withoutRejected(contentOf(this.base!), f.op, this.pendingOp)
+      } catch {
+        this.emit('conflict', { kind: 'lost', code, message: 'later local changes depended on the refused one', op: this.pendingOp })
+        this.pendingOp = null
+        this.pendingCount = 0
+      }
+    }
+    this.view = this.rebuildView()
+    this.emit('conflict', { kind: 'rejected', code, message, op: f.op })
+    this.changed({ local: true, op: null })
+    this.afterCommit()
+  }
+
+  /** A fresh base from the server; local changes are re-applied on it where they still fit. */
+  private replaceBase(snap: TaskSnapshot): void {
+    const f = this.inflight
+    // Keep the rev the in-flight op is expressed against: it is resent against that rev.
+    if (f?.kind === 'op' && !this.uncertain && this.base) f.baseRev = this.base.rev
+    this.base = snap
+    this.ownRevs.clear()
+    this.heldAck = null
+    // An in-flight op sent against an older base may or may not be inside this snapshot.
+    if (this.inflight?.kind === 'op') this.uncertain = true
+    this.view = this.rebuildView()
+    this.changed({ local: false, op: null })
+    this.resolveReady()
+    this.flush()
+    void this.host.persist(this.id)
+    this.host.settled()
+  }
+
+  /** base (+ inflight when it is not uncertain) + pending, dropping what no longer applies. */
+  private rebuildView(): TaskContent {
+    let v = contentOf(this.base!)
+    const f = this.inflight
+    if (f && f.kind === 'create') v = contentFromInit(createInit(f.task, f.projectId))
+    else if (f && !this.uncertain) {
+      try {
+        v = taskType.apply(v, f.op)
+      } catch {
+        this.uncertain = true
+      }
+    }
+    if (this.pendingOp) {
+      try {
+        v = taskType.apply(v, this.pendingOp)
+      } catch (err) {
+        this.emit('conflict', { kind: 'lost', message: `local changes no longer apply: ${(err as Error).message}`, op: this.pendingOp })
+        this.pendingOp = null
+        this.pendingCount = 0
+      }
+    }
+    this.cached = null
+    return v
+  }
+
+  /** Drops every local change (the task is gone); returns them composed, or null. */
+  private dropLocal(): TaskOp | null {
+    let dropped: TaskOp | null = null
+    if (this.inflight?.kind === 'op') dropped = this.inflight.op
+    if (this.pendingOp) dropped = dropped ? taskType.compose(dropped, this.pendingOp) : this.pendingOp
+    this.inflight = null
+    this.pendingOp = null
+    this.pendingCount = 0
+    this.heldAck = null
+    this.uncertain = false
+    return dropped
+  }
+
+  private changed(e: { local: boolean; op: TaskOp | null }): void {
+    this.cached = null
+    this.emit('change', e)
+    if (this.view?.deleted && !this.deletedSent) {
+      this.deletedSent = true
+      this.emit('deleted', { rev: this.rev })
+    }
+  }
+
+  private resolveReady(): void {
+    for (const w of this.readyWaiters.splice(0)) w.resolve()
+  }
+
+  private requireView(): TaskContent {
+    if (!this.view) throw new TaskSyncError('not_found', `task ${this.id} is not loaded yet`)
+    if (this.missing) throw this.missing
+    return this.view
+  }
+
+  private requireComment(id: string): Comment {
+    const c = this.commentMap.get(id)
+    if (!c || c.deleted) throw new TaskSyncError('not_found', `comment ${id} is not known on task ${this.id}`)
+    return c
+  }
+}
