@@ -137,7 +137,8 @@ export type ServerMessage =
   | { type: 'sync_required'; taskId?: string; all?: boolean; reason: string }
   | { type: 'authed'; expiresAt: string }
   | { type: 'pong'; serverTime: string }
-  | { type: 'error'; code: ErrorCode; message: string; ref?: string }
+  /** `ref` names the task (or other entity); `seq`, when present, the mutation the error answers. */
+  | { type: 'error'; code: ErrorCode; message: string; ref?: string; seq?: number }
 
 /** Initial content of a task in `create` (every field optional). */
 export type TaskInit = Partial<Omit<TaskContent, 'deleted'>>
