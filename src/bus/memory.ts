@@ -32,7 +32,14 @@ export class MemoryBus implements Bus {
     const handlers = this.hub.channels.get(channel)
     if (!handlers) return
     // Delivered on a later microtask, like a network bus: a publisher never runs handlers inline.
-    for (const handler of [...handlers]) queueMicrotask(() => handler(payload, channel))
+    for (const handler of [...handlers]) {
+      queueMicrotask(() => {
+        // As on Redis, one failing handler must not stop the others or crash the process.
+        try {
+          handler(payload, channel)
+        } catch {}
+      })
+    }
   }
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {

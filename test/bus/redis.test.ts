@@ -1,0 +1,116 @@
+import t from 'tap'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { Redis } from 'ioredis'
+import { RedisBus } from '../../src/bus/redis.js'
+import { TEST_REDIS_URL, testRedisPrefix } from '../helpers/db.js'
+import { busContract, collector } from './contract.js'
+
+const open = async (t: { teardown(fn: () => unknown): void }, prefix: string, id: string, url = TEST_REDIS_URL) => {
+  const bus = await RedisBus.connect({ url, prefix, instanceId: id })
+  t.teardown(() => bus.close())
+  return bus
+}
+
+busContract(t, async (t) => {
+  const prefix = testRedisPrefix()
+  return { a: await open(t, prefix, 'a'), b: await open(t, prefix, 'b') }
+})
+
+t.test('REDIS_PREFIX isolates deployments, on channels and on keys', async (t) => {
+  const mine = testRedisPrefix()
+  const a = await open(t, mine, 'a')
+  const stranger = await open(t, testRedisPrefix(), 's')
+  const seen = collector()
+  await stranger.subscribe('org:1', seen.handler)
+  await a.publish('org:1', 'private')
+  await a.setEphemeral('k', 'v', 60_000)
+  await new Promise((r) => setTimeout(r, 200))
+  t.equal(seen.got.length, 0, 'another prefix hears nothing')
+  t.equal(await stranger.getEphemeral('k'), null)
+  const raw = new Redis(TEST_REDIS_URL)
+  t.teardown(() => raw.quit())
+  t.equal(await raw.get(mine + 'k'), 'v', 'the key is stored under the prefix')
+  t.equal(await raw.exists('k'), 0, 'and never bare')
+})
+
+t.test('start-up fails with a clear message when Redis is unreachable', async (t) => {
+  const started = Date.now()
+  await t.rejects(RedisBus.connect({ url: 'redis://127.0.0.1:1', prefix: 'x:', instanceId: 'x', connectTimeoutMs: 1500 }), {
+    message: /cannot connect to Redis at redis:\/\/127\.0\.0\.1:1/,
+  })
+  t.ok(Date.now() - started < 10_000, 'within its timeout')
+})
+
+/** A TCP relay in front of Redis that the test can cut and restore, to simulate an outage. */
+async function relay(target: URL): Promise<{ url: string; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  let server: Server | undefined
+  let port = 0
+  const listen = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect(Number(target.port || 6379), target.hostname)
+        for (const s of [client, upstream]) {
+          sockets.add(s)
+          s.on('close', () => sockets.delete(s))
+          s.on('error', () => s.destroy())
+        }
+        client.pipe(upstream).pipe(client)
+      })
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as { port: number }).port
+        resolve()
+      })
+    })
+  const cut = async () => {
+    await new Promise<void>((resolve) => {
+      server!.close(() => resolve())
+      for (const s of sockets) s.destroy()
+    })
+  }
+  await listen()
+  return { url: `redis://127.0.0.1:${port}`, cut, restore: listen, close: cut }
+}
+
+async function waitFor(check: () => boolean, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) return false
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return true
+}
+
+t.test('an outage: publish rejects at once, then the bus reconnects and restores its subscriptions', async (t) => {
+  const prefix = testRedisPrefix()
+  const proxy = await relay(new URL(TEST_REDIS_URL))
+  const bus = await open(t, prefix, 'through-proxy', proxy.url)
+  const direct = await open(t, prefix, 'direct')
+  const c = collector()
+  await bus.subscribe('org:9', c.handler)
+  await direct.publish('org:9', 'before')
+  await c.until(1)
+
+  await proxy.cut()
+  t.ok(await waitFor(() => bus.status() === 'down'), 'status goes down')
+  const started = Date.now()
+  await t.rejects(bus.publish('org:9', 'lost'), 'a publish during the outage rejects (the caller answers unavailable)')
+  t.ok(Date.now() - started < 3000, 'and does not hang')
+
+  await proxy.restore()
+  t.teardown(() => proxy.close())
+  t.ok(await waitFor(() => bus.status() === 'up'), 'reconnects by itself')
+  // The resubscription is sent right after 'ready'; publish until it lands.
+  t.ok(
+    await waitFor(() => {
+      void direct.publish('org:9', 'after')
+      return c.got.some((m) => m.payload === 'after')
+    }),
+    'subscriptions are restored',
+  )
+  await bus.publish('org:9', 'from the restored bus')
+  const mine = collector()
+  await direct.subscribe('org:10', mine.handler)
+  await bus.publish('org:10', 'ok')
+  t.same((await mine.until(1)).map((m) => m.payload), ['ok'], 'and it publishes again')
+})
