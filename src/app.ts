@@ -21,6 +21,8 @@ import userRoutes from './http/users.js'
 import deviceRoutes from './http/devices.js'
 import projectRoutes from './http/projects.js'
 import wsPlugin from './ws/plugin.js'
+import taskRoutes from './http/tasks.js'
+import commentRoutes from './http/comments.js'
 import syncRoutes from './http/sync.js'
 import syncConflictRoutes from './http/sync-conflicts.js'
 import syncLogRoutes from './http/sync-log.js'
@@ -66,6 +68,8 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(deviceRoutes)
   await app.register(projectRoutes)
   // ── REST routes of other modules: tasks, comments, sync ──
+  await app.register(taskRoutes)
+  await app.register(commentRoutes)
   await app.register(syncRoutes)
   await app.register(syncConflictRoutes)
   await app.register(syncLogRoutes)

@@ -123,7 +123,7 @@ export interface HistoryEntry {
   userId: string
   deviceId: string
   at: string
-  changes: Record<string, { from?: JsonValue; to?: JsonValue }>
+  changes: Record<string, { from: JsonValue; to: JsonValue }>
 }
 
 /** History entries with rev ≥ fromRev, oldest first. */

@@ -1,0 +1,124 @@
+/**
+ * Wire shapes of the task and comment routes. Bodies are typed by JSON shape only
+ * (a wrong JSON type is 400); what the op type decides (limits, unknown status,
+ * priority range, text bounds) is checked by the domain and answers 422 invalid_op,
+ * exactly as on the socket.
+ */
+import { Type, type TSchema } from 'typebox'
+import type { TaskOp } from '../domain/types.js'
+import { Uuid } from './schemas.js'
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
+const Json = Type.Unknown()
+const Timestamp = Type.String({ format: 'date-time' })
+
+export const TaskSnapshot = Type.Object({
+  id: Uuid,
+  projectId: Nullable(Uuid),
+  rev: Type.Integer(),
+  title: Type.String(),
+  description: Type.String(),
+  status: Type.String(),
+  priority: Type.Integer(),
+  tags: Type.Array(Type.String()),
+  assigneeId: Nullable(Uuid),
+  dueAt: Nullable(Timestamp),
+  customFields: Type.Record(Type.String(), Json),
+  clock: Type.Record(Type.String(), Type.Integer()),
+  deleted: Type.Boolean(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  updatedBy: Uuid,
+})
+
+/** The content fields a create or a plain PATCH may carry. */
+const contentFields = {
+  title: Type.Optional(Type.String()),
+  description: Type.Optional(Type.String()),
+  status: Type.Optional(Type.String()),
+  priority: Type.Optional(Type.Integer()),
+  tags: Type.Optional(Type.Array(Type.String())),
+  assigneeId: Type.Optional(Nullable(Type.String())),
+  dueAt: Type.Optional(Nullable(Type.String())),
+  projectId: Type.Optional(Nullable(Type.String())),
+  customFields: Type.Optional(Type.Record(Type.String(), Json)),
+}
+
+/** Idempotency key of a mutation: both or neither. */
+const mutationKey = {
+  clientId: Type.Optional(Uuid),
+  seq: Type.Optional(Type.Integer({ minimum: 1 })),
+}
+
+export const CreateTaskBody = Type.Object(
+  { id: Type.Optional(Uuid), ...contentFields, title: Type.String(), ...mutationKey },
+  { additionalProperties: false },
+)
+
+/** `{op, baseRev?}` or plain field values; both may carry clientId and seq. */
+export const PatchTaskBody = Type.Object(
+  {
+    op: Type.Optional(Type.Record(Type.String(), Json)),
+    baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
+    ...contentFields,
+    ...mutationKey,
+  },
+  { additionalProperties: false },
+)
+
+export const TaskListQuery = Type.Object({
+  projectId: Type.Optional(Uuid),
+  status: Type.Optional(Type.String({ maxLength: 32 })),
+  assigneeId: Type.Optional(Uuid),
+  tag: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+})
+
+export const OpsQuery = Type.Object({
+  from: Type.Integer({ minimum: 0, default: 1 }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }),
+})
+
+/** A task op (PROTOCOL.md section 2), documented as an object; the op type validates it. */
+const TaskOpSchema = Type.Unsafe<TaskOp>(Type.Record(Type.String(), Json))
+
+export const OpEvent = Type.Object({
+  type: Type.Literal('op'),
+  taskId: Uuid,
+  rev: Type.Integer(),
+  op: TaskOpSchema,
+  userId: Uuid,
+  deviceId: Uuid,
+  clientId: Nullable(Uuid),
+  seq: Nullable(Type.Integer()),
+  at: Timestamp,
+})
+
+export const HistoryEntry = Type.Object({
+  rev: Type.Integer(),
+  userId: Uuid,
+  deviceId: Uuid,
+  at: Timestamp,
+  changes: Type.Record(Type.String(), Type.Object({ from: Json, to: Json })),
+})
+
+export const Comment = Type.Object({
+  id: Uuid,
+  taskId: Uuid,
+  parentId: Nullable(Uuid),
+  authorId: Uuid,
+  body: Type.String(),
+  createdAt: Timestamp,
+  editedAt: Nullable(Timestamp),
+  editCount: Type.Integer(),
+  deleted: Type.Boolean(),
+})
+
+export const CreateCommentBody = Type.Object(
+  { id: Type.Optional(Uuid), body: Type.String(), parentId: Type.Optional(Nullable(Uuid)), ...mutationKey },
+  { additionalProperties: false },
+)
+
+export const EditCommentBody = Type.Object({ body: Type.String(), ...mutationKey }, { additionalProperties: false })
