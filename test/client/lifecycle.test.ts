@@ -1,0 +1,157 @@
+/**
+ * Creation, the offline queue across a restart, comments, heartbeat and
+ * status, against the scripted fake server.
+ */
+import t from 'tap'
+import { memoryStorage, type ClientStatus, type ConflictEvent, type CommentEvent } from '../../src/client/index.js'
+import { nextSent, settle, waitFor } from './fake-socket.js'
+import { OTHER_CLIENT, TASK, openTask, setup } from './setup.js'
+
+t.test('createTask: shown at once, create sent, subscribed after the ack, later ops follow', async (t) => {
+  const s = await setup(t)
+  const task = s.client.createTask({ id: TASK, title: 'new', tags: ['b', 'a'] })
+  t.same([task.snapshot.title, task.snapshot.tags, task.rev, task.pending], ['new', ['a', 'b'], 0, 1])
+  task.submit({ description: ['details'] })
+  const create = await nextSent(s.sock, 'create')
+  t.same(create.task, { title: 'new', tags: ['b', 'a'] })
+  await settle()
+  t.same(s.sock.take('op'), [], 'ops wait for the create ack')
+  s.sock.receive({ type: 'ack', taskId: TASK, seq: create.seq, rev: 1 })
+  const sub = await nextSent(s.sock, 'subscribe')
+  t.same(sub.since, { [TASK]: 1 })
+  s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  const op = await nextSent(s.sock, 'op')
+  t.same([op.baseRev, op.op], [1, { description: ['details'] }])
+  t.ok(op.seq > create.seq)
+  s.sock.receive({ type: 'ack', taskId: TASK, seq: op.seq, rev: 2 })
+  t.same([task.rev, task.pending, task.snapshot.description], [2, 0, 'details'])
+})
+
+t.test('a refused create rolls the task back to nothing and says so', async (t) => {
+  const s = await setup(t)
+  const task = s.client.createTask({ id: TASK, title: 'dup' })
+  const conflicts: ConflictEvent[] = []
+  task.on('conflict', (e) => conflicts.push(e))
+  const create = await nextSent(s.sock, 'create')
+  s.sock.receive({ type: 'error', code: 'already_exists', message: 'id taken', ref: TASK, seq: create.seq })
+  t.match(conflicts, [{ kind: 'rejected', code: 'already_exists' }])
+  t.equal(task.deleted, true)
+  t.equal(task.pending, 0)
+})
+
+t.test('offline edits survive a restart: recorded with their seq before sending, sent by the next process', async (t) => {
+  const storage = memoryStorage()
+  const first = await setup(t, { storage, connect: false })
+  first.client.goOffline()
+  const clientId = first.client.clientId
+  const task = first.client.createTask({ id: TASK, title: 'offline' })
+  task.submit({ title: [7, ' edit'] })
+  task.submit({ priority: { set: 2 } })
+  t.equal(task.pending, 3)
+  await first.client.close()
+
+  const second = await setup(t, { storage })
+  t.equal(second.client.clientId, clientId, 'same clientId from storage')
+  const restored = second.client.openTasks[0]
+  t.same([restored.id, restored.snapshot.title, restored.pending], [TASK, 'offline edit', 3])
+  const create = await nextSent(second.sock, 'create')
+  t.equal(create.seq, 1, 'the create keeps the seq it was recorded with')
+  second.sock.receive({ type: 'ack', taskId: TASK, seq: 1, rev: 1 })
+  await nextSent(second.sock, 'subscribe')
+  second.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  const op = await nextSent(second.sock, 'op')
+  t.same(op.op, { title: [7, ' edit'], priority: { set: 2 } })
+  t.ok(op.seq > 1)
+  second.sock.receive({ type: 'ack', taskId: TASK, seq: op.seq, rev: 2 })
+  t.equal(restored.pending, 0)
+  let stored = await storage.load()
+  for (let i = 0; i < 100 && (stored[`task:${TASK}`] as { base: { rev: number } }).base.rev < 2; i++) {
+    await settle()
+    stored = await storage.load()
+  }
+  t.match(stored[`task:${TASK}`], { base: { rev: 2, title: 'offline edit', priority: 2 }, inflight: null, pending: null })
+  t.ok((stored.meta as { seq: number }).seq >= op.seq, 'the seq counter is stored')
+})
+
+t.test('an in-flight op restored after a crash is resent with its recorded seq', async (t) => {
+  const storage = memoryStorage()
+  const first = await setup(t, { storage })
+  const task = await openTask(first, 5, { title: 'x' })
+  task.submit({ title: [1, 'y'] })
+  const sent = await nextSent(first.sock, 'op')
+  await first.client.close() // no ack: the process "dies" with the op in flight
+
+  const second = await setup(t, { storage })
+  const sub = await nextSent(second.sock, 'subscribe')
+  t.same(sub.since, { [TASK]: 5 })
+  second.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  const resent = await nextSent(second.sock, 'op')
+  t.same([resent.seq, resent.baseRev, resent.op], [sent.seq, 5, { title: [1, 'y'] }])
+})
+
+t.test('comments: optimistic create, edit and delete; acks empty the outbox; others arrive live', async (t) => {
+  const s = await setup(t)
+  const task = await openTask(s, 5)
+  const seen: CommentEvent[] = []
+  task.on('comment', (e) => seen.push(e))
+  const c = task.addComment('first!')
+  t.same(task.comments.map((x) => x.body), ['first!'])
+  const create = await nextSent(s.sock, 'comment')
+  t.same([create.action, create.commentId, create.body, create.parentId], ['create', c.id, 'first!', null])
+  task.editComment(c.id, 'first, edited')
+  await settle()
+  t.same(s.sock.take('comment'), [], 'one comment mutation in flight at a time')
+  s.sock.receive({ type: 'ack', taskId: TASK, seq: create.seq, commentId: c.id })
+  const edit = await nextSent(s.sock, 'comment')
+  t.same([edit.action, edit.body], ['edit', 'first, edited'])
+  s.sock.receive({ type: 'ack', taskId: TASK, seq: edit.seq, commentId: c.id })
+  task.deleteComment(c.id)
+  t.same(task.comments, [])
+  const del = await nextSent(s.sock, 'comment')
+  s.sock.receive({ type: 'error', code: 'forbidden', message: 'not yours', ref: TASK, seq: del.seq })
+  t.same(task.comments.map((x) => x.body), ['first, edited'], 'refused delete rolled back')
+  const other = { id: '44444444-4444-4444-8444-444444444444', taskId: TASK, parentId: null, authorId: 'u2', body: 'hi', createdAt: '2030-01-01T00:00:00.000Z', editedAt: null, editCount: 0, deleted: false }
+  s.sock.receive({ type: 'comment', taskId: TASK, comment: other })
+  t.same(task.comments.map((x) => x.body), ['first, edited', 'hi'])
+  t.same(seen.map((e) => e.local), [true, true, true, true, false])
+})
+
+t.test('heartbeat: a ping after a quiet beat, a new socket after two', async (t) => {
+  const s = await setup(t, { heartbeatMs: 60 })
+  const ping = await nextSent(s.sock, 'ping')
+  t.same(ping, { type: 'ping' })
+  s.sock.receive({ type: 'pong', serverTime: new Date().toISOString() })
+  await nextSent(s.sock, 'ping')
+  // No pong this time: the socket is taken for dead.
+  await waitFor(() => s.sockets.length === 2, 'a reconnect')
+  t.ok(s.sockets[0].closedByClient, 'the dead socket was closed by the client')
+})
+
+t.test('status events: connecting, syncing, online; offline on goOffline; back with goOnline', async (t) => {
+  const s = await setup(t, { connect: false })
+  const seen: ClientStatus[] = []
+  s.client.on('status', (x) => seen.push(x))
+  await s.nextSocket()
+  await openTask(s, 3)
+  await waitFor(() => s.client.status === 'online', 'online')
+  s.client.goOffline()
+  t.equal(s.client.status, 'offline')
+  s.client.goOnline()
+  const sock = await s.nextSocket()
+  const sub = await nextSent(sock, 'subscribe')
+  t.same(sub.since, { [TASK]: 3 })
+  t.equal(s.client.status, 'syncing', 'resuming')
+  sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  t.equal(s.client.status, 'online')
+  t.same(seen.slice(-4), ['offline', 'connecting', 'syncing', 'online'])
+  t.ok(seen.includes('connecting'))
+})
+
+t.test('task(id) of a task the server does not know rejects with not_found', async (t) => {
+  const s = await setup(t)
+  const p = s.client.task(TASK)
+  await nextSent(s.sock, 'subscribe')
+  s.sock.receive({ type: 'error', code: 'not_found', message: 'no such task', ref: TASK })
+  await t.rejects(p, { code: 'not_found' })
+  void OTHER_CLIENT
+})
