@@ -22,7 +22,8 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
       instancePath: e.instancePath,
       schemaPath: e.schemaPath,
       params: e.params,
-      message: e.message,
+      // TypeBox reports an extra property as "schema is false" on the property itself.
+      message: e.keyword === 'boolean' && e.instancePath ? 'is not an allowed property' : e.message,
     }))
     return { error: errors as never }
   }
