@@ -72,7 +72,7 @@ export function taskMutationForPush(taskId: string, m: TaskMutation, baseRev: nu
 }
 
 export function commentMutationForPush(m: CommentMutation): PushMutation {
-  const comment: Record<string, unknown> = { action: m.action, id: m.commentId }
+  const comment: Record<string, unknown> = { action: m.action, commentId: m.commentId }
   if (m.body !== undefined) comment.body = m.body
   if (m.parentId !== undefined) comment.parentId = m.parentId
   return { seq: m.seq, kind: 'comment', taskId: m.taskId, comment }
@@ -81,6 +81,8 @@ export function commentMutationForPush(m: CommentMutation): PushMutation {
 /** Pushes the queue; null when the endpoint is absent or unreachable (the socket resends instead). */
 export async function push(rest: RestClient, clientId: string, mutations: PushMutation[]): Promise<PushResult[] | null> {
   if (mutations.length === 0) return []
+  // A push must list seqs in increasing order.
+  mutations = [...mutations].sort((a, b) => a.seq - b.seq)
   try {
     const res = await rest.request<{ results: PushResult[] }>('POST', '/api/sync/push', { clientId, mutations })
     return res.results

@@ -1,0 +1,43 @@
+/**
+ * The SDK against the real server (one instance): log in, create, edit,
+ * comment, and see another client's edits live.
+ */
+import t from 'tap'
+import WebSocket from 'ws'
+import { TaskSyncClient, type WebSocketConstructor } from '../../src/client/index.js'
+import { startTestApp, registerOwner } from '../helpers/app.js'
+
+t.test('two SDK clients edit one task and converge with the server', async (t) => {
+  const app = await startTestApp(t)
+  const owner = await registerOwner(app.url)
+  const make = (name: string) => {
+    const c = new TaskSyncClient({
+      url: app.url,
+      credentials: { email: owner.user.email, password: owner.password, device: { name, platform: 'test' } },
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+    })
+    t.teardown(() => c.close())
+    return c
+  }
+  const a = make('a')
+  const b = make('b')
+  await a.connect()
+  await b.connect()
+  const ta = a.createTask({ title: 'hello', tags: ['x'] })
+  await a.whenSynced({ timeoutMs: 10_000 })
+  t.equal(ta.rev, 1)
+  const tb = await b.task(ta.id)
+  t.equal(tb.snapshot.title, 'hello')
+  ta.submit({ title: [5, ' world'] })
+  tb.submit({ title: ['>> '], priority: { set: 2 } })
+  const c = tb.addComment('looks good')
+  await Promise.all([a.whenSynced({ timeoutMs: 10_000 }), b.whenSynced({ timeoutMs: 10_000 })])
+  await a.whenSynced({ timeoutMs: 10_000 })
+  const server = await (await fetch(`${app.url}/api/tasks/${ta.id}`, { headers: { authorization: `Bearer ${owner.accessToken}` } })).json()
+  t.equal(server.title, '>> hello world')
+  t.same([ta.snapshot.title, tb.snapshot.title], [server.title, server.title])
+  t.same([ta.rev, tb.rev], [server.rev, server.rev])
+  t.equal(ta.snapshot.priority, 2)
+  const comments = await a.loadComments(ta)
+  t.same(comments.map((x) => [x.id, x.body]), [[c.id, 'looks good']])
+})
