@@ -4,7 +4,7 @@
  * a fresh PostgreSQL database. Prints committed ops/s, commit latency and the
  * mean group-commit batch.
  *
- *   npx tsx load/sequencer-bench.ts [--seconds 10] [--tasks 100] [--concurrency 4] [--batch 64]
+ *   npx tsx load/sequencer-bench.ts [--seconds 10] [--tasks 100] [--concurrency 2] [--batch 64]
  *   env BENCH_PG_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres)
  */
 import { randomBytes, randomUUID } from 'node:crypto'
@@ -19,7 +19,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     tasks: { type: 'string', default: '100' },
-    concurrency: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '2' },
     batch: { type: 'string', default: '64' },
     pool: { type: 'string', default: '10' },
   },
@@ -104,6 +104,7 @@ console.log(
     committedOpsPerSec: Math.round(committed / elapsed),
     commitLatencyMs: { p50: pct(0.5), p95: pct(0.95), p99: pct(0.99) },
     meanBatch: Number((rows / Math.max(1, statements)).toFixed(1)),
+    meanStatementMs: Number(((sequencer.commitStats.statementMs - statsBefore.statementMs) / Math.max(1, statements)).toFixed(1)),
     /** CPU of this (Node) process as a share of one core. */
     nodeCpu: Number(((cpu.user + cpu.system) / 1e6 / elapsed).toFixed(2)),
   }),

@@ -23,7 +23,7 @@ export class GroupCommitter {
   private queue: Pending[] = []
   private inFlight = 0
   /** Statements written and rows per statement, for the benchmark and metrics. */
-  readonly stats = { statements: 0, rows: 0 }
+  readonly stats = { statements: 0, rows: 0, statementMs: 0 }
 
   constructor(
     private readonly write: WriteBatch,
@@ -55,7 +55,9 @@ export class GroupCommitter {
     try {
       this.stats.statements++
       this.stats.rows += batch.length
+      const started = performance.now()
       outcome = await this.write(batch.map((p) => p.row))
+      this.stats.statementMs += performance.now() - started
     } catch (err) {
       // One row's error (a racing duplicate, a deadlock) must not fail its neighbours:
       // write them one by one, each then fails or succeeds on its own.

@@ -64,14 +64,14 @@ export class TaskSequencer {
     this.replayWindow = opts.replayWindow
     this.maxRetries = opts.maxRetries ?? 10
     this.hot = new HotTasks(opts.database, opts.cacheSize ?? 10_000)
-    const concurrency = opts.commitConcurrency ?? (opts.database.kind === 'pglite' ? 1 : 4)
+    const concurrency = opts.commitConcurrency ?? (opts.database.kind === 'pglite' ? 1 : 2)
     this.committer = new GroupCommitter((rows) => commitOps(opts.database, rows), concurrency, opts.maxBatch ?? 64)
     this.announcer = new Announcer(opts.bus, opts.instanceId, opts.logger)
     this.logger = opts.logger
   }
 
   /** Statements and rows written by group commit so far (rows / statements = mean batch). */
-  get commitStats(): Readonly<{ statements: number; rows: number }> {
+  get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number }> {
     return this.committer.stats
   }
 

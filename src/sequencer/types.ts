@@ -102,7 +102,7 @@ export interface SequencerOptions {
   maxRetries?: number
   /** Most op commits written in one statement (group commit). Default 64. */
   maxBatch?: number
-  /** Commit statements in flight at once; more ready commits wait and are batched. Default 4. */
+  /** Commit statements in flight at once; more ready commits wait and are batched. Default 2 (1 on PGlite). */
   commitConcurrency?: number
 }
 

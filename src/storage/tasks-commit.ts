@@ -5,7 +5,7 @@
  * lock, plus the task_ops primary key, make sure two instances never commit the
  * same rev; (clientId, seq) already in client_mutations is reported, not re-applied.
  */
-import { sql } from 'drizzle-orm'
+import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from './db.js'
 import type { JsonValue, TaskContent, TaskOp } from '../domain/types.js'
 
@@ -156,7 +156,12 @@ const dupColumns = sql`m.client_id as m_client_id, m.seq as m_seq, m.kind as m_k
  * Rows are locked in key order so two instances' batches cannot deadlock.
  */
 export async function commitOps(database: Database, rows: CommitRow[]): Promise<CommitOutcome> {
-  const result = await database.rows<OutcomeRow>(sql`
+  return toOutcome(await database.rows<OutcomeRow>(commitOpsStatement(rows)))
+}
+
+/** The statement of commitOps (exported to EXPLAIN it). */
+export function commitOpsStatement(rows: CommitRow[]): SQL {
+  return sql`
     with v as materialized (select * from jsonb_to_recordset(${payload(rows)}::jsonb) as ${recordset}),
     dup as materialized (
       select v.org_id, v.task_id, ${dupColumns}
@@ -177,8 +182,7 @@ export async function commitOps(database: Database, rows: CommitRow[]): Promise<
     select 'ok' as r, org_id, id as task_id, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
       null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id from upd
     union all
-    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id from dup`)
-  return toOutcome(result)
+    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id from dup`
 }
 
 /**
