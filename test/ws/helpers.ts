@@ -63,7 +63,11 @@ export class TestSocket {
 
   /** The next message of `type` (and matching `pred`), taken from what arrived or waited for. */
   next(type: string, pred: (m: Msg) => boolean = () => true, timeoutMs = 10_000): Promise<Msg> {
-    const match = (m: Msg) => m.type === type && pred(m)
+    return this.nextWhere((m) => m.type === type && pred(m), timeoutMs, type)
+  }
+
+  /** The next message matching `match`, whatever its type. */
+  nextWhere(match: (m: Msg) => boolean, timeoutMs = 10_000, type = 'matching message'): Promise<Msg> {
     const i = this.inbox.findIndex(match)
     if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0])
     return new Promise((resolve, reject) => {
