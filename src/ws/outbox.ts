@@ -1,7 +1,7 @@
 /**
  * Outbound side of a socket: messages queued in one tick are written together
- * (one corked write pass per socket per tick), and a socket whose unsent data
- * passes the limit is cut: nothing more is queued, a 4009 close goes out behind
+ * (one corked write pass per socket per tick), and a socket whose data not yet
+ * taken by the kernel passes the limit is cut: nothing more is queued, a 4009 close goes out behind
  * what is already queued (ws destroys the connection if the close handshake has
  * not finished within its closeTimeout, 30 s).
  */
@@ -58,16 +58,22 @@ export class Outbox {
    */
   send(frame: Buffer): boolean {
     if (this.state !== OPEN || this.socket.readyState !== WS_OPEN) return false
-    // The backlog before this message is what counts: one message is never split,
-    // so a single large snapshot into an empty buffer is always accepted.
-    if (this.unsentBytes > this.flusher.limitBytes) {
-      this.flusher.onCut?.(this)
-      this.close(CloseCode.TOO_SLOW, 'too slow to keep up: reconnect and resume')
-      return false
-    }
+    if (this.overLimit()) return false
     ;(this.frames ??= []).push(frame)
     this.queuedBytes += frame.length
     this.flusher.schedule(this)
+    return true
+  }
+
+  /**
+   * True (and the socket is cut) when what the kernel has not taken yet passes
+   * the limit. Checked before queuing and after each write pass; this tick's own
+   * queue is not counted, so one large message (a snapshot) is never a cut by itself.
+   */
+  private overLimit(): boolean {
+    if (this.socket.bufferedAmount <= this.flusher.limitBytes) return false
+    this.flusher.onCut?.(this)
+    this.close(CloseCode.TOO_SLOW, 'too slow to keep up: reconnect and resume')
     return true
   }
 
@@ -89,6 +95,7 @@ export class Outbox {
       this.stream?.cork()
       for (const frame of frames) this.socket.send(frame, { binary: false })
       this.stream?.uncork()
+      if (this.state === OPEN) this.overLimit()
     }
     if (this.state === CLOSING) {
       this.state = CLOSED

@@ -74,7 +74,7 @@ export class TestSocket {
       const waiter = { pred: match, resolve: (m: Msg) => (clearTimeout(timer), resolve(m)) }
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1)
-        reject(new Error(`no ${type} within ${timeoutMs} ms; last messages: ${JSON.stringify(this.log.slice(-5))}`))
+        reject(new Error(`no ${type} within ${timeoutMs} ms; last messages: ${JSON.stringify(this.log.slice(-5)).slice(0, 600)}`))
       }, timeoutMs)
       this.waiters.push(waiter)
     })

@@ -42,13 +42,27 @@ t.test('a backlog past the limit cuts the socket: nothing more, then 4009 behind
   const cut: Outbox[] = []
   const outbox = new Outbox(socket, new Flusher(10, (o) => cut.push(o)))
   t.ok(outbox.send(frame('12345')))
-  socket.backlog = 6 // 6 + 5 queued > 10
+  socket.backlog = 11 // the kernel stopped taking data
   t.notOk(outbox.send(frame('x')), 'refused')
   t.notOk(outbox.send(frame('y')), 'still refused')
   t.ok(outbox.closing)
   t.equal(cut.length, 1, 'cut reported once')
   await tick()
   t.same(sent, ['12345'], 'what was queued still goes out')
+  t.same(closes, [[4009, 'too slow to keep up: reconnect and resume']])
+})
+
+t.test('a write pass that leaves the backlog over the limit cuts the socket', async (t) => {
+  const { socket, sent, closes } = fakeSocket()
+  const outbox = new Outbox(socket, new Flusher(10))
+  socket.send = (data) => {
+    sent.push(data.toString())
+    socket.backlog += data.length // nothing reaches the kernel
+  }
+  outbox.send(frame('0123456789'))
+  outbox.send(frame('abc'))
+  await tick()
+  t.same(sent, ['0123456789', 'abc'])
   t.same(closes, [[4009, 'too slow to keep up: reconnect and resume']])
 })
 
