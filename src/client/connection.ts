@@ -191,7 +191,9 @@ export class Connection {
   private drop(code: number, reason: string): void {
     const ws = this.ws
     if (!ws) return
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null
+    ws.onopen = ws.onmessage = ws.onclose = null
+    // Closing while still connecting makes `ws` emit an error: it must have a listener.
+    ws.onerror = () => {}
     try {
       ws.close(code === CloseCode.NORMAL ? code : 4000, reason)
     } catch {
