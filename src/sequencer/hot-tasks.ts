@@ -7,7 +7,7 @@
  */
 import { TaskSyncError } from '../protocol/errors.js'
 import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
-import type { Database } from '../storage/db.js'
+import type { Database, Executor } from '../storage/db.js'
 import { loadOps, loadTask } from '../storage/tasks.js'
 import { Lru } from './lru.js'
 
@@ -80,12 +80,12 @@ export class HotTasks {
    * The committed ops with rev in (baseRev, hot.snapshot.rev], oldest first: from
    * memory when held, else from the op log. rev_too_old when the log no longer holds them.
    */
-  async opsAfter(orgId: string, taskId: string, hot: HotTask, baseRev: number): Promise<{ rev: number; op: TaskOp }[]> {
+  async opsAfter(orgId: string, taskId: string, hot: HotTask, baseRev: number, exec?: Executor): Promise<{ rev: number; op: TaskOp }[]> {
     const needed = hot.snapshot.rev - baseRev
     if (needed <= 0) return []
     const first = hot.recent[0]
     if (first && first.rev <= baseRev + 1) return hot.recent.slice(baseRev + 1 - first.rev)
-    const ops = await loadOps(this.database, orgId, taskId, baseRev + 1, needed)
+    const ops = await loadOps(this.database, orgId, taskId, baseRev + 1, needed, exec)
     if (ops.length < needed || ops[0].rev !== baseRev + 1) {
       throw new TaskSyncError('rev_too_old', `rev ${baseRev} is older than the op log of task ${taskId} holds: rebase on a fresh snapshot`)
     }

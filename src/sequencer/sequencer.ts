@@ -20,12 +20,12 @@ import {
   type TaskType,
 } from '../domain/index.js'
 import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
-import type { Database } from '../storage/db.js'
+import type { Database, Executor } from '../storage/db.js'
 import { claimClient, findMutation, recordMutation, type ClientBinding } from '../storage/clients.js'
-import { commitCreate, commitOps, type CommitRow, type ConflictRow, type MutationRecord } from '../storage/tasks-commit.js'
+import { commitCreate, commitKey, commitOps, type CommitRow, type ConflictRow, type MutationRecord } from '../storage/tasks-commit.js'
 import { loadOps, loadTask, projectExists, toOpEvent, toSnapshot } from '../storage/tasks.js'
 import { isLostRace, storageError } from './db-errors.js'
-import { GroupCommitter } from './group-commit.js'
+import { GroupCommitter, type RowOutcome } from './group-commit.js'
 import { HotTasks, contentOf, type HotTask } from './hot-tasks.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { Lru } from './lru.js'
@@ -70,9 +70,11 @@ export class TaskSequencer {
     this.logger = opts.logger
   }
 
-  /** Statements and rows written by group commit so far (rows / statements = mean batch). */
-  get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number }> {
-    return this.committer.stats
+  private lostRaces = 0
+
+  /** Group-commit statements and rows so far (rows / statements = mean batch), and lost races retried under a row lock. */
+  get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number; lostRaces: number }> {
+    return { ...this.committer.stats, lostRaces: this.lostRaces }
   }
 
   /**
@@ -226,54 +228,19 @@ export class TaskSequencer {
     }
   }
 
+  /**
+   * The first attempt is optimistic: the hot task, group commit, a version check. After
+   * a lost race the task row is locked in a transaction, read, transformed and written,
+   * so an instance that keeps losing to a busier one still makes progress.
+   */
   private async commitOp(req: SubmitOpRequest, op: TaskOp): Promise<CommitResult> {
-    const { orgId, userId, deviceId } = req.principal
+    const { orgId } = req.principal
     for (let attempt = 0; ; attempt++) {
-      let hot: HotTask
-      let committedOps: { rev: number; op: TaskOp }[]
+      let step: Step
       try {
-        hot = await this.hot.get(orgId, req.taskId, req.baseRev)
-        if (hot.snapshot.deleted) throw new TaskSyncError('task_deleted', `task ${req.taskId} is deleted`, { rev: hot.snapshot.rev })
-        const current = hot.snapshot.rev
-        if (req.baseRev > current) throw new TaskSyncError('bad_request', `baseRev ${req.baseRev} is ahead of the task's rev ${current}`)
-        if (current - req.baseRev > this.replayWindow) {
-          throw new TaskSyncError('rev_too_old', `rev ${req.baseRev} is more than ${this.replayWindow} revs behind: rebase on a fresh snapshot`)
-        }
-        committedOps = await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev)
+        step = attempt === 0 ? await this.optimistic(req, op) : await this.locked(req, op)
       } catch (err) {
-        throw storageError(err, this.logger)
-      }
-      let a = op
-      const conflicts: ConflictRow[] = []
-      for (const c of committedOps) {
-        for (const r of detectConflicts(a, c.op)) conflicts.push({ id: randomUUID(), ...r, committedRev: c.rev })
-        a = this.type.transform(a, c.op, 'left')
-      }
-      if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
-      if (Object.keys(a).length === 0) return this.identity(req, hot)
-      const before = contentOf(hot.snapshot)
-      const content = this.type.apply(before, a)
-      const row: CommitRow = {
-        orgId,
-        taskId: req.taskId,
-        prevRev: hot.snapshot.rev,
-        rev: hot.snapshot.rev + 1,
-        content,
-        clock: increment(hot.snapshot.clock, deviceId),
-        at: new Date().toISOString(),
-        userId,
-        deviceId,
-        clientId: req.clientId,
-        seq: req.seq,
-        op: a,
-        changes: historyChanges(before, content),
-        conflicts,
-        tombstone: a.delete === true,
-      }
-      let outcome
-      try {
-        outcome = await this.committer.commit(row)
-      } catch (err) {
+        if (err instanceof TaskSyncError) throw err
         // The outcome is unknown (or a racing duplicate): forget the cached task either way.
         this.hot.forget(orgId, req.taskId)
         if (isLostRace(err) && attempt < this.maxRetries) {
@@ -282,11 +249,72 @@ export class TaskSequencer {
         }
         throw storageError(err, this.logger)
       }
-      if (outcome.kind === 'committed') return this.committed(row, hot, conflicts)
-      if (outcome.kind === 'duplicate') return this.duplicate(req, outcome.record, 'op')
+      if (step.kind === 'identity') return this.identity(req, step.hot)
+      if (step.kind === 'committed') return this.committed(step.row, step.hot, step.row.conflicts)
+      if (step.kind === 'duplicate') return this.duplicate(req, step.record, 'op')
       this.hot.forget(orgId, req.taskId)
+      this.lostRaces++
       if (attempt >= this.maxRetries) throw new TaskSyncError('unavailable', `task ${req.taskId} is too contended; retry`)
       await backoff(attempt)
+    }
+  }
+
+  private async optimistic(req: SubmitOpRequest, op: TaskOp): Promise<Step> {
+    const hot = await this.hot.get(req.principal.orgId, req.taskId, req.baseRev)
+    const row = await this.prepare(req, op, hot)
+    if (!row) return { kind: 'identity', hot }
+    return step(await this.committer.commit(row), row, hot)
+  }
+
+  private locked(req: SubmitOpRequest, op: TaskOp): Promise<Step> {
+    return this.database.db.transaction(async (tx) => {
+      const snapshot = await loadTask(this.database, req.principal.orgId, req.taskId, tx, true)
+      if (!snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
+      const hot: HotTask = { snapshot, recent: [] }
+      const row = await this.prepare(req, op, hot, tx)
+      if (!row) return { kind: 'identity', hot }
+      const outcome = await commitOps(this.database, [row], tx)
+      const key = commitKey(row.orgId, row.taskId)
+      const dup = outcome.duplicates.get(key)
+      return step(outcome.committed.has(key) ? { kind: 'committed' } : dup ? { kind: 'duplicate', record: dup } : { kind: 'lost' }, row, hot)
+    })
+  }
+
+  /** Checks the op against the task, transforms it past what was committed since baseRev, applies it: the row to write, or null for an identity op. */
+  private async prepare(req: SubmitOpRequest, op: TaskOp, hot: HotTask, exec?: Executor): Promise<CommitRow | null> {
+    const { orgId, userId, deviceId } = req.principal
+    const current = hot.snapshot.rev
+    if (hot.snapshot.deleted) throw new TaskSyncError('task_deleted', `task ${req.taskId} is deleted`, { rev: current })
+    if (req.baseRev > current) throw new TaskSyncError('bad_request', `baseRev ${req.baseRev} is ahead of the task's rev ${current}`)
+    if (current - req.baseRev > this.replayWindow) {
+      throw new TaskSyncError('rev_too_old', `rev ${req.baseRev} is more than ${this.replayWindow} revs behind: rebase on a fresh snapshot`)
+    }
+    let a = op
+    const conflicts: ConflictRow[] = []
+    for (const c of await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev, exec)) {
+      for (const r of detectConflicts(a, c.op)) conflicts.push({ id: randomUUID(), ...r, committedRev: c.rev })
+      a = this.type.transform(a, c.op, 'left')
+    }
+    if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
+    if (Object.keys(a).length === 0) return null
+    const before = contentOf(hot.snapshot)
+    const content = this.type.apply(before, a)
+    return {
+      orgId,
+      taskId: req.taskId,
+      prevRev: current,
+      rev: current + 1,
+      content,
+      clock: increment(hot.snapshot.clock, deviceId),
+      at: new Date().toISOString(),
+      userId,
+      deviceId,
+      clientId: req.clientId,
+      seq: req.seq,
+      op: a,
+      changes: historyChanges(before, content),
+      conflicts,
+      tombstone: a.delete === true,
     }
   }
 
@@ -355,6 +383,19 @@ export class TaskSequencer {
       conflicts: conflicts.map(({ field, committed, incoming }) => ({ field, committed, incoming })),
     }
   }
+}
+
+/** Where one commit attempt ended. */
+type Step =
+  | { kind: 'identity'; hot: HotTask }
+  | { kind: 'committed'; row: CommitRow; hot: HotTask }
+  | { kind: 'duplicate'; record: MutationRecord }
+  | { kind: 'lost' }
+
+function step(outcome: RowOutcome, row: CommitRow, hot: HotTask): Step {
+  if (outcome.kind === 'committed') return { kind: 'committed', row, hot }
+  if (outcome.kind === 'duplicate') return { kind: 'duplicate', record: outcome.record }
+  return { kind: 'lost' }
 }
 
 const keyOf = (req: { principal: Principal; taskId: string }) => `${req.principal.orgId}:${req.taskId}`

@@ -6,7 +6,7 @@
  * same rev; (clientId, seq) already in client_mutations is reported, not re-applied.
  */
 import { sql, type SQL } from 'drizzle-orm'
-import type { Database } from './db.js'
+import type { Database, Executor } from './db.js'
 import type { JsonValue, TaskContent, TaskOp } from '../domain/types.js'
 
 export interface ConflictRow {
@@ -155,8 +155,8 @@ const dupColumns = sql`m.client_id as m_client_id, m.seq as m_seq, m.kind as m_k
  * (lost race) is in neither set of the outcome; the others are committed.
  * Rows are locked in key order so two instances' batches cannot deadlock.
  */
-export async function commitOps(database: Database, rows: CommitRow[]): Promise<CommitOutcome> {
-  return toOutcome(await database.rows<OutcomeRow>(commitOpsStatement(rows)))
+export async function commitOps(database: Database, rows: CommitRow[], exec?: Executor): Promise<CommitOutcome> {
+  return toOutcome(await database.rows<OutcomeRow>(commitOpsStatement(rows), exec))
 }
 
 /** The statement of commitOps (exported to EXPLAIN it). */

@@ -60,10 +60,13 @@ function rowToSnapshot(r: TaskRow): TaskSnapshot {
   })
 }
 
-/** The task's latest snapshot, or null when the org has no such task. */
-export async function loadTask(database: Database, orgId: string, taskId: string, exec?: Executor): Promise<TaskSnapshot | null> {
+/**
+ * The task's latest snapshot, or null when the org has no such task. With `lock`
+ * (inside a transaction) the row stays locked until it ends.
+ */
+export async function loadTask(database: Database, orgId: string, taskId: string, exec?: Executor, lock = false): Promise<TaskSnapshot | null> {
   const rows = await database.rows<TaskRow>(
-    sql`select ${snapshotColumns} from tasks where org_id = ${orgId}::uuid and id = ${taskId}::uuid`,
+    sql`select ${snapshotColumns} from tasks where org_id = ${orgId}::uuid and id = ${taskId}::uuid ${lock ? sql`for update` : sql``}`,
     exec,
   )
   return rows.length ? rowToSnapshot(rows[0]) : null
@@ -91,11 +94,18 @@ interface OpRow {
 }
 
 /** Ops with rev ≥ fromRev in rev order, at most `limit`. */
-export async function loadOps(database: Database, orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]> {
+export async function loadOps(
+  database: Database,
+  orgId: string,
+  taskId: string,
+  fromRev: number,
+  limit: number,
+  exec?: Executor,
+): Promise<StoredOp[]> {
   const rows = await database.rows<OpRow>(sql`
     select rev, op, user_id, device_id, client_id, seq, ${iso(sql`committed_at`)} as at
     from task_ops where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid and rev >= ${fromRev}::int
-    order by rev limit ${limit}::int`)
+    order by rev limit ${limit}::int`, exec)
   return rows.map((r) => ({
     rev: Number(r.rev),
     op: r.op,

@@ -100,6 +100,7 @@ t.test('a lost race (the cached task is behind) reloads, transforms and commits'
   const res = await a.sequencer.submit({ principal: p, taskId, baseRev: 2, clientId: null, seq: null, op: { title: [4, 'Z'] } })
   t.equal(res.rev, 5)
   t.equal(res.snapshot.title, '21axbcZ', 'transformed against the two ops a had not seen')
+  t.equal(a.sequencer.commitStats.lostRaces, 1, 'the first attempt lost, the locked retry committed')
   const { content, revs } = await replay(a.database, orgId, taskId)
   t.same(revs, [1, 2, 3, 4, 5])
   t.same(content, contentOf(res.snapshot))
