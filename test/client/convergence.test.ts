@@ -101,7 +101,9 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
   const RecordingWS = recordingWebSocket(wires)
   const conflicts: ConflictEvent[] = []
   const markers = new Map<string, string[]>() // taskId → description markers submitted
+  const rest = new Map<string, number>()
   let restarts = 0
+  let edits = 0
   let offlinePeriods = 0
 
   interface Slot {
@@ -118,6 +120,17 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
       WebSocket: RecordingWS,
       backoff: { baseMs: 20, maxMs: 300 },
       retry: { baseMs: 20 },
+      // Odd clients treat every reconnect as a long absence: push and pull over REST, then the log.
+      longAbsenceMs: i % 2 === 1 ? 1 : undefined,
+      fetch: async (url: string, init?: RequestInit) => {
+        const res = await fetch(url, init)
+        const path = new URL(url).pathname
+        if (path.startsWith('/api/sync/') || path.endsWith('/ops')) {
+          const key = `${init?.method ?? 'GET'} ${path.replace(/[0-9a-f-]{36}/, ':id')} ${res.status}`
+          rest.set(key, (rest.get(key) ?? 0) + 1)
+        }
+        return res
+      },
     })
     client.on('error', () => {})
     await client.connect()
@@ -190,6 +203,7 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
       if (s.offline) s.client.goOffline()
       restarts++
     } else {
+      edits++
       const id = pick(taskIds)
       const task = handle(s, id)
       task.submit(randomOp(task.snapshot, i, id))
@@ -199,8 +213,11 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
 
   for (const s of slots) if (s.offline) s.client.goOnline()
   await Promise.all(slots.map((s) => s.client.whenSynced({ timeoutMs: 45_000 })))
-  t.comment(`restarts ${restarts}, offline periods ${offlinePeriods}`)
+  t.comment(`${edits} edits, ${restarts} restarts, ${offlinePeriods} offline periods`)
   t.same(conflicts, [], 'no local change was refused or lost')
+  t.comment(`REST catch-up calls: ${JSON.stringify(Object.fromEntries(rest))}`)
+  t.ok(rest.get('POST /api/sync/push 200') && rest.get('GET /api/sync/pull 200'), 'odd clients pushed and pulled over REST')
+  t.same([...rest.keys()].filter((k) => !k.endsWith(' 200')), [], 'every REST catch-up call succeeded')
 
   const http = api(a.url, owner.accessToken)
   const logged = new Map<string, number>() // clientId:seq → times in the logs
