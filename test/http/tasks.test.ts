@@ -9,9 +9,10 @@ const stranger = api(url, (await registerOwner(url)).accessToken)
 
 t.test('create, read, list: the snapshot of PROTOCOL.md section 1', async (t) => {
   const id = randomUUID()
-  const created = await me.post('/api/tasks', { id, title: 'Ship v1', tags: ['b', 'a'], priority: 2, dueAt: '2026-12-01T01:00:00+01:00', customFields: { estimate: 3 } })
+  const created = await me.post('/api/tasks', { id, title: 'Ship v1', tags: ['b', 'a'], priority: 2, dueAt: '2026-12-01T01:00:00+01:00', customFields: { estimate: 3, meta: { a: [1, { b: null }] } } })
   t.equal(created.status, 201)
-  t.match(created.body, { id, rev: 1, title: 'Ship v1', description: '', status: 'todo', priority: 2, tags: ['a', 'b'], assigneeId: null, projectId: null, dueAt: '2026-12-01T00:00:00.000Z', customFields: { estimate: 3 }, deleted: false, updatedBy: owner.user.id })
+  t.match(created.body, { id, rev: 1, title: 'Ship v1', description: '', status: 'todo', priority: 2, tags: ['a', 'b'], assigneeId: null, projectId: null, dueAt: '2026-12-01T00:00:00.000Z', customFields: { estimate: 3, meta: { a: [1, { b: null }] } }, deleted: false, updatedBy: owner.user.id })
+  t.same(created.body.customFields, { estimate: 3, meta: { a: [1, { b: null }] } }, 'nested custom values survive serialization')
   t.same(created.body.clock, { [owner.device.id]: 1 })
   t.equal(created.headers.get('etag'), '"1"')
   const read = await me.get(`/api/tasks/${id}`)
