@@ -6,7 +6,7 @@
 import closeWithGrace from 'close-with-grace'
 import { join } from 'node:path'
 import { ConfigError, loadConfig, type Config } from './config/index.js'
-import { buildApp } from './app.js'
+import { loadSigningKeys } from './auth/tokens.js'
 
 /** Prints a start-up failure the operator can act on, without a stack, and exits. */
 function fail(message: string): never {
@@ -35,6 +35,9 @@ async function main(): Promise<void> {
     throw err
   }
 
+  // Checked before anything heavy loads: a bad key fails in milliseconds, not after migrations.
+  await loadSigningKeys(config).catch((err: Error) => fail(`configuration error: ${err.message}`))
+  const { buildApp } = await import('./app.js')
   const app = await buildApp(config).catch((err: Error) => {
     if (err instanceof ConfigError) fail(`configuration error: ${err.message}`)
     fail(`cannot start: ${err.message}`)

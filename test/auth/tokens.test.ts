@@ -7,7 +7,7 @@ import type { Principal } from '../../src/sequencer/types.js'
 
 const principal: Principal = { orgId: randomUUID(), userId: randomUUID(), deviceId: randomUUID(), role: 'member' }
 const SECRET = 'x'.repeat(40)
-const pem = (type: Parameters<typeof generateKeyPairSync>[0], opts: object = {}) =>
+const pem = (type: 'ed25519' | 'ec' | 'rsa', opts: object = {}) =>
   (generateKeyPairSync as any)(type, { ...opts, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey as string
 
 t.test('a shared secret signs HS256 and publishes no keys', async (t) => {
