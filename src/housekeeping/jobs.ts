@@ -10,13 +10,14 @@
 import { sql } from 'drizzle-orm'
 import type { Database, Executor } from '../storage/db.js'
 import { advanceHorizon } from '../sync/horizon.js'
+import { parseSnapshot } from '../sync/snapshot.js'
 
 export interface PurgeCounts {
   tasks: number
   ops: number
   comments: number
   tombstones: number
-  /** The new horizon (xid8 as text) when something was purged. */
+  /** The horizon (xid8 as text) after a run that purged something. */
   horizonXid: string | null
 }
 
@@ -64,8 +65,12 @@ export async function purgeTombstones(database: Database, tx: Executor, cutoff: 
     tx,
   )
   const xids = [t.xid, c.xid, o.xid].filter((x): x is string => x !== null).map(BigInt)
-  const horizon = xids.length ? xids.reduce((a, b) => (a > b ? a : b)) : null
-  if (horizon !== null) await advanceHorizon(database, horizon, tx)
+  let horizon: bigint | null = null
+  if (xids.length) {
+    // Taken after the deletes: what is still in progress now was never purged.
+    const [now] = await database.rows<{ snap: string }>(sql`select pg_current_snapshot()::text as snap`, tx)
+    horizon = (await advanceHorizon(database, xids.reduce((a, b) => (a > b ? a : b)), parseSnapshot(now.snap)!, tx)).xid
+  }
   return {
     tasks: Number(t.tasks),
     ops: Number(t.ops),

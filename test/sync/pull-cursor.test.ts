@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm'
 import { createTestDatabase } from '../helpers/db.js'
 import { pullChanges, type PullAnswer, type PullPage } from '../../src/sync/pull.js'
 import { decodeCursor, encodeCursor } from '../../src/sync/cursor.js'
-import { advanceHorizon } from '../../src/sync/horizon.js'
+import { advanceHorizon, isBeforeHorizon } from '../../src/sync/horizon.js'
 import { parseSnapshot } from '../../src/sync/snapshot.js'
 import type { Database } from '../../src/storage/db.js'
 
@@ -134,10 +134,23 @@ t.test('malformed, unknown and too-old cursors answer reset', async (t) => {
   t.notOk('reset' in (await pull(ok.cursor)), 'a good cursor pulls')
 
   const since = decodeCursor(ok.cursor)!.since!
-  await advanceHorizon(database, since.xmin)
+  // A purge of what a transaction the cursor could not see (its xmax) wrote.
+  await advanceHorizon(database, since.xmax, parseSnapshot(`${since.xmax + 1n}:${since.xmax + 1n}:`)!)
   t.same(await pull(ok.cursor), { reset: true }, 'a cursor that cannot see the horizon is too old')
   const fresh = await catchUp(database, undefined)
   t.notOk('reset' in (await pull(fresh.cursor)), 'a cursor issued after the horizon is fine')
+})
+
+t.test('which cursors are before the horizon', async (t) => {
+  const c = parseSnapshot('10:20:12,15')!
+  const h = (xid: number, running: number[] = []) => ({ xid: BigInt(xid), running: running.map(BigInt), at: '' })
+  t.equal(isBeforeHorizon(c, null), false, 'nothing purged yet')
+  t.equal(isBeforeHorizon(c, h(20)), true, 'the newest purged transaction was not yet assigned')
+  t.equal(isBeforeHorizon(c, h(11)), false, 'everything it had in progress is newer than the horizon')
+  t.equal(isBeforeHorizon(c, h(14)), true, '12 was in progress for it and may have been purged')
+  t.equal(isBeforeHorizon(c, h(14, [12])), false, '12 was still in progress at the purge, so nothing of it was purged')
+  t.equal(isBeforeHorizon(c, h(16, [12])), true, '15 may have been purged')
+  t.equal(isBeforeHorizon(parseSnapshot('30:30:')!, h(16, [12])), false, 'a cursor issued after the purge')
 })
 
 t.test('cursors round-trip and reject tampering', async (t) => {
