@@ -148,7 +148,14 @@ function toOutcome(rows: OutcomeRow[]): CommitOutcome {
   return out
 }
 
-const dupColumns = sql`m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind, m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id`
+// The recorded mutations among the rows' (clientId, seq). A lateral lookup per row, so
+// it stays a primary-key probe however large client_mutations grows (`limit 1` keeps
+// the planner from flattening it into a hash join over the whole table).
+const dupOf = sql`
+  select v.org_id, v.task_id, m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind,
+    m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id
+  from v cross join lateral (
+    select * from client_mutations c where c.client_id = v.client_id and c.seq = v.seq limit 1) m`
 
 /**
  * Commits ops of distinct tasks in one statement. A row whose snapshot moved on
@@ -163,9 +170,7 @@ export async function commitOps(database: Database, rows: CommitRow[], exec?: Ex
 export function commitOpsStatement(rows: CommitRow[]): SQL {
   return sql`
     with v as materialized (select * from jsonb_to_recordset(${payload(rows)}::jsonb) as ${recordset}),
-    dup as materialized (
-      select v.org_id, v.task_id, ${dupColumns}
-      from v join client_mutations m on m.client_id = v.client_id and m.seq = v.seq),
+    dup as materialized (${dupOf}),
     locked as materialized (
       select t.org_id, t.id from tasks t join v on t.org_id = v.org_id and t.id = v.task_id and t.rev = v.prev_rev
       where not exists (select 1 from dup where dup.org_id = v.org_id and dup.task_id = v.task_id)
@@ -193,9 +198,7 @@ export function commitOpsStatement(rows: CommitRow[]): SQL {
 export async function commitCreate(database: Database, row: CommitRow, createdBy: string): Promise<CommitOutcome> {
   const result = await database.rows<OutcomeRow>(sql`
     with v as materialized (select * from jsonb_to_recordset(${payload([row])}::jsonb) as ${recordset}),
-    dup as materialized (
-      select v.org_id, v.task_id, ${dupColumns}
-      from v join client_mutations m on m.client_id = v.client_id and m.seq = v.seq),
+    dup as materialized (${dupOf}),
     ins as (
       insert into tasks (org_id, id, rev, content, clock, project_id, status, priority, assignee_id, deleted,
         created_at, created_by, updated_at, updated_by)
