@@ -65,6 +65,7 @@ const str = (x: unknown): string | undefined => (typeof x === 'string' ? x : und
 export class AuthSession {
   private access: string | null = null
   private expiresAt = 0
+  private lifetime = 0
   private refreshToken: string | null = null
   private pending: Promise<string> | null = null
   private timer: ReturnType<typeof setTimeout> | null = null
@@ -82,9 +83,10 @@ export class AuthSession {
     this.deviceId = opts.credentials?.device?.id ?? opts.deviceId
   }
 
-  /** A token valid for at least 30 more seconds; `force` obtains a new one. */
+  /** A token that is not about to expire (30 s, or a fifth of a short lifetime, left); `force` obtains a new one. */
   token(force = false): Promise<string> {
-    if (!force && this.access && this.expiresAt - Date.now() > 30_000) return Promise.resolve(this.access)
+    const margin = Math.min(30_000, this.lifetime / 5)
+    if (!force && this.access && this.expiresAt - Date.now() > margin) return Promise.resolve(this.access)
     return (this.pending ??= this.obtain().finally(() => (this.pending = null)))
   }
 
@@ -132,6 +134,7 @@ export class AuthSession {
   private adopt(token: string, expiresAt: number, claims: Record<string, unknown>): void {
     this.access = token
     this.expiresAt = expiresAt
+    this.lifetime = Math.max(0, expiresAt - Date.now())
     this.userId ??= str(claims.sub) ?? str(claims.userId) ?? str(claims.uid)
     this.deviceId ??= str(claims.deviceId) ?? str(claims.did) ?? str(claims.dev)
     this.schedule()
@@ -141,7 +144,7 @@ export class AuthSession {
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer)
     if (this.closed) return
-    const delay = Math.max(5_000, (this.expiresAt - Date.now()) * 0.8)
+    const delay = Math.max(1_000, (this.expiresAt - Date.now()) * 0.8)
     this.timer = setTimeout(() => {
       this.timer = null
       this.token(true).then(

@@ -65,6 +65,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readyEpoch = 0
   private currentStatus: ClientStatus = 'offline'
   private readonly catchingUp = new Set<string>()
+  /** Tasks whose queue is being pushed over REST: the socket must not send it meanwhile. */
+  private readonly pushing = new Set<string>()
   private restSyncs = 0
   private lostAt = 0
   private closed = false
@@ -480,6 +482,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
    */
   private async syncOverRest(tasks: TaskHandle[]): Promise<void> {
     this.restSyncs++
+    for (const t of tasks) this.pushing.add(t.id)
     this.refreshStatus()
     try {
       const mutations = tasks.flatMap((t) => t.pushable())
@@ -506,8 +509,12 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         this.meta!.pullCursor = changes.cursor
         void this.persist('meta')
       }
+      for (const t of tasks) this.pushing.delete(t.id)
       for (const t of tasks) if (t.loaded && !t.missing) this.resync(t, 'log')
     } finally {
+      for (const t of tasks) {
+        if (this.pushing.delete(t.id)) t.flush()
+      }
       this.restSyncs--
       this.refreshStatus()
       this.wake()
@@ -582,7 +589,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       resync: (t, how) => client.resync(t, how),
       subscribe: (t) => client.subscribeTasks([t]),
       retryLater: (t, attempt) => client.retryLater(attempt, () => t.flush()),
-      busy: (t) => client.catchingUp.has(t.id),
+      busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id),
       settled: () => {
         client.refreshStatus()
         client.wake()

@@ -44,7 +44,7 @@ export function snapshot(rev: number, content: Partial<TaskContent> = {}): TaskS
 
 export async function setup(
   t: Teardown,
-  opts: { storage?: ClientStorage; fetch?: FetchScript; heartbeatMs?: number; connect?: boolean } = {},
+  opts: { storage?: ClientStorage; fetch?: FetchScript; heartbeatMs?: number; connect?: boolean; credentials?: boolean } = {},
 ): Promise<Setup> {
   const { WebSocket, sockets } = fakeWebSocket()
   const storage = opts.storage ?? memoryStorage()
@@ -58,7 +58,9 @@ export async function setup(
   }
   const client = new TaskSyncClient({
     url: 'http://fake.test',
-    getAccessToken: async () => 'header.e30.signature',
+    ...(opts.credentials
+      ? { credentials: { email: 'a@example.test', password: 'pw', device: { name: 'phone', platform: 'test' } } }
+      : { getAccessToken: async () => 'header.e30.signature' }),
     WebSocket,
     fetch,
     storage,

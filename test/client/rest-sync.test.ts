@@ -1,0 +1,63 @@
+/**
+ * sync_required: the offline queue is pushed over REST, changes pulled, and the
+ * task caught up exactly from its op log; without those endpoints the socket
+ * resumes instead.
+ */
+import t from 'tap'
+import { taskType } from '../../src/domain/index.js'
+import type { TaskOp } from '../../src/domain/types.js'
+import { nextSent, waitFor } from './fake-socket.js'
+import { TASK, openTask, remoteOp, setup } from './setup.js'
+
+t.test('sync_required: push, pull, then the op log; the pushed op is recognised in the log', async (t) => {
+  const mine: TaskOp = { title: [5, ' A'] }
+  let pushed: unknown = null
+  let clientId = ''
+  let seqA = 0
+  const theirs6: TaskOp = { title: ['1'] }
+  const theirs7: TaskOp = { priority: { set: 4 } }
+  const s = await setup(t, {
+    fetch: (method, path, body) => {
+      if (path === '/api/sync/push') {
+        pushed = body
+        return { status: 200, body: { results: [{ seq: seqA, status: 'applied', rev: 8 }] } }
+      }
+      if (path.startsWith('/api/sync/pull')) return { status: 200, body: { tasks: [], comments: [], tombstones: [], cursor: 'c1', hasMore: false, lastSeq: {} } }
+      if (path === `/api/tasks/${TASK}/ops?from=6`) {
+        const committed = taskType.transform(taskType.transform(mine, theirs6, 'left'), theirs7, 'left')
+        return { status: 200, body: { ops: [remoteOp(6, theirs6), remoteOp(7, theirs7), remoteOp(8, committed, clientId, seqA)], hasMore: false } }
+      }
+      return undefined
+    },
+  })
+  clientId = s.client.clientId
+  const task = await openTask(s, 5, { title: 'hello' })
+  s.client.goOffline()
+  task.submit(mine)
+  s.client.goOnline()
+  const sock = await s.nextSocket()
+  await nextSent(sock, 'subscribe')
+  seqA = task.toStored()!.inflight!.seq
+  sock.receive({ type: 'sync_required', taskId: TASK, reason: 'replay window exceeded' })
+  sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  await waitFor(() => task.rev === 8, 'caught up to rev 8')
+  t.match(pushed, { clientId, mutations: [{ seq: seqA, kind: 'op', taskId: TASK, baseRev: 5, op: mine }] }, 'the queued op pushed with its seq')
+  t.equal(task.pending, 0, 'acknowledged by the push, confirmed by the log')
+  t.same([task.snapshot.title, task.snapshot.priority], ['1hello A', 4])
+  t.same(sock.take('op'), [], 'not sent again on the socket')
+  t.ok(s.calls.includes('GET /api/sync/pull'), 'pulled')
+})
+
+t.test('without the REST endpoints, sync_required falls back to a socket resume', async (t) => {
+  const s = await setup(t)
+  const task = await openTask(s, 5, { title: 'x' })
+  s.sock.receive({ type: 'sync_required', taskId: TASK, reason: 'gap' })
+  const unsub = await nextSent(s.sock, 'unsubscribe')
+  t.same(unsub.taskIds, [TASK])
+  const sub = await nextSent(s.sock, 'subscribe')
+  t.same(sub.since, { [TASK]: 5 })
+  s.sock.receive(remoteOp(6, { title: [1, 'y'] }))
+  s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  t.equal(task.snapshot.title, 'xy')
+  t.ok(s.calls.includes('POST /api/sync/push') || s.calls.includes('GET /api/sync/pull'), 'REST tried first')
+})
