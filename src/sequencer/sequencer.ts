@@ -57,6 +57,7 @@ export class TaskSequencer {
   private readonly announcer: Announcer<CommitNotice>
   private readonly logger: SequencerLogger | undefined
   private draining = false
+  private lostRaces = 0
 
   constructor(opts: SequencerOptions) {
     this.database = opts.database
@@ -69,8 +70,6 @@ export class TaskSequencer {
     this.announcer = new Announcer(opts.bus, opts.instanceId, opts.logger)
     this.logger = opts.logger
   }
-
-  private lostRaces = 0
 
   /** Group-commit statements and rows so far (rows / statements = mean batch), and lost races retried under a row lock. */
   get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number; lostRaces: number }> {
