@@ -8,6 +8,8 @@
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { ErrorBody } from '../protocol/errors.js'
 import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
@@ -36,6 +38,29 @@ function tokenOf(request: FastifyRequest): string | undefined {
 function refuse(reply: FastifyReply, status: number, code: ErrorBody['error']['code'], message: string): FastifyReply {
   const body: ErrorBody = { error: { code, message } }
   return reply.code(status).header('connection', 'close').send(body)
+}
+
+/**
+ * From the first moment of close(), upgrade requests are answered 503 here and
+ * their sockets destroyed. Fastify's own answer while closing would leave an
+ * upgrade socket open, and the server's close would wait on it.
+ */
+function refuseUpgradesWhileDraining(app: FastifyInstance, draining: () => boolean): void {
+  const server = app.server
+  const upgraders = server.listeners('upgrade') as ((req: IncomingMessage, socket: Duplex, head: Buffer) => void)[]
+  server.removeAllListeners('upgrade')
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!draining()) {
+      for (const upgrade of upgraders) upgrade.call(server, req, socket, head)
+      return
+    }
+    const body = JSON.stringify({ error: { code: 'unavailable', message: 'the server is restarting; reconnect elsewhere' } } satisfies ErrorBody)
+    socket.on('error', () => socket.destroy())
+    socket.once('finish', () => socket.destroy())
+    socket.end(
+      `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    )
+  })
 }
 
 export default fp(
@@ -88,6 +113,7 @@ export default fp(
       },
     })
     gw.start()
+    refuseUpgradesWhileDraining(app, () => app.draining || gw.draining)
     // A revoked device loses its sockets at once, on every instance.
     app.tokens.onDeviceRevoked((orgId, deviceId) => gw.closeDevice(orgId, deviceId))
 

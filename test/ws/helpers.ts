@@ -39,7 +39,8 @@ export class TestSocket {
     const ws = new WebSocket(wsUrl, { headers })
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new TestSocket(ws)))
-      ws.once('unexpected-response', (_req, res) => {
+      ws.once('unexpected-response', (req, res) => {
+        res.on('close', () => req.destroy())
         let body = ''
         res.on('data', (c) => (body += c))
         res.on('end', () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body })))
