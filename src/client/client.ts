@@ -386,6 +386,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   /** Routes an error to the mutation or subscription it answers (by seq, task id or comment id in `ref`). */
   private onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
+    // A refused token: reconnect with a fresh one (what was in flight is resent there).
+    if (msg.code === 'unauthorized') return this.conn?.reconnect('token refused', true)
     const ref = msg.ref
     // The gateway names the mutation by `seq` (and its task by `ref`); a numeric ref is taken as a seq too.
     const given = (msg as { seq?: unknown }).seq
@@ -402,7 +404,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       if (headSent && head.taskId === task.id) return this.commentFailed(msg.code, msg.message)
       if (msg.code === 'not_found') return task.onMissing(msg.message)
     }
-    if (msg.code === 'unauthorized') this.conn?.reconnect('token refused', true)
+    // A message dropped by the rate limit cannot be named: resume on a new socket, which resends everything unanswered.
+    if (msg.code === 'rate_limited' && seq === undefined) this.conn?.reconnect('rate limited')
     this.emit('error', new TaskSyncError(msg.code, `server: ${msg.message}${ref ? ` (ref ${ref})` : ''}`))
   }
 

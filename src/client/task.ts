@@ -47,6 +47,8 @@ export interface TaskHost {
 /** A committed op as the socket or the op log delivers it. */
 export type CommittedOp = Pick<OpEvent, 'rev' | 'op' | 'clientId' | 'seq' | 'userId' | 'deviceId' | 'at'>
 
+/** Smallest gap between two presence messages of one task (ms). */
+const PRESENCE_MS = 100
 /** Ops that arrived ahead of a gap are kept up to this many. */
 const MAX_FUTURE = 10_000
 /** Remembered own commits, to notice when an ack was misread. */
@@ -78,6 +80,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
   private cached: TaskSnapshot | null = null
   private deletedSent = false
   private presenceState: Record<string, unknown> | null = null
+  private presenceSent: Record<string, unknown> | null = null
+  private presenceTimer: ReturnType<typeof setTimeout> | null = null
   private readonly others = new Map<string, { userId: string; state: Record<string, unknown> }>()
   private readonly commentMap = new Map<string, Comment>()
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
@@ -160,7 +164,19 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** Shares this client's presence (cursor, field, typing) with the task's other subscribers; null clears it. */
   setPresence(state: Record<string, unknown> | null): void {
     this.presenceState = state
-    if (this.isSubscribed()) this.host.send({ type: 'presence', taskId: this.id, state })
+    // At most one presence message per PRESENCE_MS per task (the latest state wins): stays far below the rate limit.
+    if (this.presenceTimer) return
+    this.sendPresence()
+    this.presenceTimer = setTimeout(() => {
+      this.presenceTimer = null
+      if (this.presenceSent !== this.presenceState) this.sendPresence()
+    }, PRESENCE_MS)
+  }
+
+  private sendPresence(): void {
+    if (!this.isSubscribed()) return
+    this.presenceSent = this.presenceState
+    this.host.send({ type: 'presence', taskId: this.id, state: this.presenceState })
   }
 
   /** Adds a comment (optimistically: it shows at once and is sent when possible). */
@@ -339,7 +355,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   onSubscribed(): void {
     this.subscribedEpoch = this.host.epoch
-    if (this.presenceState) this.host.send({ type: 'presence', taskId: this.id, state: this.presenceState })
+    if (this.presenceState) this.sendPresence()
     this.flush()
     this.host.settled()
   }

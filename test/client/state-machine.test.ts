@@ -287,6 +287,11 @@ t.test('presence: sent once subscribed and again after a reconnect; others shown
   await nextSent(sock, 'subscribe')
   sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
   t.same(sock.take('presence'), [{ type: 'presence', taskId: TASK, state: { field: 'title', cursor: 3 } }], 'resent')
+  await new Promise((r) => setTimeout(r, 120))
+  for (let cursor = 4; cursor < 10; cursor++) task.setPresence({ field: 'title', cursor })
+  t.same(sock.take('presence').map((m) => m.state), [{ field: 'title', cursor: 4 }], 'typing fast: the first at once')
+  const last = await nextSent(sock, 'presence')
+  t.same(last.state, { field: 'title', cursor: 9 }, 'then only the latest, a moment later')
 })
 
 t.test('ops already applied are dropped; early ops wait for the gap to fill', async (t) => {
