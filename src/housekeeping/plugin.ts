@@ -20,6 +20,8 @@ export default fp(
   async (app) => {
     const config = app.config
     const intervalMs = config.HOUSEKEEPING_INTERVAL_S * 1000
+    // setTimeout fires at once for delays past 2^31-1 ms (24.8 days).
+    const delayMs = Math.min(intervalMs, 2 ** 31 - 1)
     const run = (overrides: Partial<HousekeepingOptions> = {}) =>
       runHousekeeping(app.database, {
         tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
@@ -39,12 +41,12 @@ export default fp(
         })
         .catch((err) => app.log.warn({ err }, 'housekeeping failed; retrying next interval'))
         .finally(() => {
-          if (timer) timer = setTimeout(tick, intervalMs).unref()
+          if (timer) timer = setTimeout(tick, delayMs).unref()
         })
     }
     app.addHook('onReady', async () => {
       // A random first delay spreads instances started together over the interval.
-      timer = setTimeout(tick, Math.round(intervalMs * (0.5 + Math.random() / 2))).unref()
+      timer = setTimeout(tick, Math.round(delayMs * (0.5 + Math.random() / 2))).unref()
     })
     app.addHook('onClose', async () => {
       clearTimeout(timer)
