@@ -469,7 +469,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       if (!ok && this.readyEpoch && t.open) {
         // REST could not help: resubscribe on the socket (a replay, or a snapshot).
         this.conn!.send({ type: 'unsubscribe', taskIds: [t.id] })
-        t.disconnected()
+        t.resubscribing()
         this.subscribeTasks([t])
       }
       t.flush()

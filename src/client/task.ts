@@ -246,7 +246,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   /** Whether the task must be subscribed on a new connection (a local create subscribes after its ack). */
   wantsSubscription(): boolean {
-    return this.open && !this.missing && !(this.base?.rev === 0)
+    // A confirmed deletion is final: nothing more will be committed to follow.
+    return this.open && !this.missing && !(this.base?.rev === 0) && !this.base?.deleted
   }
 
   /** The `since` rev for a resume, or undefined when a snapshot is needed. */
@@ -349,6 +350,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
       for (const [clientId, p] of this.others) this.emit('presence', { clientId, userId: p.userId, state: null })
       this.others.clear()
     }
+  }
+
+  /** The task is being subscribed again on the same socket: an unanswered in-flight op stays in flight there. */
+  resubscribing(): void {
+    this.subscribedEpoch = 0
   }
 
   // ---- server messages --------------------------------------------------

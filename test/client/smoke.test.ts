@@ -41,3 +41,39 @@ t.test('two SDK clients edit one task and converge with the server', async (t) =
   const comments = await a.loadComments(ta)
   t.same(comments.map((x) => [x.id, x.body]), [[c.id, 'looks good']])
 })
+
+t.test('a deletion wins: an offline edit of a deleted task is refused visibly and both clients end on the tombstone', async (t) => {
+  const app = await startTestApp(t)
+  const owner = await registerOwner(app.url)
+  const make = (name: string) => {
+    const c = new TaskSyncClient({
+      url: app.url,
+      credentials: { email: owner.user.email, password: owner.password, device: { name, platform: 'test' } },
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+    })
+    t.teardown(() => c.close())
+    return c
+  }
+  const a = make('a')
+  const b = make('b')
+  await a.connect()
+  await b.connect()
+  const ta = a.createTask({ title: 'doomed' })
+  await a.whenSynced({ timeoutMs: 10_000 })
+  const tb = await b.task(ta.id)
+  const conflicts: string[] = []
+  tb.on('conflict', (e) => conflicts.push(`${e.kind}:${e.code}`))
+  let deletedSeen = 0
+  tb.on('deleted', () => deletedSeen++)
+  b.goOffline()
+  tb.submit({ title: [6, '?'] })
+  ta.delete()
+  await a.whenSynced({ timeoutMs: 10_000 })
+  b.goOnline()
+  await b.whenSynced({ timeoutMs: 10_000 })
+  t.equal(tb.deleted, true)
+  t.equal(deletedSeen, 1)
+  t.equal(tb.pending, 0)
+  t.same(conflicts, ['rejected:task_deleted'], 'the refused edit is reported')
+  t.same([ta.rev, tb.rev], [3, 3].map(() => ta.rev))
+})
