@@ -3,16 +3,17 @@
  * counter and the open tasks; routes server messages to task handles; keeps the
  * comment outbox; catches up over REST when the socket cannot.
  */
-import type { ErrorCode } from '../protocol/errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
-import type { ClientMessage, Comment, ServerMessage, TaskInit } from '../protocol/messages.js'
+import type { Comment, ServerMessage, TaskInit } from '../protocol/messages.js'
 import { AuthSession, type Credentials } from './auth.js'
 import type { BackoffOptions } from './backoff.js'
 import { Connection, type WebSocketConstructor } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestClient, type FetchLike } from './http.js'
 import { newId } from './ids.js'
-import { memoryStorage, type ClientStorage, type StorageChanges } from './storage.js'
+import { memoryStorage, type ClientStorage } from './storage.js'
+import { CommentOutbox } from './comment-outbox.js'
+import { Persister } from './persister.js'
 import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, taskMutationForPush } from './sync.js'
 import { TaskHandle, type TaskHost } from './task.js'
 import type { ClientStatus, CommentMutation, StoredMeta, StoredTask } from './types.js'
@@ -48,8 +49,6 @@ export interface ClientEvents {
   error: Error
 }
 
-const isTransient = (code: ErrorCode) => code === 'unavailable' || code === 'internal' || code === 'rate_limited' || code === 'unauthorized'
-
 export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly opts: TaskSyncClientOptions
   private readonly storage: ClientStorage
@@ -58,9 +57,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private conn: Connection | null = null
   private meta: StoredMeta | null = null
   private readonly tasks = new Map<string, TaskHandle>()
-  private outbox: CommentMutation[] = []
-  private commentSentEpoch = 0
-  private durableCommentSeq = 0
+  private readonly outbox: CommentOutbox
+  private readonly persister: Persister
   private epochCounter = 0
   private readyEpoch = 0
   private currentStatus: ClientStatus = 'offline'
@@ -71,10 +69,6 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private lostAt = 0
   private closed = false
   private waiters: (() => void)[] = []
-  // Persistence: one write at a time; changes made while one runs go into the next.
-  private readonly dirty = new Set<string>()
-  private queuedWrite: Promise<void> | null = null
-  private writeChain: Promise<void> = Promise.resolve()
   private readonly host: TaskHost
 
   constructor(opts: TaskSyncClientOptions) {
@@ -87,6 +81,16 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
     this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
     this.host = this.makeHost()
+    this.persister = new Persister(this.storage, (key) => this.storedValue(key), (err) => this.emit('error', err))
+    this.outbox = new CommentOutbox({
+      epoch: () => this.readyEpoch,
+      send: (msg) => this.conn?.send(msg) ?? false,
+      taskRev: (id) => this.tasks.get(id)?.rev,
+      persist: () => this.persister.persist('comments'),
+      retryLater: (attempt, fn) => this.retryLater(attempt, fn),
+      rejected: (m, code, message) => this.tasks.get(m.taskId)?.commentRejected(m.commentId, m.prev, code, message),
+      changed: () => this.wake(),
+    })
   }
 
   // ---- public API ---------------------------------------------------------
@@ -114,7 +118,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       throw new TypeError(`TaskSyncClient: storage belongs to clientId ${meta.clientId}, not ${this.opts.clientId}`)
     }
     this.meta = meta ?? { clientId: this.opts.clientId ?? newId(), seq: 0 }
-    if (!meta) this.markDirty('meta')
+    if (!meta) this.persister.markDirty('meta')
     if (this.meta.deviceId) this.auth.deviceId ??= this.meta.deviceId
     for (const [key, value] of Object.entries(stored)) {
       if (!key.startsWith('task:')) continue
@@ -122,15 +126,15 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       t.restore(value as StoredTask)
       this.tasks.set(t.id, t)
     }
-    this.outbox = (stored.comments as CommentMutation[] | undefined) ?? []
-    this.durableCommentSeq = Math.max(0, ...this.outbox.map((m) => m.seq))
-    for (const m of this.outbox) {
+    const comments = (stored.comments as CommentMutation[] | undefined) ?? []
+    this.outbox.restore(comments)
+    for (const m of comments) {
       const t = this.tasks.get(m.taskId)
       if (t && m.action === 'create' && m.body !== undefined) {
         t.setComment({ id: m.commentId, taskId: m.taskId, parentId: m.parentId ?? null, authorId: '', body: m.body, createdAt: new Date().toISOString(), editedAt: null, editCount: 0, deleted: false }, true)
       }
     }
-    if (!meta) await this.persist('meta')
+    if (!meta) await this.persister.persist('meta')
     this.conn = this.makeConnection()
     this.conn.start()
   }
@@ -138,10 +142,11 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   /** Closes the socket and stops timers; resolves once every local change is durable in storage. */
   async close(): Promise<void> {
     this.closed = true
+    this.persister.closed = true
     this.conn?.stop()
     this.auth.close()
     this.setStatus('offline')
-    await this.writeChain
+    await this.persister.idle()
     await this.storage.close?.()
   }
 
@@ -200,7 +205,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     t.open = false
     this.tasks.delete(id)
     this.conn?.send({ type: 'unsubscribe', taskIds: [id] })
-    return this.persist(`task:${id}`)
+    return this.persister.persist(`task:${id}`)
   }
 
   /**
@@ -238,8 +243,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       out.push(...page.items)
       cursor = page.nextCursor
     } while (cursor)
-    const local = new Set(this.outbox.map((m) => m.commentId))
-    for (const c of out) task.onComment(c, local.has(c.id))
+    for (const c of out) task.onComment(c, this.outbox.has(c.id))
     return task.comments
   }
 
@@ -259,7 +263,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   }
 
   private settledLocally(): boolean {
-    if (this.currentStatus !== 'online' || this.outbox.length > 0) return false
+    if (this.currentStatus !== 'online' || this.outbox.size > 0) return false
     for (const t of this.tasks.values()) if (!t.missing && (!t.quiet || (t.wantsSubscription() && !t.isSubscribed()))) return false
     return true
   }
@@ -297,7 +301,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         const t = await this.auth.token(force)
         if (this.auth.deviceId && this.meta && this.meta.deviceId !== this.auth.deviceId) {
           this.meta.deviceId = this.auth.deviceId
-          void this.persist('meta')
+          void this.persister.persist('meta')
         }
         return t
       },
@@ -313,13 +317,12 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   private onReady(): void {
     this.readyEpoch = ++this.epochCounter
-    this.commentSentEpoch = 0
     this.setStatus('syncing')
     const longAbsence = this.lostAt > 0 && Date.now() - this.lostAt > (this.opts.longAbsenceMs ?? 600_000)
     if (longAbsence) void this.syncOverRest([...this.tasks.values()])
     this.subscribeTasks([...this.tasks.values()])
     for (const t of this.tasks.values()) t.flush()
-    this.flushComments()
+    this.outbox.flush()
     this.refreshStatus()
   }
 
@@ -355,7 +358,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         for (const id of msg.taskIds) this.tasks.get(id)?.onSubscribed()
         break
       case 'ack':
-        if (msg.commentId !== undefined || (this.outbox[0]?.seq === msg.seq && t?.inflightSeq() !== msg.seq)) this.commentAcked(msg.seq)
+        if (msg.commentId !== undefined || (this.outbox.sentHead?.seq === msg.seq && t?.inflightSeq() !== msg.seq)) this.outbox.acked(msg.seq)
         else t?.onAck(msg.seq, msg.rev, msg.noop === true)
         break
       case 'op':
@@ -371,7 +374,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         t?.onPresence(msg.clientId, msg.userId, msg.state)
         break
       case 'comment':
-        t?.onComment(msg.comment, this.outbox.some((m) => m.commentId === msg.comment.id))
+        t?.onComment(msg.comment, this.outbox.has(msg.comment.id))
         break
       case 'sync_required':
         void this.syncOverRest(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
@@ -392,56 +395,20 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     // The gateway names the mutation by `seq` (and its task by `ref`); a numeric ref is taken as a seq too.
     const given = (msg as { seq?: unknown }).seq
     const seq = typeof given === 'number' ? given : ref !== undefined && /^\d+$/.test(ref) ? Number(ref) : undefined
-    const head = this.outbox[0]
-    const headSent = head && this.commentSentEpoch === this.readyEpoch && this.readyEpoch !== 0
-    if (headSent && (seq === head.seq || ref === head.commentId)) return this.commentFailed(msg.code, msg.message)
+    const head = this.outbox.sentHead
+    if (head && (seq === head.seq || ref === head.commentId)) return this.outbox.failed(msg.code, msg.message)
     let task = ref ? this.tasks.get(ref) : undefined
     if (!task && seq !== undefined) task = [...this.tasks.values()].find((x) => x.inflightSeq() === seq)
     if (task) {
       if (seq !== undefined && task.inflightSeq() === seq) return task.onRejected(msg.code, msg.message)
       if (msg.code === 'not_found' && !task.isSubscribed()) return task.onMissing(msg.message)
       if (seq === undefined && task.inflightSeq() !== undefined) return task.onRejected(msg.code, msg.message)
-      if (headSent && head.taskId === task.id) return this.commentFailed(msg.code, msg.message)
+      if (head && head.taskId === task.id) return this.outbox.failed(msg.code, msg.message)
       if (msg.code === 'not_found') return task.onMissing(msg.message)
     }
     // A message dropped by the rate limit cannot be named: resume on a new socket, which resends everything unanswered.
     if (msg.code === 'rate_limited' && seq === undefined) this.conn?.reconnect('rate limited')
     this.emit('error', new TaskSyncError(msg.code, `server: ${msg.message}${ref ? ` (ref ${ref})` : ''}`))
-  }
-
-  // ---- comments ------------------------------------------------------------
-
-  private flushComments(): void {
-    const head = this.outbox[0]
-    if (!head || !this.readyEpoch || this.commentSentEpoch === this.readyEpoch || head.seq > this.durableCommentSeq) return
-    // A comment on a task whose creation is not acknowledged yet waits for it.
-    if (this.tasks.get(head.taskId)?.rev === 0) return
-    const msg: ClientMessage = { type: 'comment', action: head.action, commentId: head.commentId, taskId: head.taskId, seq: head.seq }
-    if (head.body !== undefined) msg.body = head.body
-    if (head.parentId !== undefined) msg.parentId = head.parentId
-    if (this.conn!.send(msg)) this.commentSentEpoch = this.readyEpoch
-  }
-
-  private commentAcked(seq: number): void {
-    if (this.outbox[0]?.seq !== seq) return
-    this.outbox.shift()
-    this.commentSentEpoch = 0
-    void this.persist('comments')
-    this.flushComments()
-    this.wake()
-  }
-
-  private commentFailed(code: ErrorCode, message: string): void {
-    const head = this.outbox[0]!
-    this.commentSentEpoch = 0
-    if (isTransient(code) && this.retryLater((head.retries ?? 0) + 1, () => this.flushComments())) {
-      head.retries = (head.retries ?? 0) + 1
-      return
-    }
-    this.outbox.shift()
-    void this.persist('comments')
-    this.tasks.get(head.taskId)?.commentRejected(head.commentId, head.prev, code, message)
-    this.flushComments()
   }
 
   /** Runs `fn` after a full-jitter delay for `attempt`; false when attempts are used up. */
@@ -489,16 +456,17 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.refreshStatus()
     try {
       const mutations = tasks.flatMap((t) => t.pushable())
-      const comments = this.outbox.filter((m) => m.seq <= this.durableCommentSeq)
+      const comments = this.outbox.recorded()
       const results = await push(this.rest, this.clientId, [...mutations.map((m) => taskMutationForPush(m.task.id, m.mutation, m.baseRev)), ...comments.map(commentMutationForPush)])
       for (const r of results ?? []) {
         const owner = mutations.find((m) => m.mutation.seq === r.seq)
         if (owner) {
           if (r.status === 'rejected') owner.task.onRejected(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
           else owner.task.onAck(r.seq, r.rev)
-        } else if (this.outbox[0]?.seq === r.seq) {
-          if (r.status === 'rejected') this.commentFailed(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
-          else this.commentAcked(r.seq)
+        } else if (comments[0]?.seq === r.seq) {
+          comments.shift()
+          if (r.status === 'rejected') this.outbox.failed(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
+          else this.outbox.acked(r.seq)
         }
       }
       const changes = await pull(this.rest, this.meta!.pullCursor)
@@ -508,9 +476,9 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
           if (t && t.quiet && s.rev > t.rev) t.onSnapshot(s.rev, s)
         }
         for (const d of changes.tombstones) if (d.kind === 'task') this.tasks.get(d.id)?.onTaskDeleted(d.rev ?? 0)
-        for (const c of changes.comments) this.tasks.get(c.taskId)?.onComment(c, this.outbox.some((m) => m.commentId === c.id))
+        for (const c of changes.comments) this.tasks.get(c.taskId)?.onComment(c, this.outbox.has(c.id))
         this.meta!.pullCursor = changes.cursor
-        void this.persist('meta')
+        void this.persister.persist('meta')
       }
       for (const t of tasks) this.pushing.delete(t.id)
       for (const t of tasks) if (t.loaded && !t.missing) this.resync(t, 'log')
@@ -526,41 +494,11 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   // ---- persistence -------------------------------------------------------------
 
-  private markDirty(key: string): void {
-    this.dirty.add(key)
-  }
-
-  /** Resolves once `key`'s current state (and anything else dirty) is durable. */
-  private persist(key: string): Promise<void> {
-    this.dirty.add(key)
-    return (this.queuedWrite ??= this.writeChain = this.writeChain.then(() => this.writeDirty()))
-  }
-
-  private async writeDirty(): Promise<void> {
-    this.queuedWrite = null
-    const changes: StorageChanges = {}
-    for (const key of this.dirty) {
-      if (key === 'meta') changes.meta = { ...this.meta }
-      else if (key === 'comments') changes.comments = this.outbox.length > 0 ? this.outbox.map((m) => ({ ...m })) : null
-      else changes[key] = this.tasks.get(key.slice(5))?.toStored() ?? null
-    }
-    this.dirty.clear()
-    const maxCommentSeq = Math.max(0, ...this.outbox.map((m) => m.seq))
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.storage.save(changes)
-        break
-      } catch (err) {
-        // Nothing is sent before it is recorded, so a failing store stalls sending; keep trying.
-        this.emit('error', new Error(`storage save failed: ${(err as Error).message}`))
-        if (this.closed && attempt > 2) return
-        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)))
-      }
-    }
-    if ('comments' in changes) {
-      this.durableCommentSeq = Math.max(this.durableCommentSeq, maxCommentSeq)
-      this.flushComments()
-    }
+  /** What storage keeps under `key`: `meta`, `comments`, `task:<id>`. */
+  private storedValue(key: string): unknown {
+    if (key === 'meta') return { ...this.meta }
+    if (key === 'comments') return this.outbox.toStored()
+    return this.tasks.get(key.slice(5))?.toStored() ?? null
   }
 
   // ---- the host that task handles talk to ------------------------------------
@@ -584,10 +522,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       nextSeq() {
         const meta = client.requireMeta()
         meta.seq += 1
-        client.markDirty('meta')
+        client.persister.markDirty('meta')
         return meta.seq
       },
-      persist: (id) => client.persist(`task:${id}`),
+      persist: (id) => client.persister.persist(`task:${id}`),
       send: (msg) => client.conn?.send(msg) ?? false,
       resync: (t, how) => client.resync(t, how),
       subscribe: (t) => client.subscribeTasks([t]),
@@ -601,8 +539,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         const m: CommentMutation = { seq: this.host.nextSeq(), taskId: t.id, action, commentId: comment.id, prev }
         if (action !== 'delete') m.body = comment.body
         if (action === 'create') m.parentId = comment.parentId
-        client.outbox.push(m)
-        void client.persist('comments')
+        client.outbox.add(m)
       },
     }
   }

@@ -1,0 +1,54 @@
+/**
+ * Writes the client's state to its storage one batch at a time. Keys changed
+ * while a write runs go into the next one, so a caller's `persist(key)`
+ * resolves once the key's state as of the call is durable.
+ */
+import type { ClientStorage, StorageChanges } from './storage.js'
+
+export class Persister {
+  private readonly dirty = new Set<string>()
+  private queued: Promise<void> | null = null
+  private chain: Promise<void> = Promise.resolve()
+  /** Set by the client when it closes: a failing store is then given up on. */
+  closed = false
+
+  constructor(
+    private readonly storage: ClientStorage,
+    /** The current value of a key (null deletes it). */
+    private readonly valueOf: (key: string) => unknown,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Marks a key to go with the next write without asking for one. */
+  markDirty(key: string): void {
+    this.dirty.add(key)
+  }
+
+  /** Resolves once `key` (and everything else dirty) is durable. */
+  persist(key: string): Promise<void> {
+    this.dirty.add(key)
+    return (this.queued ??= this.chain = this.chain.then(() => this.write()))
+  }
+
+  /** Resolves when every write asked for so far is done. */
+  idle(): Promise<void> {
+    return this.chain
+  }
+
+  private async write(): Promise<void> {
+    this.queued = null
+    const changes: StorageChanges = {}
+    for (const key of this.dirty) changes[key] = this.valueOf(key) ?? null
+    this.dirty.clear()
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.storage.save(changes)
+      } catch (err) {
+        // Nothing is sent before it is recorded, so a failing store stalls sending: keep trying.
+        this.onError(new Error(`storage save failed: ${(err as Error).message}`))
+        if (this.closed && attempt > 2) return
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)))
+      }
+    }
+  }
+}
