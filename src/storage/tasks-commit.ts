@@ -6,6 +6,7 @@
  * same rev; (clientId, seq) already in client_mutations is reported, not re-applied.
  */
 import { sql, type SQL } from 'drizzle-orm'
+import { PgDialect } from 'drizzle-orm/pg-core'
 import type { Database, Executor } from './db.js'
 import type { JsonValue, TaskContent, TaskOp } from '../domain/types.js'
 
@@ -163,7 +164,22 @@ const dupOf = sql`
  * Rows are locked in key order so two instances' batches cannot deadlock.
  */
 export async function commitOps(database: Database, rows: CommitRow[], exec?: Executor): Promise<CommitOutcome> {
-  return toOutcome(await database.rows<OutcomeRow>(commitOpsStatement(rows), exec))
+  return toOutcome(await runPrepared<OutcomeRow>(database, commitOpsStatement(rows), exec))
+}
+
+const dialect = new PgDialect()
+
+/**
+ * Runs a commit statement as a named prepared statement on postgres.js: its text
+ * depends only on the shape of the commit, and planning this CTE chain cost as much
+ * as executing it (measured: 30–120% more commits/s with it). Inside a transaction,
+ * and on PGlite, it runs through drizzle as usual.
+ */
+async function runPrepared<T>(database: Database, statement: SQL, exec?: Executor): Promise<T[]> {
+  const client = (database.db as unknown as { $client?: { unsafe?: (q: string, p: unknown[], o: object) => Promise<T[]> } }).$client
+  if (exec || database.kind !== 'postgres' || !client?.unsafe) return database.rows<T>(statement, exec)
+  const q = dialect.sqlToQuery(statement)
+  return [...(await client.unsafe(q.sql, q.params, { prepare: true }))]
 }
 
 /** The statement of commitOps (exported to EXPLAIN it). */
@@ -196,7 +212,7 @@ export function commitOpsStatement(rows: CommitRow[]): SQL {
  * neither when a task with that id exists in the org (already_exists).
  */
 export async function commitCreate(database: Database, row: CommitRow, createdBy: string): Promise<CommitOutcome> {
-  const result = await database.rows<OutcomeRow>(sql`
+  const result = await runPrepared<OutcomeRow>(database, sql`
     with v as materialized (select * from jsonb_to_recordset(${payload([row])}::jsonb) as ${recordset}),
     dup as materialized (${dupOf}),
     ins as (
