@@ -128,11 +128,13 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     }
     const comments = (stored.comments as CommentMutation[] | undefined) ?? []
     this.outbox.restore(comments)
+    // Unsent comment changes show again, in order, on top of what the server will send.
     for (const m of comments) {
       const t = this.tasks.get(m.taskId)
-      if (t && m.action === 'create' && m.body !== undefined) {
-        t.setComment({ id: m.commentId, taskId: m.taskId, parentId: m.parentId ?? null, authorId: '', body: m.body, createdAt: new Date().toISOString(), editedAt: null, editCount: 0, deleted: false }, true)
-      }
+      const known = t?.comments.find((c) => c.id === m.commentId) ?? m.prev
+      if (!t || (!known && m.action !== 'create')) continue
+      const base = known ?? { id: m.commentId, taskId: m.taskId, parentId: m.parentId ?? null, authorId: '', body: '', createdAt: new Date().toISOString(), editedAt: null, editCount: 0, deleted: false }
+      t.setComment({ ...base, body: m.body ?? base.body, deleted: m.action === 'delete' }, true)
     }
     if (!meta) await this.persister.persist('meta')
     this.conn = this.makeConnection()

@@ -110,6 +110,7 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
   const rest = new Map<string, number>()
   let restarts = 0
   let edits = 0
+  const expectedComments = new Map<string, { client: number; taskId: string; body: string }>()
   let offlinePeriods = 0
 
   interface Slot {
@@ -208,6 +209,21 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
       s.client = await start(i, pick(instances).url)
       if (s.offline) s.client.goOffline()
       restarts++
+    } else if (r < 0.15) {
+      // Comments: a new one, or an edit of one of this client's own.
+      const id = pick(taskIds)
+      const task = handle(s, id)
+      // Only comments this process knows (a restarted app sees earlier ones after loadComments()).
+      const known = new Set(task.comments.map((c) => c.id))
+      const own = [...expectedComments.entries()].filter(([cid, c]) => c.client === i && c.taskId === id && known.has(cid))
+      if (own.length > 0 && rand() < 0.4) {
+        const [cid, c] = pick(own)
+        c.body = `${c.body} (edit ${++counter})`
+        task.editComment(cid, c.body)
+      } else {
+        const body = `comment ${i}.${++counter}`
+        expectedComments.set(task.addComment(body).id, { client: i, taskId: id, body })
+      }
     } else {
       edits++
       const id = pick(taskIds)
@@ -219,7 +235,7 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
 
   for (const s of slots) if (s.offline) s.client.goOnline()
   await Promise.all(slots.map((s) => s.client.whenSynced({ timeoutMs: 45_000 })))
-  t.comment(`${edits} edits, ${restarts} restarts, ${offlinePeriods} offline periods`)
+  t.comment(`${edits} edits, ${expectedComments.size} comments, ${restarts} restarts, ${offlinePeriods} offline periods`)
   t.same(conflicts, [], 'no local change was refused or lost')
   t.comment(`REST catch-up calls: ${JSON.stringify(Object.fromEntries(rest))}`)
   t.comment(`server messages other than op/ack: ${JSON.stringify(Object.fromEntries(heard))}`)
@@ -248,6 +264,21 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
     for (const o of ops) replay = taskType.apply(replay, o.op)
     t.same(replay, contentOf(server), 'replaying the log gives the snapshot')
     for (const o of ops) if (o.clientId) logged.set(`${o.clientId}:${o.seq}`, (logged.get(`${o.clientId}:${o.seq}`) ?? 0) + 1)
+    const comments: { id: string; body: string }[] = []
+    for (let cursor: string | null = null; ; ) {
+      const res: { body: { items: { id: string; body: string }[]; nextCursor: string | null } } = await http.get<{ items: { id: string; body: string }[]; nextCursor: string | null }>(
+        `/api/tasks/${id}/comments${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`,
+      )
+      comments.push(...res.body.items)
+      cursor = res.body.nextCursor
+      if (!cursor) break
+    }
+    const expected = [...expectedComments.entries()].filter(([, c]) => c.taskId === id).map(([cid, c]) => [cid, c.body])
+    t.same(
+      comments.map((c) => [c.id, c.body]).sort(),
+      expected.sort(),
+      `task ${id.slice(0, 8)}: every comment once, with its last edit`,
+    )
     const text = server.description
     const missing = markers.get(id)!.filter((m) => text.split(m).length !== 2)
     t.same(missing, [], `every description insert on task ${id.slice(0, 8)} is there exactly once`)
