@@ -22,6 +22,7 @@ export type { FetchLike } from './http.js'
 export type {
   ClientStatus,
   ChangeEvent,
+  AckEvent,
   ConflictEvent,
   PresenceEvent,
   CommentEvent,

@@ -20,7 +20,7 @@ import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/mess
 import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
 import { newId } from './ids.js'
-import type { StoredTask, TaskEvents, TaskMutation } from './types.js'
+import type { AckEvent, StoredTask, TaskEvents, TaskMutation } from './types.js'
 
 /** What a task needs from its client (the connection, the seq counter, storage). */
 export interface TaskHost {
@@ -418,7 +418,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
         this.base = commitOnto(this.base, ev.op, info)
         this.cached = null
       }
-      this.afterCommit()
+      this.afterCommit({ seq: f.seq, rev: ev.rev, noop: false, count: f.count })
       return
     }
     if (this.heldAck && this.heldAck.rev === ev.rev && !this.heldAck.noop) {
@@ -445,7 +445,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       this.heldAck = null
       // Committed after our base: its committed form is unknown here, so reload.
       if (at > current && !noop) this.host.resync(this, 'snapshot')
-      this.afterCommit()
+      this.afterCommit({ seq, rev: at, noop, count: f.count })
       return true
     }
     if (noop || isEmpty(f.op) || at <= current) {
@@ -575,7 +575,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.cached = null
     this.rememberOwn(rev, f.seq)
     this.inflight = null
-    this.afterCommit()
+    this.afterCommit({ seq: f.seq, rev, noop: false, count: f.count })
   }
 
   /** The server committed nothing for the in-flight op: it must have become the identity here too. */
@@ -586,7 +586,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       // Our view still holds an effect the server dropped: reload rather than diverge.
       this.host.resync(this, 'snapshot')
     }
-    this.afterCommit()
+    this.afterCommit(f ? { seq: f.seq, rev: this.rev, noop: true, count: f.count } : undefined)
   }
 
   private createCommitted(rev: number): void {
@@ -599,10 +599,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.rememberOwn(rev, f.seq)
     this.inflight = null
     this.host.subscribe(this)
-    this.afterCommit()
+    this.afterCommit({ seq: f.seq, rev, noop: false, count: f.count })
   }
 
-  private afterCommit(): void {
+  private afterCommit(ack?: AckEvent): void {
+    if (ack) this.emit('ack', ack)
     this.sentEpoch = 0
     this.retries = 0
     this.flush()

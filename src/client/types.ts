@@ -44,8 +44,17 @@ export interface CommentEvent {
   local: boolean
 }
 
+/** A local mutation was acknowledged: committed at `rev`, or (`noop`) dropped by a concurrent change; `count` local changes it covered. */
+export interface AckEvent {
+  seq: number
+  rev: number
+  noop: boolean
+  count: number
+}
+
 export interface TaskEvents {
   change: ChangeEvent
+  ack: AckEvent
   presence: PresenceEvent
   deleted: { rev: number }
   conflict: ConflictEvent

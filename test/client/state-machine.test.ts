@@ -34,9 +34,12 @@ t.test('ack after a remote op: both orders of the transform agree with the serve
   t.equal(task.snapshot.title, '>> hello!')
   t.equal(task.pending, 1, 'still in flight')
 
+  const acks: unknown[] = []
+  task.on('ack', (e) => acks.push(e))
   s.sock.receive({ type: 'ack', taskId: TASK, seq: sent.seq, rev: 7 })
   t.equal(task.rev, 7)
   t.equal(task.pending, 0)
+  t.same(acks, [{ seq: sent.seq, rev: 7, noop: false, count: 1 }], 'an ack event')
   // What the server computed: theirs committed first, ours transformed 'left' against it.
   const server = taskType.apply(taskType.apply(start, theirs), taskType.transform(mine, theirs, 'left'))
   t.same(content(task), server, 'equal to the server snapshot')
