@@ -467,7 +467,9 @@ export class TaskHandle extends Emitter<TaskEvents> {
       this.retries++
       return
     }
-    if (code === 'rev_too_old' && this.retries < 3 && f.kind === 'op') {
+    // (After a snapshot replaced the base, the op is expressed against a rev the client can no longer
+    // transform from: refused as too old, it is rolled back rather than resent.)
+    if (code === 'rev_too_old' && this.retries < 3 && f.kind === 'op' && !this.uncertain) {
       // Not committed: catch up from the log and send it again under a fresh seq.
       this.retries++
       f.seq = this.host.nextSeq()
