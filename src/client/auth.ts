@@ -90,6 +90,7 @@ export class AuthSession {
     return (this.pending ??= this.obtain().finally(() => (this.pending = null)))
   }
 
+  /** Stops the renewal timer. */
   close(): void {
     this.closed = true
     if (this.timer) clearTimeout(this.timer)

@@ -28,6 +28,7 @@ export class CommentOutbox {
 
   constructor(private readonly host: OutboxHost) {}
 
+  /** Mutations not yet acknowledged. */
   get size(): number {
     return this.items.length
   }
@@ -38,6 +39,7 @@ export class CommentOutbox {
     return epoch !== 0 && this.sentEpoch === epoch ? this.items[0] : undefined
   }
 
+  /** True when a change of this comment is still queued (local state then stays on top). */
   has(commentId: string): boolean {
     return this.items.some((m) => m.commentId === commentId)
   }
@@ -47,15 +49,18 @@ export class CommentOutbox {
     return this.items.filter((m) => m.seq <= this.durableSeq)
   }
 
+  /** Takes back the queue storage kept (all of it was recorded). */
   restore(items: CommentMutation[]): void {
     this.items = items
     this.durableSeq = Math.max(0, ...items.map((m) => m.seq))
   }
 
+  /** What storage keeps (null when empty). */
   toStored(): CommentMutation[] | null {
     return this.items.length > 0 ? this.items.map((m) => ({ ...m })) : null
   }
 
+  /** Queues a mutation; it is sent once the write recording it completes. */
   add(m: CommentMutation): void {
     this.items.push(m)
     void this.host.persist().then(() => {

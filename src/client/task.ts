@@ -228,6 +228,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     return !this.inflight && !this.pendingOp && !this.heldAck
   }
 
+  /** @internal True when the task's `subscribed` arrived on the current connection. */
   isSubscribed(): boolean {
     return this.host.epoch !== 0 && this.subscribedEpoch === this.host.epoch
   }
@@ -255,6 +256,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     return this.base && this.base.rev > 0 ? this.base.rev : undefined
   }
 
+  /** @internal What storage keeps for this task (null before it is loaded). */
   toStored(): StoredTask | null {
     if (!this.base) return null
     return {
@@ -359,6 +361,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   // ---- server messages --------------------------------------------------
 
+  /** @internal The server confirmed the subscription: resend presence and what is in flight. */
   onSubscribed(): void {
     this.subscribedEpoch = this.host.epoch
     if (this.presenceState) this.sendPresence()
@@ -508,6 +511,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.host.settled()
   }
 
+  /** @internal Another client's presence (this client's own echo is ignored). */
   onPresence(clientId: string, userId: string, state: Record<string, unknown> | null): void {
     if (clientId === this.host.clientId) return
     if (state) this.others.set(clientId, { userId, state })
@@ -521,6 +525,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.setComment(c, false)
   }
 
+  /** @internal Stores a comment and emits `comment`. */
   setComment(c: Comment, local: boolean): void {
     this.commentMap.set(c.id, c)
     this.emit('comment', { comment: c, local })
