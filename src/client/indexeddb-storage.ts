@@ -22,15 +22,27 @@ export function indexedDbStorage(name = 'tasksync'): ClientStorage {
   const open = (): Promise<IDBDatabase> => {
     const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB
     if (!idb) return Promise.reject(new Error('indexedDbStorage: IndexedDB is not available here'))
-    return (dbp ??= new Promise((resolve, reject) => {
+    if (dbp) return dbp
+    dbp = new Promise<IDBDatabase>((resolve, reject) => {
       const req = idb.open(name, 1)
       req.onupgradeneeded = () => {
         if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE)
       }
-      req.onsuccess = () => resolve(req.result)
+      req.onsuccess = () => {
+        const db = req.result
+        // Another tab upgrading the database: let it, and reopen on the next use.
+        db.onversionchange = () => {
+          db.close()
+          dbp = null
+        }
+        resolve(db)
+      }
       req.onerror = () => reject(req.error)
       req.onblocked = () => reject(new Error(`indexedDbStorage: database ${name} is blocked by another tab`))
-    }))
+    })
+    // A failed open is tried again on the next call rather than remembered.
+    dbp.catch(() => (dbp = null))
+    return dbp
   }
   return {
     async load() {
