@@ -144,11 +144,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   /** Closes the socket and stops timers; resolves once every local change is durable in storage. */
   async close(): Promise<void> {
     this.closed = true
-    this.persister.closed = true
     this.conn?.stop()
     this.auth.close()
     this.setStatus('offline')
-    await this.persister.idle()
+    await this.persister.stop()
     await this.storage.close?.()
   }
 
@@ -520,6 +519,9 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       },
       get epoch() {
         return client.readyEpoch
+      },
+      get closed() {
+        return client.closed
       },
       nextSeq() {
         const meta = client.requireMeta()

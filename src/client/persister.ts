@@ -9,8 +9,7 @@ export class Persister {
   private readonly dirty = new Set<string>()
   private queued: Promise<void> | null = null
   private chain: Promise<void> = Promise.resolve()
-  /** Set by the client when it closes: a failing store is then given up on. */
-  closed = false
+  private stopped = false
 
   constructor(
     private readonly storage: ClientStorage,
@@ -26,12 +25,15 @@ export class Persister {
 
   /** Resolves once `key` (and everything else dirty) is durable. */
   persist(key: string): Promise<void> {
+    // After close nothing is written: the next process may already own the storage.
+    if (this.stopped) return this.chain
     this.dirty.add(key)
     return (this.queued ??= this.chain = this.chain.then(() => this.write()))
   }
 
-  /** Resolves when every write asked for so far is done. */
-  idle(): Promise<void> {
+  /** Refuses further writes; resolves when the ones asked for before are done. */
+  stop(): Promise<void> {
+    this.stopped = true
     return this.chain
   }
 
@@ -46,7 +48,7 @@ export class Persister {
       } catch (err) {
         // Nothing is sent before it is recorded, so a failing store stalls sending: keep trying.
         this.onError(new Error(`storage save failed: ${(err as Error).message}`))
-        if (this.closed && attempt > 2) return
+        if (this.stopped && attempt > 2) return
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)))
       }
     }

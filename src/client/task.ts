@@ -29,6 +29,8 @@ export interface TaskHost {
   readonly deviceId: string | undefined
   /** Number of the current ready connection (after `welcome`); 0 when there is none. */
   readonly epoch: number
+  /** True once the client is closed: no more local changes are accepted. */
+  readonly closed: boolean
   nextSeq(): number
   /** Resolves once the task's current state (and the seq counter) is durable. */
   persist(taskId: string): Promise<void>
@@ -390,6 +392,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
       return
     }
     this.applyCommitted(ev)
+    this.drainFuture()
+  }
+
+  /** Applies the kept early ops that now follow on. */
+  private drainFuture(): void {
     for (let next = this.future.get(this.rev + 1); next && this.base; next = this.future.get(this.rev + 1)) {
       this.future.delete(next.rev)
       this.applyCommitted(next)
@@ -671,6 +678,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.view = this.rebuildView()
     this.changed({ local: false, op: null })
     this.resolveReady()
+    this.drainFuture()
     this.flush()
     void this.host.persist(this.id)
     this.host.settled()
@@ -728,6 +736,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
   }
 
   private requireView(): TaskContent {
+    if (this.host.closed) throw new TaskSyncError('unavailable', 'the client is closed')
     if (!this.view) throw new TaskSyncError('not_found', `task ${this.id} is not loaded yet`)
     if (this.missing) throw this.missing
     return this.view

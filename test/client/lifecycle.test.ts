@@ -155,3 +155,15 @@ t.test('task(id) of a task the server does not know rejects with not_found', asy
   await t.rejects(p, { code: 'not_found' })
   void OTHER_CLIENT
 })
+
+t.test('a closed client writes nothing more and refuses edits (the next process owns the storage)', async (t) => {
+  const storage = memoryStorage()
+  const s = await setup(t, { storage })
+  const task = await openTask(s, 5, { title: 'x' })
+  await s.client.close()
+  const before = JSON.stringify(await storage.load())
+  t.throws(() => task.submit({ title: ['y'] }), { code: 'unavailable' })
+  s.sock.receive({ type: 'op', taskId: TASK, rev: 6, op: { title: ['z'] }, userId: 'u', deviceId: 'd', clientId: OTHER_CLIENT, seq: 1, at: new Date().toISOString() })
+  await settle()
+  t.equal(JSON.stringify(await storage.load()), before, 'storage untouched after close')
+})
