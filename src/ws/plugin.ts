@@ -10,6 +10,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { WebSocket } from 'ws'
 import type { ErrorBody } from '../protocol/errors.js'
 import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
@@ -39,6 +40,26 @@ function refuse(reply: FastifyReply, status: number, code: ErrorBody['error']['c
   const body: ErrorBody = { error: { code, message } }
   return reply.code(status).header('connection', 'close').send(body)
 }
+
+/**
+ * Lets the upgrade's request and reply be collected: @fastify/websocket keeps
+ * them in the socket's error listener and Node in the socket's response slot,
+ * several KB per idle socket. A shared listener replaces the first; the response
+ * is detached from the socket.
+ */
+function releaseUpgradeRequest(ws: WebSocket): void {
+  ws.removeAllListeners('error')
+  ws.on('error', onSocketError)
+  const raw = (ws as unknown as { _socket?: { _httpMessage?: { detachSocket(s: unknown): void } | null } })._socket
+  raw?._httpMessage?.detachSocket(raw)
+}
+
+/**
+ * An error on an established socket: ws has already started the close with the
+ * right code (1009 for a frame over maxPayload, 1002 for a malformed one) or
+ * destroyed a broken connection; terminating here could drop that close frame.
+ */
+function onSocketError(): void {}
 
 /**
  * From the first moment of close(), upgrade requests are answered 503 here and
@@ -134,7 +155,9 @@ export default fp(
         },
       },
       (socket, request) => {
-        gw.open(socket, request.wsAuth!)
+        const auth = request.wsAuth!
+        releaseUpgradeRequest(socket)
+        gw.open(socket, auth)
       },
     )
   },
