@@ -457,7 +457,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.refreshStatus()
     try {
       const mutations = tasks.flatMap((t) => t.pushable())
-      const comments = this.outbox.recorded()
+      const comments = this.outbox.pushable()
+      this.outbox.paused = comments.length > 0
       const results = await push(this.rest, this.clientId, [...mutations.map((m) => taskMutationForPush(m.task.id, m.mutation, m.baseRev)), ...comments.map(commentMutationForPush)])
       for (const r of results ?? []) {
         const owner = mutations.find((m) => m.mutation.seq === r.seq)
@@ -469,6 +470,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
           if (r.status === 'rejected') this.outbox.failed(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
           else this.outbox.acked(r.seq)
         }
+      }
+      if (this.outbox.paused) {
+        this.outbox.paused = false
+        this.outbox.flush()
       }
       const changes = await pull(this.rest, this.meta!.pullCursor)
       if (changes) {
@@ -484,6 +489,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       for (const t of tasks) this.pushing.delete(t.id)
       for (const t of tasks) if (t.loaded && !t.missing) this.resync(t, 'log')
     } finally {
+      if (this.outbox.paused) {
+        this.outbox.paused = false
+        this.outbox.flush()
+      }
       for (const t of tasks) {
         if (this.pushing.delete(t.id)) t.flush()
       }

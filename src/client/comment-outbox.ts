@@ -25,6 +25,8 @@ export class CommentOutbox {
   private items: CommentMutation[] = []
   private sentEpoch = 0
   private durableSeq = 0
+  /** While a REST push carries the queue, nothing goes on the socket (the server must not see one seq twice at once). */
+  paused = false
 
   constructor(private readonly host: OutboxHost) {}
 
@@ -44,8 +46,9 @@ export class CommentOutbox {
     return this.items.some((m) => m.commentId === commentId)
   }
 
-  /** Mutations already recorded (for a REST push). */
-  recorded(): CommentMutation[] {
+  /** Mutations already recorded, for a REST push; none while the head is in flight on the socket (order matters). */
+  pushable(): CommentMutation[] {
+    if (this.sentHead) return []
     return this.items.filter((m) => m.seq <= this.durableSeq)
   }
 
@@ -73,7 +76,7 @@ export class CommentOutbox {
   flush(): void {
     const head = this.items[0]
     const epoch = this.host.epoch()
-    if (!head || !epoch || this.sentEpoch === epoch || head.seq > this.durableSeq) return
+    if (!head || !epoch || this.paused || this.sentEpoch === epoch || head.seq > this.durableSeq) return
     if (this.host.taskRev(head.taskId) === 0) return
     const msg: ClientMessage = { type: 'comment', action: head.action, commentId: head.commentId, taskId: head.taskId, seq: head.seq }
     if (head.body !== undefined) msg.body = head.body
