@@ -8,10 +8,15 @@ import type { Session } from './session.js'
 
 /** Task reads served at once for one subscribe (bounded so one socket cannot hog the pool). */
 const CONCURRENCY = 8
+/** Tasks one socket may follow by id (each costs a feed membership). */
+export const MAX_TASKS_PER_SOCKET = 10_000
 
 export async function handleSubscribe(session: Session, msg: SubscribeMessage): Promise<void> {
   const since = msg.since ?? {}
   const taskIds = [...new Set([...(msg.taskIds ?? []), ...Object.keys(since)])]
+  if ((session.tasks?.size ?? 0) + taskIds.length > MAX_TASKS_PER_SOCKET) {
+    return session.sendError('too_large', `a socket follows at most ${MAX_TASKS_PER_SOCKET} tasks by id; unsubscribe some or subscribe by project`)
+  }
   const projectIds: string[] = []
   const router = session.router
   for (const projectId of new Set(msg.projectIds ?? [])) {
