@@ -464,7 +464,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         const owner = mutations.find((m) => m.mutation.seq === r.seq)
         if (owner) {
           if (r.status === 'rejected') owner.task.onRejected(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
-          else owner.task.onAck(r.seq, r.rev)
+          else owner.task.onAck(r.seq, r.rev, false, true)
         } else if (comments[0]?.seq === r.seq) {
           comments.shift()
           if (r.status === 'rejected') this.outbox.failed(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')

@@ -100,6 +100,11 @@ export class CommentOutbox {
     const head = this.items[0]
     if (!head) return
     this.sentEpoch = 0
+    // Comment ids are fresh UUIDs: "already exists" for our create means a concurrent resend of it won.
+    if (code === 'already_exists' && head.action === 'create') {
+      this.acked(head.seq)
+      return
+    }
     if (isTransient(code) && this.host.retryLater((head.retries ?? 0) + 1, () => this.flush())) {
       head.retries = (head.retries ?? 0) + 1
       return

@@ -243,7 +243,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** The recorded in-flight mutation, for a REST push (with the rev its op is expressed against). */
   pushable(): { task: TaskHandle; mutation: TaskMutation; baseRev: number }[] {
     const f = this.inflight
-    if (!f || this.durableSeq !== f.seq || this.heldAck) return []
+    // Not one already on its way over the current socket: the server must not get one seq twice at once.
+    if (!f || this.durableSeq !== f.seq || this.heldAck || this.inflightSeq() !== undefined) return []
     return [{ task: this, mutation: f, baseRev: f.kind === 'op' && !this.uncertain ? this.rev : (f as { baseRev?: number }).baseRev ?? 0 }]
   }
 
@@ -439,8 +440,13 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.releaseHeldAck()
   }
 
-  /** The server acknowledged `seq` (rev: where it committed, or the current rev when it committed nothing). */
-  onAck(seq: number, rev: number | undefined, noop = false): boolean {
+  /**
+   * The server acknowledged `seq`: committed at `rev`, or (`noop`) committed
+   * nothing, `rev` being then the current rev. A REST push result does not tell
+   * the two apart (`fromPush`): it is settled by the op log the client reads
+   * next, where the op shows at `rev` if it committed.
+   */
+  onAck(seq: number, rev: number | undefined, noop = false, fromPush = false): boolean {
     const f = this.inflight
     if (!f || f.seq !== seq || !this.base) return false
     if (f.kind === 'create') {
@@ -449,21 +455,22 @@ export class TaskHandle extends Emitter<TaskEvents> {
     }
     const current = this.base.rev
     const at = rev ?? current
+    if (at > current && (fromPush || noop)) {
+      // Wait for the stream: our op at `at` is a commit (it is recognised by its seq), anything else a no-op.
+      this.heldAck = { rev: at, noop: true }
+      return true
+    }
     if (this.uncertain) {
       this.inflight = null
       this.uncertain = false
       this.heldAck = null
       // Committed after our base: its committed form is unknown here, so reload.
-      if (at > current && !noop) this.host.resync(this, 'snapshot')
+      if (at > current) this.host.resync(this, 'snapshot')
       this.afterCommit({ seq, rev: at, noop, count: f.count })
       return true
     }
-    if (noop || isEmpty(f.op) || at <= current) {
-      if (at > current) this.heldAck = { rev: at, noop: true }
-      else this.dropInflightNoop()
-      return true
-    }
-    if (at === current + 1) this.commitInflight(at)
+    if (noop || isEmpty(f.op) || at <= current) this.dropInflightNoop()
+    else if (at === current + 1) this.commitInflight(at)
     else this.heldAck = { rev: at, noop: false }
     return true
   }
@@ -595,8 +602,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** The server committed nothing for the in-flight op: it must have become the identity here too. */
   private dropInflightNoop(): void {
     const f = this.inflight
+    const wasUncertain = this.uncertain
     this.inflight = null
-    if (f && f.kind === 'op' && !isEmpty(f.op)) {
+    this.uncertain = false
+    // (An uncertain op's effect is not in the view: dropping it needs no reload.)
+    if (f && f.kind === 'op' && !wasUncertain && !isEmpty(f.op)) {
       // Our view still holds an effect the server dropped: reload rather than diverge.
       this.host.resync(this, 'snapshot')
     }

@@ -282,6 +282,11 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
     const text = server.description
     const missing = markers.get(id)!.filter((m) => text.split(m).length !== 2)
     t.same(missing, [], `every description insert on task ${id.slice(0, 8)} is there exactly once`)
+    for (const m of missing) {
+      const inLog = ops.filter((o) => JSON.stringify(o.op).includes(m)).map((o) => ({ rev: o.rev, clientId: o.clientId, seq: o.seq }))
+      const onWire = [...wires.entries()].flatMap(([c, w]) => [...w.sent.entries()].filter(([, x]) => JSON.stringify(x.op ?? {}).includes(m)).map(([seq]) => `${c}:${seq}`))
+      t.comment(`${m}: ${text.split(m).length - 1} times in the text; in the log ${JSON.stringify(inLog)}; sent as ${JSON.stringify(onWire)}`)
+    }
     t.equal(text.length, markers.get(id)!.join('').length, 'and nothing else')
   }
   t.same([...logged.entries()].filter(([, n]) => n > 1), [], 'no (clientId, seq) committed twice')

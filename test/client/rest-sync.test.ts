@@ -61,3 +61,29 @@ t.test('without the REST endpoints, sync_required falls back to a socket resume'
   t.equal(task.snapshot.title, 'xy')
   t.ok(s.calls.includes('POST /api/sync/push') || s.calls.includes('GET /api/sync/pull'), 'REST tried first')
 })
+
+t.test('a push result does not say whether the op committed: the op log settles it (here: a no-op)', async (t) => {
+  let seqA = 0
+  const s = await setup(t, {
+    fetch: (method, path) => {
+      if (path === '/api/sync/push') return { status: 200, body: { results: [{ seq: seqA, status: 'applied', rev: 7 }] } }
+      if (path.startsWith('/api/sync/pull')) return { status: 404, body: { error: { code: 'not_found', message: 'no' } } }
+      if (path === `/api/tasks/${TASK}/ops?from=6`) return { status: 200, body: { ops: [remoteOp(6, { priority: { set: 3 } }), remoteOp(7, { description: ['x'] })], hasMore: false } }
+      return undefined
+    },
+  })
+  const task = await openTask(s, 5, { title: 'a' })
+  s.client.goOffline()
+  task.submit({ priority: { set: 1 } })
+  seqA = task.toStored()!.inflight!.seq
+  task.submit({ title: [1, 'b'] })
+  s.client.goOnline()
+  const sock = await s.nextSocket()
+  await nextSent(sock, 'subscribe')
+  sock.receive({ type: 'sync_required', taskId: TASK, reason: 'test' })
+  sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  const next = await nextSent(sock, 'op')
+  t.same([next.baseRev, next.op], [7, { title: [1, 'b'] }], 'the no-op dropped, the pending op sent on the caught-up rev')
+  t.same([task.rev, task.snapshot.priority, task.snapshot.description, task.snapshot.title], [7, 3, 'x', 'ab'])
+  t.notOk(s.calls.includes(`GET /api/tasks/${TASK}`), 'settled without reloading a snapshot')
+})
