@@ -50,6 +50,8 @@ export const ConfigSchema = Type.Object({
   WS_PROBE_MS: Int(5000, 50),
   /** A presence not refreshed for this long is cleared for everyone. */
   WS_PRESENCE_TTL_MS: Int(30_000, 100),
+  /** A socket whose close handshake (e.g. a 4009 cut) has not finished this long after the close was queued is destroyed. */
+  WS_CLOSE_TIMEOUT_MS: Int(30_000, 100),
   /** Milliseconds SIGTERM waits for begun commits before closing sockets. */
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100),
   AUTH_RATE_LIMIT_PER_MIN: Int(30, 1),

@@ -45,7 +45,9 @@ function refuse(reply: FastifyReply, status: number, code: ErrorBody['error']['c
  * Lets the upgrade's request and reply be collected: @fastify/websocket keeps
  * them in the socket's error listener and Node in the socket's response slot,
  * several KB per idle socket. A shared listener replaces the first; the response
- * is detached from the socket.
+ * is detached from the socket. Detaching costs no timeout: Node drops its HTTP
+ * timeouts from a socket before emitting 'upgrade', and the destroy of a close
+ * handshake that does not finish is ws's own timer (closeTimeout below).
  */
 function releaseUpgradeRequest(ws: WebSocket): void {
   ws.removeAllListeners('error')
@@ -125,8 +127,10 @@ export default fp(
         perMessageDeflate: false,
         // The gateway tracks its sockets; ws's own set would only cost memory.
         clientTracking: false,
-        // A close handshake not finished in 30 s (a client that stopped reading) destroys the connection.
-        closeTimeout: 30_000,
+        // ws destroys the connection when a close handshake has not finished this long after
+        // ws.close(): its timer starts at close(), even when the close frame is stuck behind a
+        // full send buffer (a client that stopped reading, cut with 4009).
+        closeTimeout: config.WS_CLOSE_TIMEOUT_MS,
       } as Record<string, unknown>,
       // Replaces the plugin's default (close every socket at once, code 1005).
       preClose: async () => {
