@@ -16,7 +16,7 @@ import { CommentOutbox } from './comment-outbox.js'
 import { Persister } from './persister.js'
 import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, taskMutationForPush } from './sync.js'
 import { TaskHandle, type TaskHost } from './task.js'
-import type { ClientStatus, CommentMutation, StoredMeta, StoredTask } from './types.js'
+import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
 
 export interface TaskSyncClientOptions {
   /** Base URL of the server, e.g. `https://sync.example.com` (REST under /api, socket at /ws). */
@@ -45,6 +45,8 @@ export interface TaskSyncClientOptions {
 
 export interface ClientEvents {
   status: ClientStatus
+  /** Every task's `conflict`, with its task id (also those found while restoring from storage). */
+  conflict: ConflictEvent & { taskId: string }
   /** Non-fatal problems (storage failures, unexpected server errors, refused hello). */
   error: Error
 }
@@ -548,6 +550,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         client.refreshStatus()
         client.wake()
       },
+      conflict: (t, e) => client.emit('conflict', { ...e, taskId: t.id }),
       commentChange: (t, action, comment, prev) => {
         const m: CommentMutation = { seq: this.host.nextSeq(), taskId: t.id, action, commentId: comment.id, prev }
         if (action !== 'delete') m.body = comment.body

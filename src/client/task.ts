@@ -20,7 +20,7 @@ import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/mess
 import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
 import { newId } from './ids.js'
-import type { AckEvent, StoredTask, TaskEvents, TaskMutation } from './types.js'
+import type { AckEvent, ConflictEvent, StoredTask, TaskEvents, TaskMutation } from './types.js'
 
 /** What a task needs from its client (the connection, the seq counter, storage). */
 export interface TaskHost {
@@ -43,6 +43,7 @@ export interface TaskHost {
   /** True while the task is being caught up over REST: nothing is sent meanwhile. */
   busy(task: TaskHandle): boolean
   settled(): void
+  conflict(task: TaskHandle, e: ConflictEvent): void
   commentChange(task: TaskHandle, action: 'create' | 'edit' | 'delete', comment: Comment, prev: Comment | null): void
 }
 
@@ -511,7 +512,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.base = { ...this.base, ...taskType.create(), deleted: true, rev: Math.max(rev, this.base.rev) }
     this.view = contentOf(this.base)
     this.cached = null
-    if (dropped) this.emit('conflict', { kind: 'rejected', code: 'task_deleted', message: `task ${this.id} was deleted`, op: dropped })
+    if (dropped) this.reportConflict({ kind: 'rejected', code: 'task_deleted', message: `task ${this.id} was deleted`, op: dropped })
     this.changed({ local: false, op: null })
     void this.host.persist(this.id)
   }
@@ -521,7 +522,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.missing = new TaskSyncError('not_found', message)
     for (const w of this.readyWaiters.splice(0)) w.reject(this.missing)
     const dropped = this.base ? this.dropLocal() : null
-    if (dropped) this.emit('conflict', { kind: 'rejected', code: 'not_found', message, op: dropped })
+    if (dropped) this.reportConflict({ kind: 'rejected', code: 'not_found', message, op: dropped })
     this.host.settled()
   }
 
@@ -553,7 +554,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       this.commentMap.delete(commentId)
       if (c) this.emit('comment', { comment: { ...c, deleted: true }, local: true })
     }
-    this.emit('conflict', { kind: 'comment', code, message, commentId })
+    this.reportConflict({ kind: 'comment', code, message, commentId })
   }
 
   // ---- transitions --------------------------------------------------------
@@ -652,7 +653,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       this.pendingCount = 0
       this.view = { ...taskType.create(), deleted: true }
       this.cached = null
-      this.emit('conflict', { kind: 'rejected', code, message, op: { delete: true } })
+      this.reportConflict({ kind: 'rejected', code, message, op: { delete: true } })
       this.changed({ local: true, op: null })
       this.host.settled()
       void this.host.persist(this.id)
@@ -664,13 +665,13 @@ export class TaskHandle extends Emitter<TaskEvents> {
       try {
         this.pendingOp = withoutRejected(contentOf(this.base!), f.op, this.pendingOp)
       } catch {
-        this.emit('conflict', { kind: 'lost', code, message: 'later local changes depended on the refused one', op: this.pendingOp })
+        this.reportConflict({ kind: 'lost', code, message: 'later local changes depended on the refused one', op: this.pendingOp })
         this.pendingOp = null
         this.pendingCount = 0
       }
     }
     this.view = this.rebuildView()
-    this.emit('conflict', { kind: 'rejected', code, message, op: f.op })
+    this.reportConflict({ kind: 'rejected', code, message, op: f.op })
     this.changed({ local: true, op: null })
     this.afterCommit()
   }
@@ -710,7 +711,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       try {
         v = taskType.apply(v, this.pendingOp)
       } catch (err) {
-        this.emit('conflict', { kind: 'lost', message: `local changes no longer apply: ${(err as Error).message}`, op: this.pendingOp })
+        this.reportConflict({ kind: 'lost', message: `local changes no longer apply: ${(err as Error).message}`, op: this.pendingOp })
         this.pendingOp = null
         this.pendingCount = 0
       }
@@ -730,6 +731,12 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.heldAck = null
     this.uncertain = false
     return dropped
+  }
+
+  /** Emits `conflict` here and on the client (where a listener set before `connect()` also sees those found on restore). */
+  private reportConflict(e: ConflictEvent): void {
+    this.emit('conflict', e)
+    this.host.conflict(this, e)
   }
 
   private changed(e: { local: boolean; op: TaskOp | null }): void {

@@ -140,8 +140,9 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
       },
     })
     client.on('error', () => {})
+    // Set before connect(): conflicts found while restoring from storage are reported too.
+    client.on('conflict', (e) => conflicts.push(e))
     await client.connect()
-    for (const task of client.openTasks) task.on('conflict', (e) => conflicts.push(e))
     return client
   }
   const slots: Slot[] = []
@@ -151,13 +152,12 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
   const taskIds: string[] = []
   for (let k = 0; k < TASKS; k++) {
     const task = slots[0].client.createTask({ title: `task ${k}`, description: '' })
-    task.on('conflict', (e) => conflicts.push(e))
     taskIds.push(task.id)
     markers.set(task.id, [])
   }
   await slots[0].client.whenSynced({ timeoutMs: 20_000 })
   for (const s of slots.slice(1)) {
-    for (const id of taskIds) (await s.client.task(id)).on('conflict', (e) => conflicts.push(e))
+    for (const id of taskIds) await s.client.task(id)
   }
 
   const handle = (s: Slot, id: string): TaskHandle => s.client.openTasks.find((x) => x.id === id)!

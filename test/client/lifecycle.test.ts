@@ -27,14 +27,17 @@ t.test('createTask: shown at once, create sent, subscribed after the ack, later 
   t.same([task.rev, task.pending, task.snapshot.description], [2, 0, 'details'])
 })
 
-t.test('a refused create rolls the task back to nothing and says so', async (t) => {
+t.test('a refused create rolls the task back to nothing and says so, on the task and on the client', async (t) => {
   const s = await setup(t)
   const task = s.client.createTask({ id: TASK, title: 'dup' })
   const conflicts: ConflictEvent[] = []
+  const onClient: unknown[] = []
   task.on('conflict', (e) => conflicts.push(e))
+  s.client.on('conflict', (e) => onClient.push(e))
   const create = await nextSent(s.sock, 'create')
   s.sock.receive({ type: 'error', code: 'already_exists', message: 'id taken', ref: TASK, seq: create.seq })
   t.match(conflicts, [{ kind: 'rejected', code: 'already_exists' }])
+  t.match(onClient, [{ kind: 'rejected', code: 'already_exists', taskId: TASK }])
   t.equal(task.deleted, true)
   t.equal(task.pending, 0)
 })
