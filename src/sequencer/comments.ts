@@ -39,6 +39,12 @@ export interface CommentServiceOptions {
 
 type Request = (CommentCreateRequest | CommentEditRequest | CommentDeleteRequest) & { taskId?: string }
 
+/** A committed comment change and the project its task was in when the change was checked. */
+interface Written {
+  comment: Comment
+  projectId: string | null
+}
+
 export class CommentService {
   private readonly announcer: Announcer<CommentNotice>
   private readonly inFlight = new Set<Promise<unknown>>()
@@ -52,7 +58,7 @@ export class CommentService {
   create(req: CommentCreateRequest): Promise<CommentResult> {
     return this.run(req, 'create', async () => {
       const body = this.checkBody(req.body)
-      await this.liveTask(req.principal.orgId, req.taskId)
+      const projectId = await this.liveTask(req.principal.orgId, req.taskId)
       const parentId = req.parentId ?? null
       if (parentId !== null) {
         const parent = await loadComment(this.opts.database, req.principal.orgId, parentId)
@@ -63,7 +69,7 @@ export class CommentService {
       const c = { orgId, id: req.commentId, taskId: req.taskId, parentId, authorId: userId, body, at }
       const comment = await insertComment(this.opts.database, c, req)
       if (!comment) throw new TaskSyncError('already_exists', `comment ${req.commentId} already exists`)
-      return comment
+      return { comment, projectId }
     })
   }
 
@@ -71,25 +77,25 @@ export class CommentService {
   edit(req: CommentEditRequest): Promise<CommentResult> {
     return this.run(req, 'edit', async () => {
       const body = this.checkBody(req.body)
-      const current = await this.liveComment(req)
+      const { comment: current, projectId } = await this.liveComment(req)
       if (current.authorId !== req.principal.userId) throw new TaskSyncError('forbidden', 'only the author may edit a comment')
       const comment = await editComment(this.opts.database, req.principal.orgId, req.commentId, body, new Date().toISOString(), req)
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
-      return comment
+      return { comment, projectId }
     })
   }
 
   /** Deletes (tombstones) a comment; its author or an admin may. */
   delete(req: CommentDeleteRequest): Promise<CommentResult> {
     return this.run(req, 'delete', async () => {
-      const current = await this.liveComment(req)
+      const { comment: current, projectId } = await this.liveComment(req)
       const { role, userId, orgId } = req.principal
       if (current.authorId !== userId && role !== 'admin' && role !== 'owner') {
         throw new TaskSyncError('forbidden', 'only the author or an admin may delete a comment')
       }
       const comment = await deleteComment(this.opts.database, orgId, req.commentId, new Date().toISOString(), req)
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
-      return comment
+      return { comment, projectId }
     })
   }
 
@@ -105,7 +111,7 @@ export class CommentService {
     await this.announcer.idle()
   }
 
-  private async run(req: Request, action: CommentNotice['action'], write: () => Promise<Comment>): Promise<CommentResult> {
+  private async run(req: Request, action: CommentNotice['action'], write: () => Promise<Written>): Promise<CommentResult> {
     if (this.draining) throw new TaskSyncError('unavailable', 'the server is shutting down; retry on another instance')
     if (req.principal.role === 'viewer') throw new TaskSyncError('forbidden', 'a viewer may read comments but not change them')
     if ((req.clientId === null) !== (req.seq === null)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
@@ -119,25 +125,27 @@ export class CommentService {
     }
   }
 
-  private async commit(req: Request, action: CommentNotice['action'], write: () => Promise<Comment>): Promise<CommentResult> {
+  private async commit(req: Request, action: CommentNotice['action'], write: () => Promise<Written>): Promise<CommentResult> {
     try {
       if (req.clientId !== null) await this.opts.sequencer.bindClient(req.principal, req.clientId)
       const resent = await this.resent(req)
       if (resent) return resent
-      let comment: Comment
+      let written: Written
       try {
-        comment = await write()
+        written = await write()
       } catch (err) {
         // A racing resend of the same (clientId, seq) hit the primary key: answer as a resend.
         const again = isLostRace(err) ? await this.resent(req) : null
         if (again) return again
         throw err
       }
+      const { comment, projectId } = written
       const notice: CommentNotice = {
         kind: 'comment',
         from: this.opts.instanceId,
         orgId: req.principal.orgId,
         taskId: comment.taskId,
+        projectId,
         comment,
         action,
         clientId: req.clientId,
@@ -173,19 +181,20 @@ export class CommentService {
     return body
   }
 
-  private async liveTask(orgId: string, taskId: string): Promise<void> {
+  /** Checks the task exists and is live; returns its project (for the notice's routing). */
+  private async liveTask(orgId: string, taskId: string): Promise<string | null> {
     const task = await loadTask(this.opts.database, orgId, taskId)
     if (!task) throw new TaskSyncError('not_found', `task ${taskId} not found`)
     if (task.deleted) throw new TaskSyncError('task_deleted', `task ${taskId} is deleted`, { rev: task.rev })
+    return task.projectId
   }
 
   /** The comment to change: it must exist (in the named task, if any), be live, and its task too. */
-  private async liveComment(req: { principal: Principal; commentId: string; taskId?: string }): Promise<Comment> {
+  private async liveComment(req: { principal: Principal; commentId: string; taskId?: string }): Promise<Written> {
     const c = await loadComment(this.opts.database, req.principal.orgId, req.commentId)
     if (!c || (req.taskId !== undefined && c.taskId !== req.taskId) || c.deleted) {
       throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
     }
-    await this.liveTask(req.principal.orgId, c.taskId)
-    return c
+    return { comment: c, projectId: await this.liveTask(req.principal.orgId, c.taskId) }
   }
 }

@@ -68,6 +68,11 @@ export interface CommentNotice {
   from: string
   orgId: string
   taskId: string
+  /**
+   * The task's project as read when the change was checked (null: in no project),
+   * so project subscribers are reached without a read. Absent from older publishers.
+   */
+  projectId?: string | null
   /** The comment after the change (a deleted one is its tombstone: `deleted: true`, empty body). */
   comment: Comment
   action: 'create' | 'edit' | 'delete'

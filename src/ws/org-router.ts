@@ -14,9 +14,6 @@ import type { Session } from './session.js'
 import type { Gateway } from './gateway.js'
 import { encode } from './wire.js'
 
-/** A commit notice as it may arrive: the move snapshot is optional. */
-type CommitArrival = CommitNotice & { snapshot?: TaskSnapshot }
-type CommentArrival = CommentNotice & { projectId?: string | null }
 type Arrival = OrgNotice | PresenceNotice
 
 /** A feed entry that may carry the task's snapshot after a move (for sockets it moved into scope). */
@@ -99,7 +96,7 @@ export class OrgRouter implements FeedHost<Session> {
     else this.ingestCommit(notice)
   }
 
-  ingestCommit(n: CommitArrival): void {
+  ingestCommit(n: CommitNotice): void {
     let feed = this.feeds.get(n.taskId)
     if (!feed) {
       // Nobody here follows the task: keep no state for it.
@@ -269,7 +266,8 @@ export class OrgRouter implements FeedHost<Session> {
     if (projectId != null) for (const s of this.projectSubs.get(projectId) ?? []) if (!members?.has(s) && !s.all) fn(s)
   }
 
-  private deliverComment(n: CommentArrival): void {
+  /** Project subscribers are found by the notice's projectId; a notice without one (an older publisher) costs a read. */
+  private deliverComment(n: CommentNotice): void {
     const known = n.projectId !== undefined ? n.projectId : this.feeds.get(n.taskId)?.projectId
     let frame: Buffer | undefined
     const send = (s: Session) => {
