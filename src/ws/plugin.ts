@@ -16,6 +16,8 @@ import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
 import { databaseReads } from './reads.js'
 import { registerWsMetrics } from './metrics.js'
+import { recordResumesWith } from './subscribe.js'
+import { recordSync } from '../sync/log.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -138,6 +140,10 @@ export default fp(
       },
     })
     gw.start()
+    // Resumes go to the sync log without holding up the socket; a lost line is only logged.
+    recordResumesWith(gw, (entry) => {
+      recordSync(app.database, entry).catch((err) => app.log.warn({ err }, 'sync log entry for a resume not written'))
+    })
     refuseUpgradesWhileDraining(app, () => app.draining || gw.draining)
     // A revoked device loses its sockets at once, on every instance.
     app.tokens.onDeviceRevoked((orgId, deviceId) => gw.closeDevice(orgId, deviceId))

@@ -4,6 +4,8 @@
  * during the read are delivered once, after it (guarantee 4).
  */
 import type { SubscribeMessage, UnsubscribeMessage } from '../protocol/messages.js'
+import type { SyncLogEntry } from '../sync/log.js'
+import type { Gateway } from './gateway.js'
 import type { Session } from './session.js'
 
 /** Task reads served at once for one subscribe (bounded so one socket cannot hog the pool). */
@@ -11,7 +13,25 @@ const CONCURRENCY = 8
 /** Tasks one socket may follow by id (each costs a feed membership). */
 export const MAX_TASKS_PER_SOCKET = 10_000
 
+/** Takes one socket resume for the sync log; must not throw or block (it runs after the reply). */
+export type ResumeRecorder = (entry: SyncLogEntry) => void
+
+const recorders = new WeakMap<Gateway, ResumeRecorder>()
+
+/** Records every `subscribe` carrying `since` on this gateway's sockets (plugin.ts: the sync log). */
+export function recordResumesWith(gateway: Gateway, recorder: ResumeRecorder): void {
+  recorders.set(gateway, recorder)
+}
+
+/** What the tasks of one subscribe were sent (for the sync log). */
+interface Served {
+  ops: number
+  snapshots: number
+  syncRequired: number
+}
+
 export async function handleSubscribe(session: Session, msg: SubscribeMessage): Promise<void> {
+  const started = performance.now()
   const since = msg.since ?? {}
   const taskIds = [...new Set([...(msg.taskIds ?? []), ...Object.keys(since)])]
   if ((session.tasks?.size ?? 0) + taskIds.length > MAX_TASKS_PER_SOCKET) {
@@ -38,18 +58,29 @@ export async function handleSubscribe(session: Session, msg: SubscribeMessage): 
   if (msg.all === true) router.addAll(session)
 
   const subscribed: string[] = []
+  const served: Served = { ops: 0, snapshots: 0, syncRequired: 0 }
   let next = 0
   const worker = async () => {
     while (next < taskIds.length && !session.closed) {
       const taskId = taskIds[next++]
-      if (await serveTask(session, taskId, since[taskId])) subscribed.push(taskId)
+      if (await serveTask(session, taskId, since[taskId], served)) subscribed.push(taskId)
     }
   }
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, taskIds.length) }, worker))
-  if (session.closed) return
-  // In request order, whatever order the reads finished in.
-  const ok = new Set(subscribed)
-  session.send({ type: 'subscribed', taskIds: taskIds.filter((id) => ok.has(id)), projectIds, all: msg.all === true })
+  if (!session.closed) {
+    // In request order, whatever order the reads finished in.
+    const ok = new Set(subscribed)
+    session.send({ type: 'subscribed', taskIds: taskIds.filter((id) => ok.has(id)), projectIds, all: msg.all === true })
+  }
+  if (msg.since && Object.keys(msg.since).length > 0) recordResume(session, taskIds.length, served, performance.now() - started)
+}
+
+/** One sync log entry per resuming subscribe, after its reply (a cut-short one too: it says how far it got). */
+function recordResume(session: Session, tasks: number, served: Served, durationMs: number): void {
+  const record = recorders.get(session.gateway)
+  if (!record) return
+  const { orgId, userId, deviceId } = session.principal
+  record({ orgId, userId, deviceId, clientId: session.clientId, kind: 'resume', counts: { tasks, ...served }, durationMs })
 }
 
 /**
@@ -58,7 +89,7 @@ export async function handleSubscribe(session: Session, msg: SubscribeMessage): 
  * of another organization, is `not_found`; a deleted one is `task_deleted`; a
  * `since` ahead of the task is `sync_required`. None of those is subscribed.
  */
-async function serveTask(session: Session, taskId: string, since: number | undefined): Promise<boolean> {
+async function serveTask(session: Session, taskId: string, since: number | undefined, served: Served): Promise<boolean> {
   const { sequencer } = session.gateway.deps
   const router = session.router
   const feed = router.feedFor(taskId)
@@ -84,6 +115,7 @@ async function serveTask(session: Session, taskId: string, since: number | undef
     const rev = snapshot.rev
     if (since !== undefined && since > rev) {
       leave()
+      served.syncRequired++
       session.send({ type: 'sync_required', taskId, reason: `since ${since} is ahead of the task's rev ${rev}` })
       return false
     }
@@ -94,10 +126,14 @@ async function serveTask(session: Session, taskId: string, since: number | undef
       // All of them or none: never a partial replay.
       if (ops.length === rev - since && ops.every((e, i) => e.rev === since + 1 + i)) {
         for (const event of ops) session.receive({ event })
+        served.ops += ops.length
         replayed = true
       }
     }
-    if (!replayed) session.send({ type: 'snapshot', taskId, rev, task: snapshot })
+    if (!replayed) {
+      served.snapshots++
+      session.send({ type: 'snapshot', taskId, rev, task: snapshot })
+    }
     feed.release(session, rev, snapshot.projectId)
     // Acks of this socket's own ops up to `rev` were covered by the read: the feed will not deliver them.
     session.flushAcks(taskId, rev)
