@@ -453,14 +453,17 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
    * pull what changed, then catch every task up from its op log. Where the sync
    * endpoints are absent, the socket resends and resumes instead.
    */
-  private async syncOverRest(tasks: TaskHandle[]): Promise<void> {
+  private async syncOverRest(all: TaskHandle[]): Promise<void> {
+    // Tasks already in another REST sync are left to it: one seq must never be pushed twice at once.
+    const tasks = all.filter((t) => !this.pushing.has(t.id))
+    const pushComments = !this.outbox.paused
     this.restSyncs++
     for (const t of tasks) this.pushing.add(t.id)
     this.refreshStatus()
     try {
       const mutations = tasks.flatMap((t) => t.pushable())
-      const comments = this.outbox.pushable()
-      this.outbox.paused = comments.length > 0
+      const comments = pushComments ? this.outbox.pushable() : []
+      if (pushComments) this.outbox.paused = comments.length > 0
       const results = await push(this.rest, this.clientId, [...mutations.map((m) => taskMutationForPush(m.task.id, m.mutation, m.baseRev)), ...comments.map(commentMutationForPush)])
       for (const r of results ?? []) {
         const owner = mutations.find((m) => m.mutation.seq === r.seq)
@@ -473,7 +476,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
           else this.outbox.acked(r.seq)
         }
       }
-      if (this.outbox.paused) {
+      if (pushComments && this.outbox.paused) {
         this.outbox.paused = false
         this.outbox.flush()
       }
@@ -491,7 +494,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       for (const t of tasks) this.pushing.delete(t.id)
       for (const t of tasks) if (t.loaded && !t.missing) this.resync(t, 'log')
     } finally {
-      if (this.outbox.paused) {
+      if (pushComments && this.outbox.paused) {
         this.outbox.paused = false
         this.outbox.flush()
       }

@@ -488,15 +488,10 @@ export class TaskHandle extends Emitter<TaskEvents> {
     // (After a snapshot replaced the base, the op is expressed against a rev the client can no longer
     // transform from: refused as too old, it is rolled back rather than resent.)
     if (code === 'rev_too_old' && this.retries < 3 && f.kind === 'op' && !this.uncertain) {
-      // Not committed: catch up from the log and send it again under a fresh seq.
+      // Not committed by this attempt: catch up from the log, then send it again under the SAME seq, so
+      // that another attempt of it that did commit (a push racing a resend) is recognised, never doubled.
       this.retries++
-      f.seq = this.host.nextSeq()
-      this.durableSeq = 0
-      const seq = f.seq
-      void this.host.persist(this.id).then(() => {
-        if (this.inflight?.seq === seq) this.durableSeq = seq
-        this.host.resync(this, 'log')
-      })
+      this.host.resync(this, 'log')
       return
     }
     this.rollback(code, message)
