@@ -108,6 +108,7 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
   const conflicts: ConflictEvent[] = []
   const markers = new Map<string, string[]>() // taskId → description markers submitted
   const rest = new Map<string, number>()
+  const pushResults = new Map<string, number>()
   // Snapshot reloads during the run: only after an ack was misread (the lossy path); expected 0.
   let snapshotReloads = 0
   let finalPhase = false
@@ -139,6 +140,12 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
         if (path.startsWith('/api/sync/') || path.endsWith('/ops')) {
           const key = `${init?.method ?? 'GET'} ${path.replace(/[0-9a-f-]{36}/, ':id')} ${res.status}`
           rest.set(key, (rest.get(key) ?? 0) + 1)
+          if (path === '/api/sync/push' && res.ok) {
+            for (const r of ((await res.clone().json()) as { results: { status: string; error?: { code: string } }[] }).results) {
+              const k = `push ${r.status}${r.error ? ` ${r.error.code}` : ''}`
+              pushResults.set(k, (pushResults.get(k) ?? 0) + 1)
+            }
+          }
         }
         return res
       },
@@ -244,7 +251,7 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
   t.comment(`${edits} edits, ${expectedComments.size} comments, ${restarts} restarts, ${offlinePeriods} offline periods`)
   t.same(conflicts, [], 'no local change was refused or lost')
   t.comment(`REST catch-up calls: ${JSON.stringify(Object.fromEntries(rest))}; snapshot reloads: ${snapshotReloads}`)
-  t.comment(`server messages other than op/ack: ${JSON.stringify(Object.fromEntries(heard))}`)
+  t.comment(`server messages other than op/ack: ${JSON.stringify(Object.fromEntries(heard))}; push results: ${JSON.stringify(Object.fromEntries(pushResults))}`)
   t.ok(rest.get('POST /api/sync/push 200') && rest.get('GET /api/sync/pull 200'), 'odd clients pushed and pulled over REST')
   t.equal(snapshotReloads, 0, 'every catch-up was exact: no task had to be reloaded from a snapshot over local changes')
   t.same([...rest.keys()].filter((k) => !k.endsWith(' 200')), [], 'every REST catch-up call succeeded')
