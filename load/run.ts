@@ -85,7 +85,9 @@ async function startInstances(): Promise<{ instances: Instance[]; cleanup: () =>
   const instances: Instance[] = []
   for (let i = 0; i < INSTANCES; i++) {
     const port = 4100 + i
-    const proc = spawn(process.execPath, ['dist/src/server.js'], {
+    // LOAD_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=load/results".
+    const nodeArgs = (process.env.LOAD_SERVER_ARGS ?? '').split(' ').filter(Boolean)
+    const proc = spawn(process.execPath, [...nodeArgs, 'dist/src/server.js'], {
       env: { ...env, PORT: String(port), INSTANCE_ID: `load-${i}` },
       stdio: ['ignore', 'inherit', 'inherit'],
     })
@@ -139,7 +141,9 @@ async function setupOrg(url: string): Promise<{ token: string; taskIds: string[]
 function startWorkers(plans: SocketPlan[]): { procs: ChildProcess[]; slices: SocketPlan[][] } {
   const slices: SocketPlan[][] = Array.from({ length: WORKERS }, () => [])
   plans.forEach((p, i) => slices[i % WORKERS].push(p))
-  const procs = slices.map(() => fork(new URL('./worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] }))
+  // LOAD_WORKER_ARGS: extra node flags for the generator workers (e.g. --cpu-prof).
+  const execArgv = ['--import', 'tsx', ...(process.env.LOAD_WORKER_ARGS ?? '').split(' ').filter(Boolean)]
+  const procs = slices.map(() => fork(new URL('./worker.ts', import.meta.url).pathname, [], { execArgv }))
   return { procs, slices }
 }
 
@@ -153,6 +157,37 @@ function waitFor<T>(proc: ChildProcess, type: string): Promise<T> {
     }
     proc.on('message', onMsg)
   })
+}
+
+/** A Prometheus text scrape: metric name (labels dropped) → sum of its samples. */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    for (const line of text.split('\n')) {
+      if (!line || line.startsWith('#')) continue
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line)
+      if (m) out.set(m[1], (out.get(m[1]) ?? 0) + Number(m[2]))
+    }
+  } catch {
+    /* an instance given by --url may not expose /metrics */
+  }
+  return out
+}
+
+/** What the server says about the measured window: where an op's time went on its side. */
+function serverBreakdown(a: Map<string, number>, b: Map<string, number>) {
+  const d = (k: string) => (b.get(k) ?? 0) - (a.get(k) ?? 0)
+  const statements = d('tasksync_commit_statements_total')
+  const rows = d('tasksync_commit_rows_total')
+  return {
+    ackMeanMs: (d('tasksync_ws_ack_seconds_sum') / d('tasksync_ws_ack_seconds_count')) * 1000,
+    queuedMeanMs: (d('tasksync_commit_queued_seconds_total') / rows) * 1000,
+    statementMeanMs: (d('tasksync_commit_statement_seconds_total') / statements) * 1000,
+    rowsPerStatement: rows / statements,
+    eventLoopP99Ms: (b.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
+    gcMsPerS: d('nodejs_gc_duration_seconds_sum') * 1000,
+  }
 }
 
 const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–')
@@ -194,6 +229,7 @@ async function runScenario(instances: Instance[]) {
     postgres: cpuSecondsNamed('postgres'),
     redis: cpuSecondsNamed('redis-server'),
   }
+  const scraped0 = await Promise.all(instances.map((i) => scrape(i.url)))
   const acks0 = acks
   const delivered0 = delivered
   const t0 = Date.now()
@@ -204,6 +240,9 @@ async function runScenario(instances: Instance[]) {
     prevAcks = acks
   }
   const elapsed = (Date.now() - t0) / 1000
+  const scraped1 = await Promise.all(instances.map((i) => scrape(i.url)))
+  const breakdown = scraped1.map((b, i) => serverBreakdown(scraped0[i], b))
+  for (const s of breakdown) s.gcMsPerS /= elapsed
   const acked = acks - acks0
   const deliveredWindow = delivered - delivered0
   const cpu1 = {
@@ -253,6 +292,7 @@ async function runScenario(instances: Instance[]) {
       workers: cpu1.workers.map((c, i) => pct(c, cpu0.workers[i])),
     },
     serverRssMiB: rss.map((b) => fmt(b / 1048576)),
+    server: breakdown,
     gaps,
     errors,
     errorSamples: errorSamples.slice(0, 5),
@@ -266,6 +306,11 @@ async function runScenario(instances: Instance[]) {
   console.log(`fan-out latency ms    p50 ${fmt(summary.fanoutMs.p50)}  p95 ${fmt(summary.fanoutMs.p95)}  p99 ${fmt(summary.fanoutMs.p99)}`)
   console.log(`CPU (of one core)     servers ${summary.cpu.servers.join(' ')}  postgres ${summary.cpu.postgres}  redis ${summary.cpu.redis}  generator ${summary.cpu.workers.join(' ')}`)
   console.log(`server RSS MiB        ${summary.serverRssMiB.join(' ')}`)
+  for (const b of breakdown)
+    console.log(
+      `server side ms        ack mean ${fmt(b.ackMeanMs)} = queued ${fmt(b.queuedMeanMs)} + statement ${fmt(b.statementMeanMs)} (${fmt(b.rowsPerStatement)} rows) + rest;` +
+        ` event-loop p99 ${fmt(b.eventLoopP99Ms)}, GC ${fmt(b.gcMsPerS)} ms/s`,
+    )
   console.log(`gaps ${gaps}, errors ${errors}${errorSamples.length ? ' (' + errorSamples.slice(0, 3).join('; ') + ')' : ''}`)
   console.log(`convergence           ${views.length - diverged}/${views.length} sockets equal to the server snapshot`)
   for (const p of procs) p.kill()

@@ -13,6 +13,8 @@ export type RowOutcome = { kind: 'committed' } | { kind: 'duplicate'; record: Mu
 
 interface Pending {
   row: CommitRow
+  /** performance.now() when queued. */
+  at: number
   resolve(o: RowOutcome): void
   reject(err: unknown): void
 }
@@ -22,8 +24,8 @@ export type WriteBatch = (rows: CommitRow[]) => Promise<CommitOutcome>
 export class GroupCommitter {
   private queue: Pending[] = []
   private inFlight = 0
-  /** Statements written and rows per statement, for the benchmark and metrics. */
-  readonly stats = { statements: 0, rows: 0, statementMs: 0 }
+  /** Statements written, rows, time in statements and rows' time queued before theirs left (for the benchmark and metrics). */
+  readonly stats = { statements: 0, rows: 0, statementMs: 0, queuedMs: 0 }
 
   constructor(
     private readonly write: WriteBatch,
@@ -34,43 +36,62 @@ export class GroupCommitter {
   /** Queues one row (at most one per task at a time: the caller's per-task queue ensures it). */
   commit(row: CommitRow): Promise<RowOutcome> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ row, resolve, reject })
+      this.queue.push({ row, at: performance.now(), resolve, reject })
       this.pump()
     })
   }
 
   private pump(): void {
     while (this.inFlight < this.concurrency && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch)
       this.inFlight++
-      void this.flush(batch).finally(() => {
-        this.inFlight--
-        this.pump()
-      })
+      void this.flush(this.queue.splice(0, this.maxBatch))
     }
   }
 
+  /** Frees the statement slot and sends what queued meanwhile. */
+  private release(): void {
+    this.inFlight--
+    this.pump()
+  }
+
+  /**
+   * Writes one batch in a slot. The slot is freed, and the next batch sent, before
+   * this batch's rows are settled: settling runs their fan-out and publications,
+   * which would otherwise hold the next statement back.
+   */
   private async flush(batch: Pending[]): Promise<void> {
     let outcome: CommitOutcome
     try {
-      this.stats.statements++
-      this.stats.rows += batch.length
-      const started = performance.now()
-      outcome = await this.write(batch.map((p) => p.row))
-      this.stats.statementMs += performance.now() - started
+      outcome = await this.statement(batch)
     } catch (err) {
       // One row's error (a racing duplicate, a deadlock) must not fail its neighbours:
       // write them one by one, each then fails or succeeds on its own.
       if (batch.length === 1 || !isLostRace(err)) for (const p of batch) p.reject(err)
-      else await Promise.all(batch.map((p) => this.flush([p])))
+      else await Promise.all(batch.map((p) => this.statement([p]).then((o) => settle([p], o), (e) => p.reject(e))))
+      this.release()
       return
     }
-    for (const p of batch) {
-      const key = commitKey(p.row.orgId, p.row.taskId)
-      const dup = outcome.duplicates.get(key)
-      if (outcome.committed.has(key)) p.resolve({ kind: 'committed' })
-      else if (dup) p.resolve({ kind: 'duplicate', record: dup })
-      else p.resolve({ kind: 'lost' })
-    }
+    this.release()
+    settle(batch, outcome)
+  }
+
+  private async statement(batch: Pending[]): Promise<CommitOutcome> {
+    this.stats.statements++
+    this.stats.rows += batch.length
+    const started = performance.now()
+    for (const p of batch) this.stats.queuedMs += started - p.at
+    const outcome = await this.write(batch.map((p) => p.row))
+    this.stats.statementMs += performance.now() - started
+    return outcome
+  }
+}
+
+function settle(batch: Pending[], outcome: CommitOutcome): void {
+  for (const p of batch) {
+    const key = commitKey(p.row.orgId, p.row.taskId)
+    const dup = outcome.duplicates.get(key)
+    if (outcome.committed.has(key)) p.resolve({ kind: 'committed' })
+    else if (dup) p.resolve({ kind: 'duplicate', record: dup })
+    else p.resolve({ kind: 'lost' })
   }
 }

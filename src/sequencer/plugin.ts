@@ -4,6 +4,7 @@
  * before the bus and the database close.
  */
 import fp from 'fastify-plugin'
+import { Counter, type Registry } from 'prom-client'
 import { TaskSequencer } from './sequencer.js'
 import { CommentService } from './comments.js'
 
@@ -34,6 +35,7 @@ export default fp(
       sequencer,
       logger,
     })
+    registerCommitMetrics(app.metrics.registry, sequencer)
     app.decorate('sequencer', sequencer)
     app.decorate('comments', comments)
     // preClose runs before any onClose hook, so the bus and database are still open.
@@ -41,5 +43,31 @@ export default fp(
       await Promise.all([sequencer.drain(), comments.drain()])
     })
   },
-  { name: 'sequencer', dependencies: ['config', 'storage', 'bus'] },
+  { name: 'sequencer', dependencies: ['config', 'storage', 'bus', 'metrics'] },
 )
+
+/**
+ * Group-commit counters, read from the sequencer at scrape time (no work per commit):
+ * rows / statements is the mean batch; the time sums split a commit's latency into
+ * waiting for a statement slot and the statement itself.
+ */
+function registerCommitMetrics(registry: Registry, sequencer: TaskSequencer): void {
+  const counter = (name: string, help: string, read: (s: TaskSequencer['commitStats']) => number) => {
+    let seen = 0
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const n = read(sequencer.commitStats)
+        this.inc(n - seen)
+        seen = n
+      },
+    })
+  }
+  counter('tasksync_commit_statements_total', 'Group-commit statements written', (s) => s.statements)
+  counter('tasksync_commit_rows_total', 'Ops written by group-commit statements', (s) => s.rows)
+  counter('tasksync_commit_statement_seconds_total', 'Time spent in group-commit statements', (s) => s.statementMs / 1000)
+  counter('tasksync_commit_queued_seconds_total', 'Time ops waited for a group-commit statement, summed over ops', (s) => s.queuedMs / 1000)
+  counter('tasksync_commit_lost_races_total', 'Commits that lost a race to another instance and were retried', (s) => s.lostRaces)
+}

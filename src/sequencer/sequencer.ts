@@ -72,7 +72,7 @@ export class TaskSequencer {
   }
 
   /** Group-commit statements and rows so far (rows / statements = mean batch), and lost races retried under a row lock. */
-  get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number; lostRaces: number }> {
+  get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number; queuedMs: number; lostRaces: number }> {
     return { ...this.committer.stats, lostRaces: this.lostRaces }
   }
 
