@@ -12,6 +12,7 @@ export function fileStorage(path: string): ClientStorage {
   let data: Record<string, unknown> | null = null
   let chain: Promise<void> = Promise.resolve()
   let n = 0
+  const tag = Math.random().toString(36).slice(2, 10)
 
   const read = async (): Promise<Record<string, unknown>> => {
     try {
@@ -25,7 +26,8 @@ export function fileStorage(path: string): ClientStorage {
   const write = async (changes: StorageChanges): Promise<void> => {
     const next = { ...(data ?? (await read())) }
     applyChanges(next, changes)
-    const tmp = `${path}.${process.pid}.${++n}.tmp`
+    // Unique even across two instances on one path in one process (an app restarting its client).
+    const tmp = `${path}.${process.pid}.${tag}.${++n}.tmp`
     const fh = await open(tmp, 'w')
     try {
       await fh.writeFile(JSON.stringify(next))
