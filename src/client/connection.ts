@@ -161,9 +161,13 @@ export class Connection {
       return
     }
     if (msg.type === 'pong') return
-    if (msg.type === 'error' && !this.ready && msg.code === 'forbidden') {
-      // The clientId is bound to another device: retrying cannot help until the app fixes it.
-      this.opts.onError(new Error(`hello refused: ${msg.message}`))
+    if (msg.type === 'error' && !this.ready) {
+      // hello was refused (forbidden: the clientId is bound to another device; or the server could not
+      // check it): no welcome will come on this socket, so replace it now rather than at the timeout.
+      this.opts.onError(new Error(`hello refused: ${msg.code}: ${msg.message}`))
+      if (msg.code === 'forbidden') this.backoff.escalate(5)
+      this.reconnect(`hello refused: ${msg.code}`)
+      return
     }
     this.opts.onMessage(msg)
   }

@@ -170,3 +170,15 @@ t.test('a closed client writes nothing more and refuses edits (the next process 
   await settle()
   t.equal(JSON.stringify(await storage.load()), before, 'storage untouched after close')
 })
+
+t.test('a refused hello replaces the socket at once (no waiting for the welcome timeout)', async (t) => {
+  const s = await setup(t, { connect: false })
+  const errors: string[] = []
+  s.client.on('error', (e) => errors.push(e.message))
+  const first = await waitFor(() => s.sockets[0], 'socket')
+  first.open()
+  first.receive({ type: 'error', code: 'unavailable', message: 'storage down', ref: s.client.clientId })
+  await waitFor(() => s.sockets.length === 2, 'a second socket')
+  t.ok(first.closedByClient, 'the refused socket was closed')
+  t.match(errors, [/hello refused: unavailable/])
+})
