@@ -317,27 +317,56 @@ async function runScenario(instances: Instance[]) {
   return summary
 }
 
+/**
+ * Memory per idle socket as a slope: server RSS and V8 heap in use with N idle
+ * subscribed sockets, then with 2N; (at 2N − at N) / N leaves out the fixed
+ * cost of the first sockets (buffers, code warmed up, the org's router).
+ */
 async function runIdle(instances: Instance[], count: number) {
   const pid = instances[0].proc?.pid
   if (!pid) throw new Error('--idle needs a spawned instance (omit --url)')
   const { token, taskIds } = await setupOrg(instances[0].url)
-  const plans: SocketPlan[] = Array.from({ length: count }, (_, i) => ({
-    wsUrl: instances[0].url.replace(/^http/, 'ws'),
-    token,
-    taskId: taskIds[i % taskIds.length],
-    clientId: randomUUID(),
-    writer: false,
-  }))
+  const plan = (): SocketPlan[] =>
+    Array.from({ length: count }, (_, i) => ({
+      wsUrl: instances[0].url.replace(/^http/, 'ws'),
+      token,
+      taskId: taskIds[i % taskIds.length],
+      clientId: randomUUID(),
+      writer: false,
+    }))
+  const measure = async () => {
+    await sleep(5000)
+    const heap = (await scrape(instances[0].url)).get('nodejs_heap_size_used_bytes') ?? NaN
+    return { rss: rssBytes(pid), heap }
+  }
+  const open = async () => {
+    const { procs, slices } = startWorkers(plan())
+    await Promise.all(procs.map((p, i) => (p.send({ type: 'init', sockets: slices[i] }), waitFor(p, 'ready'))))
+    return procs
+  }
   await sleep(2000)
-  const before = rssBytes(pid)
-  const { procs, slices } = startWorkers(plans)
-  await Promise.all(procs.map((p, i) => (p.send({ type: 'init', sockets: slices[i] }), waitFor(p, 'ready'))))
-  await sleep(5000)
-  const after = rssBytes(pid)
-  const perSocket = (after - before) / count
-  console.log(`\n== idle sockets ==\n${count} subscribed idle sockets: server RSS ${fmt(before / 1048576)} → ${fmt(after / 1048576)} MiB, ${fmt(perSocket / 1024, 2)} KB per socket`)
-  for (const p of procs) p.kill()
-  return { idleSockets: count, rssBeforeMiB: before / 1048576, rssAfterMiB: after / 1048576, kbPerSocket: perSocket / 1024 }
+  const base = await measure()
+  const first = await open()
+  const atN = await measure()
+  const second = await open()
+  const at2N = await measure()
+  const kb = (a: number, b: number) => (b - a) / count / 1024
+  const MiB = (b: number) => fmt(b / 1048576)
+  console.log(`\n== idle sockets ==`)
+  console.log(`server RSS MiB        0: ${MiB(base.rss)}  ${count}: ${MiB(atN.rss)}  ${2 * count}: ${MiB(at2N.rss)}`)
+  console.log(`server heap used MiB  0: ${MiB(base.heap)}  ${count}: ${MiB(atN.heap)}  ${2 * count}: ${MiB(at2N.heap)}`)
+  console.log(
+    `per idle socket KB    RSS ${fmt(kb(atN.rss, at2N.rss), 2)} (slope ${count}→${2 * count}; ${fmt(kb(base.rss, atN.rss), 2)} for the first ${count}),` +
+      ` heap ${fmt(kb(atN.heap, at2N.heap), 2)}`,
+  )
+  for (const p of [...first, ...second]) p.kill()
+  return {
+    idleSockets: count,
+    rssMiB: [base.rss, atN.rss, at2N.rss].map((b) => b / 1048576),
+    heapMiB: [base.heap, atN.heap, at2N.heap].map((b) => b / 1048576),
+    kbPerSocket: kb(atN.rss, at2N.rss),
+    heapKbPerSocket: kb(atN.heap, at2N.heap),
+  }
 }
 
 const { instances, cleanup } = await startInstances()

@@ -16,6 +16,9 @@ import { encode } from './wire.js'
 
 type Arrival = OrgNotice | PresenceNotice
 
+const KIND_KEY = '{"kind":"'
+const FROM_KEY = '","from":'
+
 /** A feed entry that may carry the task's snapshot after a move (for sockets it moved into scope). */
 interface RoutedEntry extends FeedEntry {
   prevProjectId?: string | null
@@ -31,11 +34,15 @@ export class OrgRouter implements FeedHost<Session> {
   sessions = 0
   idleSince = 0
   private busOff: Promise<(() => Promise<void>) | null> | null = null
+  /** `","from":"<this instance>",` as this instance's publications carry it. */
+  private readonly ownFrom: string
 
   constructor(
     readonly orgId: string,
     private readonly gateway: Gateway,
-  ) {}
+  ) {
+    this.ownFrom = `${FROM_KEY}${JSON.stringify(gateway.deps.instanceId)},`
+  }
 
   attach(): void {
     this.sessions++
@@ -79,6 +86,11 @@ export class OrgRouter implements FeedHost<Session> {
   }
 
   private readonly onBus = (payload: string): void => {
+    // This instance's own commits were delivered from the local listener already: skip
+    // their echo before parsing (one JSON.parse per op saved). Publishers write `kind`
+    // first and `from` second, so this prefix is structural, never inside a value.
+    const from = payload.indexOf(FROM_KEY)
+    if (from > 0 && from < 24 && payload.startsWith(KIND_KEY) && payload.startsWith(this.ownFrom, from)) return
     let notice: Arrival & { from?: string }
     try {
       notice = JSON.parse(payload)
