@@ -19,7 +19,8 @@ import { TaskSyncError } from '../protocol/errors.js'
 import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/messages.js'
 import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
-import { newId } from './ids.js'
+import { TaskComments } from './task-comments.js'
+import { TaskPresence } from './presence.js'
 import type { AckEvent, ConflictEvent, StoredTask, TaskEvents, TaskMutation } from './types.js'
 
 /** What a task needs from its client (the connection, the seq counter, storage). */
@@ -50,8 +51,6 @@ export interface TaskHost {
 /** A committed op as the socket or the op log delivers it. */
 export type CommittedOp = Pick<OpEvent, 'rev' | 'op' | 'clientId' | 'seq' | 'userId' | 'deviceId' | 'at'>
 
-/** Smallest gap between two presence messages of one task (ms). */
-const PRESENCE_MS = 100
 /** Ops that arrived ahead of a gap are kept up to this many. */
 const MAX_FUTURE = 10_000
 /** Remembered own commits, to notice when an ack was misread. */
@@ -82,11 +81,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
   private readonly future = new Map<number, CommittedOp>()
   private cached: TaskSnapshot | null = null
   private deletedSent = false
-  private presenceState: Record<string, unknown> | null = null
-  private presenceSent: Record<string, unknown> | null = null
-  private presenceTimer: ReturnType<typeof setTimeout> | null = null
-  private readonly others = new Map<string, { userId: string; state: Record<string, unknown> }>()
-  private readonly commentMap = new Map<string, Comment>()
+  private readonly presenceBox: TaskPresence
+  private readonly commentBox: TaskComments
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
   /** Set when the server said the task does not exist (or is not visible). */
   missing: TaskSyncError | null = null
@@ -96,6 +92,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
   constructor(id: string, private readonly host: TaskHost) {
     super()
     this.id = id
+    this.presenceBox = new TaskPresence(
+      (state) => this.isSubscribed() && this.host.send({ type: 'presence', taskId: this.id, state }),
+      (e) => this.emit('presence', e),
+    )
+    this.commentBox = new TaskComments(id, (e) => this.emit('comment', e))
   }
 
   // ---- public API -------------------------------------------------------
@@ -128,12 +129,12 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   /** Other clients' presence states on this task, by clientId. */
   get presence(): ReadonlyMap<string, { userId: string; state: Record<string, unknown> }> {
-    return this.others
+    return this.presenceBox.others
   }
 
   /** Known comments of the task, oldest first (deleted ones left out). */
   get comments(): Comment[] {
-    return [...this.commentMap.values()].filter((c) => !c.deleted).sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
+    return this.commentBox.list()
   }
 
   /**
@@ -166,54 +167,25 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   /** Shares this client's presence (cursor, field, typing) with the task's other subscribers; null clears it. */
   setPresence(state: Record<string, unknown> | null): void {
-    this.presenceState = state
-    // At most one presence message per PRESENCE_MS per task (the latest state wins): stays far below the rate limit.
-    if (this.presenceTimer) return
-    this.sendPresence()
-    this.presenceTimer = setTimeout(() => {
-      this.presenceTimer = null
-      if (this.presenceSent !== this.presenceState) this.sendPresence()
-    }, PRESENCE_MS)
-  }
-
-  private sendPresence(): void {
-    if (!this.isSubscribed()) return
-    this.presenceSent = this.presenceState
-    this.host.send({ type: 'presence', taskId: this.id, state: this.presenceState })
+    this.presenceBox.set(state)
   }
 
   /** Adds a comment (optimistically: it shows at once and is sent when possible). */
   addComment(body: string, opts: { id?: string; parentId?: string | null } = {}): Comment {
-    const now = new Date().toISOString()
-    const comment: Comment = {
-      id: opts.id ?? newId(),
-      taskId: this.id,
-      parentId: opts.parentId ?? null,
-      authorId: this.host.userId ?? '',
-      body,
-      createdAt: now,
-      editedAt: null,
-      editCount: 0,
-      deleted: false,
-    }
-    this.setComment(comment, true)
+    const comment = this.commentBox.create(body, opts, this.host.userId ?? '')
     this.host.commentChange(this, 'create', comment, null)
     return comment
   }
 
   /** Replaces a comment's body. */
   editComment(commentId: string, body: string): void {
-    const prev = this.requireComment(commentId)
-    const next = { ...prev, body, editedAt: new Date().toISOString(), editCount: prev.editCount + 1 }
-    this.setComment(next, true)
+    const { prev, next } = this.commentBox.change(commentId, 'edit', body)
     this.host.commentChange(this, 'edit', next, prev)
   }
 
   /** Deletes a comment. */
   deleteComment(commentId: string): void {
-    const prev = this.requireComment(commentId)
-    const next = { ...prev, deleted: true }
-    this.setComment(next, true)
+    const { prev, next } = this.commentBox.change(commentId, 'delete')
     this.host.commentChange(this, 'delete', next, prev)
   }
 
@@ -352,10 +324,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
   disconnected(): void {
     this.sentEpoch = 0
     this.subscribedEpoch = 0
-    if (this.others.size > 0) {
-      for (const [clientId, p] of this.others) this.emit('presence', { clientId, userId: p.userId, state: null })
-      this.others.clear()
-    }
+    this.presenceBox.clear()
   }
 
   /** The task is being subscribed again on the same socket: an unanswered in-flight op stays in flight there. */
@@ -368,7 +337,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** @internal The server confirmed the subscription: resend presence and what is in flight. */
   onSubscribed(): void {
     this.subscribedEpoch = this.host.epoch
-    if (this.presenceState) this.sendPresence()
+    this.presenceBox.resend()
     this.flush()
     this.host.settled()
   }
@@ -523,10 +492,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   /** @internal Another client's presence (this client's own echo is ignored). */
   onPresence(clientId: string, userId: string, state: Record<string, unknown> | null): void {
-    if (clientId === this.host.clientId) return
-    if (state) this.others.set(clientId, { userId, state })
-    else this.others.delete(clientId)
-    this.emit('presence', { clientId, userId, state })
+    if (clientId !== this.host.clientId) this.presenceBox.received(clientId, userId, state)
   }
 
   /** A comment from the server; local unacknowledged changes to it stay on top. */
@@ -537,18 +503,12 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   /** @internal Stores a comment and emits `comment`. */
   setComment(c: Comment, local: boolean): void {
-    this.commentMap.set(c.id, c)
-    this.emit('comment', { comment: c, local })
+    this.commentBox.set(c, local)
   }
 
   /** A comment change was refused: back to `prev` (or gone, for a create). */
   commentRejected(commentId: string, prev: Comment | null, code: ErrorCode, message: string): void {
-    if (prev) this.setComment(prev, true)
-    else {
-      const c = this.commentMap.get(commentId)
-      this.commentMap.delete(commentId)
-      if (c) this.emit('comment', { comment: { ...c, deleted: true }, local: true })
-    }
+    this.commentBox.rollback(commentId, prev)
     this.reportConflict({ kind: 'comment', code, message, commentId })
   }
 
@@ -752,11 +712,5 @@ export class TaskHandle extends Emitter<TaskEvents> {
     if (!this.view) throw new TaskSyncError('not_found', `task ${this.id} is not loaded yet`)
     if (this.missing) throw this.missing
     return this.view
-  }
-
-  private requireComment(id: string): Comment {
-    const c = this.commentMap.get(id)
-    if (!c || c.deleted) throw new TaskSyncError('not_found', `comment ${id} is not known on task ${this.id}`)
-    return c
   }
 }
