@@ -71,6 +71,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private lostAt = 0
   private closed = false
   private waiters: (() => void)[] = []
+  /** Retry timers, cleared by close() so a Node process can exit at once. */
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private readonly host: TaskHost
 
   constructor(opts: TaskSyncClientOptions) {
@@ -148,7 +150,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.closed = true
     this.conn?.stop()
     this.auth.close()
+    for (const timer of this.timers) clearTimeout(timer)
+    this.timers.clear()
     this.setStatus('offline')
+    this.wake()
     await this.persister.stop()
     await this.storage.close?.()
   }
@@ -418,9 +423,11 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private retryLater(attempt: number, fn: () => void): boolean {
     const { baseMs = 250, attempts = 8 } = this.opts.retry ?? {}
     if (attempt > attempts) return false
-    setTimeout(() => {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
       if (!this.closed) fn()
     }, Math.random() * Math.min(10_000, baseMs * 2 ** attempt))
+    this.timers.add(timer)
     return true
   }
 
