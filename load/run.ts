@@ -196,10 +196,11 @@ async function runScenario(instances: Instance[]) {
   const { token, taskIds } = await setupOrg(instances[0].url)
   log(`${TASKS} tasks created; opening ${TASKS * PER_TASK} sockets over ${instances.length} instance(s) from ${WORKERS} workers`)
   const plans: SocketPlan[] = []
-  let n = 0
-  for (const taskId of taskIds)
+  // Sockets of a task alternate over the instances, starting one further per task,
+  // so writers (k = 0) are spread over the instances too.
+  for (const [t, taskId] of taskIds.entries())
     for (let k = 0; k < PER_TASK; k++) {
-      const inst = instances[n++ % instances.length]
+      const inst = instances[(t + k) % instances.length]
       plans.push({ wsUrl: inst.url.replace(/^http/, 'ws'), token, taskId, clientId: randomUUID(), writer: k === 0 })
     }
   const { procs } = startWorkers(plans)
