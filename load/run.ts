@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '30' },
     warmup: { type: 'string', default: '3' },
     workers: { type: 'string', default: '3' },
+    // raw: the wire protocol by hand (load/worker.ts); sdk: each socket is a TaskSyncClient (load/sdk-worker.ts).
+    client: { type: 'string', default: 'raw' },
     url: { type: 'string' },
     idle: { type: 'string' },
     'pg-url': { type: 'string', default: process.env.LOAD_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -43,6 +45,7 @@ const PER_TASK = Number(args['sockets-per-task'])
 const DURATION_S = Number(args.duration)
 const WARMUP_S = Number(args.warmup)
 const WORKERS = Number(args.workers)
+if (args.client !== 'raw' && args.client !== 'sdk') throw new Error(`--client must be raw or sdk, not ${args.client}`)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const log = (...a: unknown[]) => console.log(`[load ${new Date().toISOString().slice(11, 19)}]`, ...a)
 
@@ -143,7 +146,7 @@ function startWorkers(plans: SocketPlan[]): { procs: ChildProcess[]; slices: Soc
   plans.forEach((p, i) => slices[i % WORKERS].push(p))
   // LOAD_WORKER_ARGS: extra node flags for the generator workers (e.g. --cpu-prof).
   const execArgv = ['--import', 'tsx', ...(process.env.LOAD_WORKER_ARGS ?? '').split(' ').filter(Boolean)]
-  const procs = slices.map(() => fork(new URL('./worker.ts', import.meta.url).pathname, [], { execArgv }))
+  const procs = slices.map(() => fork(new URL(args.client === 'sdk' ? './sdk-worker.ts' : './worker.ts', import.meta.url).pathname, [], { execArgv }))
   return { procs, slices }
 }
 
