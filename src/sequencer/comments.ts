@@ -45,6 +45,11 @@ interface Written {
   projectId: string | null
 }
 
+/** The refusals a write gives when a racing twin of it committed between the resend check and the write. */
+function isRaceVerdict(err: unknown): boolean {
+  return err instanceof TaskSyncError && (err.code === 'already_exists' || err.code === 'not_found')
+}
+
 export class CommentService {
   private readonly announcer: Announcer<CommentNotice>
   private readonly inFlight = new Set<Promise<unknown>>()
@@ -134,8 +139,10 @@ export class CommentService {
       try {
         written = await write()
       } catch (err) {
-        // A racing resend of the same (clientId, seq) hit the primary key: answer as a resend.
-        const again = isLostRace(err) ? await this.resent(req) : null
+        // A racing resend of the same (clientId, seq) committed first: this write then hit the
+        // primary key, or found its comment already there (create) or already gone (delete).
+        // Answer as a resend when the record is now there; otherwise the error stands.
+        const again = isLostRace(err) || isRaceVerdict(err) ? await this.resent(req) : null
         if (again) return again
         throw err
       }
