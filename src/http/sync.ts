@@ -37,6 +37,7 @@ const PushResult = Type.Object({
   seq: Type.Integer(),
   status: Type.Union([Type.Literal('applied'), Type.Literal('duplicate'), Type.Literal('rejected')]),
   rev: Type.Optional(Type.Integer()),
+  noop: Type.Optional(Type.Literal(true)),
   commentId: Type.Optional(Type.String()),
   error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
 })

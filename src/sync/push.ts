@@ -42,6 +42,8 @@ export interface MutationResult {
   seq: number
   status: 'applied' | 'duplicate' | 'rejected'
   rev?: number
+  /** An applied op that committed nothing (identity after normalize or transform): `rev` is the current rev. */
+  noop?: true
   commentId?: string
   error?: { code: ErrorCode; message: string }
 }
@@ -137,6 +139,8 @@ async function applyOne(services: PushServices, principal: Principal, clientId: 
   return { seq: m.seq, status: r.duplicate ? 'duplicate' : 'applied', commentId: r.comment.id }
 }
 
+/** As the socket ack: no event and not a resend means the op committed nothing. */
 function taskResult(seq: number, r: CommitResult): MutationResult {
-  return { seq, status: r.duplicate ? 'duplicate' : 'applied', rev: r.rev }
+  if (r.duplicate) return { seq, status: 'duplicate', rev: r.rev }
+  return r.event === null ? { seq, status: 'applied', rev: r.rev, noop: true } : { seq, status: 'applied', rev: r.rev }
 }
