@@ -8,7 +8,8 @@ import type { Database } from './db.js'
 import type { Comment } from '../protocol/messages.js'
 import { iso } from './tasks.js'
 
-interface CommentRow {
+/** A comments row as selected with snake_case names and ISO times. */
+export interface CommentRow {
   id: string
   task_id: string
   parent_id: string | null
@@ -24,7 +25,7 @@ const columns = (p: string) => sql.raw(`${p}id, ${p}task_id, ${p}parent_id, ${p}
 const times = (p: string) =>
   sql`${iso(sql.raw(`${p}created_at`))} as created_at, ${iso(sql.raw(`${p}edited_at`))} as edited_at`
 
-function toComment(r: CommentRow): Comment {
+export function toComment(r: CommentRow): Comment {
   return {
     id: r.id,
     taskId: r.task_id,

@@ -8,6 +8,7 @@
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database, Executor } from '../storage/db.js'
 import { iso, toSnapshot } from '../storage/tasks.js'
+import { toComment, type CommentRow } from '../storage/comments.js'
 import type { TaskContent, TaskSnapshot } from '../domain/types.js'
 import type { Comment } from '../protocol/messages.js'
 import { decodeCursor, encodeCursor, type PullPosition } from './cursor.js'
@@ -87,7 +88,7 @@ async function readPage(database: Database, tx: Executor, req: PullRequest, sinc
     const fits = rows.slice(0, remaining)
     for (const r of fits) {
       if (source === 0) addTask(out, r as TaskRow)
-      else addComment(out, r as CommentRow)
+      else addComment(out, r as ChangedCommentRow)
     }
     remaining -= fits.length
     if (rows.length > fits.length) {
@@ -143,23 +144,14 @@ function addTask(out: PageContent, r: TaskRow): void {
   out.tasks.push(toSnapshot(r.content, meta))
 }
 
-interface CommentRow {
-  id: string
+interface ChangedCommentRow extends CommentRow {
   change_xid: string
-  task_id: string
-  parent_id: string | null
-  author_id: string
-  body: string
-  created_at: string
-  edited_at: string | null
-  edit_count: number
-  deleted: boolean
 }
 
 function changedComments(database: Database, tx: Executor, orgId: string, since: PgSnapshot | null, after: PullPosition, limit: number) {
   const c = sql`c`
   // Comments of a deleted task go with its tombstone.
-  return database.rows<CommentRow>(
+  return database.rows<ChangedCommentRow>(
     sql`select c.id, c.change_xid::text as change_xid, c.task_id, c.parent_id, c.author_id, c.body, c.edit_count, c.deleted,
           ${iso(sql`c.created_at`)} as created_at, case when c.edited_at is null then null else ${iso(sql`c.edited_at`)} end as edited_at
         from comments c join tasks t on t.org_id = c.org_id and t.id = c.task_id and not t.deleted
@@ -170,22 +162,12 @@ function changedComments(database: Database, tx: Executor, orgId: string, since:
   )
 }
 
-function addComment(out: PageContent, r: CommentRow): void {
+function addComment(out: PageContent, r: ChangedCommentRow): void {
   if (r.deleted) {
     out.tombstones.push({ kind: 'comment', id: r.id, taskId: r.task_id })
     return
   }
-  out.comments.push({
-    id: r.id,
-    taskId: r.task_id,
-    parentId: r.parent_id,
-    authorId: r.author_id,
-    body: r.body,
-    createdAt: r.created_at,
-    editedAt: r.edited_at,
-    editCount: Number(r.edit_count),
-    deleted: false,
-  })
+  out.comments.push(toComment(r))
 }
 
 /**
