@@ -15,6 +15,7 @@ import WebSocket from 'ws'
 import { TaskSyncClient, memoryStorage, type TaskHandle, type WebSocketConstructor } from '../src/client/node.js'
 import type { TaskOp } from '../src/domain/types.js'
 import { Histogram } from './histogram.js'
+import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
 import type { SocketPlan } from './worker.js'
 
@@ -109,12 +110,7 @@ async function openOne(plan: SocketPlan): Promise<void> {
 }
 
 async function openAll(plans: SocketPlan[]): Promise<void> {
-  let next = 0
-  // Connect in waves so the handshake burst does not look like an attack.
-  const lanes = Array.from({ length: 20 }, async () => {
-    while (next < plans.length) await openOne(plans[next++])
-  })
-  await Promise.all(lanes)
+  await openInWaves(plans, openOne)
 }
 
 process.on('message', async (msg: FromParent) => {

@@ -8,6 +8,7 @@ import WebSocket from 'ws'
 import { taskType } from '../src/domain/index.js'
 import type { TaskContent, TaskOp } from '../src/domain/types.js'
 import { Histogram } from './histogram.js'
+import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
 
 export interface SocketPlan {
@@ -116,7 +117,6 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
 }
 
 async function openAll(plans: SocketPlan[]): Promise<void> {
-  let next = 0
   const openOne = (plan: SocketPlan) =>
     new Promise<void>((resolve, reject) => {
       const ws = new WebSocket(`${plan.wsUrl}/ws`, { headers: { authorization: `Bearer ${plan.token}` }, perMessageDeflate: false })
@@ -132,11 +132,7 @@ async function openAll(plans: SocketPlan[]): Promise<void> {
         }
       })
     })
-  // Connect in waves so the handshake burst does not look like an attack.
-  const lanes = Array.from({ length: 20 }, async () => {
-    while (next < plans.length) await openOne(plans[next++])
-  })
-  await Promise.all(lanes)
+  await openInWaves(plans, openOne)
 }
 
 process.on('message', async (msg: FromParent) => {

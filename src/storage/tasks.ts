@@ -73,15 +73,7 @@ export async function loadTask(database: Database, orgId: string, taskId: string
 }
 
 /** One committed op as stored. */
-export interface StoredOp {
-  rev: number
-  op: TaskOp
-  userId: string
-  deviceId: string
-  clientId: string | null
-  seq: number | null
-  at: string
-}
+export type StoredOp = Omit<OpEvent, 'type' | 'taskId'>
 
 interface OpRow {
   rev: number
