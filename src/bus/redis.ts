@@ -82,9 +82,35 @@ export class RedisBus implements Bus {
     return bus
   }
 
-  async publish(channel: string, payload: string): Promise<void> {
-    if (this.closed) throw new Error('bus is closed')
-    await this.commands.publish(this.prefix + channel, payload)
+  /**
+   * Publications of one tick to one channel leave as one Redis message (a group
+   * commit's ops: one PUBLISH and one delivery per instance instead of one each),
+   * in call order; every caller's promise settles with that message's publish.
+   */
+  publish(channel: string, payload: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('bus is closed'))
+    let batch = this.outgoing.get(channel)
+    if (!batch) {
+      this.outgoing.set(channel, (batch = { payloads: [], done: null }))
+      if (this.outgoing.size === 1) process.nextTick(this.sendOutgoing)
+    }
+    batch.payloads.push(payload)
+    return (batch.done ??= new Promise<void>((resolve, reject) => {
+      batch.settle = (err) => (err ? reject(err) : resolve())
+    }))
+  }
+
+  private readonly outgoing = new Map<string, OutgoingBatch>()
+
+  private readonly sendOutgoing = (): void => {
+    const batches = [...this.outgoing]
+    this.outgoing.clear()
+    for (const [channel, batch] of batches) {
+      this.commands.publish(this.prefix + channel, packPayloads(batch.payloads)).then(
+        () => batch.settle?.(),
+        (err: Error) => batch.settle?.(err),
+      )
+    }
   }
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
@@ -134,11 +160,13 @@ export class RedisBus implements Bus {
     const set = this.handlers.get(channel)
     if (!set) return
     const name = channel.slice(this.prefix.length)
-    for (const handler of set) {
-      try {
-        handler(message, name)
-      } catch (err) {
-        this.log('warn', `bus handler for ${name} threw: ${(err as Error).message}`)
+    for (const payload of unpackPayloads(message)) {
+      for (const handler of set) {
+        try {
+          handler(payload, name)
+        } catch (err) {
+          this.log('warn', `bus handler for ${name} threw: ${(err as Error).message}`)
+        }
       }
     }
   }
@@ -157,6 +185,41 @@ export class RedisBus implements Bus {
     this.lastErrorLog = now
     this.log('warn', `redis ${name} connection: ${err.message}`)
   }
+}
+
+interface OutgoingBatch {
+  payloads: string[]
+  done: Promise<void> | null
+  settle?: (err?: Error) => void
+}
+
+/** Marks a Redis message that carries several payloads; a payload of its own never starts with it. */
+const PACKED = '\u0000'
+
+/**
+ * One payload goes as it is; several (or one that starts with the marker) as the
+ * marker followed by `<length>:<payload>` for each, lengths in UTF-16 code units.
+ */
+export function packPayloads(payloads: string[]): string {
+  if (payloads.length === 1 && !payloads[0].startsWith(PACKED)) return payloads[0]
+  let out = PACKED
+  for (const p of payloads) out += `${p.length}:${p}`
+  return out
+}
+
+/** The payloads of a Redis message (the inverse of packPayloads); a malformed tail is dropped. */
+export function unpackPayloads(message: string): string[] {
+  if (!message.startsWith(PACKED)) return [message]
+  const out: string[] = []
+  let i = PACKED.length
+  while (i < message.length) {
+    const colon = message.indexOf(':', i)
+    const length = colon < 0 ? NaN : Number(message.slice(i, colon))
+    if (!Number.isSafeInteger(length) || length < 0 || colon + 1 + length > message.length) break
+    out.push(message.slice(colon + 1, colon + 1 + length))
+    i = colon + 1 + length
+  }
+  return out
 }
 
 function redactUrl(url: string): string {

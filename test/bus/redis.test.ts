@@ -1,7 +1,8 @@
 import t from 'tap'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
-import { RedisBus } from '../../src/bus/redis.js'
+import fc from 'fast-check'
+import { RedisBus, packPayloads, unpackPayloads } from '../../src/bus/redis.js'
 import { TEST_REDIS_URL, testRedisPrefix } from '../helpers/db.js'
 import { busContract, collector } from './contract.js'
 
@@ -113,4 +114,36 @@ t.test('an outage: publish rejects at once, then the bus reconnects and restores
   await direct.subscribe('org:10', mine.handler)
   await bus.publish('org:10', 'ok')
   t.same((await mine.until(1)).map((m) => m.payload), ['ok'], 'and it publishes again')
+})
+
+t.test('publications of one tick to a channel leave as one Redis message and arrive one by one, in order', async (t) => {
+  const prefix = testRedisPrefix()
+  const a = await open(t, prefix, 'a')
+  const b = await open(t, prefix, 'b')
+  const onB = collector()
+  await b.subscribe('org:1', onB.handler)
+  const raw = new Redis(TEST_REDIS_URL)
+  t.teardown(() => raw.quit())
+  const rawMessages: string[] = []
+  raw.on('message', (_c: string, m: string) => rawMessages.push(m))
+  await raw.subscribe(prefix + 'org:1')
+  const payloads = ['{"n":1}', '\u0000starts with the marker', '12:not a length', '{"n":4}', '']
+  await Promise.all(payloads.map((p) => a.publish('org:1', p)))
+  t.same((await onB.until(payloads.length)).map((m) => m.payload), payloads, 'each payload delivered once, in order')
+  t.equal(rawMessages.length, 1, 'one PUBLISH for the tick')
+  await a.publish('org:1', '{"alone":true}')
+  await onB.until(payloads.length + 1)
+  t.equal(rawMessages.at(-1), '{"alone":true}', 'a lone payload goes as it is')
+})
+
+t.test('packPayloads / unpackPayloads round-trip any strings', async (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'binary' }), { minLength: 1, maxLength: 8 }), (payloads) => {
+      const back = unpackPayloads(packPayloads(payloads))
+      return back.length === payloads.length && back.every((p, i) => p === payloads[i])
+    }),
+    { numRuns: 500 },
+  )
+  t.pass('500 random batches round-tripped')
+  t.same(unpackPayloads('\u00003:abc9:short'), ['abc'], 'a truncated tail is dropped, not mis-split')
 })
