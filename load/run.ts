@@ -143,7 +143,8 @@ async function setupOrg(url: string): Promise<{ token: string; taskIds: string[]
 
 function startWorkers(plans: SocketPlan[]): { procs: ChildProcess[]; slices: SocketPlan[][] } {
   const slices: SocketPlan[][] = Array.from({ length: WORKERS }, () => [])
-  plans.forEach((p, i) => slices[i % WORKERS].push(p))
+  // Socket k of task t goes to worker (t + k) % W: writers (k = 0) and subscribers are both spread evenly.
+  plans.forEach((p, i) => slices[(Math.floor(i / PER_TASK) + (i % PER_TASK)) % WORKERS].push(p))
   // LOAD_WORKER_ARGS: extra node flags for the generator workers (e.g. --cpu-prof).
   const execArgv = ['--import', 'tsx', ...(process.env.LOAD_WORKER_ARGS ?? '').split(' ').filter(Boolean)]
   const procs = slices.map(() => fork(new URL(args.client === 'sdk' ? './sdk-worker.ts' : './worker.ts', import.meta.url).pathname, [], { execArgv }))
@@ -206,9 +207,7 @@ async function runScenario(instances: Instance[]) {
       const inst = instances[(t + k) % instances.length]
       plans.push({ wsUrl: inst.url.replace(/^http/, 'ws'), token, taskId, clientId: randomUUID(), writer: k === 0 })
     }
-  const { procs } = startWorkers(plans)
-  const slices: SocketPlan[][] = Array.from({ length: WORKERS }, () => [])
-  plans.forEach((p, i) => slices[i % WORKERS].push(p))
+  const { procs, slices } = startWorkers(plans)
   await Promise.all(procs.map((p, i) => (p.send({ type: 'init', sockets: slices[i] }), waitFor(p, 'ready'))))
   log('all sockets subscribed; starting writers')
 
@@ -226,6 +225,8 @@ async function runScenario(instances: Instance[]) {
     })
   for (const p of procs) p.send({ type: 'start' })
   await sleep(WARMUP_S * 1000)
+  // Latencies count from here to 'stop': the warm-up (JIT, first bursts) and the final drain are left out.
+  for (const p of procs) p.send({ type: 'measure' })
   const serverPids = instances.map((i) => i.proc?.pid).filter((x): x is number => !!x)
   const cpu0 = {
     servers: serverPids.map(cpuSeconds),

@@ -19,7 +19,7 @@ import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
 import type { SocketPlan } from './worker.js'
 
-type FromParent = { type: 'init'; sockets: SocketPlan[] } | { type: 'start' } | { type: 'stop' }
+type FromParent = { type: 'init'; sockets: SocketPlan[] } | { type: 'start' } | { type: 'measure' } | { type: 'stop' }
 
 const now = () => performance.timeOrigin + performance.now()
 const send = (m: unknown) => process.send!(m)
@@ -37,6 +37,8 @@ const sockets: Sock[] = []
 const ackHist = new Histogram()
 const fanoutHist = new Histogram()
 let running = false
+/** Latencies are recorded between 'measure' (the end of the warm-up) and 'stop'. */
+let measuring = false
 let acks = 0
 let delivered = 0
 let gaps = 0
@@ -76,10 +78,10 @@ function watch(s: Sock): void {
     if (op === null) return
     delivered++
     const sent = (op.customFields as Record<string, { set?: unknown }> | undefined)?.lt?.set
-    if (typeof sent === 'number') fanoutHist.record(t - sent)
+    if (measuring && typeof sent === 'number') fanoutHist.record(t - sent)
   })
   s.task.on('ack', (a) => {
-    ackHist.record(now() - s.inflightAt)
+    if (measuring) ackHist.record(now() - s.inflightAt)
     acks++
     if (!a.noop && a.rev !== s.rev + 1) gaps++
     s.rev = s.task.rev
@@ -126,8 +128,11 @@ process.on('message', async (msg: FromParent) => {
     for (const s of sockets) if (s.plan.writer) submitNext(s)
     const timer = setInterval(() => send({ type: 'progress', acks, delivered }), 1000)
     timer.unref()
+  } else if (msg.type === 'measure') {
+    measuring = true
   } else if (msg.type === 'stop') {
     running = false
+    measuring = false
     // Let in-flight ops be acked and delivered.
     const deadline = Date.now() + 10_000
     while (Date.now() < deadline && sockets.some((s) => s.task.pending > 0)) await new Promise((r) => setTimeout(r, 50))

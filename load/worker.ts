@@ -22,6 +22,7 @@ export interface SocketPlan {
 type FromParent =
   | { type: 'init'; sockets: SocketPlan[] }
   | { type: 'start' }
+  | { type: 'measure' }
   | { type: 'stop' }
 
 const now = () => performance.timeOrigin + performance.now()
@@ -42,6 +43,8 @@ const sockets: Sock[] = []
 const ackHist = new Histogram()
 const fanoutHist = new Histogram()
 let running = false
+/** Latencies are recorded between 'measure' (the end of the warm-up) and 'stop'. */
+let measuring = false
 let acks = 0
 let delivered = 0
 let gaps = 0
@@ -85,7 +88,7 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
       break
     case 'ack': {
       const t = now()
-      ackHist.record(t - s.inflightAt)
+      if (measuring) ackHist.record(t - s.inflightAt)
       acks++
       if (s.inflightOp && m.rev === s.rev + 1) s.content = taskType.apply(s.content, s.inflightOp)
       s.rev = m.rev
@@ -102,7 +105,7 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
         s.rev = m.rev
       }
       const sent = m.op?.customFields?.lt?.set
-      if (typeof sent === 'number') fanoutHist.record(t - sent)
+      if (measuring && typeof sent === 'number') fanoutHist.record(t - sent)
       break
     }
     case 'error':
@@ -148,8 +151,11 @@ process.on('message', async (msg: FromParent) => {
     for (const s of sockets) if (s.plan.writer) sendNext(s)
     const timer = setInterval(() => send({ type: 'progress', acks, delivered }), 1000)
     timer.unref()
+  } else if (msg.type === 'measure') {
+    measuring = true
   } else if (msg.type === 'stop') {
     running = false
+    measuring = false
     // Let in-flight ops be acked and delivered.
     const deadline = Date.now() + 10_000
     while (Date.now() < deadline && sockets.some((s) => s.inflightOp)) await new Promise((r) => setTimeout(r, 50))
