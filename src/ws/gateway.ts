@@ -35,11 +35,20 @@ export interface GatewayMetrics {
 
 /** How long a router of an org with no socket left stays subscribed (reconnect storms). */
 const ROUTER_LINGER_MS = 5000
+/**
+ * The heartbeat visits the sockets in this many turns spread over its interval
+ * (at most one per 100 ms): pinging every socket at once is a burst of writes
+ * that holds up everything else on the loop.
+ */
+const HEARTBEAT_TURNS = 10
 /** Most feeds probed in one query. */
 const PROBE_CHUNK = 1000
 
 export class Gateway {
   readonly sessions = new Set<Session>()
+  /** Sockets opened so far (each takes the next heartbeat slot) and the heartbeat's next turn. */
+  private opened = 0
+  private beatTurn = 0
   /** Sockets that have not been welcomed yet (hello timeout). */
   private readonly unwelcomed = new Set<Session>()
   private readonly orgs = new Map<string, OrgRouter>()
@@ -74,7 +83,8 @@ export class Gateway {
     this.unlisten.push(this.deps.comments.onComment((n) => this.orgs.get(n.orgId)?.route(n)))
     const tickMs = Math.max(20, Math.min(1000, this.settings.helloTimeoutMs / 4))
     this.every(tickMs, () => this.tick())
-    this.every(this.settings.heartbeatMs, () => this.heartbeat())
+    const turns = Math.max(1, Math.min(HEARTBEAT_TURNS, Math.floor(this.settings.heartbeatMs / 100)))
+    this.every(this.settings.heartbeatMs / turns, () => this.heartbeat(turns))
     this.every(this.settings.probeMs, () => void this.probe())
   }
 
@@ -95,6 +105,7 @@ export class Gateway {
     }
     const stream = (ws as unknown as { _socket?: Corkable })._socket
     const session = new Session(this, ws, auth.principal, toMillis(auth.expiresAt), stream, Date.now())
+    session.beatSlot = this.opened++
     ;(ws as unknown as Record<symbol, Session>)[kSession] = session
     ws.on('message', onMessage)
     ws.on('pong', onPong)
@@ -199,13 +210,22 @@ export class Gateway {
     }
   }
 
-  /** A ping frame to every socket; one silent for two beats is dropped. */
-  private heartbeat(): void {
+  /**
+   * One turn of the heartbeat: each socket is visited once per beat, in its own
+   * turn. One silent for two beats is dropped; one heard from within half a beat
+   * (a frame or a pong) needs no ping this time.
+   */
+  private heartbeat(turns: number): void {
+    const turn = this.beatTurn
+    this.beatTurn = (turn + 1) % turns
     const now = Date.now()
     const limit = 2 * this.settings.heartbeatMs
+    const quiet = this.settings.heartbeatMs / 2
     for (const s of this.sessions) {
-      if (now - s.lastSeen > limit) s.ws.terminate()
-      else if (s.ws.readyState === 1) s.ws.ping()
+      if (s.beatSlot % turns !== turn) continue
+      const silent = now - s.lastSeen
+      if (silent > limit) s.ws.terminate()
+      else if (silent >= quiet && s.ws.readyState === 1) s.ws.ping()
     }
   }
 

@@ -33,6 +33,8 @@ export class Session implements FeedMember {
   readonly id = randomUUID()
   readonly connectedAt: number
   lastSeen: number
+  /** Which turn of the heartbeat visits this socket (see Gateway.heartbeat). */
+  beatSlot = 0
   principal: Principal
   /** Access token expiry (ms); the socket is closed with 1008 when it passes without an `auth`. */
   expiresAt: number

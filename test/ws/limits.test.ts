@@ -42,6 +42,28 @@ t.test('heartbeat: pings every beat; a socket that answers none is dropped after
   alive.close()
 })
 
+t.test('heartbeat: pings are spread over the beat, and a socket heard from lately is not pinged', async (t) => {
+  const { url } = await startTestApp(t, { env: { WS_HEARTBEAT_MS: '1000' } })
+  const owner = await registerOwner(url)
+  const quiet = await Promise.all(Array.from({ length: 20 }, () => TestSocket.ready(url, owner.accessToken)))
+  const chatty = await TestSocket.ready(url, owner.accessToken)
+  const pingedAt: number[] = []
+  for (const s of quiet) s.ws.on('ping', () => pingedAt.push(Date.now()))
+  let chattyPings = 0
+  chatty.ws.on('ping', () => chattyPings++)
+  const talk = setInterval(() => chatty.send({ type: 'ping' }), 100)
+  t.teardown(() => clearInterval(talk))
+  await sleep(2300)
+  clearInterval(talk)
+  t.ok(pingedAt.length >= 20, `every quiet socket was pinged (${pingedAt.length} pings)`)
+  const first = Math.min(...pingedAt)
+  const inFirstTurn = pingedAt.filter((at) => at - first < 50).length
+  t.ok(inFirstTurn <= 4, `pings are spread over turns, not one burst (${inFirstTurn} of 20 in the first 50 ms)`)
+  t.equal(chattyPings, 0, 'a socket sending frames every 100 ms needs no ping')
+  t.ok(quiet.every((s) => s.ws.readyState === WebSocket.OPEN) && chatty.ws.readyState === WebSocket.OPEN, 'everyone stays connected')
+  for (const s of [...quiet, chatty]) s.close()
+})
+
 t.test('metrics: sockets, messages in and out, ack latency', async (t) => {
   const { url } = await startTestApp(t)
   const owner = await registerOwner(url)
