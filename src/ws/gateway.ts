@@ -211,21 +211,19 @@ export class Gateway {
   }
 
   /**
-   * One turn of the heartbeat: each socket is visited once per beat, in its own
-   * turn. One silent for two beats is dropped; one heard from within half a beat
-   * (a frame or a pong) needs no ping this time.
+   * One turn of the heartbeat: each socket gets its ping once per beat, in its
+   * own turn (the contract's "ping every beat" holds per socket, clients may
+   * watch for it). One silent for two beats is dropped.
    */
   private heartbeat(turns: number): void {
     const turn = this.beatTurn
     this.beatTurn = (turn + 1) % turns
     const now = Date.now()
     const limit = 2 * this.settings.heartbeatMs
-    const quiet = this.settings.heartbeatMs / 2
     for (const s of this.sessions) {
       if (s.beatSlot % turns !== turn) continue
-      const silent = now - s.lastSeen
-      if (silent > limit) s.ws.terminate()
-      else if (silent >= quiet && s.ws.readyState === 1) s.ws.ping()
+      if (now - s.lastSeen > limit) s.ws.terminate()
+      else if (s.ws.readyState === 1) s.ws.ping()
     }
   }
 

@@ -42,26 +42,24 @@ t.test('heartbeat: pings every beat; a socket that answers none is dropped after
   alive.close()
 })
 
-t.test('heartbeat: pings are spread over the beat, and a socket heard from lately is not pinged', async (t) => {
+t.test('heartbeat: pings are spread over the beat, each socket pinged once per beat', async (t) => {
   const { url } = await startTestApp(t, { env: { WS_HEARTBEAT_MS: '1000' } })
   const owner = await registerOwner(url)
-  const quiet = await Promise.all(Array.from({ length: 20 }, () => TestSocket.ready(url, owner.accessToken)))
-  const chatty = await TestSocket.ready(url, owner.accessToken)
-  const pingedAt: number[] = []
-  for (const s of quiet) s.ws.on('ping', () => pingedAt.push(Date.now()))
-  let chattyPings = 0
-  chatty.ws.on('ping', () => chattyPings++)
-  const talk = setInterval(() => chatty.send({ type: 'ping' }), 100)
+  const sockets = await Promise.all(Array.from({ length: 20 }, () => TestSocket.ready(url, owner.accessToken)))
+  const pingedAt: number[][] = sockets.map(() => [])
+  sockets.forEach((s, i) => s.ws.on('ping', () => pingedAt[i].push(Date.now())))
+  // One socket keeps talking: it is pinged all the same (clients may watch for pings).
+  const talk = setInterval(() => sockets[0].send({ type: 'ping' }), 100)
   t.teardown(() => clearInterval(talk))
-  await sleep(2300)
+  await sleep(2500)
   clearInterval(talk)
-  t.ok(pingedAt.length >= 20, `every quiet socket was pinged (${pingedAt.length} pings)`)
-  const first = Math.min(...pingedAt)
-  const inFirstTurn = pingedAt.filter((at) => at - first < 50).length
+  t.ok(pingedAt.every((p) => p.length >= 2 && p.length <= 3), `every socket pinged two or three times in 2.5 beats (${pingedAt.map((p) => p.length)})`)
+  const firsts = pingedAt.map((p) => p[0])
+  const first = Math.min(...firsts)
+  const inFirstTurn = firsts.filter((at) => at - first < 50).length
   t.ok(inFirstTurn <= 4, `pings are spread over turns, not one burst (${inFirstTurn} of 20 in the first 50 ms)`)
-  t.equal(chattyPings, 0, 'a socket sending frames every 100 ms needs no ping')
-  t.ok(quiet.every((s) => s.ws.readyState === WebSocket.OPEN) && chatty.ws.readyState === WebSocket.OPEN, 'everyone stays connected')
-  for (const s of [...quiet, chatty]) s.close()
+  t.ok(sockets.every((s) => s.ws.readyState === WebSocket.OPEN), 'everyone stays connected')
+  for (const s of sockets) s.close()
 })
 
 t.test('metrics: sockets, messages in and out, ack latency', async (t) => {
