@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { writeFileSync, mkdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
+import WebSocket from 'ws'
 import { Histogram } from './histogram.js'
 import { cpuSeconds, cpuSecondsNamed, rssBytes } from './proc.js'
 import { contentHash } from './canonical.js'
@@ -90,6 +91,8 @@ async function startInstances(): Promise<{ instances: Instance[]; cleanup: () =>
     const port = 4100 + i
     // LOAD_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=load/results".
     const nodeArgs = (process.env.LOAD_SERVER_ARGS ?? '').split(' ').filter(Boolean)
+    // --idle forces a full GC (through the inspector) before each reading, so garbage does not count as memory per socket.
+    if (args.idle) nodeArgs.push(`--inspect=127.0.0.1:${9300 + i}`)
     const proc = spawn(process.execPath, [...nodeArgs, 'dist/src/server.js'], {
       env: { ...env, PORT: String(port), INSTANCE_ID: `load-${i}` },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -327,6 +330,20 @@ async function runScenario(instances: Instance[]) {
  * subscribed sockets, then with 2N; (at 2N − at N) / N leaves out the fixed
  * cost of the first sockets (buffers, code warmed up, the org's router).
  */
+/** Runs a full GC in the process whose inspector listens on `port` (HeapProfiler.collectGarbage). */
+async function collectGarbage(port: number): Promise<void> {
+  const [target] = (await json(`http://127.0.0.1:${port}/json/list`)) as { webSocketDebuggerUrl: string }[]
+  const ws = new WebSocket(target.webSocketDebuggerUrl)
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })))
+    ws.on('message', (data) => {
+      if (JSON.parse(String(data)).id === 1) resolve()
+    })
+    ws.once('error', reject)
+  })
+  ws.close()
+}
+
 async function runIdle(instances: Instance[], count: number) {
   const pid = instances[0].proc?.pid
   if (!pid) throw new Error('--idle needs a spawned instance (omit --url)')
@@ -341,6 +358,8 @@ async function runIdle(instances: Instance[], count: number) {
     }))
   const measure = async () => {
     await sleep(5000)
+    await collectGarbage(9300)
+    await sleep(500)
     const heap = (await scrape(instances[0].url)).get('nodejs_heap_size_used_bytes') ?? NaN
     return { rss: rssBytes(pid), heap }
   }
