@@ -183,13 +183,19 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         params: IdParams,
         querystring: OpsQuery,
-        response: { 200: Type.Object({ ops: Type.Array(OpEvent), hasMore: Type.Boolean() }), ...errorResponses(400, 401, 404) },
+        response: { 200: Type.Object({ ops: Type.Array(OpEvent), hasMore: Type.Boolean() }), ...errorResponses(400, 401, 404, 409) },
       },
     },
     async (request) => {
       const { from, limit } = request.query
-      await visible(request.principal, request.params.id)
-      const ops = await sequencer.opsSince(request.principal.orgId, request.params.id, from, limit + 1)
+      const { id } = request.params
+      await visible(request.principal, id)
+      const ops = await sequencer.opsSince(request.principal.orgId, id, from, limit + 1)
+      // Never a silent gap: revs from `from` on that the log no longer holds (trimmed to
+      // the replay window) are an error, not a page that starts further on.
+      if (ops.length > 0 && ops[0].rev > Math.max(from, 1)) {
+        throw new TaskSyncError('rev_too_old', `the op log of task ${id} starts at rev ${ops[0].rev}, after ${from}: read the snapshot (GET /api/tasks/${id}) instead`)
+      }
       return { ops: ops.slice(0, limit), hasMore: ops.length > limit }
     },
   )

@@ -2,7 +2,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { addMember, api, registerOwner, startTestApp } from '../helpers/app.js'
 
-const { url } = await startTestApp(t)
+const { url, app } = await startTestApp(t)
 const owner = await registerOwner(url)
 const me = api(url, owner.accessToken)
 const stranger = api(url, (await registerOwner(url)).accessToken)
@@ -156,6 +156,21 @@ t.test('viewers read but do not change', async (t) => {
   t.equal((await viewer.post('/api/tasks', { title: 'x' })).status, 403)
   t.equal((await viewer.patch(`/api/tasks/${id}`, { title: 'x' })).status, 403)
   t.equal((await viewer.delete(`/api/tasks/${id}`)).status, 403)
+})
+
+t.test('ops after the log was trimmed: 409 rev_too_old for revs it no longer holds, never a page with a gap', async (t) => {
+  const id = (await me.post('/api/tasks', { title: 'long lived' })).body.id
+  for (let i = 0; i < 5; i++) await me.patch(`/api/tasks/${id}`, { priority: (i % 4) + 1 })
+  const report = await app.housekeeping.run({ replayWindowOps: 3 })
+  t.ok(report.opsTrimmed! >= 3, 'revs 1..3 of 6 trimmed')
+  for (const from of [0, 1, 3]) {
+    const gone = await me.get(`/api/tasks/${id}/ops?from=${from}`)
+    t.same([gone.status, gone.body.error.code], [409, 'rev_too_old'], `from=${from}: the log starts at rev 4`)
+  }
+  const kept = await me.get(`/api/tasks/${id}/ops?from=4`)
+  t.same([kept.status, kept.body.ops.map((o: { rev: number }) => o.rev)], [200, [4, 5, 6]], 'from the oldest kept rev on: 200')
+  const ahead = await me.get(`/api/tasks/${id}/ops?from=9`)
+  t.same([ahead.status, ahead.body.ops, ahead.body.hasMore], [200, [], false], 'past the head: an empty page')
 })
 
 t.test('DELETE: 204, then the tombstone snapshot, 410 for changes', async (t) => {
