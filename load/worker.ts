@@ -3,13 +3,12 @@
  * wire protocol (PROTOCOL.md section 3) and reports counts, latency histograms
  * and each socket's final view of its task. Started by load/run.ts.
  */
-import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import { taskType } from '../src/domain/index.js'
 import type { TaskContent, TaskOp } from '../src/domain/types.js'
-import { Histogram } from './histogram.js'
 import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
+import { WorkerStats, now, serveParent } from './worker-loop.js'
 
 export interface SocketPlan {
   wsUrl: string
@@ -19,15 +18,6 @@ export interface SocketPlan {
   writer: boolean
 }
 
-type FromParent =
-  | { type: 'init'; sockets: SocketPlan[] }
-  | { type: 'start' }
-  | { type: 'measure' }
-  | { type: 'stop' }
-
-const now = () => performance.timeOrigin + performance.now()
-const send = (m: unknown) => process.send!(m)
-
 interface Sock {
   plan: SocketPlan
   ws: WebSocket
@@ -36,20 +26,13 @@ interface Sock {
   seq: number
   inflightAt: number
   inflightOp: TaskOp | null
+  /** The in-flight op's frame, resent after a `rate_limited` refusal. */
+  inflightFrame: string
   subscribed: boolean
 }
 
 const sockets: Sock[] = []
-const ackHist = new Histogram()
-const fanoutHist = new Histogram()
-let running = false
-/** Latencies are recorded between 'measure' (the end of the warm-up) and 'stop'. */
-let measuring = false
-let acks = 0
-let delivered = 0
-let gaps = 0
-let errors = 0
-const errorSamples: string[] = []
+const stats = new WorkerStats()
 
 function nextOp(s: Sock): TaskOp {
   const len = [...s.content.title].length
@@ -59,12 +42,13 @@ function nextOp(s: Sock): TaskOp {
 }
 
 function sendNext(s: Sock): void {
-  if (!running || s.inflightOp) return
+  if (!stats.running || s.inflightOp) return
   const op = nextOp(s)
   s.seq++
   s.inflightOp = op
   s.inflightAt = now()
-  s.ws.send(JSON.stringify({ type: 'op', taskId: s.plan.taskId, baseRev: s.rev, seq: s.seq, op }))
+  s.inflightFrame = JSON.stringify({ type: 'op', taskId: s.plan.taskId, baseRev: s.rev, seq: s.seq, op })
+  s.ws.send(s.inflightFrame)
 }
 
 function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
@@ -87,9 +71,7 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
       }
       break
     case 'ack': {
-      const t = now()
-      if (measuring) ackHist.record(t - s.inflightAt)
-      acks++
+      stats.acked(now() - s.inflightAt)
       if (s.inflightOp && m.rev === s.rev + 1) s.content = taskType.apply(s.content, s.inflightOp)
       s.rev = m.rev
       s.inflightOp = null
@@ -98,23 +80,25 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
     }
     case 'op': {
       const t = now()
-      delivered++
-      if (m.rev !== s.rev + 1) gaps++
+      if (m.rev !== s.rev + 1) stats.gaps++
       else {
         s.content = taskType.apply(s.content, m.op)
         s.rev = m.rev
       }
-      const sent = m.op?.customFields?.lt?.set
-      if (measuring && typeof sent === 'number') fanoutHist.record(t - sent)
+      stats.deliveredOp(m.op?.customFields?.lt?.set, t)
       break
     }
     case 'error':
-      errors++
-      if (errorSamples.length < 5) errorSamples.push(`${m.code}: ${m.message}`)
-      if (s.inflightOp && m.code !== 'rate_limited') {
-        s.inflightOp = null
-        s.seq++
+      stats.error(`${m.code}: ${m.message}`)
+      if (!s.inflightOp || (m.seq !== undefined && m.seq !== s.seq)) break
+      if (m.code === 'rate_limited') {
+        // Refused before anything was done: the same frame again, a little later.
+        setTimeout(() => s.inflightOp && s.ws.send(s.inflightFrame), 50)
+        break
       }
+      // Refused for good: the writer goes on with its next op.
+      s.inflightOp = null
+      sendNext(s)
       break
   }
 }
@@ -123,59 +107,29 @@ async function openAll(plans: SocketPlan[]): Promise<void> {
   const openOne = (plan: SocketPlan) =>
     new Promise<void>((resolve, reject) => {
       const ws = new WebSocket(`${plan.wsUrl}/ws`, { headers: { authorization: `Bearer ${plan.token}` }, perMessageDeflate: false })
-      const s: Sock = { plan, ws, content: taskType.create(), rev: 0, seq: 0, inflightAt: 0, inflightOp: null, subscribed: false }
+      const s: Sock = { plan, ws, content: taskType.create(), rev: 0, seq: 0, inflightAt: 0, inflightOp: null, inflightFrame: '', subscribed: false }
       sockets.push(s)
       ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', clientId: plan.clientId })))
       ws.on('message', (raw) => onMessage(s, raw, resolve))
       ws.on('error', reject)
       ws.on('close', (code) => {
-        if (running) {
-          errors++
-          if (errorSamples.length < 5) errorSamples.push(`socket closed ${code}`)
-        }
+        if (stats.running) stats.error(`socket closed ${code}`)
       })
     })
   await openInWaves(plans, openOne)
 }
 
-process.on('message', async (msg: FromParent) => {
-  if (msg.type === 'init') {
-    try {
-      await openAll(msg.sockets)
-      send({ type: 'ready', sockets: sockets.length })
-    } catch (err) {
-      send({ type: 'failed', error: String(err) })
-    }
-  } else if (msg.type === 'start') {
-    running = true
+serveParent(stats, {
+  open: openAll,
+  startWriters: () => {
     for (const s of sockets) if (s.plan.writer) sendNext(s)
-    const timer = setInterval(() => send({ type: 'progress', acks, delivered }), 1000)
-    timer.unref()
-  } else if (msg.type === 'measure') {
-    measuring = true
-  } else if (msg.type === 'stop') {
-    running = false
-    measuring = false
-    // Let in-flight ops be acked and delivered.
-    const deadline = Date.now() + 10_000
-    while (Date.now() < deadline && sockets.some((s) => s.inflightOp)) await new Promise((r) => setTimeout(r, 50))
-    await new Promise((r) => setTimeout(r, 1500))
-    send({
-      type: 'result',
-      acks,
-      delivered,
-      gaps,
-      errors,
-      errorSamples,
-      ack: ackHist.toSparse(),
-      fanout: fanoutHist.toSparse(),
-      views: sockets.map((s) => ({
-        taskId: s.plan.taskId,
-        rev: s.rev,
-        hash: contentHash(s.content as unknown as Record<string, unknown>),
-      })),
-    })
+  },
+  inFlight: () => sockets.some((s) => s.inflightOp),
+  views: () => sockets.map((s) => ({ taskId: s.plan.taskId, rev: s.rev, hash: contentHash(s.content as unknown as Record<string, unknown>) })),
+  closeAll: () => {
     for (const s of sockets) s.ws.close(1000)
-    setTimeout(() => process.exit(0), 500).unref()
-  }
+  },
+  get count() {
+    return sockets.length
+  },
 })

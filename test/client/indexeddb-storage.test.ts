@@ -36,13 +36,13 @@ t.test('saves apply in order, values are copies, null deletes, a reopen sees it 
   const value = { rev: 2, tags: ['a'] }
   await Promise.all([a.save({ meta: { seq: 1 } }), a.save({ 'task:x': value, gone: 1 }), a.save({ meta: { seq: 2 }, gone: null })])
   value.tags.push('mutated after save')
-  await a.close()
+  await a.close?.()
   const b = indexedDbStorage('acct-1')
   t.same(await b.load(), { meta: { seq: 2 }, 'task:x': { rev: 2, tags: ['a'] } }, 'the last save of a key wins; the stored value is a copy')
   const other = indexedDbStorage('acct-2')
   t.same(await other.load(), {}, 'another database name is another account')
-  await b.close()
-  await other.close()
+  await b.close?.()
+  await other.close?.()
 })
 
 t.test('the SDK keeps an offline edit in IndexedDB across a restart and delivers it', async (t) => {
