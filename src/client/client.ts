@@ -5,6 +5,7 @@
  */
 import { TaskSyncError } from '../protocol/errors.js'
 import type { Comment, ServerMessage, TaskInit } from '../protocol/messages.js'
+import type { TaskSnapshot } from '../domain/types.js'
 import { AuthSession, type Credentials } from './auth.js'
 import type { BackoffOptions } from './backoff.js'
 import { Connection, type WebSocketConstructor } from './connection.js'
@@ -16,7 +17,11 @@ import { CommentOutbox } from './comment-outbox.js'
 import { Persister } from './persister.js'
 import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, taskMutationForPush } from './sync.js'
 import { TaskHandle, type TaskHost } from './task.js'
+import { TaskWatch, type WatchHost, type WatchScope } from './watch.js'
 import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
+
+/** Tasks per page when a watch lists its scope over REST. */
+const WATCH_PAGE = 100
 
 export interface TaskSyncClientOptions {
   /** Base URL of the server, e.g. `https://sync.example.com` (REST under /api, socket at /ws). */
@@ -74,6 +79,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   /** Retry timers, cleared by close() so a Node process can exit at once. */
   private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private readonly host: TaskHost
+  private readonly watches = new Set<TaskWatch>()
+  private readonly watchHost: WatchHost
 
   constructor(opts: TaskSyncClientOptions) {
     super()
@@ -85,6 +92,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
     this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
     this.host = this.makeHost()
+    this.watchHost = this.makeWatchHost()
     this.persister = new Persister(this.storage, (key) => this.storedValue(key), (err) => this.emit('error', err))
     this.outbox = new CommentOutbox({
       epoch: () => this.readyEpoch,
@@ -181,6 +189,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     const t = new TaskHandle(id, this.host)
     t.startCreate(init, projectId)
     this.tasks.set(id, t)
+    this.opened(t)
     return t
   }
 
@@ -195,9 +204,27 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (!t) {
       t = new TaskHandle(id, this.host)
       this.tasks.set(id, t)
+      this.opened(t)
       this.subscribeTasks([t])
     }
     return t.ready()
+  }
+
+  /**
+   * Follows the tasks of a project (`{projectId}`) or of the whole organization
+   * (`{all: true}`) as they enter and leave it: `task` with the open handle of
+   * each task found in the scope (already there, created there by anyone, moved
+   * there), `leave` with the id of one moved elsewhere or deleted. The handles
+   * are the client's ordinary open tasks and stay open after `leave` and
+   * `close()`. Add listeners right away: the first events come after the
+   * current synchronous code.
+   */
+  watch(scope: WatchScope): TaskWatch {
+    this.requireMeta()
+    const w = new TaskWatch(scope, this.watchHost)
+    this.watches.add(w)
+    queueMicrotask(() => w.start(this.tasks.values()))
+    return w
   }
 
   /** The open tasks (loaded or loading). */
@@ -212,6 +239,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (!t.quiet) throw new TaskSyncError('bad_request', `task ${id} has unacknowledged changes`)
     t.open = false
     this.tasks.delete(id)
+    for (const w of this.watches) w.untrack(id)
     this.conn?.send({ type: 'unsubscribe', taskIds: [id] })
     return this.persister.persist(`task:${id}`)
   }
@@ -329,6 +357,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     const longAbsence = this.lostAt > 0 && Date.now() - this.lostAt > (this.opts.longAbsenceMs ?? 600_000)
     if (longAbsence) void this.syncOverRest([...this.tasks.values()])
     this.subscribeTasks([...this.tasks.values()])
+    for (const w of this.watches) w.subscribe()
     for (const t of this.tasks.values()) t.flush()
     this.outbox.flush()
     this.refreshStatus()
@@ -364,16 +393,19 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     switch (msg.type) {
       case 'subscribed':
         for (const id of msg.taskIds) this.tasks.get(id)?.onSubscribed()
+        for (const w of this.watches) w.onSubscribed(msg.projectIds, msg.all)
         break
       case 'ack':
         if (msg.commentId !== undefined || (this.outbox.sentHead?.seq === msg.seq && t?.inflightSeq() !== msg.seq)) this.outbox.acked(msg.seq)
         else t?.onAck(msg.seq, msg.rev, msg.noop === true)
         break
       case 'op':
-        t?.onOp(msg)
+        if (t) t.onOp(msg)
+        else if (!msg.op.delete) this.arrivedInScope(msg.taskId)
         break
       case 'snapshot':
-        t?.onSnapshot(msg.rev, msg.task)
+        if (t) t.onSnapshot(msg.rev, msg.task)
+        else if (this.watches.size > 0) this.adopt([{ ...msg.task, rev: msg.rev }])
         break
       case 'task_deleted':
         t?.onTaskDeleted(msg.rev)
@@ -385,7 +417,9 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         t?.onComment(msg.comment, this.outbox.has(msg.comment.id))
         break
       case 'sync_required':
-        void this.syncOverRest(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
+        // (For a task only a watched scope covers, which the client has not opened yet: open it.)
+        if (msg.taskId && !t && this.watches.size > 0) this.arrivedInScope(msg.taskId)
+        else void this.syncOverRest(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
         break
       case 'error':
         this.onServerError(msg)
@@ -405,6 +439,11 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     const seq = typeof given === 'number' ? given : ref !== undefined && /^\d+$/.test(ref) ? Number(ref) : undefined
     const head = this.outbox.sentHead
     if (head && (seq === head.seq || ref === head.commentId)) return this.outbox.failed(msg.code, msg.message)
+    const watches = ref ? [...this.watches].filter((w) => w.projectId === ref) : []
+    if (watches.length > 0) {
+      for (const w of watches) w.refused(new TaskSyncError(msg.code, `server: ${msg.message} (project ${ref})`))
+      return
+    }
     let task = ref ? this.tasks.get(ref) : undefined
     if (!task && seq !== undefined) task = [...this.tasks.values()].find((x) => x.inflightSeq() === seq)
     if (task) {
@@ -511,6 +550,64 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       this.restSyncs--
       this.refreshStatus()
       this.wake()
+    }
+  }
+
+  // ---- watches ------------------------------------------------------------------
+
+  /** A task handle joined the open tasks: every watch follows it. */
+  private opened(t: TaskHandle): void {
+    for (const w of this.watches) w.track(t)
+  }
+
+  /**
+   * The server sent something about a task that is not open: only a watched
+   * scope makes it do that, so open the task (subscribed by id, loaded from a snapshot).
+   */
+  private arrivedInScope(taskId: string): void {
+    if (this.watches.size === 0 || this.closed) return
+    this.task(taskId).catch(() => {
+      // Gone or not visible by the time it was read: nothing to show.
+    })
+  }
+
+  /** Opens tasks not open yet from snapshots the server sent (a listing, a move into a scope) and subscribes them from there. */
+  private adopt(snapshots: TaskSnapshot[]): void {
+    if (this.closed) return
+    const fresh: TaskHandle[] = []
+    for (const s of snapshots) {
+      if (this.tasks.has(s.id) || s.deleted) continue
+      const t = new TaskHandle(s.id, this.host)
+      this.tasks.set(s.id, t)
+      t.onSnapshot(s.rev, s)
+      fresh.push(t)
+    }
+    for (const t of fresh) this.opened(t)
+    this.subscribeTasks(fresh)
+    this.refreshStatus()
+  }
+
+  private makeWatchHost(): WatchHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const client = this
+    return {
+      get epoch() {
+        return client.readyEpoch
+      },
+      send: (msg) => this.conn?.send(msg) ?? false,
+      listPage: (projectId, cursor) => {
+        const q = new URLSearchParams({ limit: String(WATCH_PAGE) })
+        if (projectId) q.set('projectId', projectId)
+        if (cursor) q.set('cursor', cursor)
+        return this.rest.request('GET', `/api/tasks?${q}`)
+      },
+      adopt: (snapshots) => this.adopt(snapshots),
+      retryLater: (attempt, fn) => this.retryLater(attempt, fn),
+      closed: (w) => {
+        this.watches.delete(w)
+        // The server keeps one subscription per scope and socket: keep it while another watch needs it.
+        if (![...this.watches].some((o) => o.scopeKey === w.scopeKey)) this.conn?.send(w.scopeMessage('unsubscribe'))
+      },
     }
   }
 

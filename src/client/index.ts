@@ -13,6 +13,7 @@
  */
 export { TaskSyncClient, type TaskSyncClientOptions, type ClientEvents } from './client.js'
 export { TaskHandle } from './task.js'
+export { TaskWatch, type TaskWatchEvents, type WatchScope } from './watch.js'
 export { memoryStorage, type ClientStorage, type StorageChanges } from './storage.js'
 export { indexedDbStorage } from './indexeddb-storage.js'
 export type { Credentials } from './auth.js'
