@@ -18,6 +18,7 @@ import { Persister } from './persister.js'
 import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, taskMutationForPush } from './sync.js'
 import { TaskHandle, type TaskHost } from './task.js'
 import { TaskWatch, type WatchHost, type WatchScope } from './watch.js'
+import { creationSnapshot } from './content.js'
 import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
 
 /** Tasks per page when a watch lists its scope over REST. */
@@ -401,6 +402,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         break
       case 'op':
         if (t) t.onOp(msg)
+        // A task created in a watched scope: its creation op is its whole rev 1, no read needed.
+        else if (msg.rev === 1 && this.watches.size > 0) this.adopt([creationSnapshot(msg)])
         else if (!msg.op.delete) this.arrivedInScope(msg.taskId)
         break
       case 'snapshot':

@@ -5,6 +5,7 @@
  */
 import { taskType } from '../domain/index.js'
 import type { TaskContent, TaskOp, TaskSnapshot, TextOp } from '../domain/types.js'
+import type { OpEvent } from '../protocol/messages.js'
 
 const CONTENT_KEYS = ['title', 'description', 'status', 'priority', 'tags', 'assigneeId', 'dueAt', 'projectId', 'customFields', 'deleted'] as const
 
@@ -21,6 +22,12 @@ export interface CommitInfo {
   deviceId?: string
   userId?: string
   at?: string
+}
+
+/** The snapshot at rev 1 from the task's creation op (the op on create() the server logs as rev 1). */
+export function creationSnapshot(ev: OpEvent): TaskSnapshot {
+  const empty: TaskSnapshot = { ...taskType.create(), id: ev.taskId, rev: 0, clock: {}, createdAt: ev.at, updatedAt: ev.at, updatedBy: ev.userId }
+  return commitOnto(empty, ev.op as TaskOp, { rev: 1, deviceId: ev.deviceId, userId: ev.userId, at: ev.at })
 }
 
 /** `base` after `op` committed as `info.rev`: content applied, metadata advanced. */

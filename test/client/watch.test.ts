@@ -63,15 +63,21 @@ async function org(t: Test) {
   }
   const make = async (name: string) => {
     const { net, WebSocket } = network()
+    /** The REST reads this client made (method and path). */
+    const reads: string[] = []
     const client = new TaskSyncClient({
       url: app.url,
       credentials: { email: owner.user.email, password: owner.password, device: { name, platform: 'test' } },
       WebSocket,
       backoff: { baseMs: 10, maxMs: 50 },
+      fetch: (url: string, init?: RequestInit) => {
+        reads.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`)
+        return fetch(url, init)
+      },
     })
     t.teardown(() => client.close())
     await client.connect()
-    return { client, net }
+    return { client, net, reads }
   }
   const createTask = async (body: object) => {
     const res = await rest.post('/api/tasks', body)
@@ -104,6 +110,10 @@ t.test('a project watch sees the tasks already there (every page), created there
   const fresh = b.client.createTask({ projectId: o.P, title: 'fresh' })
   await waitFor(() => seen.entered.has(fresh.id), 'the task created by another client')
   t.same(seen.at.get(fresh.id), { title: 'fresh', description: '', projectId: o.P }, 'created with its title')
+  t.notOk(a.reads.includes(`GET /api/tasks/${fresh.id}`), 'opened from its creation op, without reading its snapshot')
+  const served = (await o.rest.get(`/api/tasks/${fresh.id}`)).body
+  const { updatedAt: _ignored, ...stable } = served
+  t.match(seen.entered.get(fresh.id)!.snapshot, { ...stable, createdAt: served.createdAt }, 'the snapshot built from the creation op is the server one (rev, clock, createdAt, content)')
 
   const moving = await b.client.task(movedId)
   moving.update({ projectId: o.P })
