@@ -3,7 +3,7 @@
  * (login is by email alone); everything else is scoped to an organization.
  */
 import { randomUUID } from 'node:crypto'
-import { and, asc, eq, gt, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { Db, Executor } from '../storage/db.js'
 import { organizations, users } from '../storage/schema.js'
 import { isUniqueViolation } from '../storage/errors.js'
@@ -61,14 +61,19 @@ export async function createOrganizationWithOwner(
   })
 }
 
-/** The user with this email (any organization) and its password hash, for login. */
-export async function findUserByEmail(exec: Executor, email: string): Promise<(UserDto & { passwordHash: string }) | null> {
+/** The user with this email (any organization), its password hash and whether it was deactivated, for login. */
+export async function findUserByEmail(exec: Executor, email: string): Promise<(UserDto & { passwordHash: string; deactivated: boolean }) | null> {
   const [row] = await exec.select().from(users).where(sql`lower(${users.email}) = ${normalizeEmail(email)}`).limit(1)
-  return row ? { ...toUser(row), passwordHash: row.passwordHash } : null
+  return row ? { ...toUser(row), passwordHash: row.passwordHash, deactivated: row.deactivatedAt !== null } : null
 }
 
+/** An active (not deactivated) user of the organization. */
 export async function getUser(exec: Executor, orgId: string, userId: string): Promise<UserDto | null> {
-  const [row] = await exec.select().from(users).where(and(eq(users.orgId, orgId), eq(users.id, userId))).limit(1)
+  const [row] = await exec
+    .select()
+    .from(users)
+    .where(and(eq(users.orgId, orgId), eq(users.id, userId), isNull(users.deactivatedAt)))
+    .limit(1)
   return row ? toUser(row) : null
 }
 
@@ -77,12 +82,12 @@ export async function getOrganization(exec: Executor, orgId: string): Promise<Or
   return row ? toOrganization(row) : null
 }
 
-/** Users of one organization ordered by id, after the given id; fetches `limit` rows. */
+/** Active users of one organization ordered by id, after the given id; fetches `limit` rows. */
 export async function listUsers(exec: Executor, orgId: string, after: string | undefined, limit: number): Promise<UserDto[]> {
   const rows = await exec
     .select()
     .from(users)
-    .where(and(eq(users.orgId, orgId), after ? gt(users.id, after) : undefined))
+    .where(and(eq(users.orgId, orgId), isNull(users.deactivatedAt), after ? gt(users.id, after) : undefined))
     .orderBy(asc(users.id))
     .limit(limit)
   return rows.map(toUser)

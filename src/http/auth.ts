@@ -57,7 +57,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // An unknown email costs the same hash as a wrong password: timing tells nothing.
       const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash(logN)))
       if (!user || !ok) throw new TaskSyncError('unauthorized', 'wrong email or password')
-      const { passwordHash: _, ...profile } = user
+      if (user.deactivated) throw new TaskSyncError('unauthorized', 'this account was removed from its organization')
+      const { passwordHash: _, deactivated: __, ...profile } = user
       const organization = await getOrganization(db, user.orgId)
       if (!organization) throw new TaskSyncError('unauthorized', 'wrong email or password')
       const dev = await resolveLoginDevice(db, user.orgId, user.id, device)

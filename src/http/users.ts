@@ -1,17 +1,20 @@
-/** Users of the caller's organization: me, list, and creation by an admin. */
+/** Users of the caller's organization: me, list, creation, changes and removal (owners and admins manage people). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { getUser, insertUser, listUsers } from '../auth/accounts.js'
 import { hashPassword } from '../auth/passwords.js'
 import { assertAdmin } from '../auth/permissions.js'
+import { activeDevicesOf, changeMember } from '../auth/members.js'
 import { decodeCursor, isIdKey, toPage } from './pagination.js'
-import { DisplayName, Email, PageOf, PageQuery, Password, Role, User, bearer, errorResponses } from './schemas.js'
+import { DisplayName, Email, IdParams, PageOf, PageQuery, Password, Role, User, bearer, errorResponses } from './schemas.js'
 
 const CreateUserBody = Type.Object(
   { email: Email, password: Password, displayName: DisplayName, role: Role },
   { additionalProperties: false },
 )
+
+const PatchUserBody = Type.Object({ displayName: Type.Optional(DisplayName), role: Type.Optional(Role) }, { additionalProperties: false, minProperties: 1 })
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.database
@@ -47,6 +50,42 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const passwordHash = await hashPassword(request.body.password, app.config.SCRYPT_LOG_N)
       const user = await insertUser(db, principal.orgId, { ...request.body, passwordHash })
       return reply.code(201).send(user)
+    },
+  )
+
+  app.patch(
+    '/api/users/:id',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "Change a user's display name (the user or an admin) or role (owner or admin; only an owner makes or unmakes an owner). Takes effect at the user's next token refresh.",
+        security: bearer,
+        params: IdParams,
+        body: PatchUserBody,
+        response: { 200: User, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => changeMember(app.database.db, request.principal, request.params.id, request.body),
+  )
+
+  app.delete(
+    '/api/users/:id',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Remove a user from the organization (owner or admin): no more logins, every device revoked and its sockets closed; their tasks, history and comments stay',
+        security: bearer,
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const { principal } = request
+      await changeMember(app.database.db, principal, request.params.id, { deactivate: true })
+      for (const deviceId of await activeDevicesOf(app.database.db, principal.orgId, request.params.id)) {
+        await app.tokens.revokeDevice(principal.orgId, deviceId)
+      }
+      return reply.code(204).send(null)
     },
   )
 }

@@ -49,6 +49,8 @@ export const users = pgTable(
     passwordHash: text('password_hash').notNull(),
     role: text('role').$type<'owner' | 'admin' | 'member' | 'viewer'>().notNull(),
     createdAt: createdAt(),
+    /** Set when an owner or admin removed the user: no login, devices revoked; their history stays. */
+    deactivatedAt: timestamp('deactivated_at', { withTimezone: true }),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),

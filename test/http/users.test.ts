@@ -1,5 +1,6 @@
 import t from 'tap'
 import { startTestApp, api, registerOwner, addMember } from '../helpers/app.js'
+import { TestSocket } from '../ws/helpers.js'
 
 t.test('users: me, paginated list, creation by role', async (t) => {
   const { url } = await startTestApp(t)
@@ -58,4 +59,82 @@ t.test('users of another organization are invisible', async (t) => {
   const cursor = Buffer.from(JSON.stringify({ id: '00000000-0000-4000-8000-000000000000' })).toString('base64url')
   const page = await api(url, a.accessToken).get(`/api/users?cursor=${cursor}`)
   t.same(page.body.items.map((u: any) => u.orgId), [a.organization.id])
+})
+
+t.test('PATCH /api/users/:id: display names, roles, and the last owner', async (t) => {
+  const { url } = await startTestApp(t)
+  const owner = await registerOwner(url)
+  const o = api(url, owner.accessToken)
+  const admin = await addMember(url, owner.accessToken, 'admin')
+  const a = api(url, admin.accessToken)
+  const member = await addMember(url, admin.accessToken, 'member')
+  const m = api(url, member.accessToken)
+
+  const renamed = await m.patch(`/api/users/${member.user.id}`, { displayName: '  Mia  ' })
+  t.same([renamed.status, renamed.body.displayName, renamed.body.role], [200, 'Mia', 'member'], 'anyone renames themselves (trimmed)')
+  t.equal((await m.patch(`/api/users/${admin.user.id}`, { displayName: 'x' })).status, 403, "not someone else's name")
+  t.equal((await m.patch(`/api/users/${member.user.id}`, { role: 'admin' })).status, 403, 'nor their own role')
+  t.equal((await m.patch(`/api/users/${member.user.id}`, {})).status, 400, 'an empty change is a bad request')
+  t.equal((await m.patch(`/api/users/${member.user.id}`, { role: 'boss' })).status, 400)
+  t.equal((await a.patch(`/api/users/${crypto.randomUUID()}`, { role: 'viewer' })).status, 404)
+  t.equal((await api(url, (await registerOwner(url)).accessToken).patch(`/api/users/${member.user.id}`, { role: 'viewer' })).status, 404, 'another organization: not found')
+
+  const demoted = await a.patch(`/api/users/${member.user.id}`, { role: 'viewer' })
+  t.same([demoted.status, demoted.body.role], [200, 'viewer'], 'an admin changes a member to viewer')
+  // The role travels in the access token: it applies from the next refresh.
+  const refreshed = await api(url).post('/api/auth/refresh', { refreshToken: member.refreshToken })
+  t.equal(refreshed.body.user.role, 'viewer')
+  const asViewer = api(url, refreshed.body.accessToken)
+  t.equal((await asViewer.post('/api/tasks', { title: 'no' })).status, 403, 'the refreshed token writes no more')
+
+  t.equal((await a.patch(`/api/users/${member.user.id}`, { role: 'owner' })).status, 403, 'an admin makes no owner')
+  t.equal((await a.patch(`/api/users/${owner.user.id}`, { role: 'member' })).status, 403, 'nor unmakes one')
+  const lastOwner = await o.patch(`/api/users/${owner.user.id}`, { role: 'admin' })
+  t.same([lastOwner.status, lastOwner.body.error.code], [403, 'forbidden'], 'the last owner cannot step down')
+  t.match(lastOwner.body.error.message, /at least one owner/)
+  t.equal((await o.patch(`/api/users/${admin.user.id}`, { role: 'owner' })).status, 200, 'an owner makes another owner')
+  t.equal((await o.patch(`/api/users/${owner.user.id}`, { role: 'admin' })).status, 200, 'then may step down')
+
+  // Two owners demoting each other at once: one of them must stay owner.
+  const second = await addMember(url, admin.accessToken, 'member')
+  await a.patch(`/api/users/${second.user.id}`, { role: 'owner' }) // admin is an owner now
+  const newAdmin = await api(url).post('/api/auth/refresh', { refreshToken: admin.refreshToken })
+  const secondFresh = await api(url).post('/api/auth/refresh', { refreshToken: second.refreshToken })
+  const results = await Promise.all([
+    api(url, newAdmin.body.accessToken).patch(`/api/users/${second.user.id}`, { role: 'member' }),
+    api(url, secondFresh.body.accessToken).patch(`/api/users/${admin.user.id}`, { role: 'member' }),
+  ])
+  t.same(results.map((r) => r.status).sort(), [200, 403], 'exactly one demotion wins')
+  const owners = (await o.get('/api/users?limit=100')).body.items.filter((u: { role: string }) => u.role === 'owner')
+  t.equal(owners.length, 1, 'one owner is left')
+})
+
+t.test('DELETE /api/users/:id: no more logins, devices revoked, sockets closed, history kept', async (t) => {
+  const { url } = await startTestApp(t)
+  const owner = await registerOwner(url)
+  const o = api(url, owner.accessToken)
+  const admin = await addMember(url, owner.accessToken, 'admin')
+  const a = api(url, admin.accessToken)
+  const leaving = await addMember(url, admin.accessToken, 'member')
+  const task = await api(url, leaving.accessToken).post('/api/tasks', { title: 'written before leaving' })
+  const socket = await TestSocket.ready(url, leaving.accessToken)
+
+  t.equal((await api(url, leaving.accessToken).delete(`/api/users/${admin.user.id}`)).status, 403, 'a member removes nobody')
+  t.equal((await a.delete(`/api/users/${owner.user.id}`)).status, 403, 'an admin removes no owner')
+  t.equal((await o.delete(`/api/users/${owner.user.id}`)).status, 403, 'the last owner cannot be removed')
+
+  t.equal((await a.delete(`/api/users/${leaving.user.id}`)).status, 204)
+  t.equal((await socket.closed).code, 1008, "the user's socket is closed")
+  const login = await api(url).post('/api/auth/login', { email: leaving.user.email, password: leaving.password, device: { name: 'again', platform: 'test' } })
+  t.same([login.status, login.body.error.code], [401, 'unauthorized'], 'no login')
+  t.match(login.body.error.message, /removed/)
+  t.equal((await api(url).post('/api/auth/refresh', { refreshToken: leaving.refreshToken })).status, 401, 'no refresh')
+  t.equal((await api(url, leaving.accessToken).get('/api/users/me')).status, 401, 'the access token is refused (device revoked)')
+  t.notOk((await o.get('/api/users?limit=100')).body.items.some((u: { id: string }) => u.id === leaving.user.id), 'not listed')
+  const kept = await o.get(`/api/tasks/${task.body.id}`)
+  t.same([kept.status, kept.body.updatedBy], [200, leaving.user.id], 'their task still names them')
+  t.equal((await a.delete(`/api/users/${leaving.user.id}`)).status, 404, 'removing again: not found')
+  t.equal((await a.patch(`/api/users/${leaving.user.id}`, { displayName: 'x' })).status, 404)
+  const again = await a.post('/api/users', { email: leaving.user.email, password: 'another long passphrase', displayName: 'Back', role: 'member' })
+  t.equal(again.status, 409, 'the email stays taken by the removed account')
 })
