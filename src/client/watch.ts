@@ -20,7 +20,7 @@ export interface TaskWatchEvents {
   task: TaskHandle
   /** The id of a task that left the scope (moved to another project, or deleted); its handle stays open. */
   leave: string
-  /** The scope could not be subscribed (unknown project) or listed; the watch keeps whatever it has. */
+  /** The scope could not be subscribed (unknown project: the watch then stops asking) or listed; the watch keeps whatever it has. */
   error: Error
 }
 
@@ -47,6 +47,8 @@ export class TaskWatch extends Emitter<TaskWatchEvents> {
   private readonly inScope = new Map<string, TaskHandle>()
   private started = false
   private stopped = false
+  /** The server refused the scope: it is not asked again (watch anew once the project exists). */
+  private refusedScope = false
   /** Bumped by each listing: an older one still running stops adopting. */
   private listing = 0
 
@@ -101,7 +103,7 @@ export class TaskWatch extends Emitter<TaskWatchEvents> {
 
   /** @internal On every ready connection: (re)subscribe the scope; its `subscribed` starts a listing. */
   subscribe(): void {
-    if (this.started && !this.stopped && this.host.epoch) this.host.send(this.scopeMessage('subscribe'))
+    if (this.started && !this.stopped && !this.refusedScope && this.host.epoch) this.host.send(this.scopeMessage('subscribe'))
   }
 
   /** @internal A `subscribed` reply: when it names this scope, list the tasks already in it. */
@@ -110,9 +112,11 @@ export class TaskWatch extends Emitter<TaskWatchEvents> {
     void this.list(++this.listing, 0)
   }
 
-  /** @internal The server refused the scope (e.g. `not_found` for an unknown project). */
+  /** @internal The server refused the scope (e.g. `not_found` for an unknown project): reported once, not asked again. */
   refused(error: Error): void {
-    if (!this.stopped) this.emit('error', error)
+    if (this.stopped || this.refusedScope) return
+    this.refusedScope = true
+    this.emit('error', error)
   }
 
   /** @internal A handle the client opened (or had open): follow its snapshot. */

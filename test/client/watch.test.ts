@@ -151,10 +151,21 @@ t.test('an org-wide watch sees a task created without a project', async (t) => {
 t.test('a watch of a project that does not exist (or is not visible) reports not_found', async (t) => {
   const o = await org(t)
   const a = await o.make('watcher')
-  const w = a.client.watch({ projectId: randomUUID() })
+  const missing = randomUUID()
+  const w = a.client.watch({ projectId: missing })
+  let errors = 0
+  w.on('error', () => errors++)
   const error = await new Promise<Error>((resolve) => w.on('error', resolve))
   t.equal((error as { code?: string }).code, 'not_found')
   t.same(w.tasks, [])
+  // After a reconnect the refused scope is not asked for again.
+  const sockets = a.net.sockets.length
+  a.net.sockets.at(-1)!.terminate()
+  await waitFor(() => a.net.sockets.length > sockets && a.client.status === 'online', 'back online on a new socket', 10_000)
+  await new Promise((r) => setTimeout(r, 100))
+  const asks = a.net.sent.filter((f) => f.type === 'subscribe' && f.projectIds?.includes(missing)).length
+  t.equal(asks, 1, 'subscribed once, not again after the reconnect')
+  t.equal(errors, 1, 'one error event')
 })
 
 t.test('a socket subscribed to a project and to a task in it gets each op once; the handle converges', async (t) => {
