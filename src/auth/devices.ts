@@ -95,6 +95,15 @@ export async function revokeDevice(db: Db, orgId: string, id: string): Promise<v
   })
 }
 
+/** Ids of the user's devices not revoked yet (to revoke them all when the user is removed). */
+export async function activeDevicesOf(exec: Executor, orgId: string, userId: string): Promise<string[]> {
+  const rows = await exec
+    .select({ id: devices.id })
+    .from(devices)
+    .where(and(eq(devices.orgId, orgId), eq(devices.userId, userId), isNull(devices.revokedAt)))
+  return rows.map((r) => r.id)
+}
+
 /** True when the device exists in the organization and is not revoked. */
 export async function isDeviceActive(exec: Executor, orgId: string, id: string): Promise<boolean> {
   const [row] = await exec.select({ revokedAt: devices.revokedAt }).from(devices).where(and(eq(devices.orgId, orgId), eq(devices.id, id))).limit(1)

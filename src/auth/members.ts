@@ -8,7 +8,7 @@
  */
 import { and, eq, isNull } from 'drizzle-orm'
 import type { Db } from '../storage/db.js'
-import { devices, users } from '../storage/schema.js'
+import { users } from '../storage/schema.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { Principal } from '../sequencer/types.js'
 import { toUser } from './accounts.js'
@@ -53,13 +53,4 @@ export async function changeMember(db: Db, actor: Principal, targetId: string, c
     const [row] = await tx.update(users).set(set).where(active).returning()
     return toUser(row)
   })
-}
-
-/** The user's devices not revoked yet (to revoke them, and close their sockets, after a deactivation). */
-export async function activeDevicesOf(db: Db, orgId: string, userId: string): Promise<string[]> {
-  const rows = await db
-    .select({ id: devices.id })
-    .from(devices)
-    .where(and(eq(devices.orgId, orgId), eq(devices.userId, userId), isNull(devices.revokedAt)))
-  return rows.map((r) => r.id)
 }

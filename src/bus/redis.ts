@@ -91,27 +91,20 @@ export class RedisBus implements Bus {
     if (this.closed) return Promise.reject(new Error('bus is closed'))
     let batch = this.outgoing.get(channel)
     if (!batch) {
-      this.outgoing.set(channel, (batch = { payloads: [], done: null }))
-      if (this.outgoing.size === 1) process.nextTick(this.sendOutgoing)
+      const payloads: string[] = []
+      // Sent once this tick's code has run; a later publish starts the next batch.
+      const sent = new Promise<void>((resolve) => process.nextTick(resolve)).then(async () => {
+        this.outgoing.delete(channel)
+        await this.commands.publish(this.prefix + channel, packPayloads(payloads))
+      })
+      this.outgoing.set(channel, (batch = { payloads, sent }))
     }
     batch.payloads.push(payload)
-    return (batch.done ??= new Promise<void>((resolve, reject) => {
-      batch.settle = (err) => (err ? reject(err) : resolve())
-    }))
+    return batch.sent
   }
 
-  private readonly outgoing = new Map<string, OutgoingBatch>()
-
-  private readonly sendOutgoing = (): void => {
-    const batches = [...this.outgoing]
-    this.outgoing.clear()
-    for (const [channel, batch] of batches) {
-      this.commands.publish(this.prefix + channel, packPayloads(batch.payloads)).then(
-        () => batch.settle?.(),
-        (err: Error) => batch.settle?.(err),
-      )
-    }
-  }
+  /** This tick's publications by channel, not sent yet. */
+  private readonly outgoing = new Map<string, { payloads: string[]; sent: Promise<void> }>()
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
     if (this.closed) throw new Error('bus is closed')
@@ -185,12 +178,6 @@ export class RedisBus implements Bus {
     this.lastErrorLog = now
     this.log('warn', `redis ${name} connection: ${err.message}`)
   }
-}
-
-interface OutgoingBatch {
-  payloads: string[]
-  done: Promise<void> | null
-  settle?: (err?: Error) => void
 }
 
 /** Marks a Redis message that carries several payloads; a payload of its own never starts with it. */

@@ -5,7 +5,8 @@ import { TaskSyncError } from '../protocol/errors.js'
 import { getUser, insertUser, listUsers } from '../auth/accounts.js'
 import { hashPassword } from '../auth/passwords.js'
 import { assertAdmin } from '../auth/permissions.js'
-import { activeDevicesOf, changeMember } from '../auth/members.js'
+import { changeMember } from '../auth/members.js'
+import { activeDevicesOf } from '../auth/devices.js'
 import { decodeCursor, isIdKey, toPage } from './pagination.js'
 import { DisplayName, Email, IdParams, PageOf, PageQuery, Password, Role, User, bearer, errorResponses } from './schemas.js'
 
@@ -65,7 +66,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (request) => changeMember(app.database.db, request.principal, request.params.id, request.body),
+    async (request) => changeMember(db, request.principal, request.params.id, request.body),
   )
 
   app.delete(
@@ -81,8 +82,8 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { principal } = request
-      await changeMember(app.database.db, principal, request.params.id, { deactivate: true })
-      for (const deviceId of await activeDevicesOf(app.database.db, principal.orgId, request.params.id)) {
+      await changeMember(db, principal, request.params.id, { deactivate: true })
+      for (const deviceId of await activeDevicesOf(db, principal.orgId, request.params.id)) {
         await app.tokens.revokeDevice(principal.orgId, deviceId)
       }
       return reply.code(204).send(null)

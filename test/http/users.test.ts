@@ -61,12 +61,16 @@ t.test('users of another organization are invisible', async (t) => {
   t.same(page.body.items.map((u: any) => u.orgId), [a.organization.id])
 })
 
-t.test('PATCH /api/users/:id: display names, roles, and the last owner', async (t) => {
+/** A fresh app and organization with its owner and an admin, each with an API client. */
+async function team(t: Parameters<typeof startTestApp>[0]) {
   const { url } = await startTestApp(t)
   const owner = await registerOwner(url)
-  const o = api(url, owner.accessToken)
   const admin = await addMember(url, owner.accessToken, 'admin')
-  const a = api(url, admin.accessToken)
+  return { url, owner, o: api(url, owner.accessToken), admin, a: api(url, admin.accessToken) }
+}
+
+t.test('PATCH /api/users/:id: display names, roles, and the last owner', async (t) => {
+  const { url, owner, o, admin, a } = await team(t)
   const member = await addMember(url, admin.accessToken, 'member')
   const m = api(url, member.accessToken)
 
@@ -110,11 +114,7 @@ t.test('PATCH /api/users/:id: display names, roles, and the last owner', async (
 })
 
 t.test('DELETE /api/users/:id: no more logins, devices revoked, sockets closed, history kept', async (t) => {
-  const { url } = await startTestApp(t)
-  const owner = await registerOwner(url)
-  const o = api(url, owner.accessToken)
-  const admin = await addMember(url, owner.accessToken, 'admin')
-  const a = api(url, admin.accessToken)
+  const { url, owner, o, admin, a } = await team(t)
   const leaving = await addMember(url, admin.accessToken, 'member')
   const task = await api(url, leaving.accessToken).post('/api/tasks', { title: 'written before leaving' })
   const socket = await TestSocket.ready(url, leaving.accessToken)
