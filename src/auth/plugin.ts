@@ -9,7 +9,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { JWK } from 'jose'
-import type { Principal } from '../sequencer/types.js'
+import type { Principal } from './principal.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import { loadSigningKeys, signAccessToken, verifyAccessToken } from './tokens.js'
 import { DeviceRevocations } from './revocations.js'

@@ -6,41 +6,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
-import { checkBatch, pushMutations, type MutationResult } from '../sync/push.js'
+import { PushBodySchema, PushResponseSchema, type PushResult } from '../protocol/sync.js'
+import { checkBatch, pushMutations } from '../sync/push.js'
 import { pullChanges } from '../sync/pull.js'
 import { recordSync, type SyncLogEntry } from '../sync/log.js'
-import type { Principal } from '../sequencer/types.js'
-
-const Uuid = Type.String({ format: 'uuid' })
-const AnyObject = Type.Record(Type.String(), Type.Unknown())
-
-const CommentMutation = Type.Object({
-  action: Type.Union([Type.Literal('create'), Type.Literal('edit'), Type.Literal('delete')]),
-  commentId: Uuid,
-  body: Type.Optional(Type.String()),
-  parentId: Type.Optional(Type.Union([Uuid, Type.Null()])),
-})
-
-const Mutation = Type.Object({
-  seq: Type.Integer({ minimum: 1 }),
-  kind: Type.Union([Type.Literal('create'), Type.Literal('op'), Type.Literal('comment')]),
-  taskId: Uuid,
-  baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
-  op: Type.Optional(AnyObject),
-  task: Type.Optional(AnyObject),
-  comment: Type.Optional(CommentMutation),
-})
-
-const PushBody = Type.Object({ clientId: Uuid, mutations: Type.Array(Mutation) })
-
-const PushResult = Type.Object({
-  seq: Type.Integer(),
-  status: Type.Union([Type.Literal('applied'), Type.Literal('duplicate'), Type.Literal('rejected')]),
-  rev: Type.Optional(Type.Integer()),
-  noop: Type.Optional(Type.Literal(true)),
-  commentId: Type.Optional(Type.String()),
-  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
-})
+import type { Principal } from '../auth/principal.js'
 
 const PullQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 8192 })),
@@ -75,8 +45,8 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['sync'],
         summary: 'Apply an offline queue of mutations in order, idempotently by (clientId, seq)',
         security: [{ bearer: [] }],
-        body: PushBody,
-        response: { 200: Type.Object({ results: Type.Array(PushResult) }) },
+        body: PushBodySchema,
+        response: { 200: PushResponseSchema },
       },
     },
     async (request) => {
@@ -125,7 +95,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 }
 
-function tally(results: MutationResult[]): Record<MutationResult['status'], number> {
+function tally(results: PushResult[]): Record<PushResult['status'], number> {
   const counts = { applied: 0, duplicate: 0, rejected: 0 }
   for (const r of results) counts[r.status]++
   return counts

@@ -10,7 +10,8 @@ import { loadTask } from '../storage/tasks.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import { validateOp } from '../domain/check.js'
 import type { JsonValue, TaskLimits, TaskOp } from '../domain/types.js'
-import type { CommitResult, Principal, SubmitOpRequest } from '../sequencer/types.js'
+import type { Principal } from '../auth/principal.js'
+import type { CommitResult, SubmitOpRequest } from '../sequencer/requests.js'
 
 export type ConflictStatus = 'open' | 'resolved'
 

@@ -7,7 +7,7 @@
  */
 import type { CommentMessage, CreateMessage, OpMessage } from '../protocol/messages.js'
 import type { TaskOp } from '../domain/types.js'
-import type { CommitResult } from '../sequencer/types.js'
+import type { CommitResult } from '../sequencer/requests.js'
 import type { Session } from './session.js'
 import { HOLD } from './task-feed.js'
 

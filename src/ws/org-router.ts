@@ -4,20 +4,15 @@
  * somebody here follows, the project and org-wide subscribers, and presences.
  * The bus handler only parses and hands over; feeds order, sockets queue.
  */
-import type { CommentNotice, CommitNotice, OrgNotice } from '../sequencer/types.js'
-import { orgChannel } from '../sequencer/types.js'
+import { encodeNotice, orgChannel, ownEchoTest, type CommentNotice, type CommitNotice, type OrgNotice, type PresenceNotice } from '../bus/notices.js'
 import type { TaskSnapshot } from '../domain/types.js'
 import type { Comment, OpEvent } from '../protocol/messages.js'
 import { HOLD, TaskFeed, type FeedEntry, type FeedHost } from './task-feed.js'
-import { PresenceBoard, type PresenceNotice } from './presence.js'
+import { PresenceBoard } from './presence.js'
 import type { Session } from './session.js'
 import type { Gateway } from './gateway.js'
 import { encode } from './wire.js'
 
-type Arrival = OrgNotice | PresenceNotice
-
-const KIND_KEY = '{"kind":"'
-const FROM_KEY = '","from":'
 
 /** A feed entry that may carry the task's snapshot after a move (for sockets it moved into scope). */
 interface RoutedEntry extends FeedEntry {
@@ -34,14 +29,14 @@ export class OrgRouter implements FeedHost<Session> {
   sessions = 0
   idleSince = 0
   private busOff: Promise<(() => Promise<void>) | null> | null = null
-  /** `","from":"<this instance>",` as this instance's publications carry it. */
-  private readonly ownFrom: string
+  /** True for a payload this instance published (delivered from the local listener already). */
+  private readonly isOwnEcho: (payload: string) => boolean
 
   constructor(
     readonly orgId: string,
     private readonly gateway: Gateway,
   ) {
-    this.ownFrom = `${FROM_KEY}${JSON.stringify(gateway.deps.instanceId)},`
+    this.isOwnEcho = ownEchoTest(gateway.deps.instanceId)
   }
 
   attach(): void {
@@ -86,23 +81,19 @@ export class OrgRouter implements FeedHost<Session> {
   }
 
   private readonly onBus = (payload: string): void => {
-    // This instance's own commits were delivered from the local listener already: skip
-    // their echo before parsing (one JSON.parse per op saved). Publishers write `kind`
-    // first and `from` second, so this prefix is structural, never inside a value.
-    const from = payload.indexOf(FROM_KEY)
-    if (from > 0 && from < 24 && payload.startsWith(KIND_KEY) && payload.startsWith(this.ownFrom, from)) return
-    let notice: Arrival & { from?: string }
+    if (this.isOwnEcho(payload)) return
+    let notice: OrgNotice
     try {
       notice = JSON.parse(payload)
     } catch {
       return
     }
-    // This instance's own commits were delivered from the local listener already.
+    // A publisher that wrote its keys in another order.
     if (notice.from === this.gateway.deps.instanceId) return
     this.route(notice)
   }
 
-  route(notice: Arrival): void {
+  route(notice: OrgNotice): void {
     if (notice.kind === 'comment') this.deliverComment(notice)
     else if (notice.kind === 'presence') this.deliverPresence(notice)
     else this.ingestCommit(notice)
@@ -178,7 +169,7 @@ export class OrgRouter implements FeedHost<Session> {
   /** Delivers a presence here and publishes it to the other instances. */
   async sharePresence(notice: PresenceNotice): Promise<void> {
     this.deliverPresence(notice)
-    await this.gateway.deps.bus.publish(orgChannel(this.orgId), JSON.stringify(notice))
+    await this.gateway.deps.bus.publish(orgChannel(this.orgId), encodeNotice(notice))
   }
 
   /** Clears presences not refreshed within the TTL (each instance on its own). */

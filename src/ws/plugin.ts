@@ -171,5 +171,5 @@ export default fp(
       },
     )
   },
-  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'auth'] },
+  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'comments', 'auth'] },
 )

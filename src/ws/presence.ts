@@ -7,23 +7,11 @@
  * clears its presences at once.
  */
 import type { PresenceMessage } from '../protocol/messages.js'
+import type { PresenceNotice } from '../bus/notices.js'
 import type { Session } from './session.js'
 
 /** Largest accepted presence state, serialized. */
 export const PRESENCE_MAX_BYTES = 2048
-
-/** What travels on the bus (beside commit and comment notices on `org:<orgId>`). */
-export interface PresenceNotice {
-  kind: 'presence'
-  from: string
-  orgId: string
-  taskId: string
-  /** The task's project when the sender knew it (lets project subscribers receive it). */
-  projectId: string | null | undefined
-  userId: string
-  clientId: string
-  state: Record<string, unknown> | null
-}
 
 export async function handlePresence(session: Session, msg: PresenceMessage): Promise<void> {
   const router = session.router
