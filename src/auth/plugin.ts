@@ -13,7 +13,7 @@ import type { Principal } from './principal.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import { loadSigningKeys, signAccessToken, verifyAccessToken } from './tokens.js'
 import { DeviceRevocations } from './revocations.js'
-import { revokeDevice } from './devices.js'
+import { revokeDevice } from '../storage/devices.js'
 import type { SessionDeps } from './sessions.js'
 
 /** Bus channel on which every instance hears of revoked devices. */

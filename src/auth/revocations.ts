@@ -4,7 +4,7 @@
  * within CACHE_MS, and at once on instances that hear of it on the bus.
  */
 import type { Executor } from '../storage/db.js'
-import { isDeviceActive } from './devices.js'
+import { isDeviceActive } from '../storage/devices.js'
 
 const CACHE_MS = 1000
 const MAX_ENTRIES = 50_000

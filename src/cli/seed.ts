@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../storage/db.js'
 import { hashPassword } from '../auth/passwords.js'
-import { seedData } from './seed-data.js'
+import { seedData } from '../storage/seed-data.js'
 
 const USAGE = `usage: npm run seed -- [--orgs 1] [--users 5] [--projects 10] [--tasks 1000] [--history 3] [--comments 0] [--json]
   --users     per organization: the first is the owner, the second an admin, the rest members

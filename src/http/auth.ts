@@ -5,12 +5,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
-import { createOrganizationWithOwner, findUserByEmail } from '../auth/accounts.js'
-import { resolveLoginDevice } from '../auth/devices.js'
+import { createOrganizationWithOwner, findUserByEmail } from '../storage/accounts.js'
+import { resolveLoginDevice } from '../storage/devices.js'
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.js'
 import { openSession, refreshSession } from '../auth/sessions.js'
-import { revokeFamilyOf } from '../auth/refresh-tokens.js'
-import { getOrganization } from '../auth/accounts.js'
+import { revokeFamilyOf } from '../storage/refresh-tokens.js'
+import { getOrganization } from '../storage/accounts.js'
 import { DeviceInput, DisplayName, Email, OrgName, Password, Session, errorResponses } from './schemas.js'
 
 const RegisterBody = Type.Object(

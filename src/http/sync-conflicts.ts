@@ -8,7 +8,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { canWrite } from '../auth/permissions.js'
-import { listConflicts, loadConflict, resolveConflict, type ResolveInput } from '../sync/conflicts.js'
+import { listConflicts, loadConflict } from '../storage/conflicts.js'
+import { resolveConflict, type ResolveInput } from '../sync/conflicts.js'
 import type { JsonValue } from '../domain/types.js'
 
 const Uuid = Type.String({ format: 'uuid' })

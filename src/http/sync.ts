@@ -8,8 +8,8 @@ import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { PushBodySchema, PushResponseSchema, type PushResult } from '../protocol/sync.js'
 import { checkBatch, pushMutations } from '../sync/push.js'
-import { pullChanges } from '../sync/pull.js'
-import { recordSync, type SyncLogEntry } from '../sync/log.js'
+import { pullChanges } from '../storage/sync/pull.js'
+import { recordSync, type SyncLogEntry } from '../storage/sync/log.js'
 import type { Principal } from '../auth/principal.js'
 
 const PullQuery = Type.Object({

@@ -95,6 +95,19 @@ export async function projectExists(database: Database, orgId: string, projectId
   return rows.length > 0
 }
 
+/** The latest committed rev of each task that exists, in one query (the gateway's probe for lost publications). */
+export async function latestRevs(database: Database, keys: { orgId: string; taskId: string }[]): Promise<{ orgId: string; taskId: string; rev: number }[]> {
+  if (keys.length === 0) return []
+  // Text array literals ({a,b}): ids are UUIDs checked by the message schemas, so no quoting is needed.
+  const orgs = `{${keys.map((k) => k.orgId).join(',')}}`
+  const ids = `{${keys.map((k) => k.taskId).join(',')}}`
+  const rows = await database.rows<{ org_id: string; id: string; rev: number }>(sql`
+    select t.org_id, t.id, t.rev from tasks t
+    join unnest(${orgs}::uuid[], ${ids}::uuid[]) as k(org_id, id)
+      on t.org_id = k.org_id and t.id = k.id`)
+  return rows.map((r) => ({ orgId: r.org_id, taskId: r.id, rev: Number(r.rev) }))
+}
+
 export interface HistoryEntry {
   rev: number
   userId: string

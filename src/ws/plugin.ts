@@ -14,10 +14,10 @@ import type { WebSocket } from 'ws'
 import type { ErrorBody } from '../protocol/errors.js'
 import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
-import { databaseReads } from './reads.js'
+import { latestRevs } from '../storage/tasks.js'
 import { registerWsMetrics } from './metrics.js'
 import { recordResumesWith } from './subscribe.js'
-import { recordSync } from '../sync/log.js'
+import { recordSync } from '../storage/sync/log.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -98,7 +98,10 @@ export default fp(
       sequencer: app.sequencer,
       comments: app.comments,
       tokens,
-      reads: databaseReads(app.database),
+      reads: {
+        latestRevs: (keys) => latestRevs(app.database, keys),
+        projectExists: (orgId, projectId) => app.taskStore.projectExists(orgId, projectId),
+      },
       log: app.log.child({ module: 'ws' }),
     }
     let gateway: Gateway | undefined

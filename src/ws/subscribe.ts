@@ -4,7 +4,7 @@
  * during the read are delivered once, after it (guarantee 4).
  */
 import type { SubscribeMessage, UnsubscribeMessage } from '../protocol/messages.js'
-import type { SyncLogEntry } from '../sync/log.js'
+import type { SyncLogEntry } from '../storage/sync/log.js'
 import type { Gateway } from './gateway.js'
 import type { Session } from './session.js'
 
