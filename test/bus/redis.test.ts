@@ -5,8 +5,9 @@ import fc from 'fast-check'
 import { RedisBus, packPayloads, unpackPayloads } from '../../src/bus/redis.js'
 import { TEST_REDIS_URL, testRedisPrefix } from '../helpers/db.js'
 import { busContract, collector } from './contract.js'
+import type { Teardown } from '../helpers/teardown.js'
 
-const open = async (t: { teardown(fn: () => unknown): void }, prefix: string, id: string, url = TEST_REDIS_URL) => {
+const open = async (t: Teardown, prefix: string, id: string, url = TEST_REDIS_URL) => {
   const bus = await RedisBus.connect({ url, prefix, instanceId: id })
   t.teardown(() => bus.close())
   return bus
