@@ -5,13 +5,43 @@
  * The bus handler only parses and hands over; feeds order, sockets queue.
  */
 import { encodeNotice, orgChannel, ownEchoTest, type CommentNotice, type CommitNotice, type OrgNotice, type PresenceNotice } from '../bus/notices.js'
+import type { Bus } from '../bus/types.js'
 import type { TaskSnapshot } from '../domain/types.js'
-import type { Comment, OpEvent } from '../protocol/messages.js'
-import { HOLD, TaskFeed, type FeedEntry, type FeedHost } from './task-feed.js'
-import { PresenceBoard } from './presence.js'
-import type { Session } from './session.js'
-import type { Gateway } from './gateway.js'
+import type { Comment, OpEvent, ServerMessage } from '../protocol/messages.js'
+import { HOLD, TaskFeed, type FeedEntry, type FeedHost, type FeedMember, type FeedTiming } from './task-feed.js'
+import { PresenceBoard } from './presence-board.js'
+import type { GatewayLogger, SequencerPort } from './ports.js'
 import { encode } from './wire.js'
+
+/** What a router needs of a socket: who it is, what it follows, delivery, and the acks it owes. */
+export interface Subscriber extends FeedMember {
+  readonly clientId: string | null
+  readonly userId: string
+  tasks: Set<string> | null
+  projects: Set<string> | null
+  all: boolean
+  /** Tasks it shared a presence on. */
+  presence: Set<string> | null
+  covers(taskId: string, projectId: string | null | undefined): boolean
+  send(msg: ServerMessage): void
+  sendFrame(frame: Buffer): void
+  /** Sends the acks kept for the task's ops up to `upTo` (the feed will not deliver them now). */
+  flushAcks(taskId: string, upTo?: number): void
+  /** A comment change arrived: true when it was this socket's own, answered with its ack instead. */
+  ackComment(notice: CommentNotice): boolean
+}
+
+/** What a router needs of the rest of the instance. */
+export interface RouterDeps {
+  instanceId: string
+  bus: Bus
+  log: GatewayLogger
+  /** Reads of the op log and snapshots (gap repair, moved-in tasks). */
+  reads: Pick<SequencerPort, 'opsSince' | 'snapshot'>
+  /** A presence not refreshed for this long is cleared. */
+  presenceTtlMs: number
+  feedTiming: FeedTiming
+}
 
 
 /** A feed entry that may carry the task's snapshot after a move (for sockets it moved into scope). */
@@ -20,11 +50,11 @@ interface RoutedEntry extends FeedEntry {
   snapshot?: TaskSnapshot
 }
 
-export class OrgRouter implements FeedHost<Session> {
-  readonly feeds = new Map<string, TaskFeed<Session>>()
+export class OrgRouter implements FeedHost<Subscriber> {
+  readonly feeds = new Map<string, TaskFeed<Subscriber>>()
   readonly presence = new PresenceBoard()
-  private readonly projectSubs = new Map<string, Set<Session>>()
-  private readonly allSubs = new Set<Session>()
+  private readonly projectSubs = new Map<string, Set<Subscriber>>()
+  private readonly allSubs = new Set<Subscriber>()
   /** Sockets of this org on this instance; the router is dropped a while after it reaches 0. */
   sessions = 0
   idleSince = 0
@@ -34,23 +64,28 @@ export class OrgRouter implements FeedHost<Session> {
 
   constructor(
     readonly orgId: string,
-    private readonly gateway: Gateway,
+    private readonly deps: RouterDeps,
   ) {
-    this.isOwnEcho = ownEchoTest(gateway.deps.instanceId)
+    this.isOwnEcho = ownEchoTest(deps.instanceId)
   }
 
   attach(): void {
     this.sessions++
-    this.busOff ??= this.gateway.deps.bus.subscribe(orgChannel(this.orgId), this.onBus).catch((err) => {
+    this.busOff ??= this.deps.bus.subscribe(orgChannel(this.orgId), this.onBus).catch((err) => {
       // The feeds' probe repairs what this costs; the next attach tries again.
-      this.gateway.deps.log.warn({ err, orgId: this.orgId }, 'bus subscribe failed')
+      this.deps.log.warn({ err, orgId: this.orgId }, 'bus subscribe failed')
       this.busOff = null
       return null
     })
   }
 
+  /** Where the socket is in the task's feed (HOLD while its subscribe is served); undefined when it does not follow the task. */
+  positionOf(session: Subscriber, taskId: string): number | undefined {
+    return this.feeds.get(taskId)?.members.get(session)
+  }
+
   /** Removes a closed socket from everything here and clears its presences for others. */
-  detach(session: Session): void {
+  detach(session: Subscriber): void {
     this.sessions--
     if (this.sessions === 0) this.idleSince = Date.now()
     this.allSubs.delete(session)
@@ -60,11 +95,11 @@ export class OrgRouter implements FeedHost<Session> {
       const projectId = this.feeds.get(taskId)?.projectId
       void this.sharePresence({
         kind: 'presence',
-        from: this.gateway.deps.instanceId,
+        from: this.deps.instanceId,
         orgId: this.orgId,
         taskId,
         projectId,
-        userId: session.principal.userId,
+        userId: session.userId,
         clientId: session.clientId!,
         state: null,
       }).catch(() => {})
@@ -89,7 +124,7 @@ export class OrgRouter implements FeedHost<Session> {
       return
     }
     // A publisher that wrote its keys in another order.
-    if (notice.from === this.gateway.deps.instanceId) return
+    if (notice.from === this.deps.instanceId) return
     this.route(notice)
   }
 
@@ -112,14 +147,14 @@ export class OrgRouter implements FeedHost<Session> {
     feed.ingest(entry)
   }
 
-  feedFor(taskId: string): TaskFeed<Session> {
+  feedFor(taskId: string): TaskFeed<Subscriber> {
     let feed = this.feeds.get(taskId)
-    if (!feed) this.feeds.set(taskId, (feed = new TaskFeed<Session>(this.orgId, taskId, this, this.gateway.feedTiming)))
+    if (!feed) this.feeds.set(taskId, (feed = new TaskFeed<Subscriber>(this.orgId, taskId, this, this.deps.feedTiming)))
     return feed
   }
 
   /** A socket stops following a task (failed or refused subscribe, unsubscribe). */
-  leaveFeed(session: Session, feed: TaskFeed<Session>): void {
+  leaveFeed(session: Subscriber, feed: TaskFeed<Subscriber>): void {
     const wasHeld = feed.members.get(session) === HOLD
     feed.remove(session)
     session.flushAcks(feed.taskId)
@@ -131,7 +166,7 @@ export class OrgRouter implements FeedHost<Session> {
   }
 
   /** Removes the socket from feeds it no longer covers (all feeds, or only `taskIds`). */
-  pruneSession(session: Session, taskIds: string[] | null, closing = false): void {
+  pruneSession(session: Subscriber, taskIds: string[] | null, closing = false): void {
     const feeds = taskIds ? taskIds.map((id) => this.feeds.get(id)).filter((f) => f !== undefined) : [...this.feeds.values()]
     for (const feed of feeds) {
       if (!feed.members.has(session)) continue
@@ -142,26 +177,26 @@ export class OrgRouter implements FeedHost<Session> {
     }
   }
 
-  addProject(session: Session, projectId: string): void {
+  addProject(session: Subscriber, projectId: string): void {
     let set = this.projectSubs.get(projectId)
     if (!set) this.projectSubs.set(projectId, (set = new Set()))
     set.add(session)
     ;(session.projects ??= new Set()).add(projectId)
   }
 
-  removeProject(session: Session, projectId: string): void {
+  removeProject(session: Subscriber, projectId: string): void {
     const set = this.projectSubs.get(projectId)
     set?.delete(session)
     if (set?.size === 0) this.projectSubs.delete(projectId)
     session.projects?.delete(projectId)
   }
 
-  addAll(session: Session): void {
+  addAll(session: Subscriber): void {
     this.allSubs.add(session)
     session.all = true
   }
 
-  removeAll(session: Session): void {
+  removeAll(session: Subscriber): void {
     this.allSubs.delete(session)
     session.all = false
   }
@@ -169,21 +204,21 @@ export class OrgRouter implements FeedHost<Session> {
   /** Delivers a presence here and publishes it to the other instances. */
   async sharePresence(notice: PresenceNotice): Promise<void> {
     this.deliverPresence(notice)
-    await this.gateway.deps.bus.publish(orgChannel(this.orgId), encodeNotice(notice))
+    await this.deps.bus.publish(orgChannel(this.orgId), encodeNotice(notice))
   }
 
   /** Clears presences not refreshed within the TTL (each instance on its own). */
   expirePresence(now: number): void {
     if (this.presence.size === 0) return
-    for (const notice of this.presence.expire(now, this.gateway.settings.presenceTtlMs)) this.deliverPresence(notice)
+    for (const notice of this.presence.expire(now, this.deps.presenceTtlMs)) this.deliverPresence(notice)
   }
 
   /** Feeds whose latest rev is worth probing: someone follows them from a known rev. */
-  *probeTargets(): Iterable<TaskFeed<Session>> {
+  *probeTargets(): Iterable<TaskFeed<Subscriber>> {
     for (const feed of this.feeds.values()) if (feed.head >= 0 && feed.members.size > 0) yield feed
   }
 
-  dropIfIdle(feed: TaskFeed<Session>): void {
+  dropIfIdle(feed: TaskFeed<Subscriber>): void {
     if (!feed.idle || this.feeds.get(feed.taskId) !== feed) return
     feed.close()
     this.feeds.delete(feed.taskId)
@@ -191,18 +226,18 @@ export class OrgRouter implements FeedHost<Session> {
 
   // ── FeedHost ──
 
-  opsSince(feed: TaskFeed<Session>, fromRev: number, limit: number): Promise<OpEvent[]> {
-    return this.gateway.deps.sequencer.opsSince(this.orgId, feed.taskId, fromRev, limit)
+  opsSince(feed: TaskFeed<Subscriber>, fromRev: number, limit: number): Promise<OpEvent[]> {
+    return this.deps.reads.opsSince(this.orgId, feed.taskId, fromRev, limit)
   }
 
   /** Sockets whose project or org subscription covers this op join the feed at it. */
-  beforeDeliver(feed: TaskFeed<Session>, entry: RoutedEntry, prev: string | null | undefined): void {
+  beforeDeliver(feed: TaskFeed<Subscriber>, entry: RoutedEntry, prev: string | null | undefined): void {
     if (this.allSubs.size === 0 && this.projectSubs.size === 0) return
     const rev = entry.event.rev
     const next = entry.projectId ?? null
     const before = entry.prevProjectId !== undefined ? entry.prevProjectId : prev
     const moved = rev > 1 && before !== undefined && before !== next
-    const adopt = (s: Session) => {
+    const adopt = (s: Subscriber) => {
       if (feed.members.has(s)) return
       // Moved into this socket's scope: it does not have the task, so it gets the snapshot.
       if (moved && !s.all && !(before !== null && s.projects?.has(before))) return this.sendMovedIn(feed, s, entry)
@@ -214,7 +249,7 @@ export class OrgRouter implements FeedHost<Session> {
   }
 
   /** After a move out of a project: its subscribers got the move, and nothing more. */
-  afterDeliver(feed: TaskFeed<Session>, entry: RoutedEntry, prev: string | null | undefined): void {
+  afterDeliver(feed: TaskFeed<Subscriber>, entry: RoutedEntry, prev: string | null | undefined): void {
     const before = entry.prevProjectId !== undefined ? entry.prevProjectId : prev
     if (before === undefined || before === entry.projectId) return
     for (const s of feed.members.keys()) {
@@ -224,26 +259,26 @@ export class OrgRouter implements FeedHost<Session> {
     }
   }
 
-  lost(feed: TaskFeed<Session>, session: Session): void {
+  lost(feed: TaskFeed<Subscriber>, session: Subscriber): void {
     session.tasks?.delete(feed.taskId)
     session.flushAcks(feed.taskId)
     session.send({ type: 'sync_required', taskId: feed.taskId, reason: 'missed ops are no longer in the log; catch up over REST' })
   }
 
-  repairFailed(feed: TaskFeed<Session>, err: unknown): void {
-    this.gateway.deps.log.warn({ err, taskId: feed.taskId }, 'gap repair failed; retrying')
+  repairFailed(feed: TaskFeed<Subscriber>, err: unknown): void {
+    this.deps.log.warn({ err, taskId: feed.taskId }, 'gap repair failed; retrying')
   }
 
   // ── delivery of comments and presence ──
 
-  private sendMovedIn(feed: TaskFeed<Session>, s: Session, entry: RoutedEntry): void {
+  private sendMovedIn(feed: TaskFeed<Subscriber>, s: Subscriber, entry: RoutedEntry): void {
     if (entry.snapshot) {
       feed.members.set(s, entry.event.rev)
       s.send({ type: 'snapshot', taskId: feed.taskId, rev: entry.event.rev, task: entry.snapshot })
       return
     }
     feed.members.set(s, HOLD)
-    this.gateway.deps.sequencer.snapshot(this.orgId, feed.taskId).then(
+    this.deps.reads.snapshot(this.orgId, feed.taskId).then(
       (snapshot) => {
         if (feed.members.get(s) !== HOLD) return
         if (!snapshot) return this.leaveFeed(s, feed)
@@ -262,7 +297,7 @@ export class OrgRouter implements FeedHost<Session> {
   }
 
   /** Calls `fn` once for every socket here covering the task (by id, project or org). */
-  private forEachCovering(taskId: string, projectId: string | null | undefined, fn: (s: Session) => void): void {
+  private forEachCovering(taskId: string, projectId: string | null | undefined, fn: (s: Subscriber) => void): void {
     const members = this.feeds.get(taskId)?.members
     if (members) for (const s of members.keys()) fn(s)
     for (const s of this.allSubs) if (!members?.has(s)) fn(s)
@@ -273,21 +308,14 @@ export class OrgRouter implements FeedHost<Session> {
   private deliverComment(n: CommentNotice): void {
     const known = n.projectId !== undefined ? n.projectId : this.feeds.get(n.taskId)?.projectId
     let frame: Buffer | undefined
-    const send = (s: Session) => {
-      if (n.clientId !== null && n.seq !== null && s.clientId === n.clientId) {
-        const pending = s.inflight?.get(n.seq)
-        if (pending?.comment) {
-          // The submitter gets its ack here instead of an echo.
-          s.inflight!.delete(n.seq)
-          return s.send({ type: 'ack', taskId: n.taskId, seq: n.seq, commentId: n.comment.id })
-        }
-      }
+    const send = (s: Subscriber) => {
+      if (s.ackComment(n)) return
       s.sendFrame((frame ??= encode({ type: 'comment', taskId: n.taskId, comment: n.comment as Comment })))
     }
     this.forEachCovering(n.taskId, known, send)
     if (known === undefined && this.projectSubs.size > 0) {
       // The notice did not say which project the task is in: look it up for project subscribers.
-      this.gateway.deps.sequencer.snapshot(this.orgId, n.taskId).then(
+      this.deps.reads.snapshot(this.orgId, n.taskId).then(
         (snapshot) => {
           const members = this.feeds.get(n.taskId)?.members
           if (snapshot?.projectId) for (const s of this.projectSubs.get(snapshot.projectId) ?? []) if (!s.all && !members?.has(s)) send(s)

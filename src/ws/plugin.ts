@@ -16,7 +16,6 @@ import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
 import { latestRevs } from '../storage/tasks.js'
 import { registerWsMetrics } from './metrics.js'
-import { recordResumesWith } from './subscribe.js'
 import { recordSync } from '../storage/sync/log.js'
 
 declare module 'fastify' {
@@ -103,6 +102,10 @@ export default fp(
         projectExists: (orgId, projectId) => app.taskStore.projectExists(orgId, projectId),
       },
       log: app.log.child({ module: 'ws' }),
+      // Resumes go to the sync log without holding up the socket; a lost line is only logged.
+      recordResume: (entry) => {
+        recordSync(app.database, entry).catch((err) => app.log.warn({ err }, 'sync log entry for a resume not written'))
+      },
     }
     let gateway: Gateway | undefined
     const metrics = registerWsMetrics(app.metrics.registry, () => gateway)
@@ -143,10 +146,6 @@ export default fp(
       },
     })
     gw.start()
-    // Resumes go to the sync log without holding up the socket; a lost line is only logged.
-    recordResumesWith(gw, (entry) => {
-      recordSync(app.database, entry).catch((err) => app.log.warn({ err }, 'sync log entry for a resume not written'))
-    })
     refuseUpgradesWhileDraining(app, () => app.draining || gw.draining)
     // A revoked device loses its sockets at once, on every instance.
     app.tokens.onDeviceRevoked((orgId, deviceId) => gw.closeDevice(orgId, deviceId))
