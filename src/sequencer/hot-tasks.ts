@@ -6,7 +6,8 @@
  * sequencer reloads (the cache is a hint, the database the truth).
  */
 import { TaskSyncError } from '../protocol/errors.js'
-import type { TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
+import { contentOf } from '../domain/snapshot.js'
 import type { LockedTask, TaskStore } from '../storage/task-store.js'
 import { Lru } from './lru.js'
 
@@ -15,6 +16,8 @@ const RECENT_OPS = 32
 
 export interface HotTask {
   snapshot: TaskSnapshot
+  /** The snapshot's content (what the next op applies to), kept so a commit need not split it again. */
+  content: TaskContent
   /** The last committed ops, oldest first, ending at snapshot.rev (possibly empty). */
   recent: { rev: number; op: TaskOp }[]
 }
@@ -42,17 +45,17 @@ export class HotTasks {
       this.lru.delete(key)
       throw new TaskSyncError('not_found', `task ${taskId} not found`)
     }
-    const hot: HotTask = { snapshot, recent: [] }
+    const hot: HotTask = { snapshot, content: contentOf(snapshot), recent: [] }
     this.lru.set(key, hot)
     return hot
   }
 
   /** Records a commit made by this instance. */
-  committed(orgId: string, taskId: string, snapshot: TaskSnapshot, op: TaskOp, prev: HotTask | null): void {
+  committed(orgId: string, taskId: string, snapshot: TaskSnapshot, content: TaskContent, op: TaskOp, prev: HotTask | null): void {
     const recent = prev && prev.snapshot.rev === snapshot.rev - 1 ? prev.recent : []
     recent.push({ rev: snapshot.rev, op })
     if (recent.length > RECENT_OPS) recent.shift()
-    this.lru.set(`${orgId}:${taskId}`, { snapshot, recent })
+    this.lru.set(`${orgId}:${taskId}`, { snapshot, content, recent })
   }
 
   forget(orgId: string, taskId: string): void {

@@ -276,7 +276,7 @@ export class TaskSequencer {
   private locked(req: SubmitOpRequest, op: TaskOp): Promise<Step> {
     return this.store.withTaskLocked(req.principal.orgId, req.taskId, async (locked) => {
       if (!locked.snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
-      const hot: HotTask = { snapshot: locked.snapshot, recent: [] }
+      const hot: HotTask = { snapshot: locked.snapshot, content: contentOf(locked.snapshot), recent: [] }
       const row = await this.prepare(req, op, hot, locked)
       if (!row) return { kind: 'identity', hot }
       return step(await locked.commit(row), row, hot)
@@ -300,7 +300,7 @@ export class TaskSequencer {
     }
     if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
     if (Object.keys(a).length === 0) return null
-    const before = contentOf(hot.snapshot)
+    const before = hot.content
     const content = this.type.apply(before, a)
     return {
       orgId,
@@ -350,7 +350,7 @@ export class TaskSequencer {
       updatedAt: row.at,
       updatedBy: row.userId,
     })
-    this.hot.committed(row.orgId, row.taskId, snapshot, row.op, prev)
+    this.hot.committed(row.orgId, row.taskId, snapshot, row.content, row.op, prev)
     const event: OpEvent = {
       type: 'op',
       taskId: row.taskId,
