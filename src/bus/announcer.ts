@@ -6,7 +6,7 @@
  * gap from the op log.
  */
 import type { Bus } from './types.js'
-import { encodeNotice, orgChannel, type OrgNotice } from './notices.js'
+import { publishNotice, type OrgNotice } from './notices.js'
 
 interface Logger {
   warn(obj: unknown, msg?: string): void
@@ -28,7 +28,7 @@ export class Announcer<N extends OrgNotice> {
     return () => this.listeners.delete(listener)
   }
 
-  announce(orgId: string, notice: N): void {
+  announce(notice: N): void {
     for (const listener of this.listeners) {
       try {
         listener(notice)
@@ -40,11 +40,11 @@ export class Announcer<N extends OrgNotice> {
     // connection, and the commit's ack must not wait for Redis.
     let p: Promise<void>
     try {
-      p = this.bus.publish(orgChannel(orgId), encodeNotice(notice))
+      p = publishNotice(this.bus, notice)
     } catch (err) {
       p = Promise.reject(err)
     }
-    const tracked = p.catch((err) => this.logger?.warn({ err, orgId }, 'publish failed; subscribers repair from the op log'))
+    const tracked = p.catch((err) => this.logger?.warn({ err, orgId: notice.orgId }, 'publish failed; subscribers repair from the op log'))
     this.publishing.add(tracked)
     void tracked.finally(() => this.publishing.delete(tracked))
   }

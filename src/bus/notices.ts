@@ -1,11 +1,12 @@
 /**
  * What travels on an organization's bus channel `org:<orgId>`: one JSON notice
  * per commit, comment change or presence, from any instance. Notices are written
- * by `encodeNotice` only, `kind` first and `from` second, so a receiver can
- * recognise its own echoes from the first bytes (`isOwnEcho`) without parsing.
+ * by `encodeNotice` only, `kind` first and `from` second, so a subscriber skips
+ * this instance's own echoes from the first bytes, without parsing them.
  */
 import type { TaskSnapshot } from '../domain/types.js'
 import type { Comment, OpEvent } from '../protocol/messages.js'
+import type { Bus } from './types.js'
 
 /** A committed op (published by the sequencer). */
 export interface CommitNotice {
@@ -72,15 +73,31 @@ export function encodeNotice(notice: OrgNotice): string {
 const KIND_KEY = '{"kind":"'
 const FROM_KEY = '","from":'
 
+/** Publishes a notice on its organization's channel. */
+export function publishNotice(bus: Bus, notice: OrgNotice): Promise<void> {
+  return bus.publish(orgChannel(notice.orgId), encodeNotice(notice))
+}
+
 /**
- * A test for payloads this instance published itself: their local delivery
- * already happened, so the bus echo is skipped before it is parsed (one
- * JSON.parse per op saved). The prefix is structural (encodeNotice), never inside a value.
+ * Subscribes to the notices of an organization published by other instances.
+ * This instance's own were delivered by its local listeners already, so their
+ * echo is skipped before it is parsed (one JSON.parse per op saved): the prefix
+ * `{"kind":"…","from":"<instanceId>",` is structural (encodeNotice), never inside
+ * a value. A payload that is not JSON is dropped.
  */
-export function ownEchoTest(instanceId: string): (payload: string) => boolean {
+export function subscribeOrgNotices(bus: Bus, orgId: string, instanceId: string, handler: (notice: OrgNotice) => void): Promise<() => Promise<void>> {
   const own = `${FROM_KEY}${JSON.stringify(instanceId)},`
-  return (payload) => {
+  return bus.subscribe(orgChannel(orgId), (payload) => {
     const from = payload.indexOf(FROM_KEY)
-    return from > 0 && from < 24 && payload.startsWith(KIND_KEY) && payload.startsWith(own, from)
-  }
+    if (from > 0 && from < 24 && payload.startsWith(KIND_KEY) && payload.startsWith(own, from)) return
+    let notice: OrgNotice
+    try {
+      notice = JSON.parse(payload)
+    } catch {
+      return
+    }
+    // A publisher that wrote its keys in another order.
+    if (notice.from === instanceId) return
+    handler(notice)
+  })
 }

@@ -147,7 +147,7 @@ export class CommentService {
         clientId: req.clientId,
         seq: req.seq,
       }
-      this.announcer.announce(req.principal.orgId, notice)
+      this.announcer.announce(notice)
       return { comment, duplicate: false }
     } catch (err) {
       throw asUnavailable(err, this.opts.logger)

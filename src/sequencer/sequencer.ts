@@ -376,7 +376,7 @@ export class TaskSequencer {
       notice.prevProjectId = prevProject
       notice.snapshot = snapshot
     }
-    this.announcer.announce(row.orgId, notice)
+    this.announcer.announce(notice)
     return {
       taskId: row.taskId,
       rev: row.rev,

@@ -4,7 +4,7 @@
  * somebody here follows, the project and org-wide subscribers, and presences.
  * The bus handler only parses and hands over; feeds order, sockets queue.
  */
-import { encodeNotice, orgChannel, ownEchoTest, type CommentNotice, type CommitNotice, type OrgNotice, type PresenceNotice } from '../bus/notices.js'
+import { publishNotice, subscribeOrgNotices, type CommentNotice, type CommitNotice, type OrgNotice, type PresenceNotice } from '../bus/notices.js'
 import type { Bus } from '../bus/types.js'
 import type { TaskSnapshot } from '../domain/types.js'
 import type { Comment, OpEvent, ServerMessage } from '../protocol/messages.js'
@@ -59,24 +59,26 @@ export class OrgRouter implements FeedHost<Subscriber> {
   sessions = 0
   idleSince = 0
   private busOff: Promise<(() => Promise<void>) | null> | null = null
-  /** True for a payload this instance published (delivered from the local listener already). */
-  private readonly isOwnEcho: (payload: string) => boolean
 
   constructor(
     readonly orgId: string,
     private readonly deps: RouterDeps,
-  ) {
-    this.isOwnEcho = ownEchoTest(deps.instanceId)
-  }
+  ) {}
 
   attach(): void {
     this.sessions++
-    this.busOff ??= this.deps.bus.subscribe(orgChannel(this.orgId), this.onBus).catch((err) => {
+    // Other instances' notices; this one's reach route() from the local listeners.
+    this.busOff ??= subscribeOrgNotices(this.deps.bus, this.orgId, this.deps.instanceId, (notice) => this.route(notice)).catch((err) => {
       // The feeds' probe repairs what this costs; the next attach tries again.
       this.deps.log.warn({ err, orgId: this.orgId }, 'bus subscribe failed')
       this.busOff = null
       return null
     })
+  }
+
+  /** The task's project as far as this instance's feed of it knows (undefined when nobody here follows it). */
+  projectOf(taskId: string): string | null | undefined {
+    return this.feeds.get(taskId)?.projectId
   }
 
   /** Where the socket is in the task's feed (HOLD while its subscribe is served); undefined when it does not follow the task. */
@@ -113,19 +115,6 @@ export class OrgRouter implements FeedHost<Subscriber> {
     const off = await this.busOff
     this.busOff = null
     await off?.().catch(() => {})
-  }
-
-  private readonly onBus = (payload: string): void => {
-    if (this.isOwnEcho(payload)) return
-    let notice: OrgNotice
-    try {
-      notice = JSON.parse(payload)
-    } catch {
-      return
-    }
-    // A publisher that wrote its keys in another order.
-    if (notice.from === this.deps.instanceId) return
-    this.route(notice)
   }
 
   route(notice: OrgNotice): void {
@@ -204,7 +193,7 @@ export class OrgRouter implements FeedHost<Subscriber> {
   /** Delivers a presence here and publishes it to the other instances. */
   async sharePresence(notice: PresenceNotice): Promise<void> {
     this.deliverPresence(notice)
-    await this.deps.bus.publish(orgChannel(this.orgId), encodeNotice(notice))
+    await publishNotice(this.deps.bus, notice)
   }
 
   /** Clears presences not refreshed within the TTL (each instance on its own). */

@@ -22,7 +22,7 @@ export interface PresenceContext {
 
 export async function handlePresence(ctx: PresenceContext, session: Session, msg: PresenceMessage): Promise<void> {
   const router = session.router
-  const projectId = router.feeds.get(msg.taskId)?.projectId
+  const projectId = router.projectOf(msg.taskId)
   if (!session.covers(msg.taskId, projectId)) {
     return session.sendError('bad_request', 'subscribe to the task before sharing presence on it', { ref: msg.taskId })
   }
