@@ -29,10 +29,8 @@ export function revFromIfMatch(header: string | undefined): number | undefined {
   return Number(m[1])
 }
 
-const key = (b: { clientId?: string; seq?: number }) => {
-  if ((b.clientId === undefined) !== (b.seq === undefined)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
-  return { clientId: b.clientId ?? null, seq: b.seq ?? null }
-}
+/** The optional idempotency key of a body; the sequencer and the comment service check that both or neither are given. */
+const key = (b: { clientId?: string; seq?: number }) => ({ clientId: b.clientId ?? null, seq: b.seq ?? null })
 
 const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { sequencer } = app
