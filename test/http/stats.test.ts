@@ -6,7 +6,7 @@ async function allTasks(url: string, token: string): Promise<any[]> {
   const out: any[] = []
   let cursor: string | null = null
   do {
-    const res = await api(url, token).get(`/api/tasks?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+    const res: any = await api(url, token).get(`/api/tasks?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
     out.push(...res.body.items)
     cursor = res.body.nextCursor
   } while (cursor)
