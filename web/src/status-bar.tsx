@@ -1,5 +1,5 @@
 /** Always visible: online / syncing / offline, the edits waiting, and the switch to work offline. */
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import type { TaskSyncClient } from 'tasksync/client'
 import { useStatus } from 'tasksync/react'
 
@@ -15,7 +15,18 @@ export function StatusBar({ client }: { client: TaskSyncClient }) {
     if (next) client.goOffline()
     else client.goOnline()
   }
-  const shown = status === 'connecting' && !navigator.onLine ? 'offline' : status
+  const [netOnline, setNetOnline] = useState(navigator.onLine)
+  useEffect(() => {
+    const on = () => setNetOnline(navigator.onLine)
+    addEventListener('online', on)
+    addEventListener('offline', on)
+    return () => {
+      removeEventListener('online', on)
+      removeEventListener('offline', on)
+    }
+  }, [])
+  // Reconnecting without a network is being offline, as far as a person can tell.
+  const shown = status === 'connecting' && !netOnline ? 'offline' : status
   return (
     <div className="status" data-status={shown}>
       <span role="status" aria-live="polite" data-testid="connection">
