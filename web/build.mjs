@@ -30,7 +30,8 @@ export async function buildWeb(out = join(root, 'dist', 'web')) {
   const app = await build({
     entryPoints: { app: join(web, 'src/main.tsx') },
     bundle: true,
-    minify: true,
+    // WEB_MINIFY=0 keeps names readable in a profile.
+    minify: process.env.WEB_MINIFY !== '0',
     format: 'esm',
     target: ['chrome110', 'firefox110', 'safari16'],
     platform: 'browser',

@@ -11,5 +11,8 @@ export function isOverdue(t: Pick<TaskSnapshot, 'dueAt' | 'status'>, now = Date.
   return !!t.dueAt && Date.parse(t.dueAt) < now && t.status !== 'done' && t.status !== 'cancelled'
 }
 
-export const shortDate = (iso: string) => new Date(iso).toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' })
-export const dateTime = (iso: string) => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+// One formatter each: building an Intl formatter per call cost seconds on a board of 1,000 cards.
+const short = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' })
+const long = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+export const shortDate = (iso: string) => short.format(new Date(iso))
+export const dateTime = (iso: string) => long.format(new Date(iso))

@@ -117,8 +117,12 @@ export function Board({ session }: { session: Session }) {
   )
 }
 
+/** Cards drawn per column at first: a long column grows on demand, so a board of thousands stays quick. */
+const PAGE = 60
+
 function Column({ status, tasks, people, move, create }: { status: Status; tasks: TaskSnapshot[]; people: Person[] | null; move: (id: string, s: Status) => void; create: ((s: Status, title: string) => void) | null }) {
   const [over, setOver] = useState(false)
+  const [limit, setLimit] = useState(PAGE)
   const drop = (e: DragEvent) => {
     e.preventDefault()
     setOver(false)
@@ -159,10 +163,15 @@ function Column({ status, tasks, people, move, create }: { status: Status; tasks
         </form>
       )}
       <ul className="cards">
-        {tasks.map((t) => (
+        {tasks.slice(0, limit).map((t) => (
           <Card key={t.id} task={t} assignee={t.assigneeId ? nameOf(people, t.assigneeId) : null} move={move} />
         ))}
       </ul>
+      {tasks.length > limit && (
+        <button type="button" className="quiet more" onClick={() => setLimit(limit + PAGE * 4)}>
+          Show {Math.min(PAGE * 4, tasks.length - limit)} more of {tasks.length - limit}
+        </button>
+      )}
     </section>
   )
 }

@@ -329,8 +329,19 @@ interface HistoryEntry {
   changes: Record<string, { from: unknown; to: unknown }>
 }
 
-function History({ taskId, rev, people }: { taskId: string; rev: number; people: Person[] | null }) {
-  // Read again whenever the task reaches a new rev (rev changes only as the server confirms).
+/** `value`, once it has not changed for `ms`. */
+function useSettled<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value)
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms)
+    return () => clearTimeout(timer)
+  }, [value, ms])
+  return settled
+}
+
+function History({ taskId, rev: liveRev, people }: { taskId: string; rev: number; people: Person[] | null }) {
+  // Read again once the task's rev stops moving (not on every keystroke of a live edit).
+  const rev = useSettled(liveRev, 800)
   const { data } = useResource<HistoryEntry[]>(`history.${taskId}`, async () => {
     const page = await api<{ items: HistoryEntry[] }>('GET', `/api/tasks/${taskId}/history?limit=500`)
     return page.items
