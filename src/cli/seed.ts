@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run seed -- --orgs 1 --users 5 --projects 10 --tasks 10000 --history 3 [--comments 0]`:
- * demo and benchmark data written through the real storage (see seed-data.ts),
+ * demo and benchmark data written through the real storage (see storage/seed-data.ts),
  * into DATABASE_URL or the PGlite store under DATA_DIR. Prints the credentials
  * of every user it created.
  */
