@@ -23,6 +23,9 @@ const LoginBody = Type.Object(
 )
 const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
 
+/** A JWK set; each key is documented as an open object (its members depend on the key type). */
+const Jwks = Type.Object({ keys: Type.Array(Type.Object({ kty: Type.String() }, { additionalProperties: true })) })
+
 const DEFAULT_DEVICE = { name: 'default', platform: 'unknown' }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -87,10 +90,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  app.get('/.well-known/jwks.json', { schema: { tags: ['auth'], summary: 'Public keys of asymmetric access tokens' } }, async () => {
-    if (!app.tokens.jwks) throw new TaskSyncError('not_found', 'tokens are signed with a shared secret; there is no public key')
-    return app.tokens.jwks
-  })
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { tags: ['auth'], summary: 'Public keys that verify access tokens ({keys: []} when a shared secret signs them)', response: { 200: Jwks } } },
+    async () => app.tokens.jwks ?? { keys: [] },
+  )
 }
 
 export default authRoutes
