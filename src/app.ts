@@ -28,6 +28,7 @@ import syncConflictRoutes from './http/sync-conflicts.js'
 import syncLogRoutes from './http/sync-log.js'
 import housekeepingPlugin from './housekeeping/plugin.js'
 import { validatorCompiler } from './http/validation.js'
+import { answerClientError, answerFrameworkError } from './http/errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -98,6 +99,9 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
     // Migrations on a cold PGlite can take a while on a slow machine.
     pluginTimeout: 120_000,
     routerOptions: { maxParamLength: 200 },
+    // Errors raised before any route runs get the contract's shape too.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   await app.register(fp(tasksync), { config, database: opts.database })

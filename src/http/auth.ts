@@ -24,7 +24,7 @@ const LoginBody = Type.Object(
 const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
 
 /** A JWK set; each key is documented as an open object (its members depend on the key type). */
-const Jwks = Type.Object({ keys: Type.Array(Type.Object({ kty: Type.String() }, { additionalProperties: true })) })
+const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) })
 
 const DEFAULT_DEVICE = { name: 'default', platform: 'unknown' }
 
