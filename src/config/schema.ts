@@ -23,6 +23,8 @@ export const ConfigSchema = Type.Object({
   /** PEM PKCS#8 private key (EdDSA/ES256/RS256); its public half is served at /.well-known/jwks.json. */
   JWT_PRIVATE_KEY: Type.Optional(Type.String({ minLength: 1 })),
   ACCESS_TOKEN_TTL_S: Int(900, 10, 86_400),
+  /** Seconds a token's iat or nbf may lie in the future (clocks of instances differ a little). */
+  JWT_CLOCK_SKEW_S: Int(30, 0, 300),
   REFRESH_TOKEN_TTL_S: Int(30 * 86_400, 60, 365 * 86_400),
   DATA_DIR: Type.String({ default: './data' }),
   LOG_LEVEL: Type.Union(
