@@ -10,6 +10,7 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import errors from './errors.js'
+import { utf8Body } from './text.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import { RedisBus } from '../bus/redis.js'
 
@@ -17,6 +18,19 @@ export default fp(
   async (app) => {
     const { CORS_ORIGIN, REDIS_PREFIX } = app.config
     await app.register(errors)
+    // JSON is the one body format. It is read as bytes and decoded strictly, so bytes
+    // that are not UTF-8 are refused instead of silently becoming U+FFFD.
+    const parseJson = app.getDefaultJsonParser('error', 'error')
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw, done) => {
+      let text: string
+      try {
+        text = utf8Body(raw as Buffer)
+      } catch (err) {
+        return done(err as Error, undefined)
+      }
+      parseJson(request, text, done)
+    })
     await app.register(cors, {
       origin: CORS_ORIGIN === '*' ? '*' : CORS_ORIGIN.split(',').map((o) => o.trim()),
       methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],

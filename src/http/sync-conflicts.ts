@@ -7,6 +7,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
+import { opContent } from './text.js'
 import { canWrite } from '../auth/permissions.js'
 import { listConflicts, loadConflict, resolveConflict, type ResolveInput } from '../sync/conflicts.js'
 import type { JsonValue } from '../domain/types.js'
@@ -23,7 +24,7 @@ const ListQuery = Type.Object({
 const ResolveBody = Type.Object(
   {
     choose: Type.Optional(Type.Union([Type.Literal('committed'), Type.Literal('incoming')])),
-    value: Type.Optional(Type.Unknown()),
+    value: Type.Optional(opContent(Type.Unknown())),
   },
   { additionalProperties: false },
 )

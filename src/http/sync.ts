@@ -6,6 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
+import { opContent } from './text.js'
 import { checkBatch, pushMutations, type MutationResult } from '../sync/push.js'
 import { pullChanges } from '../sync/pull.js'
 import { recordSync, type SyncLogEntry } from '../sync/log.js'
@@ -17,7 +18,7 @@ const AnyObject = Type.Record(Type.String(), Type.Unknown())
 const CommentMutation = Type.Object({
   action: Type.Union([Type.Literal('create'), Type.Literal('edit'), Type.Literal('delete')]),
   commentId: Uuid,
-  body: Type.Optional(Type.String()),
+  body: Type.Optional(opContent(Type.String())),
   parentId: Type.Optional(Type.Union([Uuid, Type.Null()])),
 })
 
@@ -26,8 +27,8 @@ const Mutation = Type.Object({
   kind: Type.Union([Type.Literal('create'), Type.Literal('op'), Type.Literal('comment')]),
   taskId: Uuid,
   baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
-  op: Type.Optional(AnyObject),
-  task: Type.Optional(AnyObject),
+  op: Type.Optional(opContent(AnyObject)),
+  task: Type.Optional(opContent(AnyObject)),
   comment: Type.Optional(CommentMutation),
 })
 

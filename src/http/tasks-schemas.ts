@@ -7,6 +7,7 @@
 import { Type, type TSchema } from 'typebox'
 import type { TaskOp } from '../domain/types.js'
 import { Uuid } from './schemas.js'
+import { opContent } from './text.js'
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 const Json = Type.Unknown()
@@ -31,17 +32,17 @@ export const TaskSnapshot = Type.Object({
   updatedBy: Uuid,
 })
 
-/** The content fields a create or a plain PATCH may carry. */
+/** The content fields a create or a plain PATCH may carry; their text is the op type's to check (422). */
 const contentFields = {
-  title: Type.Optional(Type.String()),
-  description: Type.Optional(Type.String()),
-  status: Type.Optional(Type.String()),
+  title: Type.Optional(opContent(Type.String())),
+  description: Type.Optional(opContent(Type.String())),
+  status: Type.Optional(opContent(Type.String())),
   priority: Type.Optional(Type.Integer()),
-  tags: Type.Optional(Type.Array(Type.String())),
-  assigneeId: Type.Optional(Nullable(Type.String())),
-  dueAt: Type.Optional(Nullable(Type.String())),
-  projectId: Type.Optional(Nullable(Type.String())),
-  customFields: Type.Optional(Type.Record(Type.String(), Json)),
+  tags: Type.Optional(opContent(Type.Array(Type.String()))),
+  assigneeId: Type.Optional(opContent(Nullable(Type.String()))),
+  dueAt: Type.Optional(opContent(Nullable(Type.String()))),
+  projectId: Type.Optional(opContent(Nullable(Type.String()))),
+  customFields: Type.Optional(opContent(Type.Record(Type.String(), Json))),
 }
 
 /** Idempotency key of a mutation: both or neither. */
@@ -51,14 +52,14 @@ const mutationKey = {
 }
 
 export const CreateTaskBody = Type.Object(
-  { id: Type.Optional(Uuid), ...contentFields, title: Type.String(), ...mutationKey },
+  { id: Type.Optional(Uuid), ...contentFields, title: opContent(Type.String()), ...mutationKey },
   { additionalProperties: false },
 )
 
 /** `{op, baseRev?}` or plain field values; both may carry clientId and seq. */
 export const PatchTaskBody = Type.Object(
   {
-    op: Type.Optional(Type.Record(Type.String(), Json)),
+    op: Type.Optional(opContent(Type.Record(Type.String(), Json))),
     baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
     ...contentFields,
     ...mutationKey,
