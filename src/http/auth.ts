@@ -37,7 +37,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/register',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 409, 429) } },
+      schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 409, 429, 503) } },
     },
     async (request, reply) => {
       const { orgName, email, password, displayName, device } = request.body
@@ -52,7 +52,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/login',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 429) } },
+      schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 429, 503) } },
     },
     async (request) => {
       const { email, password, device } = request.body
@@ -73,7 +73,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/refresh',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Spend a refresh token for a new token pair', body: RefreshBody, response: { 200: Session, ...errorResponses(400, 401, 429) } },
+      schema: { tags: ['auth'], summary: 'Spend a refresh token for a new token pair', body: RefreshBody, response: { 200: Session, ...errorResponses(400, 401, 429, 503) } },
     },
     async (request) => refreshSession(app.sessions, request.body.refreshToken),
   )
@@ -82,7 +82,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/logout',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'End the login this refresh token belongs to', body: RefreshBody, response: { 204: Type.Null(), ...errorResponses(400, 401, 429) } },
+      schema: { tags: ['auth'], summary: 'End the login this refresh token belongs to', body: RefreshBody, response: { 204: Type.Null(), ...errorResponses(400, 401, 429, 503) } },
     },
     async (request, reply) => {
       if (!(await revokeFamilyOf(db, request.body.refreshToken))) throw new TaskSyncError('unauthorized', 'unknown refresh token')

@@ -4,6 +4,8 @@
  * Registered before any route so every route is documented and protected.
  */
 import fp from 'fastify-plugin'
+import type { FastifySchema, RouteOptions } from 'fastify'
+import { ErrorResponse } from './schemas.js'
 import cors from '@fastify/cors'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
@@ -14,10 +16,36 @@ import { utf8Body } from './text.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import { RedisBus } from '../bus/redis.js'
 
+/**
+ * Statuses a route answers because of its shape rather than its handler, added to
+ * every documented route so the OpenAPI document lists them all: 400 when it
+ * validates input or reads a body, 413 when it reads a body, 401 (and 503: the token check reads
+ * the database) when it needs a token, 429 when it is rate limited, and 500.
+ */
+function documentTransportStatuses(route: RouteOptions): void {
+  const schema = route.schema as (FastifySchema & { hide?: boolean; security?: unknown }) | undefined
+  if (!schema || schema.hide || !schema.response) return
+  const response = schema.response as Record<string, unknown>
+  const add = (status: number) => {
+    if (!(status in response)) response[status] = ErrorResponse
+  }
+  // Fastify reads a JSON body on every method but GET and HEAD, declared or not.
+  const takesBody = [route.method].flat().some((m) => m !== 'GET' && m !== 'HEAD')
+  if (takesBody || schema.querystring || schema.params) add(400)
+  if (takesBody) add(413)
+  if (schema.security) {
+    add(401)
+    add(503)
+  }
+  if ((route.config as { rateLimit?: unknown } | undefined)?.rateLimit) add(429)
+  add(500)
+}
+
 export default fp(
   async (app) => {
     const { CORS_ORIGIN, REDIS_PREFIX } = app.config
     await app.register(errors)
+    app.addHook('onRoute', documentTransportStatuses)
     // JSON is the one body format. It is read as bytes and decoded strictly, so bytes
     // that are not UTF-8 are refused instead of silently becoming U+FFFD.
     const parseJson = app.getDefaultJsonParser('error', 'error')

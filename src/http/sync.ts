@@ -7,6 +7,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { opContent } from './text.js'
+import { errorResponses } from './schemas.js'
+import { PullAnswer, PushAnswer } from './sync-schemas.js'
 import { checkBatch, pushMutations, type MutationResult } from '../sync/push.js'
 import { pullChanges } from '../sync/pull.js'
 import { recordSync, type SyncLogEntry } from '../sync/log.js'
@@ -33,15 +35,6 @@ const Mutation = Type.Object({
 })
 
 const PushBody = Type.Object({ clientId: Uuid, mutations: Type.Array(Mutation) })
-
-const PushResult = Type.Object({
-  seq: Type.Integer(),
-  status: Type.Union([Type.Literal('applied'), Type.Literal('duplicate'), Type.Literal('rejected')]),
-  rev: Type.Optional(Type.Integer()),
-  noop: Type.Optional(Type.Literal(true)),
-  commentId: Type.Optional(Type.String()),
-  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
-})
 
 const PullQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 8192 })),
@@ -77,7 +70,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Apply an offline queue of mutations in order, idempotently by (clientId, seq)',
         security: [{ bearer: [] }],
         body: PushBody,
-        response: { 200: Type.Object({ results: Type.Array(PushResult) }) },
+        response: { 200: PushAnswer, ...errorResponses(400, 401, 403, 413, 503) },
       },
     },
     async (request) => {
@@ -104,6 +97,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Every change after a cursor: {tasks, comments, tombstones, cursor, hasMore, lastSeq} or {reset: true}',
         security: [{ bearer: [] }],
         querystring: PullQuery,
+        response: { 200: PullAnswer, ...errorResponses(400, 401, 503) },
       },
     },
     async (request) => {
