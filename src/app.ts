@@ -95,6 +95,16 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
       serializers: { req: (req) => ({ method: req.method, url: redactUrl(req.url), id: req.id }) },
     },
     bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
+    // A request must arrive in bounded time: the head within HTTP_HEADERS_TIMEOUT_MS, all of
+    // it within HTTP_REQUEST_TIMEOUT_MS (Node answers through clientErrorHandler: 408).
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_IDLE_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS),
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      // How often Node looks for connections past those times (its default is 30 s).
+      connectionsCheckingInterval: Math.min(5000, Math.max(50, Math.floor(config.HTTP_HEADERS_TIMEOUT_MS / 4))),
+    },
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
     // Migrations on a cold PGlite can take a while on a slow machine.
     pluginTimeout: 120_000,

@@ -59,6 +59,12 @@ export const ConfigSchema = Type.Object({
   AUTH_RATE_LIMIT_PER_MIN: Int(30, 1),
   /** log2 of the scrypt cost N for password hashes (memory ≈ 128·2^N·8 bytes: 15 → 32 MiB). */
   SCRYPT_LOG_N: Int(15, 10, 20),
+  /** Milliseconds a client has to send a request's head (then 408 and close; slow-header attacks). */
+  HTTP_HEADERS_TIMEOUT_MS: Int(20_000, 100, 600_000),
+  /** Milliseconds a client has to send a whole request, body included (then 408 and close); also bounds a WebSocket upgrade. */
+  HTTP_REQUEST_TIMEOUT_MS: Int(60_000, 100, 3_600_000),
+  /** Milliseconds an idle keep-alive connection is kept open between requests (above a balancer's idle timeout). */
+  HTTP_IDLE_TIMEOUT_MS: Int(72_000, 100, 3_600_000),
   /** Largest accepted REST request body in bytes (sync push has its own limit). */
   HTTP_BODY_LIMIT_BYTES: Int(1024 * 1024, 1024),
   /** Allowed CORS origins: `*` or a comma-separated list of origins. */
