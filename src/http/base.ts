@@ -24,6 +24,7 @@ import { RedisBus } from '../bus/redis.js'
  */
 function documentTransportStatuses(route: RouteOptions): void {
   const schema = route.schema as (FastifySchema & { hide?: boolean; security?: unknown }) | undefined
+  requireSchemas(route)
   if (!schema || schema.hide || !schema.response) return
   const response = schema.response as Record<string, unknown>
   const add = (status: number) => {
@@ -39,6 +40,26 @@ function documentTransportStatuses(route: RouteOptions): void {
   }
   if ((route.config as { rateLimit?: unknown } | undefined)?.rateLimit) add(429)
   add(500)
+}
+
+/**
+ * Every route is described, or the app does not start: a public route declares its
+ * success answer (a 2xx response schema) and its path parameters; an internal one
+ * says `schema: {hide: true}`. The generated suites (test/hostile) probe every route
+ * of the OpenAPI document, so an undescribed route would escape them.
+ */
+function requireSchemas(route: RouteOptions): void {
+  const schema = route.schema as (FastifySchema & { hide?: boolean }) | undefined
+  const name = `${[route.method].flat().join(',')} ${route.url}`
+  const fix = 'declare its schemas (README, "Adding a route")'
+  if (!schema) throw new Error(`route ${name} has no schema: ${fix}, or mark it internal with schema: {hide: true}`)
+  if (schema.hide) return
+  const statuses = Object.keys((schema.response as object | undefined) ?? {})
+  if (!statuses.some((s) => /^2\d\d$/.test(s))) throw new Error(`route ${name} documents no success response: ${fix}`)
+  const params = [...route.url.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1])
+  const declared = Object.keys(((schema.params as { properties?: object } | undefined)?.properties) ?? {})
+  const missing = params.filter((p) => !declared.includes(p))
+  if (missing.length > 0) throw new Error(`route ${name} does not declare its path parameters ${missing.join(', ')}: ${fix}`)
 }
 
 export default fp(

@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { opContent } from './text.js'
+import { Rev, Seq } from '../protocol/messages.js'
 import { errorResponses } from './schemas.js'
 import { PullAnswer, PushAnswer } from './sync-schemas.js'
 import { checkBatch, pushMutations, type MutationResult } from '../sync/push.js'
@@ -25,10 +26,10 @@ const CommentMutation = Type.Object({
 })
 
 const Mutation = Type.Object({
-  seq: Type.Integer({ minimum: 1 }),
+  seq: Seq,
   kind: Type.Union([Type.Literal('create'), Type.Literal('op'), Type.Literal('comment')]),
   taskId: Uuid,
-  baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
+  baseRev: Type.Optional(Rev),
   op: Type.Optional(opContent(AnyObject)),
   task: Type.Optional(opContent(AnyObject)),
   comment: Type.Optional(CommentMutation),

@@ -8,6 +8,7 @@ import { Type, type TSchema } from 'typebox'
 import type { TaskOp } from '../domain/types.js'
 import { Uuid } from './schemas.js'
 import { opContent } from './text.js'
+import { Rev, Seq } from '../protocol/messages.js'
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 const Json = Type.Unknown()
@@ -48,7 +49,7 @@ const contentFields = {
 /** Idempotency key of a mutation: both or neither. */
 const mutationKey = {
   clientId: Type.Optional(Uuid),
-  seq: Type.Optional(Type.Integer({ minimum: 1 })),
+  seq: Type.Optional(Seq),
 }
 
 export const CreateTaskBody = Type.Object(
@@ -60,7 +61,7 @@ export const CreateTaskBody = Type.Object(
 export const PatchTaskBody = Type.Object(
   {
     op: Type.Optional(opContent(Type.Record(Type.String(), Json))),
-    baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
+    baseRev: Type.Optional(Rev),
     ...contentFields,
     ...mutationKey,
   },
@@ -78,7 +79,7 @@ export const TaskListQuery = Type.Object({
 })
 
 export const OpsQuery = Type.Object({
-  from: Type.Integer({ minimum: 0, default: 1 }),
+  from: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 1 }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }),
 })
 
