@@ -15,6 +15,8 @@ export interface Probe {
   token?: string
   body?: string | Buffer
   contentType?: string
+  /** Extra headers (a raw Authorization, for instance). */
+  headers?: Record<string, string>
 }
 
 /** `{a: 1, b: 'x'}` → `a=1&b=x` (arrays repeat the key). */
@@ -30,7 +32,7 @@ export async function fire(world: World, op: Operation, p: Probe): Promise<Answe
     return await send(world.url, op.method, p.path + (p.query ? `?${p.query}` : ''), {
       token: p.token,
       body: p.body,
-      headers: p.body !== undefined ? { 'content-type': p.contentType ?? 'application/json' } : {},
+      headers: { ...(p.body !== undefined ? { 'content-type': p.contentType ?? 'application/json' } : {}), ...p.headers },
       timeoutMs: 15_000,
     })
   } catch (err) {
