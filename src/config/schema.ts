@@ -67,6 +67,11 @@ export const ConfigSchema = Type.Object({
   HTTP_IDLE_TIMEOUT_MS: Int(72_000, 100, 3_600_000),
   /** Largest accepted REST request body in bytes (sync push has its own limit). */
   HTTP_BODY_LIMIT_BYTES: Int(1024 * 1024, 1024),
+  /**
+   * Origins a browser may open WebSockets from (`*` or a comma-separated list), against
+   * cross-site WebSocket hijacking. Default: the CORS_ORIGIN list in production, `*` elsewhere.
+   */
+  WS_ALLOWED_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
   /** Allowed CORS origins: `*` or a comma-separated list of origins. */
   CORS_ORIGIN: Type.String({ default: '*' }),
   /** Behind a proxy: `true` or comma-separated proxy addresses/CIDRs to trust for X-Forwarded-For (client IPs for rate limits). */

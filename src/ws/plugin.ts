@@ -175,6 +175,12 @@ export default fp(
         schema: { hide: true },
         preValidation: async (request, reply) => {
           if (app.draining || gw.draining) return refuse(reply, 503, 'unavailable', 'the server is restarting; reconnect elsewhere')
+          // Browsers send Origin and let any page open a socket: only listed sites may
+          // (cross-site WebSocket hijacking). Other clients send none and are not concerned.
+          const origin = request.headers.origin
+          if (origin !== undefined && config.wsOrigins !== '*' && !config.wsOrigins.includes(origin.toLowerCase())) {
+            return refuse(reply, 403, 'forbidden', `WebSockets from origin ${origin.slice(0, 200)} are not allowed`)
+          }
           const token = tokenOf(request)
           if (!token) return refuse(reply, 401, 'unauthorized', 'an access token is required (Authorization: Bearer, or ?access_token=)')
           try {
