@@ -57,6 +57,10 @@ export const ConfigSchema = Type.Object({
   /** Milliseconds SIGTERM waits for begun commits before closing sockets. */
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100),
   AUTH_RATE_LIMIT_PER_MIN: Int(30, 1),
+  /** Failed logins of one account (any address, 15 min) after which each failure locks it briefly. */
+  LOGIN_ACCOUNT_MAX_FAILURES: Int(10, 1),
+  /** Longest lock of an account after failed logins (the owner's known devices are never locked). */
+  LOGIN_ACCOUNT_LOCK_MAX_S: Int(60, 1, 3600),
   /** log2 of the scrypt cost N for password hashes (memory ≈ 128·2^N·8 bytes: 15 → 32 MiB). */
   SCRYPT_LOG_N: Int(15, 10, 20),
   /** Milliseconds a client has to send a request's head (then 408 and close; slow-header attacks). */

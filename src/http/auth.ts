@@ -1,6 +1,7 @@
 /**
  * Authentication routes: register, login, refresh, logout, and the JWKS.
- * All but the JWKS are rate limited per client address (AUTH_RATE_LIMIT_PER_MIN).
+ * All but the JWKS are rate limited per client address (AUTH_RATE_LIMIT_PER_MIN);
+ * login is also throttled per account (src/auth/login-throttle.ts).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
@@ -10,7 +11,10 @@ import { resolveLoginDevice } from '../auth/devices.js'
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.js'
 import { openSession, refreshSession } from '../auth/sessions.js'
 import { revokeFamilyOf } from '../auth/refresh-tokens.js'
-import { getOrganization } from '../auth/accounts.js'
+import { getOrganization, normalizeEmail } from '../auth/accounts.js'
+import { loginThrottle } from '../auth/login-throttle.js'
+import { activeDeviceOwner } from '../storage/principals.js'
+import { RedisBus } from '../bus/redis.js'
 import { DeviceInput, DisplayName, Email, OrgName, Password, Session, errorResponses } from './schemas.js'
 
 const RegisterBody = Type.Object(
@@ -26,12 +30,22 @@ const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxL
 /** A JWK set; each key is documented as an open object (its members depend on the key type). */
 const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) })
 
+/** Failed logins of an account are counted over 15 minutes (a success resets them). */
+const LOGIN_FAILURE_WINDOW_S = 900
+
 const DEFAULT_DEVICE = { name: 'default', platform: 'unknown' }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const rateLimit = { max: app.config.AUTH_RATE_LIMIT_PER_MIN, timeWindow: 60_000 }
   const logN = app.config.SCRYPT_LOG_N
   const { db } = app.database
+  const throttle = loginThrottle({
+    maxFailures: app.config.LOGIN_ACCOUNT_MAX_FAILURES,
+    lockMaxS: app.config.LOGIN_ACCOUNT_LOCK_MAX_S,
+    windowS: LOGIN_FAILURE_WINDOW_S,
+    redis: app.bus instanceof RedisBus ? app.bus.commands : undefined,
+    prefix: app.config.REDIS_PREFIX,
+  })
 
   app.post(
     '/api/auth/register',
@@ -54,12 +68,24 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { rateLimit },
       schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 429, 503) } },
     },
-    async (request) => {
+    async (request, reply) => {
       const { email, password, device } = request.body
+      const account = normalizeEmail(email)
       const user = await findUserByEmail(db, email)
+      // The user's own live device is never locked out by someone else's guesses.
+      const knownDevice = !!user && !!device.id && (await activeDeviceOwner(db, user.orgId, device.id)) === user.id
+      const wait = knownDevice ? 0 : await throttle.lockedFor(account)
+      if (wait > 0) {
+        reply.header('retry-after', String(wait))
+        throw new TaskSyncError('rate_limited', `too many failed logins for this account, retry in ${wait} s`, { retryAfterS: wait })
+      }
       // An unknown email costs the same hash as a wrong password: timing tells nothing.
       const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash(logN)))
-      if (!user || !ok) throw new TaskSyncError('unauthorized', 'wrong email or password')
+      if (!user || !ok) {
+        await throttle.failed(account)
+        throw new TaskSyncError('unauthorized', 'wrong email or password')
+      }
+      await throttle.succeeded(account)
       if (user.deactivated) throw new TaskSyncError('unauthorized', 'this account was removed from its organization')
       const { passwordHash: _, deactivated: __, ...profile } = user
       const organization = await getOrganization(db, user.orgId)
