@@ -6,11 +6,37 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
-import { PushBodySchema, PushResponseSchema, type PushResult } from '../protocol/sync.js'
+import { opContent } from './text.js'
+import { Rev, Seq } from '../protocol/messages.js'
+import { errorResponses } from './schemas.js'
+import { PullAnswer, PushAnswer } from './sync-schemas.js'
+import type { PushResult } from '../protocol/sync.js'
 import { checkBatch, pushMutations } from '../sync/push.js'
 import { pullChanges } from '../storage/sync/pull.js'
 import { recordSync, type SyncLogEntry } from '../storage/sync/log.js'
 import type { Principal } from '../auth/principal.js'
+
+const Uuid = Type.String({ format: 'uuid' })
+const AnyObject = Type.Record(Type.String(), Type.Unknown())
+
+const CommentMutation = Type.Object({
+  action: Type.Union([Type.Literal('create'), Type.Literal('edit'), Type.Literal('delete')]),
+  commentId: Uuid,
+  body: Type.Optional(opContent(Type.String())),
+  parentId: Type.Optional(Type.Union([Uuid, Type.Null()])),
+})
+
+const Mutation = Type.Object({
+  seq: Seq,
+  kind: Type.Union([Type.Literal('create'), Type.Literal('op'), Type.Literal('comment')]),
+  taskId: Uuid,
+  baseRev: Type.Optional(Rev),
+  op: Type.Optional(opContent(AnyObject)),
+  task: Type.Optional(opContent(AnyObject)),
+  comment: Type.Optional(CommentMutation),
+})
+
+const PushBody = Type.Object({ clientId: Uuid, mutations: Type.Array(Mutation) })
 
 const PullQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 8192 })),
@@ -45,8 +71,8 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['sync'],
         summary: 'Apply an offline queue of mutations in order, idempotently by (clientId, seq)',
         security: [{ bearer: [] }],
-        body: PushBodySchema,
-        response: { 200: PushResponseSchema },
+        body: PushBody,
+        response: { 200: PushAnswer, ...errorResponses(400, 401, 403, 413, 503) },
       },
     },
     async (request) => {
@@ -73,6 +99,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Every change after a cursor: {tasks, comments, tombstones, cursor, hasMore, lastSeq} or {reset: true}',
         security: [{ bearer: [] }],
         querystring: PullQuery,
+        response: { 200: PullAnswer, ...errorResponses(400, 401, 503) },
       },
     },
     async (request) => {

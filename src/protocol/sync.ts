@@ -1,53 +1,46 @@
 /**
- * REST catch-up (PROTOCOL.md section 5), the shapes shared by the server routes
- * and the client SDK: a push replays an offline queue of mutations and answers
- * one result per mutation; a pull answers every change after a cursor.
+ * REST catch-up (PROTOCOL.md section 5), the shapes shared by the server and the
+ * client SDK: a push replays an offline queue of mutations and answers one result
+ * per mutation; a pull answers every change after a cursor. The routes' request
+ * and response schemas (http/sync.ts, http/sync-schemas.ts) validate these shapes.
  */
-import { Type, type Static } from 'typebox'
 import type { ErrorCode } from './errors.js'
 import type { Comment } from './messages.js'
 import type { TaskSnapshot } from '../domain/types.js'
 
-const Uuid = Type.String({ format: 'uuid' })
-const AnyObject = Type.Record(Type.String(), Type.Unknown())
-
 /** A comment change inside a push (the mutation's taskId names its task). */
-export const PushCommentSchema = Type.Object({
-  action: Type.Union([Type.Literal('create'), Type.Literal('edit'), Type.Literal('delete')]),
-  commentId: Uuid,
-  body: Type.Optional(Type.String()),
-  parentId: Type.Optional(Type.Union([Uuid, Type.Null()])),
-})
+export interface PushComment {
+  action: 'create' | 'edit' | 'delete'
+  commentId: string
+  body?: string
+  parentId?: string | null
+}
 
 /** One mutation of a push: a create (`task`), an op (`op`, `baseRev`) or a comment change (`comment`). */
-export const PushMutationSchema = Type.Object({
-  seq: Type.Integer({ minimum: 1 }),
-  kind: Type.Union([Type.Literal('create'), Type.Literal('op'), Type.Literal('comment')]),
-  taskId: Uuid,
-  baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
-  op: Type.Optional(AnyObject),
-  task: Type.Optional(AnyObject),
-  comment: Type.Optional(PushCommentSchema),
-})
+export interface PushMutation {
+  seq: number
+  kind: 'create' | 'op' | 'comment'
+  taskId: string
+  baseRev?: number
+  op?: Record<string, unknown>
+  task?: Record<string, unknown>
+  comment?: PushComment
+}
 
-export const PushBodySchema = Type.Object({ clientId: Uuid, mutations: Type.Array(PushMutationSchema) })
+export interface PushBody {
+  clientId: string
+  mutations: PushMutation[]
+}
 
 /** What became of one mutation; `noop`: an applied op that committed nothing, `rev` is then the current rev. */
-export const PushResultSchema = Type.Object({
-  seq: Type.Integer(),
-  status: Type.Union([Type.Literal('applied'), Type.Literal('duplicate'), Type.Literal('rejected')]),
-  rev: Type.Optional(Type.Integer()),
-  noop: Type.Optional(Type.Literal(true)),
-  commentId: Type.Optional(Type.String()),
-  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
-})
-
-export const PushResponseSchema = Type.Object({ results: Type.Array(PushResultSchema) })
-
-export type PushComment = Static<typeof PushCommentSchema>
-export type PushMutation = Static<typeof PushMutationSchema>
-export type PushBody = Static<typeof PushBodySchema>
-export type PushResult = Omit<Static<typeof PushResultSchema>, 'error'> & { error?: { code: ErrorCode; message: string } }
+export interface PushResult {
+  seq: number
+  status: 'applied' | 'duplicate' | 'rejected'
+  rev?: number
+  noop?: true
+  commentId?: string
+  error?: { code: ErrorCode; message: string }
+}
 
 /** A deletion the device must apply; `rev` is the task's deleting rev. */
 export interface Tombstone {
