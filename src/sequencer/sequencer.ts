@@ -58,6 +58,7 @@ export class TaskSequencer {
   private readonly logger: SequencerLogger | undefined
   private draining = false
   private lostRaces = 0
+  private readonly ackBeforeCommit: boolean
 
   constructor(opts: SequencerOptions) {
     this.database = opts.database
@@ -69,6 +70,7 @@ export class TaskSequencer {
     this.committer = new GroupCommitter((rows) => commitOps(opts.database, rows), concurrency, opts.maxBatch ?? 64)
     this.announcer = new Announcer(opts.bus, opts.instanceId, opts.logger)
     this.logger = opts.logger
+    this.ackBeforeCommit = opts.fault === 'ack-before-commit'
   }
 
   /** Group-commit statements and rows so far (rows / statements = mean batch), and lost races retried under a row lock. */
@@ -262,7 +264,13 @@ export class TaskSequencer {
     const hot = await this.hot.get(req.principal.orgId, req.taskId, req.baseRev)
     const row = await this.prepare(req, op, hot)
     if (!row) return { kind: 'identity', hot }
-    return step(await this.committer.commit(row), row, hot)
+    const outcome = this.committer.commit(row)
+    if (this.ackBeforeCommit) {
+      // The deliberate bug: answered as committed whatever the commit then does.
+      outcome.catch(() => {})
+      return { kind: 'committed', row, hot }
+    }
+    return step(await outcome, row, hot)
   }
 
   private locked(req: SubmitOpRequest, op: TaskOp): Promise<Step> {

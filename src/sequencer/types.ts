@@ -109,6 +109,8 @@ export interface SequencerOptions {
   maxBatch?: number
   /** Commit statements in flight at once; more ready commits wait and are batched. Default 2 (1 on PGlite). */
   commitConcurrency?: number
+  /** Test-only (TASKSYNC_FAULT): `ack-before-commit` answers an op as committed without waiting for its commit. */
+  fault?: 'ack-before-commit'
 }
 
 /** Called synchronously, once per commit of this instance, after the commit and before it is published. */
