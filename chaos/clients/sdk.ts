@@ -299,7 +299,7 @@ export class SdkClient implements ChaosClient {
    * A second writer on this install's storage (a second browser tab) for `ms`:
    * it writes like the first, then settles and closes.
    */
-  async tab(ms: number, whenSettled: () => Promise<void>): Promise<string> {
+  async tab(ms: number): Promise<string> {
     const label = `${this.name}/tab${++this.tabCount}`
     const tab = new Writer(label, this.world.history, this.world, this.rng.fork(label), this.proxy, this.storage, this.credentials, this.thinkMs)
     this.tabs.add(tab)
@@ -307,7 +307,6 @@ export class SdkClient implements ChaosClient {
       await tab.start()
       await sleep(ms)
       tab.writing = false
-      await whenSettled()
       await tab.client.whenSynced({ timeoutMs: 30_000 }).catch((err) => this.world.history.note(label, `not synced before closing: ${(err as Error).message}`))
       tab.recordFinal()
     } finally {
