@@ -39,7 +39,7 @@ export const PROPERTIES = {
   'acked-in-log': 'every acked mutation is in the op log exactly once, at its acked rev (an ack as a no-op: not at all); nothing refused for good is in it',
   'no-double-apply': 'no mutation (an unknown outcome included) is in the log twice, and every logged mutation was sent by a client',
   'read-your-writes': 'after a client got an ack at rev r, everything it reads or receives of that task is at rev r or later',
-  'monotonic-reads': 'a read or delivery a client starts after receiving rev r of a task is at rev r or later',
+  'monotonic-reads': 'a read, snapshot or op a client gets after it received rev r of a task is at rev r or later',
   'gap-free-delivery': 'while a socket is subscribed, it receives every op of the task once, in rev order (its own acks in place of its ops)',
   'states-agree': 'every state a client held at rev r equals the op log replayed to r (so clients at the same rev agree)',
   'replicas-converge': 'after the quiet period every replica equals the server snapshot, which equals the op log replayed from create()',
@@ -124,7 +124,7 @@ export function check(events: HistoryEvent[], server: Map<string, ServerTask>, e
       if (ack.noop) {
         if (inLog.length > 0) fail('acked-in-log', `${ack.writer} seq ${ack.seq} acked as a no-op at rev ${ack.rev}, but committed at rev ${inLog[0].rev}`, excerpt)
       } else if (inLog.length === 0) {
-        if (!ack.maybeNoop) fail('acked-in-log', `${ack.writer} seq ${ack.seq} acked at rev ${ack.rev} of ${ack.taskId}, but it is not in the log`, [...excerpt, ...logAt(server, ack.taskId, ack.rev)])
+        fail('acked-in-log', `${ack.writer} seq ${ack.seq} acked at rev ${ack.rev} of ${ack.taskId}, but it is not in the log`, [...excerpt, ...logAt(server, ack.taskId, ack.rev)])
       } else if (inLog.length === 1 && (inLog[0].rev !== ack.rev || inLog[0].taskId !== ack.taskId)) {
         fail('acked-in-log', `${ack.writer} seq ${ack.seq} acked at rev ${ack.rev} of ${ack.taskId}, but logged at rev ${inLog[0].rev} of ${inLog[0].taskId}`, excerpt)
       }
@@ -171,10 +171,11 @@ export function check(events: HistoryEvent[], server: Map<string, ServerTask>, e
     const received: Obs[] = []
     for (const e of list) {
       if (e.type === 'ack') {
-        if (!e.noop && !e.maybeNoop && (!floor || e.rev > floor.rev)) floor = e
+        if (!e.noop && (!floor || e.rev > floor.rev)) floor = e
         continue
       }
-      if (e.what === 'ack' && e.noop) continue
+      // An ack answers for the client's own write (a resend's, with the rev of its first commit): not a read.
+      if (e.what === 'ack') continue
       checked('read-your-writes')
       if (floor && floor.t < e.t0 && e.rev < floor.rev) {
         fail('read-your-writes', `${e.client} got ${e.what} at rev ${e.rev} of ${e.taskId} after its own commit at rev ${floor.rev}`, [floor, e])

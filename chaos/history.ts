@@ -14,11 +14,8 @@ export type Via = 'ws' | 'push'
 export type HistoryEvent =
   /** A mutation sent (again, when `resend`). `writer` is one client instance; `client` the logical client it plays. */
   | { type: 'invoke'; t: Millis; client: string; writer: string; clientId: string; seq: number; taskId: string; kind: 'create' | 'op'; op: unknown; baseRev?: number; via: Via; resend?: boolean }
-  /**
-   * Its acknowledgement: committed at `rev`, or `noop` (committed nothing; `rev` is the current rev);
-   * `maybeNoop` when the answer does not say which (a push's `duplicate`).
-   */
-  | { type: 'ack'; t: Millis; client: string; writer: string; clientId: string; seq: number; taskId: string; rev: number; noop: boolean; via: Via; maybeNoop?: true }
+  /** Its acknowledgement: committed at `rev`, or `noop` (committed nothing; `rev` is the current rev). */
+  | { type: 'ack'; t: Millis; client: string; writer: string; clientId: string; seq: number; taskId: string; rev: number; noop: boolean; via: Via }
   /** A refusal: `definite` when the server says nothing was committed, else the outcome is unknown (unavailable, timeout, network). */
   | { type: 'fail'; t: Millis; client: string; writer: string; clientId: string; seq: number; taskId: string; code: string; definite: boolean; via: Via }
   /**

@@ -151,11 +151,7 @@ export class RestSyncClient implements ChaosClient {
         this.fail(m, code, DEFINITE.has(code))
         if (!DEFINITE.has(code)) answered.delete(r.seq)
       } else {
-        // A duplicate carries the original rev without saying whether the original was a no-op.
-        this.history.add({
-          type: 'ack', client: this.name, writer: this.name, clientId: this.clientId, seq: m.seq, taskId: m.taskId, rev: r.rev!,
-          noop: r.noop === true, via: 'push', ...(r.status === 'duplicate' ? { maybeNoop: true } : {}),
-        })
+        this.history.add({ type: 'ack', client: this.name, writer: this.name, clientId: this.clientId, seq: m.seq, taskId: m.taskId, rev: r.rev!, noop: r.noop === true, via: 'push' })
         if (m.kind === 'create') this.world.created(m.taskId)
       }
     }

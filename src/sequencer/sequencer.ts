@@ -190,7 +190,19 @@ export class TaskSequencer {
     }
     const snapshot = await this.snapshot(req.principal.orgId, req.taskId)
     if (!snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
-    return { taskId: req.taskId, rev: record.rev ?? snapshot.rev, duplicate: true, snapshot, event: null, conflicts: [] }
+    const rev = record.rev ?? snapshot.rev
+    const noop = kind === 'op' && !(await this.loggedAt(req, rev))
+    return { taskId: req.taskId, rev, duplicate: true, noop, snapshot, event: null, conflicts: [] }
+  }
+
+  /**
+   * Whether the op at `rev` is this (clientId, seq): false when the mutation was recorded as a
+   * no-op at that rev, so its resend is answered as the no-op it was. A rev the trimmed log no
+   * longer holds counts as committed.
+   */
+  private async loggedAt(req: SubmitOpRequest | CreateTaskRequest, rev: number): Promise<boolean> {
+    const [o] = await this.opsSince(req.principal.orgId, req.taskId, rev, 1)
+    return !o || o.rev !== rev || (o.clientId === req.clientId && o.seq === req.seq)
   }
 
   private async commitCreate(req: CreateTaskRequest, content: TaskContent): Promise<CommitResult> {
@@ -341,7 +353,7 @@ export class TaskSequencer {
         if (existing) return this.duplicate(req, existing, 'op')
       }
     }
-    return { taskId: req.taskId, rev, duplicate: false, snapshot: hot.snapshot, event: null, conflicts: [] }
+    return { taskId: req.taskId, rev, duplicate: false, noop: true, snapshot: hot.snapshot, event: null, conflicts: [] }
   }
 
   /** After a successful write: update the hot task, tell local listeners, publish. */
@@ -385,6 +397,7 @@ export class TaskSequencer {
       taskId: row.taskId,
       rev: row.rev,
       duplicate: false,
+      noop: false,
       snapshot,
       event,
       conflicts: conflicts.map(({ field, committed, incoming }) => ({ field, committed, incoming })),

@@ -60,8 +60,8 @@ async function commit(session: Session, taskId: string, seq: number, run: () => 
     return
   }
   inflight.delete(seq)
-  // An op that is identity after transform committed nothing: the ack carries the current rev.
-  session.sendAck(taskId, seq, result.rev, result.event === null && !result.duplicate)
+  // An op that is identity after transform committed nothing (now, or when first sent): the ack says noop.
+  session.sendAck(taskId, seq, result.rev, result.noop)
 }
 
 export async function handleComment(session: Session, msg: CommentMessage): Promise<void> {
