@@ -38,8 +38,8 @@ export const PROPERTIES = {
   'total-order': 'per task, the op log holds revs 1..n with no gap and no duplicate, and the snapshot is at n',
   'acked-in-log': 'every acked mutation is in the op log exactly once, at its acked rev (an ack as a no-op: not at all); nothing refused for good is in it',
   'no-double-apply': 'no mutation (an unknown outcome included) is in the log twice, and every logged mutation was sent by a client',
-  'read-your-writes': 'after a client got an ack at rev r, everything it reads or receives of that task is at rev r or later',
-  'monotonic-reads': 'a read, snapshot or op a client gets after it received rev r of a task is at rev r or later',
+  'read-your-writes': 'after a client got an ack at rev r, every read of that task it begins (snapshot, REST read, pull) and every state it holds is at rev r or later',
+  'monotonic-reads': 'a read a client begins after it received rev r of a task (in any way) is at rev r or later, and the state it holds never goes back',
   'gap-free-delivery': 'while a socket is subscribed, it receives every op of the task once, in rev order (its own acks in place of its ops)',
   'states-agree': 'every state a client held at rev r equals the op log replayed to r (so clients at the same rev agree)',
   'replicas-converge': 'after the quiet period every replica equals the server snapshot, which equals the op log replayed from create()',
@@ -158,33 +158,46 @@ export function check(events: HistoryEvent[], server: Map<string, ServerTask>, e
 
   // ── what each client saw ──
   type Obs = Ev<'observe'>
-  const perClientTask = new Map<string, (Obs | Ev<'ack'>)[]>()
+  const perClientTask = new Map<string, (Obs | Ev<'ack'> | Ev<'state'>)[]>()
+  // Reads of the current state (a replayed op is history the client asked for, not a read).
+  const reads = new Set(['snapshot', 'read', 'deleted', 'view'])
   for (const e of events) {
-    if (e.type !== 'observe' && e.type !== 'ack') continue
+    if (e.type !== 'observe' && e.type !== 'ack' && e.type !== 'state') continue
     const k = `${e.client}|${e.taskId}`
     add(perClientTask, k, e)
   }
   for (const list of perClientTask.values()) {
-    // read-your-writes: an ack (its commit) bounds every observation begun after it.
+    // read-your-writes: an ack (its commit) bounds every read begun after it, and the states held after it.
     let floor: Ev<'ack'> | null = null
-    // monotonic reads: observations received so far, to bound those begun after them.
+    // monotonic reads: what was received so far bounds the reads begun after it; held states only grow.
     const received: Obs[] = []
+    let held: Ev<'state'> | null = null
     for (const e of list) {
       if (e.type === 'ack') {
         if (!e.noop && (!floor || e.rev > floor.rev)) floor = e
         continue
       }
-      // An ack answers for the client's own write (a resend's, with the rev of its first commit): not a read.
-      if (e.what === 'ack') continue
-      checked('read-your-writes')
-      if (floor && floor.t < e.t0 && e.rev < floor.rev) {
-        fail('read-your-writes', `${e.client} got ${e.what} at rev ${e.rev} of ${e.taskId} after its own commit at rev ${floor.rev}`, [floor, e])
+      if (e.type === 'state') {
+        if (e.final || e.rev === 0) continue
+        checked('monotonic-reads')
+        if (held && e.rev < held.rev) fail('monotonic-reads', `${e.client} went back from rev ${held.rev} to rev ${e.rev} of ${e.taskId}`, [held, e])
+        checked('read-your-writes')
+        if (floor && e.rev < floor.rev && e.t > floor.t) fail('read-your-writes', `${e.client} holds rev ${e.rev} of ${e.taskId} after its own commit at rev ${floor.rev}`, [floor, e])
+        held = e
+        continue
       }
-      checked('monotonic-reads')
-      const before = received.filter((r) => r.t < e.t0)
-      const high = before.reduce<Obs | null>((m, r) => (!m || r.rev > m.rev ? r : m), null)
-      if (high && e.rev < high.rev) fail('monotonic-reads', `${e.client} got ${e.what} at rev ${e.rev} of ${e.taskId} after ${high.what} at rev ${high.rev}`, [high, e])
-      received.push(e)
+      // An ack answers for the client's own write (a resend's, with the rev of its first commit): evidence, not a read.
+      if (reads.has(e.what)) {
+        checked('read-your-writes')
+        if (floor && floor.t < e.t0 && e.rev < floor.rev) {
+          fail('read-your-writes', `${e.client} read rev ${e.rev} of ${e.taskId} (${e.what}) after its own commit at rev ${floor.rev}`, [floor, e])
+        }
+        checked('monotonic-reads')
+        const high = received.reduce<Obs | null>((m, r) => (r.t < e.t0 && (!m || r.rev > m.rev) ? r : m), null)
+        if (high && e.rev < high.rev) fail('monotonic-reads', `${e.client} read rev ${e.rev} of ${e.taskId} (${e.what}) after it had received rev ${high.rev} (${high.what})`, [high, e])
+      }
+      if (e.what === 'ack' && e.noop) continue
+      if (received.length === 0 || e.rev >= received[received.length - 1].rev) received.push(e)
       if (received.length > 64) received.splice(0, received.length - 64)
     }
   }

@@ -20,10 +20,10 @@ export type HistoryEvent =
   | { type: 'fail'; t: Millis; client: string; writer: string; clientId: string; seq: number; taskId: string; code: string; definite: boolean; via: Via }
   /**
    * Something a client saw of a task: an `op` (its state is now `rev`), a `snapshot`, its own `ack`, a
-   * `deleted` notice, a `read` (REST snapshot or pull). `conn` names the socket (or `rest`); `t0` is when
-   * the read began (for pushed messages, when it arrived).
+   * `deleted` notice, a `read` (REST snapshot or pull), a `view` (what a REST client holds after a pull).
+   * `conn` names the socket (or `rest`); `t0` is when the read began (for pushed messages, when it arrived).
    */
-  | { type: 'observe'; t: Millis; t0: Millis; client: string; conn: string; taskId: string; what: 'op' | 'snapshot' | 'ack' | 'deleted' | 'read'; rev: number; clientId?: string | null; seq?: number | null; noop?: boolean }
+  | { type: 'observe'; t: Millis; t0: Millis; client: string; conn: string; taskId: string; what: 'op' | 'snapshot' | 'ack' | 'deleted' | 'read' | 'view'; rev: number; clientId?: string | null; seq?: number | null; noop?: boolean }
   /** A socket (re)subscribed a task: from `since` (a replay follows) or from a snapshot (`since` null); `end` when it stopped following it. */
   | { type: 'subscribe'; t: Millis; client: string; conn: string; taskId: string; since: number | null; end?: boolean }
   /** A replica of `client` is the confirmed state of the task at `rev` (no local change on top), with its content hash. */

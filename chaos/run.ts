@@ -302,6 +302,8 @@ async function main(): Promise<number> {
   }
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void teardown().finally(() => process.exit(130)))
   process.on('unhandledRejection', (err) => history.note('chaos', `unhandled rejection: ${(err as Error)?.stack ?? err}`))
+  // A client failing on what a broken server sent must not end the run: the verdicts tell what went wrong.
+  process.on('uncaughtException', (err) => history.note('chaos', `uncaught exception: ${err.stack ?? err}`))
   try {
     run = await setUp(runDir, history, rng)
     const r = run

@@ -187,6 +187,10 @@ export class RestSyncClient implements ChaosClient {
     }
     if (reset) this.replica.clear()
     for (const x of seen) {
+      const id = x.snapshot?.id ?? x.tombstone!.id
+      this.history.add({ type: 'observe', client: this.name, conn: 'rest', taskId: id, what: 'read', rev: x.snapshot?.rev ?? x.tombstone!.rev ?? 0, t0 })
+    }
+    for (const x of seen) {
       if (x.snapshot) {
         const s = x.snapshot
         const r = this.replica.get(s.id)
@@ -206,6 +210,6 @@ export class RestSyncClient implements ChaosClient {
     }
     this.cursor = cursor
     // What this client now holds of every task: a read that began at t0.
-    for (const [taskId, r] of this.replica) this.history.add({ type: 'observe', client: this.name, conn: 'rest', taskId, what: 'read', rev: r.rev, t0 })
+    for (const [taskId, r] of this.replica) this.history.add({ type: 'observe', client: this.name, conn: 'rest', taskId, what: 'view', rev: r.rev, t0 })
   }
 }

@@ -159,8 +159,15 @@ class Writer {
           this.onclose?.(ev)
         }
         this.ws.onmessage = (ev) => {
+          // Only what the SDK still listens to (not the tail of a socket it has given up).
+          if (!this.onmessage) return
           writer.received(this.conn, String(ev.data))
-          this.onmessage?.(ev)
+          try {
+            this.onmessage(ev)
+          } catch (err) {
+            // The SDK could not take the message (a broken server sends ops that do not apply): noted, the run goes on.
+            writer.threw(err)
+          }
         }
       }
 
@@ -198,6 +205,10 @@ class Writer {
         this.history.add({ type: 'subscribe', client: this.label, conn, taskId, since: null, end: true })
       }
     }
+  }
+
+  threw(err: unknown): void {
+    this.history.note(this.label, `the SDK threw on a server message: ${(err as Error)?.message ?? err}`)
   }
 
   private closedConn(conn: string): void {
