@@ -12,7 +12,7 @@
  * itself could not be carried out. The history and the logs stay in the run's folder.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
@@ -49,6 +49,8 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     json: { type: 'string' },
     verbose: { type: 'boolean', default: false },
+    /** Judges a finished run's folder again (history.jsonl + server.json), without running anything. */
+    check: { type: 'string' },
   },
 })
 
@@ -130,6 +132,14 @@ async function setUp(runDir: string, history: History, rng: Rng): Promise<Run> {
       ...(args.fault ? { TASKSYNC_FAULT: args.fault } : {}),
     }
     instances.push(new ServerInstance(`i${i}`, await freePort(), env, build, join(runDir, `instance-${i}.log`)))
+  }
+  // A crash (an exit nobody asked for) is recorded, and the instance restarted as a supervisor would.
+  for (const s of instances) {
+    s.onCrash = (how) => {
+      history.note(s.name, `crashed (${how}); restarting it`)
+      log(`${s.name} crashed (${how}); restarting it — see ${join(runDir, `instance-${s.name.slice(1)}.log`)}`)
+      setTimeout(() => void s.start().catch((err) => history.note(s.name, `restart failed: ${(err as Error).message}`)), 1000)
+    }
   }
   // The first alone (it runs the migrations), then the others.
   await instances[0].start()
@@ -259,9 +269,12 @@ function report(verdicts: Verdict[], run: Run, nemesis: Nemesis, server: Map<str
     observations: count((e) => e.type === 'observe'),
     states: count((e) => e.type === 'state'),
     faults: nemesis.counts,
+    crashes: Object.fromEntries(run.cluster.instances.filter((s) => s.crashes.length > 0).map((s) => [s.name, s.crashes])),
   }
   console.log(`\n== tasksync chaos: seed ${SEED}, ${SECONDS} s, ${run.cluster.instances.length} instances${args.fault ? `, TASKSYNC_FAULT=${args.fault}` : ''} ==`)
   console.log(`faults        ${Object.entries(nemesis.counts).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`)
+  const crashed = Object.entries(counts.crashes)
+  if (crashed.length > 0) console.log(`CRASHES       ${crashed.map(([name, how]) => `${name}: ${how.length} (${how.join(', ')})`).join('; ')} — restarted; the cause is in the instance's log`)
   console.log(`committed     ${committed} ops on ${server.size} tasks`)
   for (const [kind, m] of Object.entries(mutations)) {
     console.log(`${`${kind} mutations`.padEnd(15)}${m.sent} sent: ${m.acked} acked, ${m.noop} acked as no-ops, ${m.refused} refused, ${m.unknown} unknown`)
@@ -293,6 +306,7 @@ async function main(): Promise<number> {
     const r = run
     run = null
     await Promise.all(r.cluster.clients.map((c) => c.close().catch(() => {})))
+    for (const s of r.cluster.instances) s.onCrash = null
     await Promise.all(r.cluster.instances.map((s) => s.stop().catch(() => {})))
     await r.database?.close().catch(() => {})
     await r.cluster.redis.stop().catch(() => {})
@@ -325,6 +339,8 @@ async function main(): Promise<number> {
     const unsettled = await settle(r, Number(args.quiet))
     for (const c of r.cluster.clients) c.recordFinal()
     const server = await readServer(r)
+    // What the database held, beside the history: `--check <run folder>` judges them again.
+    writeFileSync(join(runDir, 'server.json'), JSON.stringify({ unsettled, tasks: [...server.values()] }))
     const verdicts = check(history.events, server, { unsettled })
     const counts = report(verdicts, r, nemesis, server)
     const ok = verdicts.every((v) => v.ok)
@@ -349,4 +365,16 @@ async function main(): Promise<number> {
   }
 }
 
-process.exit(await main())
+/** `--check <run folder>`: the verdicts of a recorded run, printed again (after a change to the checker, say). */
+function recheck(dir: string): number {
+  const events = readFileSync(join(dir, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  const saved = JSON.parse(readFileSync(join(dir, 'server.json'), 'utf8')) as { unsettled: Violation[]; tasks: ServerTask[] }
+  const verdicts = check(events, new Map(saved.tasks.map((t) => [t.taskId, t])), { unsettled: saved.unsettled })
+  for (const v of verdicts) {
+    console.log(`${v.ok ? 'PASS' : 'FAIL'}  ${v.property.padEnd(18)} ${String(v.checked).padStart(7)} checked${v.ok ? '' : `, ${v.violations.length} violated`}`)
+    for (const violation of v.violations.slice(0, 10)) console.log(`        ✗ ${violation.message}`)
+  }
+  return verdicts.every((v) => v.ok) ? 0 : 1
+}
+
+process.exit(args.check ? recheck(args.check) : await main())

@@ -217,6 +217,10 @@ export class ServerInstance {
   private child: ChildProcess | null = null
   paused = false
   starts = 0
+  /** Exits nobody asked for (a crash), with how the process ended. */
+  readonly crashes: string[] = []
+  /** Called on a crash (the run's supervisor restarts the instance, as systemd or Kubernetes would). */
+  onCrash: ((how: string) => void) | null = null
 
   constructor(
     readonly name: string,
@@ -238,13 +242,29 @@ export class ServerInstance {
     return this.child?.pid
   }
 
-  async start(): Promise<void> {
+  private starting: Promise<void> | null = null
+
+  /** Starts the process (once: a start already under way, or a running process, is left as it is). */
+  start(): Promise<void> {
+    if (this.child) return Promise.resolve()
+    return (this.starting ??= this.spawn().finally(() => (this.starting = null)))
+  }
+
+  private async spawn(): Promise<void> {
     const log = openSync(this.logPath, 'a')
     const args = this.build === 'dist' ? ['dist/src/server.js'] : ['--import', 'tsx', 'src/server.ts']
     this.child = spawn(process.execPath, args, { env: { ...process.env, ...this.env, PORT: String(this.port) }, stdio: ['ignore', log, log] })
     closeSync(log)
     this.starts++
     const child = this.child
+    child.once('exit', (code, signal) => {
+      if (this.child !== child) return
+      this.child = null
+      this.paused = false
+      const how = signal ? `signal ${signal}` : `exit code ${code}`
+      this.crashes.push(how)
+      this.onCrash?.(how)
+    })
     await waitUntil(async () => {
       if (child.exitCode !== null) throw new Error(`${this.name} exited at start (code ${child.exitCode}); see ${this.logPath}:\n${tail(this.logPath)}`)
       return (await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) })).ok
@@ -255,11 +275,11 @@ export class ServerInstance {
   async kill(): Promise<void> {
     const child = this.child
     if (!child) return
+    this.child = null
     if (this.paused) child.kill('SIGCONT')
     this.paused = false
     child.kill('SIGKILL')
     await exited(child)
-    this.child = null
   }
 
   pause(): void {
@@ -279,11 +299,11 @@ export class ServerInstance {
     const child = this.child
     if (!child) return
     this.resume()
+    this.child = null
     child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
     await exited(child)
     clearTimeout(timer)
-    this.child = null
   }
 }
 

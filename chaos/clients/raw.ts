@@ -182,6 +182,7 @@ export class RawClient implements ChaosClient {
       this.history.add({ type: 'observe', client: this.name, conn: this.conn, taskId: m.taskId, what, rev, t0: this.history.now(), ...extra })
     switch (m.type) {
       case 'welcome':
+        this.history.note(this.name, `${this.conn}: welcome from ${m.instanceId}`)
         this.ready = true
         this.heartbeatMs = m.heartbeatMs
         this.subscribe([...this.tasks.keys()])

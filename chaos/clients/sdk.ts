@@ -233,6 +233,7 @@ class Writer {
     else if (m.type === 'error' && typeof m.seq === 'number') {
       this.history.add({ type: 'fail', client: this.label, writer: this.label, clientId: this.clientId, seq: m.seq, taskId: m.ref ?? '', code: m.code, definite: DEFINITE.has(m.code), via: 'ws' })
     } else if (m.type === 'sync_required') this.history.note(this.label, `${conn}: sync_required ${m.taskId ?? 'all'}`)
+    else if (m.type === 'welcome') this.history.note(this.label, `${conn}: welcome from ${m.instanceId}`)
   }
 
   /** fetch with a timeout (a black-holed request must not hang the SDK for minutes), recording pushes and reads. */
