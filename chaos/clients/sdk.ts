@@ -22,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 class Writer {
   readonly client: TaskSyncClient
   private conns = 0
-  private readonly sent = new Set<number>()
+  private readonly sent = new Set<string>()
   private readonly lastState = new Map<string, string>()
   private readonly watched = new Set<TaskHandle>()
   private clientId = ''
@@ -103,8 +103,8 @@ class Writer {
     }
     t.on('change', record)
     t.on('deleted', record)
+    // Acks are recorded from the wire (socket acks, push results), with the clientId they were sent under.
     t.on('ack', (a) => {
-      this.history.add({ type: 'ack', client: this.label, writer: this.label, clientId: this.clientId, seq: a.seq, taskId: t.id, rev: a.rev, noop: a.noop, via: 'ws' })
       if (a.rev === 1 && !a.noop) this.world.created(t.id)
       record()
     })
@@ -187,10 +187,13 @@ class Writer {
   }
 
   private readonly subscribed = new Map<string, Set<string>>()
+  /** The clientId each socket said hello with (a client may change it, or deliver another's queue). */
+  private readonly helloOf = new Map<string, string>()
 
   private sentMessage(conn: string, data: string): void {
     const m = JSON.parse(data) as Record<string, any>
-    if (m.type === 'op' || m.type === 'create') this.invoked(m.seq, m.taskId, m.type, m.type === 'op' ? m.op : m.task, m.baseRev, 'ws')
+    if (m.type === 'hello') this.helloOf.set(conn, m.clientId)
+    else if (m.type === 'op' || m.type === 'create') this.invoked(this.helloOf.get(conn) ?? this.clientId, m.seq, m.taskId, m.type, m.type === 'op' ? m.op : m.task, m.baseRev, 'ws')
     else if (m.type === 'subscribe') {
       const since = (m.since ?? {}) as Record<string, number>
       const subs = this.subscribed.get(conn) ?? new Set<string>()
@@ -216,10 +219,10 @@ class Writer {
     this.subscribed.delete(conn)
   }
 
-  private invoked(seq: number, taskId: string, kind: 'op' | 'create', op: unknown, baseRev: number | undefined, via: 'ws' | 'push'): void {
-    const resend = this.sent.has(seq)
-    this.sent.add(seq)
-    this.history.add({ type: 'invoke', client: this.label, writer: this.label, clientId: this.clientId, seq, taskId, kind, op, baseRev, via, ...(resend ? { resend: true } : {}) })
+  private invoked(clientId: string, seq: number, taskId: string, kind: 'op' | 'create', op: unknown, baseRev: number | undefined, via: 'ws' | 'push'): void {
+    const resend = this.sent.has(`${clientId}:${seq}`)
+    this.sent.add(`${clientId}:${seq}`)
+    this.history.add({ type: 'invoke', client: this.label, writer: this.label, clientId, seq, taskId, kind, op, baseRev, via, ...(resend ? { resend: true } : {}) })
   }
 
   private received(conn: string, data: string): void {
@@ -229,9 +232,13 @@ class Writer {
     if (m.type === 'op') seen('op', m.rev, { clientId: m.clientId, seq: m.seq })
     else if (m.type === 'snapshot') seen('snapshot', m.rev)
     else if (m.type === 'task_deleted') seen('deleted', m.rev)
-    else if (m.type === 'ack' && m.commentId === undefined) seen('ack', m.rev, { clientId: this.clientId, seq: m.seq, noop: m.noop === true })
-    else if (m.type === 'error' && typeof m.seq === 'number') {
-      this.history.add({ type: 'fail', client: this.label, writer: this.label, clientId: this.clientId, seq: m.seq, taskId: m.ref ?? '', code: m.code, definite: DEFINITE.has(m.code), via: 'ws' })
+    else if (m.type === 'ack' && m.commentId === undefined) {
+      const clientId = this.helloOf.get(conn) ?? this.clientId
+      seen('ack', m.rev, { clientId, seq: m.seq, noop: m.noop === true })
+      this.history.add({ type: 'ack', client: this.label, writer: this.label, clientId, seq: m.seq, taskId: m.taskId, rev: m.rev, noop: m.noop === true, via: 'ws' })
+    } else if (m.type === 'error' && typeof m.seq === 'number') {
+      const clientId = this.helloOf.get(conn) ?? this.clientId
+      this.history.add({ type: 'fail', client: this.label, writer: this.label, clientId, seq: m.seq, taskId: m.ref ?? '', code: m.code, definite: DEFINITE.has(m.code), via: 'ws' })
     } else if (m.type === 'sync_required') this.history.note(this.label, `${conn}: sync_required ${m.taskId ?? 'all'}`)
     else if (m.type === 'welcome') this.history.note(this.label, `${conn}: welcome from ${m.instanceId}`)
   }
@@ -240,9 +247,10 @@ class Writer {
   private async fetch(url: string, init?: RequestInit): Promise<Response> {
     const path = new URL(url).pathname
     const t0 = this.history.now()
+    let pushed: { clientId: string; mutations: Record<string, any>[] } | null = null
     if (path === '/api/sync/push' && typeof init?.body === 'string') {
-      const body = JSON.parse(init.body) as { mutations: Record<string, any>[] }
-      for (const m of body.mutations) if (m.kind !== 'comment') this.invoked(m.seq, m.taskId, m.kind, m.kind === 'op' ? m.op : m.task, m.baseRev, 'push')
+      pushed = JSON.parse(init.body) as { clientId: string; mutations: Record<string, any>[] }
+      for (const m of pushed.mutations) if (m.kind !== 'comment') this.invoked(pushed.clientId, m.seq, m.taskId, m.kind, m.kind === 'op' ? m.op : m.task, m.baseRev, 'push')
     }
     const res = await fetch(url, { ...init, signal: AbortSignal.timeout(8000) })
     const read = /^\/api\/tasks\/([0-9a-f-]{36})$/.exec(path)
@@ -250,13 +258,16 @@ class Writer {
       const snap = (await res.clone().json()) as { rev: number }
       this.history.add({ type: 'observe', client: this.label, conn: 'rest', taskId: read[1], what: 'read', rev: snap.rev, t0 })
     }
-    if (path === '/api/sync/push') {
+    if (pushed) {
       const body = (await res.clone().json().catch(() => null)) as { results?: Record<string, any>[]; error?: { details?: { results?: Record<string, any>[] } } } | null
       for (const r of body?.results ?? body?.error?.details?.results ?? []) {
+        const m = pushed.mutations.find((x) => x.seq === r.seq)
+        if (!m || m.kind === 'comment') continue
+        const base = { client: this.label, writer: this.label, clientId: pushed.clientId, seq: r.seq, taskId: m.taskId as string, via: 'push' as const }
         if (r.status === 'rejected') {
           const code = r.error?.code ?? 'rejected'
-          this.history.add({ type: 'fail', client: this.label, writer: this.label, clientId: this.clientId, seq: r.seq, taskId: '', code, definite: DEFINITE.has(code), via: 'push' })
-        }
+          this.history.add({ type: 'fail', ...base, code, definite: DEFINITE.has(code) })
+        } else this.history.add({ type: 'ack', ...base, rev: r.rev, noop: r.noop === true })
       }
     }
     return res
