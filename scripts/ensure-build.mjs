@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `npm start` runs this first: compiles src/ to dist/ with tsc when dist is
- * missing or older than any source file (or tsconfig/package.json), so a fresh
- * clone needs only `npm install && npm start`.
+ * missing or older than any source file (or tsconfig/package.json), and the web
+ * app into dist/web when web/ or the SDK changed, so a fresh clone needs only
+ * `npm install && npm start`.
  */
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join, dirname } from 'node:path'
@@ -41,5 +42,18 @@ if (!fresh) {
     rmSync(entry, { force: true })
     process.stderr.write('tasksync: build failed (see the errors above)\n')
     process.exit(result.status ?? 1)
+  }
+}
+
+// The web app (dist/web): rebuilt when web/ or the SDK it bundles changed.
+const webIndex = join(root, 'dist', 'web', 'index.html')
+const { buildWeb, newestSource } = await import('../web/build.mjs')
+if (!existsSync(webIndex) || statSync(webIndex).mtimeMs < newestSource()) {
+  process.stderr.write('tasksync: building the web app into dist/web…\n')
+  try {
+    await buildWeb()
+  } catch (err) {
+    process.stderr.write(`tasksync: web app build failed: ${err.message}\n`)
+    process.exit(1)
   }
 }

@@ -27,7 +27,10 @@ import syncRoutes from './http/sync.js'
 import syncConflictRoutes from './http/sync-conflicts.js'
 import syncLogRoutes from './http/sync-log.js'
 import housekeepingPlugin from './housekeeping/plugin.js'
+import webApp from './http/web.js'
+import statsRoutes from './http/stats.js'
 import { validatorCompiler } from './http/validation.js'
+import pretty from 'pino-pretty'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -73,10 +76,14 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(syncRoutes)
   await app.register(syncConflictRoutes)
   await app.register(syncLogRoutes)
+  await app.register(statsRoutes)
   await app.register(housekeepingPlugin)
 
   // ── WebSocket gateway: register src/ws/plugin.ts here ──
   await app.register(wsPlugin)
+
+  // The web app last: its routes are the pages, after every API route is known.
+  if (opts.config.WEB_APP === 'true') await app.register(webApp)
 }
 
 export interface BuildOptions {
@@ -92,6 +99,7 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization'],
       serializers: { req: (req) => ({ method: req.method, url: redactUrl(req.url), id: req.id }) },
+      ...(logFormat(config) === 'pretty' ? { stream: pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) } : {}),
     },
     bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
@@ -107,6 +115,11 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
 /** Browsers put the access token in the WebSocket URL; it must never reach a log line. */
 function redactUrl(url: string): string {
   return url.replace(/([?&]access_token=)[^&]*/g, '$1***')
+}
+
+/** Human-readable lines in development, one JSON object per line elsewhere (log collectors read those). */
+export function logFormat(config: Readonly<Config>): 'pretty' | 'json' {
+  return config.LOG_FORMAT ?? (config.NODE_ENV === 'development' ? 'pretty' : 'json')
 }
 
 function parseTrustProxy(value: string | undefined): boolean | string[] {

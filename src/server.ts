@@ -26,6 +26,14 @@ function describeBus(config: Config): string {
   return `redis at ${u.hostname}:${u.port || 6379} (prefix ${config.REDIS_PREFIX})`
 }
 
+/** The address a person on this machine types: a wildcard listener is reached through loopback. */
+function publicUrl(config: Config, app: { server: { address(): unknown } }): string {
+  const address = app.server.address() as { port: number } | null
+  const port = address?.port ?? config.PORT
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
+  return `http://${host}:${port}`
+}
+
 async function main(): Promise<void> {
   let config: Config
   try {
@@ -58,7 +66,10 @@ async function main(): Promise<void> {
   app.log.info(`database: ${describeDatabase(config)}`)
   app.log.info(`bus: ${describeBus(config)}`)
   if (config.generatedSecret) app.log.warn(`JWT_SECRET not set: using a generated one kept in ${join(config.DATA_DIR, 'jwt-secret')} (single instance only)`)
-  app.log.info({ instanceId: config.INSTANCE_ID, startupMs: Math.round(process.uptime() * 1000) }, `tasksync ready in ${Math.round(process.uptime() * 1000)} ms`)
+  const startupMs = Math.round(process.uptime() * 1000)
+  const url = publicUrl(config, app)
+  const where = config.WEB_APP === 'true' ? `open ${url}` : `API at ${url}/api`
+  app.log.info({ instanceId: config.INSTANCE_ID, startupMs, url }, `tasksync ready in ${startupMs} ms: ${where} (API docs: ${url}/docs)`)
 }
 
 await main()

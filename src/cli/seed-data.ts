@@ -35,6 +35,8 @@ export interface SeededUser {
   password: string
   role: 'owner' | 'admin' | 'member'
   deviceId: string
+  /** Default: `Seed <role> <email name>`. */
+  displayName?: string
 }
 
 export interface SeededOrg {
@@ -64,7 +66,6 @@ function prng(seed: number): () => number {
 
 export async function seedData(database: Database, o: SeedOptions): Promise<SeededOrg[]> {
   const rnd = prng(o.randomSeed ?? 42)
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]
   const out: SeededOrg[] = []
   for (let n = 0; n < o.orgs; n++) {
     const org: SeededOrg = { id: randomUUID(), name: `Demo org ${n + 1}`, users: [], projectIds: [], taskIds: [] }
@@ -73,31 +74,79 @@ export async function seedData(database: Database, o: SeedOptions): Promise<Seed
       const role = u === 0 ? 'owner' : u === 1 ? 'admin' : 'member'
       org.users.push({ id: randomUUID(), email: `${role}${u + 1}-${tag}@seed.example`, password: `seed-${tag}-${u + 1}-password`, role, deviceId: randomUUID() })
     }
-    await insertOrg(database, org, o.hashPassword)
-    org.projectIds = await insertProjects(database, org, o.projects)
-    for (let start = 0; start < o.tasks; start += CHUNK) {
-      const count = Math.min(CHUNK, o.tasks - start)
-      const batch = Array.from({ length: count }, (_, i) => buildTask(org, start + i, o, rnd, pick))
-      await insertTasks(database, org.id, batch)
-      org.taskIds.push(...batch.map((b) => b.id))
-      o.onProgress?.(start + count)
-    }
+    await database.rows(sql`insert into organizations (id, name) values (${org.id}::uuid, ${org.name})`)
+    await insertUsers(database, org.id, org.users, o.hashPassword)
+    await fillProjectsAndTasks(database, org, o, rnd)
     out.push(org)
   }
   return out
 }
 
-async function insertOrg(database: Database, org: SeededOrg, hashPassword: (p: string) => Promise<string>): Promise<void> {
-  await database.rows(sql`insert into organizations (id, name) values (${org.id}::uuid, ${org.name})`)
+/** People of a demo workspace besides its owner: assignees, editors and commenters of the demo tasks. */
+const DEMO_TEAM = [
+  { displayName: 'Grace Hopper', role: 'admin' },
+  { displayName: 'Alan Turing', role: 'member' },
+  { displayName: 'Katherine Johnson', role: 'member' },
+] as const
+
+/**
+ * Fills a newly registered organization the way `npm run seed` does, on a
+ * smaller scale: a few teammates (who cannot log in: random passwords), projects,
+ * tasks with history, due dates and comments, written as the sequencer would.
+ * Only for an organization nobody has used yet (nothing is fanned out).
+ */
+export async function fillDemoWorkspace(
+  database: Database,
+  org: { id: string; name: string },
+  owner: { id: string; email: string; deviceId: string },
+  o: Pick<SeedOptions, 'hashPassword'> & Partial<Pick<SeedOptions, 'projects' | 'tasks' | 'history' | 'comments' | 'randomSeed'>> = { hashPassword: async () => '' },
+): Promise<SeededOrg> {
+  const seeded: SeededOrg = { id: org.id, name: org.name, users: [{ id: owner.id, email: owner.email, password: '', role: 'owner', deviceId: owner.deviceId }], projectIds: [], taskIds: [] }
+  const tag = org.id.slice(0, 8)
+  const team: SeededUser[] = DEMO_TEAM.map((m) => ({
+    id: randomUUID(),
+    email: `${m.displayName.split(' ')[0].toLowerCase()}-${tag}@demo.example`,
+    password: randomUUID(),
+    role: m.role,
+    deviceId: randomUUID(),
+    displayName: m.displayName,
+  }))
+  await insertUsers(database, org.id, team, o.hashPassword)
+  seeded.users.push(...team)
+  const opts = { projects: o.projects ?? 3, tasks: o.tasks ?? 40, history: o.history ?? 3, comments: o.comments ?? 1, hashPassword: o.hashPassword, orgs: 1, users: seeded.users.length }
+  await fillProjectsAndTasks(database, seeded, opts, prng(o.randomSeed ?? 7))
+  return seeded
+}
+
+async function fillProjectsAndTasks(database: Database, org: SeededOrg, o: SeedOptions, rnd: () => number): Promise<void> {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]
+  org.projectIds = await insertProjects(database, org, o.projects)
+  for (let start = 0; start < o.tasks; start += CHUNK) {
+    const count = Math.min(CHUNK, o.tasks - start)
+    const batch = Array.from({ length: count }, (_, i) => buildTask(org, start + i, o, rnd, pick))
+    await insertTasks(database, org.id, batch)
+    org.taskIds.push(...batch.map((b) => b.id))
+    o.onProgress?.(start + count)
+  }
+}
+
+async function insertUsers(database: Database, orgId: string, people: SeededUser[], hashPassword: (p: string) => Promise<string>): Promise<void> {
   const users = await Promise.all(
-    org.users.map(async (u) => ({ id: u.id, email: u.email, display_name: `Seed ${u.role} ${u.email.split('@')[0]}`, password_hash: await hashPassword(u.password), role: u.role, device_id: u.deviceId })),
+    people.map(async (u) => ({
+      id: u.id,
+      email: u.email,
+      display_name: u.displayName ?? `Seed ${u.role} ${u.email.split('@')[0]}`,
+      password_hash: await hashPassword(u.password),
+      role: u.role,
+      device_id: u.deviceId,
+    })),
   )
   const json = JSON.stringify(users)
   await database.rows(sql`insert into users (org_id, id, email, display_name, password_hash, role)
-    select ${org.id}::uuid, id, email, display_name, password_hash, role
+    select ${orgId}::uuid, id, email, display_name, password_hash, role
     from jsonb_to_recordset(${json}::jsonb) as x(id uuid, email text, display_name text, password_hash text, role text)`)
   await database.rows(sql`insert into devices (org_id, id, user_id, name, platform)
-    select ${org.id}::uuid, device_id, id, 'seed', 'cli' from jsonb_to_recordset(${json}::jsonb) as x(id uuid, device_id uuid)`)
+    select ${orgId}::uuid, device_id, id, 'seed', 'cli' from jsonb_to_recordset(${json}::jsonb) as x(id uuid, device_id uuid)`)
 }
 
 async function insertProjects(database: Database, org: SeededOrg, count: number): Promise<string[]> {
@@ -138,6 +187,8 @@ function buildTask(org: SeededOrg, i: number, o: SeedOptions, rnd: () => number,
     tags: [...new Set([pick(TAGS), pick(TAGS)])],
     assigneeId: rnd() < 0.7 ? pick(org.users).id : null,
     projectId: org.projectIds.length ? pick(org.projectIds) : null,
+    // Four in ten have a due date between 10 days ago and 20 days ahead: the dashboard has overdue tasks to show.
+    dueAt: rnd() < 0.4 ? new Date(Math.floor(Date.now() / 86_400_000 + rnd() * 30 - 10) * 86_400_000).toISOString() : null,
   })
   const created = new Date(base).toISOString()
   const revs: Rev[] = [{ rev: 1, op: creationOp(content), userId: author.id, deviceId: author.deviceId, at: created, changes: historyChanges(taskType.create(), content) }]

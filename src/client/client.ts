@@ -51,6 +51,8 @@ export interface TaskSyncClientOptions {
 
 export interface ClientEvents {
   status: ClientStatus
+  /** The number of local changes not yet acknowledged (`client.pending`) changed. */
+  pending: number
   /** Every task's `conflict`, with its task id (also those found while restoring from storage). */
   conflict: ConflictEvent & { taskId: string }
   /** Non-fatal problems (storage failures, unexpected server errors, refused hello). */
@@ -99,7 +101,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       epoch: () => this.readyEpoch,
       send: (msg) => this.conn?.send(msg) ?? false,
       taskRev: (id) => this.tasks.get(id)?.rev,
-      persist: () => this.persister.persist('comments'),
+      persist: () => {
+        this.notePending()
+        return this.persister.persist('comments')
+      },
       retryLater: (attempt, fn) => this.retryLater(attempt, fn),
       rejected: (m, code, message) => this.tasks.get(m.taskId)?.commentRejected(m.commentId, m.prev, code, message),
       changed: () => this.wake(),
@@ -111,6 +116,13 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   /** This install's id (known after `connect()`). */
   get clientId(): string {
     return this.requireMeta().clientId
+  }
+
+  /** Local changes (task edits and comment changes) not yet acknowledged; a `pending` event fires when it changes. */
+  get pending(): number {
+    let n = this.outbox.size
+    for (const t of this.tasks.values()) n += t.pending
+    return n
   }
 
   /** Connection state; a `status` event fires on every change. */
@@ -285,6 +297,22 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   }
 
   // ---- status and waiting -----------------------------------------------
+
+  private lastPending = 0
+  private pendingCheck = false
+
+  /** Emits `pending` once per burst of changes, when the count moved. */
+  private notePending(): void {
+    if (this.pendingCheck) return
+    this.pendingCheck = true
+    queueMicrotask(() => {
+      this.pendingCheck = false
+      const n = this.pending
+      if (n === this.lastPending) return
+      this.lastPending = n
+      this.emit('pending', n)
+    })
+  }
 
   private setStatus(s: ClientStatus): void {
     if (s === this.currentStatus) return
@@ -650,7 +678,11 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         client.persister.markDirty('meta')
         return meta.seq
       },
-      persist: (id) => client.persister.persist(`task:${id}`),
+      persist: (id) => {
+        // Every local change, ack, rollback and remote op of a task is persisted: the place to notice the count moving.
+        client.notePending()
+        return client.persister.persist(`task:${id}`)
+      },
       send: (msg) => client.conn?.send(msg) ?? false,
       resync: (t, how) => client.resync(t, how),
       subscribe: (t) => client.subscribeTasks([t]),

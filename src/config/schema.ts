@@ -25,6 +25,10 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_TTL_S: Int(900, 10, 86_400),
   REFRESH_TOKEN_TTL_S: Int(30 * 86_400, 60, 365 * 86_400),
   DATA_DIR: Type.String({ default: './data' }),
+  /** `pretty` (human-readable lines) or `json`; absent: pretty in development, JSON otherwise. */
+  LOG_FORMAT: Type.Optional(Type.Union([Type.Literal('pretty'), Type.Literal('json')])),
+  /** Serve the web app (dist/web) at `/`; `false` leaves only the API. */
+  WEB_APP: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'true' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },

@@ -11,10 +11,18 @@ import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.js'
 import { openSession, refreshSession } from '../auth/sessions.js'
 import { revokeFamilyOf } from '../auth/refresh-tokens.js'
 import { getOrganization } from '../auth/accounts.js'
+import { fillDemoWorkspace } from '../cli/seed-data.js'
 import { DeviceInput, DisplayName, Email, OrgName, Password, Session, errorResponses } from './schemas.js'
 
 const RegisterBody = Type.Object(
-  { orgName: OrgName, email: Email, password: Password, displayName: DisplayName, device: Type.Optional(DeviceInput) },
+  {
+    orgName: OrgName,
+    email: Email,
+    password: Password,
+    displayName: DisplayName,
+    device: Type.Optional(DeviceInput),
+    demo: Type.Optional(Type.Boolean({ description: 'Fill the new organization with a demo workspace: teammates, projects, tasks with history, due dates and comments' })),
+  },
   { additionalProperties: false },
 )
 const LoginBody = Type.Object(
@@ -37,10 +45,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 409, 429) } },
     },
     async (request, reply) => {
-      const { orgName, email, password, displayName, device } = request.body
+      const { orgName, email, password, displayName, device, demo } = request.body
       const passwordHash = await hashPassword(password, logN)
       const { organization, user } = await createOrganizationWithOwner(db, { orgName, email, displayName, passwordHash })
       const dev = await resolveLoginDevice(db, organization.id, user.id, device ?? DEFAULT_DEVICE)
+      if (demo) await fillDemoWorkspace(app.database, organization, { id: user.id, email: user.email, deviceId: dev.id }, { hashPassword: (p) => hashPassword(p, logN) })
       return reply.code(201).send(await openSession(app.sessions, user, organization, dev))
     },
   )

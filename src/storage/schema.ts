@@ -221,7 +221,11 @@ export const taskHistory = pgTable(
     changes: jsonb('changes').$type<Record<string, { from?: JsonValue; to?: JsonValue }>>().notNull(),
     at: ts('at').notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('task_history_task_rev_key').on(t.orgId, t.taskId, t.rev)],
+  (t) => [
+    uniqueIndex('task_history_task_rev_key').on(t.orgId, t.taskId, t.rev),
+    // The dashboard's per-day series reads an organization's last 30 days.
+    index('task_history_org_at_idx').on(t.orgId, t.at),
+  ],
 )
 
 /** What a person must settle: recorded by the sequencer, resolved through an op. */

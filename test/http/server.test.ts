@@ -80,9 +80,12 @@ t.test('PostgreSQL and Redis: starts, says which backends, serves, exits on SIGT
     REDIS_PREFIX: testRedisPrefix(),
     JWT_SECRET: 'a-shared-secret-of-enough-length-0123456789',
     SCRYPT_LOG_N: '10',
+    LOG_FORMAT: 'json',
   })
   t.teardown(() => run.kill('SIGKILL'))
   const url = await Promise.race([run.ready, run.code.then((c) => Promise.reject(new Error(`exited ${c}: ${run.stderr()}`)))])
+  const ready = run.stdout().split('\n').find((l) => l.includes('tasksync ready in'))!
+  t.match(JSON.parse(ready), { url, msg: new RegExp(`: open ${url} \\(API docs: ${url}/docs\\)$`) }, 'one JSON line with the app URL and /docs')
   t.match(run.stdout(), /"msg":"database: postgres at 127\.0\.0\.1:5432\/tasksync_test_/)
   t.match(run.stdout(), /"msg":"bus: redis at 127\.0\.0\.1:6379 \(prefix tasksync-test:/)
   t.notMatch(run.stdout(), /JWT_SECRET not set/)
@@ -94,4 +97,23 @@ t.test('PostgreSQL and Redis: starts, says which backends, serves, exits on SIGT
   t.equal(await run.code, 0, 'a clean exit')
   t.ok(Date.now() - started < 10_000, 'within the shutdown timeout')
   t.match(run.stdout(), /SIGTERM received: draining/)
+})
+
+t.test('development: human-readable log lines, the ready line names the app and /docs', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tasksync-srv-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const run = server({
+    DATA_DIR: dataDir,
+    PORT: '0',
+    DATABASE_URL: await createTestDatabaseUrl(t),
+    JWT_SECRET: 'a-shared-secret-of-enough-length-0123456789',
+    SCRYPT_LOG_N: '10',
+  })
+  t.teardown(() => run.kill('SIGKILL'))
+  const url = await Promise.race([run.ready, run.code.then((c) => Promise.reject(new Error(`exited ${c}: ${run.stderr()}`)))])
+  const ready = run.stdout().split('\n').find((l) => l.includes('tasksync ready in'))!
+  t.notMatch(ready, /^\{/, 'not JSON')
+  t.match(ready, `open ${url} (API docs: ${url}/docs)`)
+  run.kill('SIGTERM')
+  t.equal(await run.code, 0)
 })

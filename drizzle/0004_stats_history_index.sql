@@ -1,0 +1,1 @@
+CREATE INDEX "task_history_org_at_idx" ON "task_history" USING btree ("org_id","at");
