@@ -292,6 +292,14 @@ export class RawClient implements ChaosClient {
       return
     }
     this.history.note(this.name, `${this.conn}: error ${m.code} ${m.message} (ref ${m.ref ?? '-'})`)
+    // A subscription the server could not serve (storage down, say): asked again a moment later.
+    const t = typeof m.ref === 'string' ? this.tasks.get(m.ref) : undefined
+    if (t && m.seq === undefined && !t.subscribed) {
+      const conn = this.conn
+      this.later(this.rng.int(200, 1000), () => {
+        if (this.ready && this.conn === conn && !t.subscribed) this.subscribe([m.ref])
+      })
+    }
   }
 
   private apply(taskId: string, t: RawTask, rev: number, op: TaskOp): void {
