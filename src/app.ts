@@ -30,6 +30,7 @@ import housekeepingPlugin from './housekeeping/plugin.js'
 import webApp from './http/web.js'
 import statsRoutes from './http/stats.js'
 import { validatorCompiler } from './http/validation.js'
+import { answerClientError, answerFrameworkError } from './http/errors.js'
 import pretty from 'pino-pretty'
 
 declare module 'fastify' {
@@ -102,10 +103,23 @@ export async function buildApp(config: Readonly<Config>, opts: BuildOptions = {}
       ...(logFormat(config) === 'pretty' ? { stream: pretty({ sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) } : {}),
     },
     bodyLimit: config.HTTP_BODY_LIMIT_BYTES,
+    // A request must arrive in bounded time: the head within HTTP_HEADERS_TIMEOUT_MS, all of
+    // it within HTTP_REQUEST_TIMEOUT_MS (Node answers through clientErrorHandler: 408).
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_IDLE_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS),
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      // How often Node looks for connections past those times (its default is 30 s).
+      connectionsCheckingInterval: Math.min(5000, Math.max(50, Math.floor(config.HTTP_HEADERS_TIMEOUT_MS / 4))),
+    },
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
     // Migrations on a cold PGlite can take a while on a slow machine.
     pluginTimeout: 120_000,
     routerOptions: { maxParamLength: 200 },
+    // Errors raised before any route runs get the contract's shape too.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   await app.register(fp(tasksync), { config, database: opts.database })

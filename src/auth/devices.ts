@@ -103,9 +103,3 @@ export async function activeDevicesOf(exec: Executor, orgId: string, userId: str
     .where(and(eq(devices.orgId, orgId), eq(devices.userId, userId), isNull(devices.revokedAt)))
   return rows.map((r) => r.id)
 }
-
-/** True when the device exists in the organization and is not revoked. */
-export async function isDeviceActive(exec: Executor, orgId: string, id: string): Promise<boolean> {
-  const [row] = await exec.select({ revokedAt: devices.revokedAt }).from(devices).where(and(eq(devices.orgId, orgId), eq(devices.id, id))).limit(1)
-  return !!row && row.revokedAt === null
-}

@@ -29,6 +29,11 @@ export interface Tokens {
   revokeDevice(orgId: string, deviceId: string): Promise<void>
   /** Called for every revoked device, whichever instance revoked it. */
   onDeviceRevoked(listener: (orgId: string, deviceId: string) => void): void
+  /**
+   * Tells every instance that a user was removed: tokens naming them are refused at
+   * once, even on a device whose revocation has not happened yet.
+   */
+  userRemoved(orgId: string, userId: string): Promise<void>
 }
 
 declare module 'fastify' {
@@ -60,21 +65,31 @@ export default fp(
       revocations.forget(orgId, deviceId)
       for (const listener of listeners) listener(orgId, deviceId)
     }
+    // One channel for both notices: `deviceId` (a revoked device) or `userId` (a removed user).
     const unsubscribe = await bus.subscribe(DEVICE_REVOKED_CHANNEL, (payload) => {
       try {
-        const { orgId, deviceId, from } = JSON.parse(payload) as { orgId: string; deviceId: string; from: string }
-        if (from !== app.instanceId) announce(orgId, deviceId)
+        const { orgId, deviceId, userId, from } = JSON.parse(payload) as { orgId: string; deviceId?: string; userId?: string; from: string }
+        if (from === app.instanceId) return
+        if (deviceId) announce(orgId, deviceId)
+        else if (userId) revocations.forgetUser(orgId, userId)
       } catch {
         app.log.warn('malformed device revocation notice')
       }
     })
+    const notify = (notice: { orgId: string; deviceId?: string; userId?: string }) =>
+      bus.publish(DEVICE_REVOKED_CHANNEL, JSON.stringify({ ...notice, from: app.instanceId })).catch((err) => {
+        app.log.warn({ err }, 'could not announce a revocation; other instances apply it within a second')
+      })
     app.addHook('onClose', () => unsubscribe())
 
     const tokens: Tokens = {
       async verifyAccess(token) {
-        const verified = await verifyAccessToken(keys, token)
-        const { orgId, deviceId } = verified.principal
-        if (!(await revocations.isActive(orgId, deviceId))) throw new TaskSyncError('unauthorized', 'this device has been revoked')
+        const verified = await verifyAccessToken(keys, token, config.JWT_CLOCK_SKEW_S)
+        const { orgId, deviceId, userId } = verified.principal
+        const owner = await revocations.ownerOf(orgId, deviceId)
+        if (owner === null) throw new TaskSyncError('unauthorized', 'this device has been revoked')
+        // A signed token whose user is not its device's: forged claims or a stale identity.
+        if (owner !== userId) throw new TaskSyncError('unauthorized', 'invalid access token')
         return verified
       },
       signAccess: (principal) => signAccessToken(keys, principal, config.ACCESS_TOKEN_TTL_S),
@@ -83,11 +98,13 @@ export default fp(
         await revokeDevice(database.db, orgId, deviceId)
         announce(orgId, deviceId)
         // Other instances would notice within the cache time anyway; the notice makes it immediate.
-        await bus.publish(DEVICE_REVOKED_CHANNEL, JSON.stringify({ orgId, deviceId, from: app.instanceId })).catch((err) => {
-          app.log.warn({ err }, 'could not announce a device revocation; other instances apply it within a second')
-        })
+        await notify({ orgId, deviceId })
       },
       onDeviceRevoked: (listener) => void listeners.push(listener),
+      async userRemoved(orgId, userId) {
+        revocations.forgetUser(orgId, userId)
+        await notify({ orgId, userId })
+      },
     }
 
     app.decorate('tokens', tokens)

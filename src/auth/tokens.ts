@@ -69,22 +69,33 @@ export async function signAccessToken(keys: SigningKeys, principal: Principal, t
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-/** Verifies signature, issuer, audience and expiry; throws `unauthorized` with a reason a client can act on. */
-export async function verifyAccessToken(keys: SigningKeys, token: string): Promise<{ principal: Principal; expiresAt: Date }> {
+/** Clock skew tolerated between instances by default (seconds), for `iat` and `nbf`. */
+export const DEFAULT_CLOCK_SKEW_S = 30
+
+/**
+ * Verifies signature, algorithm, issuer, audience, expiry, and that the token was
+ * not issued (`iat`, required) nor made valid (`nbf`) further in the future than
+ * `clockSkewS`; throws `unauthorized` with a reason a client can act on. Expiry
+ * gets no skew: an instance never honours a token its issuer would refuse.
+ */
+export async function verifyAccessToken(keys: SigningKeys, token: string, clockSkewS = DEFAULT_CLOCK_SKEW_S): Promise<{ principal: Principal; expiresAt: Date }> {
   let payload
   try {
-    ;({ payload } = await jwtVerify(token, keys.verify, { issuer: ISSUER, audience: AUDIENCE, algorithms: [keys.alg] }))
+    ;({ payload } = await jwtVerify(token, keys.verify, { issuer: ISSUER, audience: AUDIENCE, algorithms: [keys.alg], clockTolerance: clockSkewS }))
   } catch (err) {
     if (err instanceof joseErrors.JWTExpired) throw new TaskSyncError('unauthorized', 'access token expired')
     throw new TaskSyncError('unauthorized', 'invalid access token')
   }
-  const { sub, org, role, dev, exp } = payload as Record<string, unknown>
+  const { sub, org, role, dev, exp, iat } = payload as Record<string, unknown>
+  const now = Date.now() / 1000
+  if (typeof exp === 'number' && exp <= now) throw new TaskSyncError('unauthorized', 'access token expired')
   if (
     typeof sub !== 'string' || !UUID.test(sub) ||
     typeof org !== 'string' || !UUID.test(org) ||
     typeof dev !== 'string' || !UUID.test(dev) ||
     !ROLES.includes(role as Principal['role']) ||
-    typeof exp !== 'number'
+    typeof exp !== 'number' ||
+    typeof iat !== 'number' || iat > now + clockSkewS
   ) {
     throw new TaskSyncError('unauthorized', 'invalid access token')
   }

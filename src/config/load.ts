@@ -13,6 +13,14 @@ export interface Config extends RawConfig {
   limits: TaskLimits
   /** True when JWT_SECRET was generated and stored under DATA_DIR. */
   generatedSecret: boolean
+  /** Origins allowed to open a WebSocket ('*': any), from WS_ALLOWED_ORIGINS or its default. */
+  wsOrigins: '*' | readonly string[]
+}
+
+/** `*` or a comma-separated list → '*' or the origins, normalized as browsers send them. */
+function originList(value: string): '*' | readonly string[] {
+  if (value.trim() === '*') return '*'
+  return Object.freeze(value.split(',').map((o) => o.trim().replace(/\/+$/, '').toLowerCase()).filter(Boolean))
 }
 
 export class ConfigError extends Error {
@@ -73,6 +81,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       opBytesMax: raw.WS_MAX_MESSAGE_BYTES,
     }),
     generatedSecret,
+    wsOrigins: originList(raw.WS_ALLOWED_ORIGINS ?? (production ? raw.CORS_ORIGIN : '*')),
   }
   return Object.freeze(config)
 }

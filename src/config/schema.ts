@@ -23,6 +23,8 @@ export const ConfigSchema = Type.Object({
   /** PEM PKCS#8 private key (EdDSA/ES256/RS256); its public half is served at /.well-known/jwks.json. */
   JWT_PRIVATE_KEY: Type.Optional(Type.String({ minLength: 1 })),
   ACCESS_TOKEN_TTL_S: Int(900, 10, 86_400),
+  /** Seconds a token's iat or nbf may lie in the future (clocks of instances differ a little). */
+  JWT_CLOCK_SKEW_S: Int(30, 0, 300),
   REFRESH_TOKEN_TTL_S: Int(30 * 86_400, 60, 365 * 86_400),
   DATA_DIR: Type.String({ default: './data' }),
   /** `pretty` (human-readable lines) or `json`; absent: pretty in development, JSON otherwise. */
@@ -59,10 +61,25 @@ export const ConfigSchema = Type.Object({
   /** Milliseconds SIGTERM waits for begun commits before closing sockets. */
   SHUTDOWN_TIMEOUT_MS: Int(10_000, 100),
   AUTH_RATE_LIMIT_PER_MIN: Int(30, 1),
+  /** Failed logins of one account (any address, 15 min) after which each failure locks it briefly. */
+  LOGIN_ACCOUNT_MAX_FAILURES: Int(10, 1),
+  /** Longest lock of an account after failed logins (the owner's known devices are never locked). */
+  LOGIN_ACCOUNT_LOCK_MAX_S: Int(60, 1, 3600),
   /** log2 of the scrypt cost N for password hashes (memory ≈ 128·2^N·8 bytes: 15 → 32 MiB). */
   SCRYPT_LOG_N: Int(15, 10, 20),
+  /** Milliseconds a client has to send a request's head (then 408 and close; slow-header attacks). */
+  HTTP_HEADERS_TIMEOUT_MS: Int(20_000, 100, 600_000),
+  /** Milliseconds a client has to send a whole request, body included (then 408 and close); also bounds a WebSocket upgrade. */
+  HTTP_REQUEST_TIMEOUT_MS: Int(60_000, 100, 3_600_000),
+  /** Milliseconds an idle keep-alive connection is kept open between requests (above a balancer's idle timeout). */
+  HTTP_IDLE_TIMEOUT_MS: Int(72_000, 100, 3_600_000),
   /** Largest accepted REST request body in bytes (sync push has its own limit). */
   HTTP_BODY_LIMIT_BYTES: Int(1024 * 1024, 1024),
+  /**
+   * Origins a browser may open WebSockets from (`*` or a comma-separated list), against
+   * cross-site WebSocket hijacking. Default: the CORS_ORIGIN list in production, `*` elsewhere.
+   */
+  WS_ALLOWED_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
   /** Allowed CORS origins: `*` or a comma-separated list of origins. */
   CORS_ORIGIN: Type.String({ default: '*' }),
   /** Behind a proxy: `true` or comma-separated proxy addresses/CIDRs to trust for X-Forwarded-For (client IPs for rate limits). */

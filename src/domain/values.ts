@@ -40,11 +40,18 @@ export function onlyKeys(x: unknown, allowed: readonly string[], path: string): 
 // code point positions differ between peers once another op completes the pair.
 const BAD_CHAR = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
+/** What makes `s` unfit to store or count (U+0000, an unpaired surrogate), or null. */
+export function textProblem(s: string): string | null {
+  const bad = BAD_CHAR.exec(s)
+  if (!bad) return null
+  return bad[0] === '\u0000' ? 'contains U+0000' : 'contains an unpaired surrogate (not valid Unicode)'
+}
+
 /** A string that can be stored and counted in code points everywhere. */
 export function checkString(x: unknown, path: string): string {
   if (typeof x !== 'string') fail(path, `must be a string, got ${describe(x)}`)
-  const bad = BAD_CHAR.exec(x)
-  if (bad) fail(path, bad[0] === '\u0000' ? 'contains U+0000' : 'contains an unpaired surrogate (not valid Unicode)')
+  const problem = textProblem(x)
+  if (problem) fail(path, problem)
   return x
 }
 

@@ -1,6 +1,7 @@
 /**
  * Authentication routes: register, login, refresh, logout, and the JWKS.
- * All but the JWKS are rate limited per client address (AUTH_RATE_LIMIT_PER_MIN).
+ * All but the JWKS are rate limited per client address (AUTH_RATE_LIMIT_PER_MIN);
+ * login is also throttled per account (src/auth/login-throttle.ts).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
@@ -10,7 +11,10 @@ import { resolveLoginDevice } from '../auth/devices.js'
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.js'
 import { openSession, refreshSession } from '../auth/sessions.js'
 import { revokeFamilyOf } from '../auth/refresh-tokens.js'
-import { getOrganization } from '../auth/accounts.js'
+import { getOrganization, normalizeEmail } from '../auth/accounts.js'
+import { loginThrottle } from '../auth/login-throttle.js'
+import { activeDeviceOwner } from '../storage/principals.js'
+import { RedisBus } from '../bus/redis.js'
 import { fillDemoWorkspace } from '../cli/seed-data.js'
 import { DeviceInput, DisplayName, Email, OrgName, Password, Session, errorResponses } from './schemas.js'
 
@@ -31,18 +35,31 @@ const LoginBody = Type.Object(
 )
 const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false })
 
+/** A JWK set; each key is documented as an open object (its members depend on the key type). */
+const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) })
+
+/** Failed logins of an account are counted over 15 minutes (a success resets them). */
+const LOGIN_FAILURE_WINDOW_S = 900
+
 const DEFAULT_DEVICE = { name: 'default', platform: 'unknown' }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const rateLimit = { max: app.config.AUTH_RATE_LIMIT_PER_MIN, timeWindow: 60_000 }
   const logN = app.config.SCRYPT_LOG_N
   const { db } = app.database
+  const throttle = loginThrottle({
+    maxFailures: app.config.LOGIN_ACCOUNT_MAX_FAILURES,
+    lockMaxS: app.config.LOGIN_ACCOUNT_LOCK_MAX_S,
+    windowS: LOGIN_FAILURE_WINDOW_S,
+    redis: app.bus instanceof RedisBus ? app.bus.commands : undefined,
+    prefix: app.config.REDIS_PREFIX,
+  })
 
   app.post(
     '/api/auth/register',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 409, 429) } },
+      schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 409, 429, 503) } },
     },
     async (request, reply) => {
       const { orgName, email, password, displayName, device, demo } = request.body
@@ -58,14 +75,26 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/login',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 429) } },
+      schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 429, 503) } },
     },
-    async (request) => {
+    async (request, reply) => {
       const { email, password, device } = request.body
+      const account = normalizeEmail(email)
       const user = await findUserByEmail(db, email)
+      // The user's own live device is never locked out by someone else's guesses.
+      const knownDevice = !!user && !!device.id && (await activeDeviceOwner(db, user.orgId, device.id)) === user.id
+      const wait = knownDevice ? 0 : await throttle.lockedFor(account)
+      if (wait > 0) {
+        reply.header('retry-after', String(wait))
+        throw new TaskSyncError('rate_limited', `too many failed logins for this account, retry in ${wait} s`, { retryAfterS: wait })
+      }
       // An unknown email costs the same hash as a wrong password: timing tells nothing.
       const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash(logN)))
-      if (!user || !ok) throw new TaskSyncError('unauthorized', 'wrong email or password')
+      if (!user || !ok) {
+        await throttle.failed(account)
+        throw new TaskSyncError('unauthorized', 'wrong email or password')
+      }
+      await throttle.succeeded(account)
       if (user.deactivated) throw new TaskSyncError('unauthorized', 'this account was removed from its organization')
       const { passwordHash: _, deactivated: __, ...profile } = user
       const organization = await getOrganization(db, user.orgId)
@@ -79,7 +108,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/refresh',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Spend a refresh token for a new token pair', body: RefreshBody, response: { 200: Session, ...errorResponses(400, 401, 429) } },
+      schema: { tags: ['auth'], summary: 'Spend a refresh token for a new token pair', body: RefreshBody, response: { 200: Session, ...errorResponses(400, 401, 429, 503) } },
     },
     async (request) => refreshSession(app.sessions, request.body.refreshToken),
   )
@@ -88,7 +117,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/logout',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'End the login this refresh token belongs to', body: RefreshBody, response: { 204: Type.Null(), ...errorResponses(400, 401, 429) } },
+      schema: { tags: ['auth'], summary: 'End the login this refresh token belongs to', body: RefreshBody, response: { 204: Type.Null(), ...errorResponses(400, 401, 429, 503) } },
     },
     async (request, reply) => {
       if (!(await revokeFamilyOf(db, request.body.refreshToken))) throw new TaskSyncError('unauthorized', 'unknown refresh token')
@@ -96,10 +125,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  app.get('/.well-known/jwks.json', { schema: { tags: ['auth'], summary: 'Public keys of asymmetric access tokens' } }, async () => {
-    if (!app.tokens.jwks) throw new TaskSyncError('not_found', 'tokens are signed with a shared secret; there is no public key')
-    return app.tokens.jwks
-  })
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { tags: ['auth'], summary: 'Public keys that verify access tokens ({keys: []} when a shared secret signs them)', response: { 200: Jwks } } },
+    async () => app.tokens.jwks ?? { keys: [] },
+  )
 }
 
 export default authRoutes

@@ -4,7 +4,8 @@
  * Client mistakes never answer 5xx; anything unexpected is logged and is `internal`.
  */
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyBaseLogger } from 'fastify'
+import type { FastifyError, FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { Socket } from 'node:net'
 import { ERROR_STATUS, TaskSyncError, type ErrorBody, type ErrorCode } from '../protocol/errors.js'
 import { isDataException, isStorageUnavailable, isUniqueViolation } from '../storage/errors.js'
 
@@ -44,6 +45,43 @@ export function toErrorBody(err: unknown, log?: FastifyBaseLogger): { status: nu
   if (status >= 400 && status < 500) return make(BY_STATUS[status] ?? 'bad_request', fe.message || 'bad request')
   log?.error({ err }, 'unexpected error')
   return make('internal', 'internal error')
+}
+
+/**
+ * `frameworkErrors` of the fastify instance: what the router refuses before any
+ * route or hook runs (a URL that does not decode, a parameter over maxParamLength,
+ * which fastify would answer 414) gets the same classification as everything else.
+ */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body } = toErrorBody(err, request.log)
+  void reply.code(status).send(body)
+}
+
+/** Node's parser errors, which never reach fastify's routing: status, code and message. */
+function clientErrorAnswer(code: string | undefined): [number, ErrorCode, string] {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'bad_request', 'the request was not received in time']
+  if (code === 'HPE_HEADER_OVERFLOW') return [413, 'too_large', 'the request head is too large']
+  return [400, 'bad_request', 'malformed HTTP request']
+}
+
+/**
+ * `clientErrorHandler` of the fastify instance: a request Node could not parse, or
+ * whose head or body did not arrive in time, is answered in the contract's shape
+ * (408 for a timeout, where no answer has begun) and the connection is closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const response = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (!socket.writable || response?.headersSent) {
+    socket.destroy()
+    return
+  }
+  const [status, code, message] = clientErrorAnswer(err.code)
+  const body = JSON.stringify({ error: { code, message } } satisfies ErrorBody)
+  const reason = status === 408 ? 'Request Timeout' : status === 413 ? 'Payload Too Large' : 'Bad Request'
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  // A peer that never reads must not keep the socket: the answer had its chance.
+  setTimeout(() => socket.destroy(), 5000).unref()
 }
 
 export default fp(

@@ -7,6 +7,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
+import { opContent } from './text.js'
+import { PageOf, errorResponses } from './schemas.js'
+import { Conflict } from './sync-schemas.js'
 import { canWrite } from '../auth/permissions.js'
 import { listConflicts, loadConflict, resolveConflict, type ResolveInput } from '../sync/conflicts.js'
 import type { JsonValue } from '../domain/types.js'
@@ -23,7 +26,7 @@ const ListQuery = Type.Object({
 const ResolveBody = Type.Object(
   {
     choose: Type.Optional(Type.Union([Type.Literal('committed'), Type.Literal('incoming')])),
-    value: Type.Optional(Type.Unknown()),
+    value: Type.Optional(opContent(Type.Unknown())),
   },
   { additionalProperties: false },
 )
@@ -31,7 +34,7 @@ const ResolveBody = Type.Object(
 const conflictRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/sync/conflicts',
-    { onRequest: app.authenticate, schema: { tags: ['sync'], summary: 'The conflict queue', security: [{ bearer: [] }], querystring: ListQuery } },
+    { onRequest: app.authenticate, schema: { tags: ['sync'], summary: 'The conflict queue', security: [{ bearer: [] }], querystring: ListQuery, response: { 200: PageOf(Conflict), ...errorResponses(400, 401, 503) } } },
     async (request) => {
       const q = request.query
       return listConflicts(app.database, request.principal.orgId, { status: q.status ?? 'open', taskId: q.taskId, cursor: q.cursor, limit: q.limit ?? 100 })
@@ -40,7 +43,7 @@ const conflictRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/api/sync/conflicts/:id',
-    { onRequest: app.authenticate, schema: { tags: ['sync'], security: [{ bearer: [] }], params: Type.Object({ id: Uuid }) } },
+    { onRequest: app.authenticate, schema: { tags: ['sync'], summary: 'One conflict', security: [{ bearer: [] }], params: Type.Object({ id: Uuid }), response: { 200: Conflict, ...errorResponses(400, 401, 404, 503) } } },
     async (request) => {
       const conflict = await loadConflict(app.database, request.principal.orgId, request.params.id)
       if (!conflict) throw new TaskSyncError('not_found', 'no such conflict')
@@ -58,6 +61,7 @@ const conflictRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: [{ bearer: [] }],
         params: Type.Object({ id: Uuid }),
         body: ResolveBody,
+        response: { 200: Conflict, ...errorResponses(400, 401, 403, 404, 409, 410, 422, 503) },
       },
     },
     async (request) => {

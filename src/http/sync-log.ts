@@ -4,6 +4,8 @@ import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { isAdmin } from '../auth/permissions.js'
 import { listSyncLog } from '../sync/log.js'
+import { PageOf, errorResponses } from './schemas.js'
+import { SyncLogItem } from './sync-schemas.js'
 
 const Query = Type.Object({
   deviceId: Type.Optional(Type.String({ format: 'uuid' })),
@@ -16,7 +18,7 @@ const Query = Type.Object({
 const syncLogRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/api/sync/log',
-    { onRequest: app.authenticate, schema: { tags: ['sync'], summary: 'Sync log (admins)', security: [{ bearer: [] }], querystring: Query } },
+    { onRequest: app.authenticate, schema: { tags: ['sync'], summary: 'Sync log (admins)', security: [{ bearer: [] }], querystring: Query, response: { 200: PageOf(SyncLogItem), ...errorResponses(400, 401, 403, 503) } } },
     async (request) => {
       if (!isAdmin(request.principal)) throw new TaskSyncError('forbidden', 'only admins may read the sync log')
       const { cursor, limit = 100, ...filter } = request.query

@@ -6,6 +6,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
+import { opContent } from './text.js'
+import { Rev, Seq } from '../protocol/messages.js'
+import { errorResponses } from './schemas.js'
+import { PullAnswer, PushAnswer } from './sync-schemas.js'
 import { checkBatch, pushMutations, type MutationResult } from '../sync/push.js'
 import { pullChanges } from '../sync/pull.js'
 import { recordSync, type SyncLogEntry } from '../sync/log.js'
@@ -17,30 +21,21 @@ const AnyObject = Type.Record(Type.String(), Type.Unknown())
 const CommentMutation = Type.Object({
   action: Type.Union([Type.Literal('create'), Type.Literal('edit'), Type.Literal('delete')]),
   commentId: Uuid,
-  body: Type.Optional(Type.String()),
+  body: Type.Optional(opContent(Type.String())),
   parentId: Type.Optional(Type.Union([Uuid, Type.Null()])),
 })
 
 const Mutation = Type.Object({
-  seq: Type.Integer({ minimum: 1 }),
+  seq: Seq,
   kind: Type.Union([Type.Literal('create'), Type.Literal('op'), Type.Literal('comment')]),
   taskId: Uuid,
-  baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
-  op: Type.Optional(AnyObject),
-  task: Type.Optional(AnyObject),
+  baseRev: Type.Optional(Rev),
+  op: Type.Optional(opContent(AnyObject)),
+  task: Type.Optional(opContent(AnyObject)),
   comment: Type.Optional(CommentMutation),
 })
 
 const PushBody = Type.Object({ clientId: Uuid, mutations: Type.Array(Mutation) })
-
-const PushResult = Type.Object({
-  seq: Type.Integer(),
-  status: Type.Union([Type.Literal('applied'), Type.Literal('duplicate'), Type.Literal('rejected')]),
-  rev: Type.Optional(Type.Integer()),
-  noop: Type.Optional(Type.Literal(true)),
-  commentId: Type.Optional(Type.String()),
-  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
-})
 
 const PullQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 8192 })),
@@ -76,7 +71,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Apply an offline queue of mutations in order, idempotently by (clientId, seq)',
         security: [{ bearer: [] }],
         body: PushBody,
-        response: { 200: Type.Object({ results: Type.Array(PushResult) }) },
+        response: { 200: PushAnswer, ...errorResponses(400, 401, 403, 413, 503) },
       },
     },
     async (request) => {
@@ -103,6 +98,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Every change after a cursor: {tasks, comments, tombstones, cursor, hasMore, lastSeq} or {reset: true}',
         security: [{ bearer: [] }],
         querystring: PullQuery,
+        response: { 200: PullAnswer, ...errorResponses(400, 401, 503) },
       },
     },
     async (request) => {

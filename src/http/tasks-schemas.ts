@@ -7,6 +7,8 @@
 import { Type, type TSchema } from 'typebox'
 import type { TaskOp } from '../domain/types.js'
 import { Uuid } from './schemas.js'
+import { opContent } from './text.js'
+import { Rev, Seq } from '../protocol/messages.js'
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 const Json = Type.Unknown()
@@ -31,35 +33,35 @@ export const TaskSnapshot = Type.Object({
   updatedBy: Uuid,
 })
 
-/** The content fields a create or a plain PATCH may carry. */
+/** The content fields a create or a plain PATCH may carry; their text is the op type's to check (422). */
 const contentFields = {
-  title: Type.Optional(Type.String()),
-  description: Type.Optional(Type.String()),
-  status: Type.Optional(Type.String()),
+  title: Type.Optional(opContent(Type.String())),
+  description: Type.Optional(opContent(Type.String())),
+  status: Type.Optional(opContent(Type.String())),
   priority: Type.Optional(Type.Integer()),
-  tags: Type.Optional(Type.Array(Type.String())),
-  assigneeId: Type.Optional(Nullable(Type.String())),
-  dueAt: Type.Optional(Nullable(Type.String())),
-  projectId: Type.Optional(Nullable(Type.String())),
-  customFields: Type.Optional(Type.Record(Type.String(), Json)),
+  tags: Type.Optional(opContent(Type.Array(Type.String()))),
+  assigneeId: Type.Optional(opContent(Nullable(Type.String()))),
+  dueAt: Type.Optional(opContent(Nullable(Type.String()))),
+  projectId: Type.Optional(opContent(Nullable(Type.String()))),
+  customFields: Type.Optional(opContent(Type.Record(Type.String(), Json))),
 }
 
 /** Idempotency key of a mutation: both or neither. */
 const mutationKey = {
   clientId: Type.Optional(Uuid),
-  seq: Type.Optional(Type.Integer({ minimum: 1 })),
+  seq: Type.Optional(Seq),
 }
 
 export const CreateTaskBody = Type.Object(
-  { id: Type.Optional(Uuid), ...contentFields, title: Type.String(), ...mutationKey },
+  { id: Type.Optional(Uuid), ...contentFields, title: opContent(Type.String()), ...mutationKey },
   { additionalProperties: false },
 )
 
 /** `{op, baseRev?}` or plain field values; both may carry clientId and seq. */
 export const PatchTaskBody = Type.Object(
   {
-    op: Type.Optional(Type.Record(Type.String(), Json)),
-    baseRev: Type.Optional(Type.Integer({ minimum: 0 })),
+    op: Type.Optional(opContent(Type.Record(Type.String(), Json))),
+    baseRev: Type.Optional(Rev),
     ...contentFields,
     ...mutationKey,
   },
@@ -77,7 +79,7 @@ export const TaskListQuery = Type.Object({
 })
 
 export const OpsQuery = Type.Object({
-  from: Type.Integer({ minimum: 0, default: 1 }),
+  from: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 1 }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }),
 })
 

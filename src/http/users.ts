@@ -83,6 +83,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { principal } = request
       await changeMember(db, principal, request.params.id, { deactivate: true })
+      await app.tokens.userRemoved(principal.orgId, request.params.id)
       for (const deviceId of await activeDevicesOf(db, principal.orgId, request.params.id)) {
         await app.tokens.revokeDevice(principal.orgId, deviceId)
       }

@@ -8,8 +8,10 @@ import type { ErrorCode } from './errors.js'
 import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
 
 const Uuid = Type.String({ format: 'uuid' })
-const Seq = Type.Integer({ minimum: 1 })
-const Rev = Type.Integer({ minimum: 0 })
+/** A client's mutation counter: stored as bigint, so at most 2^53 − 1 (a safe JSON integer). */
+export const Seq = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })
+/** A task rev as a client names it: stored as a 32-bit integer. */
+export const Rev = Type.Integer({ minimum: 0, maximum: 2_147_483_647 })
 const AnyObject = Type.Record(Type.String(), Type.Unknown())
 
 export const HelloMsg = Type.Object({ type: Type.Literal('hello'), clientId: Uuid })

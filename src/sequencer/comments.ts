@@ -7,6 +7,7 @@
 import { TaskSyncError } from '../protocol/errors.js'
 import type { Comment } from '../protocol/messages.js'
 import { InvalidOpError } from '../domain/index.js'
+import { textProblem } from '../domain/values.js'
 import type { Bus } from '../bus/types.js'
 import type { Database } from '../storage/db.js'
 import { findMutation } from '../storage/clients.js'
@@ -180,7 +181,8 @@ export class CommentService {
 
   private checkBody(body: unknown): string {
     if (typeof body !== 'string') throw new InvalidOpError('body', 'must be a string')
-    if (body.includes('\u0000')) throw new InvalidOpError('body', 'contains U+0000')
+    const problem = textProblem(body)
+    if (problem) throw new InvalidOpError('body', problem)
     if (body.trim() === '') throw new InvalidOpError('body', 'must not be empty')
     let n = 0
     for (const _ of body) n++

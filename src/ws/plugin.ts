@@ -10,6 +10,7 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 import type { ErrorBody } from '../protocol/errors.js'
 import { Gateway, type GatewayDeps } from './gateway.js'
@@ -70,22 +71,41 @@ function onSocketError(): void {}
  * their sockets destroyed. Fastify's own answer while closing would leave an
  * upgrade socket open, and the server's close would wait on it.
  */
-function refuseUpgradesWhileDraining(app: FastifyInstance, draining: () => boolean): void {
+function refuseUpgradesWhileDraining(app: FastifyInstance, draining: () => boolean, timeoutMs: number): void {
   const server = app.server
   const upgraders = server.listeners('upgrade') as ((req: IncomingMessage, socket: Duplex, head: Buffer) => void)[]
   server.removeAllListeners('upgrade')
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!draining()) {
+      bound(socket as Socket, timeoutMs)
       for (const upgrade of upgraders) upgrade.call(server, req, socket, head)
       return
     }
-    const body = JSON.stringify({ error: { code: 'unavailable', message: 'the server is restarting; reconnect elsewhere' } } satisfies ErrorBody)
-    socket.on('error', () => socket.destroy())
-    socket.once('finish', () => socket.destroy())
-    socket.end(
-      `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    )
+    unavailable(socket, 'the server is restarting; reconnect elsewhere')
   })
+}
+
+/** Answers an upgrade request 503 on its raw socket and closes it. */
+function unavailable(socket: Duplex, message: string): void {
+  const body = JSON.stringify({ error: { code: 'unavailable', message } } satisfies ErrorBody)
+  socket.on('error', () => socket.destroy())
+  socket.once('finish', () => socket.destroy())
+  socket.end(
+    `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}
+
+/**
+ * Node drops its HTTP timeouts from a socket once its upgrade head is read, so an
+ * upgrade the server cannot finish (its token check stuck on the database) would be
+ * held forever. Nothing written within `timeoutMs` (no 101, no refusal): 503, closed.
+ */
+function bound(socket: Socket, timeoutMs: number): void {
+  const timer = setTimeout(() => {
+    if (!socket.destroyed && socket.bytesWritten === 0) unavailable(socket, 'the upgrade could not be completed in time; retry')
+  }, timeoutMs)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
 }
 
 export default fp(
@@ -145,7 +165,7 @@ export default fp(
     recordResumesWith(gw, (entry) => {
       recordSync(app.database, entry).catch((err) => app.log.warn({ err }, 'sync log entry for a resume not written'))
     })
-    refuseUpgradesWhileDraining(app, () => app.draining || gw.draining)
+    refuseUpgradesWhileDraining(app, () => app.draining || gw.draining, config.HTTP_REQUEST_TIMEOUT_MS)
     // A revoked device loses its sockets at once, on every instance.
     app.tokens.onDeviceRevoked((orgId, deviceId) => gw.closeDevice(orgId, deviceId))
 
@@ -156,6 +176,12 @@ export default fp(
         schema: { hide: true },
         preValidation: async (request, reply) => {
           if (app.draining || gw.draining) return refuse(reply, 503, 'unavailable', 'the server is restarting; reconnect elsewhere')
+          // Browsers send Origin and let any page open a socket: only listed sites may
+          // (cross-site WebSocket hijacking). Other clients send none and are not concerned.
+          const origin = request.headers.origin
+          if (origin !== undefined && config.wsOrigins !== '*' && !config.wsOrigins.includes(origin.toLowerCase())) {
+            return refuse(reply, 403, 'forbidden', `WebSockets from origin ${origin.slice(0, 200)} are not allowed`)
+          }
           const token = tokenOf(request)
           if (!token) return refuse(reply, 401, 'unauthorized', 'an access token is required (Authorization: Bearer, or ?access_token=)')
           try {

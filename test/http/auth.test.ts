@@ -211,9 +211,9 @@ t.test('auth routes are rate limited, answered in the one error shape', async (t
   t.equal(health.status, 200, 'other routes are not limited')
 })
 
-t.test('JWKS: 404 while a shared secret signs', async (t) => {
+t.test('JWKS: 200 with no keys while a shared secret signs (PROTOCOL.md section 5)', async (t) => {
   const { url } = await startTestApp(t, { redis: false })
   const res = await api(url).get('/.well-known/jwks.json')
-  t.equal(res.status, 404)
-  t.equal(res.body.error.code, 'not_found')
+  t.equal(res.status, 200)
+  t.same(res.body, { keys: [] }, 'a verifier learns there is no public key, not that the route is missing')
 })
