@@ -26,6 +26,7 @@ export default fp(
       instanceId: config.INSTANCE_ID,
       replayWindow: config.REPLAY_WINDOW_OPS,
       logger,
+      fault: config.TASKSYNC_FAULT === 'ack-before-commit' ? 'ack-before-commit' : undefined,
     })
     const comments = new CommentService({
       database,

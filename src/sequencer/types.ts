@@ -37,6 +37,8 @@ export interface CommitResult {
   /** The rev of the commit (or the current rev for an identity op, the original rev for a duplicate). */
   rev: number
   duplicate: boolean
+  /** The mutation committed nothing (an identity op), now or, for a duplicate, when it was first sent. */
+  noop: boolean
   /** Snapshot after the commit. */
   snapshot: TaskSnapshot
   /** The committed op as subscribers get it; null when nothing was committed. */
@@ -109,6 +111,8 @@ export interface SequencerOptions {
   maxBatch?: number
   /** Commit statements in flight at once; more ready commits wait and are batched. Default 2 (1 on PGlite). */
   commitConcurrency?: number
+  /** Test-only (TASKSYNC_FAULT): `ack-before-commit` answers an op as committed without waiting for its commit. */
+  fault?: 'ack-before-commit'
 }
 
 /** Called synchronously, once per commit of this instance, after the commit and before it is published. */

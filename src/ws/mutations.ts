@@ -55,13 +55,15 @@ async function commit(session: Session, taskId: string, seq: number, run: () => 
   session.gateway.metrics.ackLatency((performance.now() - started) / 1000)
   if (inflight.get(seq) !== pending) return // the feed already sent the ack, in order
   const pos = session.router.feeds.get(taskId)?.members.get(session)
-  if (result.event && pos !== undefined && (pos === HOLD || pos < result.rev)) {
+  // A commit this socket's stream has not reached yet (a resend that raced its first attempt on
+  // another instance included): the feed acks it in the op's place, never ahead of earlier revs.
+  if (!result.noop && pos !== undefined && (pos === HOLD || pos < result.rev)) {
     pending.rev = result.rev // the feed acks when it reaches this rev
     return
   }
   inflight.delete(seq)
-  // An op that is identity after transform committed nothing: the ack carries the current rev.
-  session.sendAck(taskId, seq, result.rev, result.event === null && !result.duplicate)
+  // An op that is identity after transform committed nothing (now, or when first sent): the ack says noop.
+  session.sendAck(taskId, seq, result.rev, result.noop)
 }
 
 export async function handleComment(session: Session, msg: CommentMessage): Promise<void> {

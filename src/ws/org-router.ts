@@ -16,6 +16,9 @@ import { encode } from './wire.js'
 
 type Arrival = OrgNotice | PresenceNotice
 
+/** TASKSYNC_FAULT=drop-publication (test-only): this process has dropped its one publication. */
+let publicationDropped = false
+
 const KIND_KEY = '{"kind":"'
 const FROM_KEY = '","from":'
 
@@ -99,6 +102,11 @@ export class OrgRouter implements FeedHost<Session> {
     }
     // This instance's own commits were delivered from the local listener already.
     if (notice.from === this.gateway.deps.instanceId) return
+    if (notice.kind === 'op' && this.gateway.settings.dropPublication && !publicationDropped && notice.rev > 1 && this.feeds.get(notice.taskId)?.members.size) {
+      // The deliberate bug: one publication lost for this instance's sockets, and never repaired.
+      publicationDropped = true
+      return this.ingestCommit(notice, true)
+    }
     this.route(notice)
   }
 
@@ -108,7 +116,7 @@ export class OrgRouter implements FeedHost<Session> {
     else this.ingestCommit(notice)
   }
 
-  ingestCommit(n: CommitNotice): void {
+  ingestCommit(n: CommitNotice, lost?: true): void {
     let feed = this.feeds.get(n.taskId)
     if (!feed) {
       // Nobody here follows the task: keep no state for it.
@@ -118,6 +126,7 @@ export class OrgRouter implements FeedHost<Session> {
     const entry: RoutedEntry = { event: n.event, projectId: n.projectId }
     if (n.prevProjectId !== undefined) entry.prevProjectId = n.prevProjectId
     if (n.snapshot) entry.snapshot = n.snapshot
+    if (lost) entry.lost = lost
     feed.ingest(entry)
   }
 
