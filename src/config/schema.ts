@@ -94,6 +94,11 @@ export const ConfigSchema = Type.Object({
   SYNC_PUSH_MAX_MUTATIONS: Int(500, 1),
   SYNC_PUSH_MAX_BYTES: Int(4 * 1024 * 1024, 1024),
   SYNC_PULL_MAX_LIMIT: Int(1000, 1),
+  /**
+   * Test-only: a deliberately broken server, so the chaos checker (chaos/) can show it
+   * catches each kind of bug. Never set it anywhere else.
+   */
+  TASKSYNC_FAULT: Type.Optional(Type.Union([Type.Literal('ack-before-commit'), Type.Literal('drop-publication')])),
 })
 
 export type RawConfig = Static<typeof ConfigSchema>

@@ -24,6 +24,7 @@ export default fp(
       instanceId: config.INSTANCE_ID,
       replayWindow: config.REPLAY_WINDOW_OPS,
       logger,
+      fault: config.TASKSYNC_FAULT === 'ack-before-commit' ? 'ack-before-commit' : undefined,
     })
     registerCommitMetrics(app.metrics.registry, sequencer)
     app.decorate('sequencer', sequencer)

@@ -31,6 +31,8 @@ export interface CommitResult {
   /** The rev of the commit (or the current rev for an identity op, the original rev for a duplicate). */
   rev: number
   duplicate: boolean
+  /** The mutation committed nothing (an identity op), now or, for a duplicate, when it was first sent. */
+  noop: boolean
   /** Snapshot after the commit. */
   snapshot: TaskSnapshot
   /** The committed op as subscribers get it; null when nothing was committed. */

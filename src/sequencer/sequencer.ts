@@ -49,6 +49,8 @@ export interface SequencerOptions {
   maxBatch?: number
   /** Commit statements in flight at once; more ready commits wait and are batched. Default: the store's. */
   commitConcurrency?: number
+  /** Test-only (TASKSYNC_FAULT): `ack-before-commit` answers an op as committed without waiting for its commit. */
+  fault?: 'ack-before-commit'
 }
 
 /** Errors after which a resend of an already committed (clientId, seq) still gets its ack. */
@@ -68,6 +70,7 @@ export class TaskSequencer {
   private readonly logger: SequencerLogger | undefined
   private draining = false
   private lostRaces = 0
+  private readonly ackBeforeCommit: boolean
 
   constructor(opts: SequencerOptions) {
     this.store = opts.store
@@ -79,6 +82,7 @@ export class TaskSequencer {
     this.committer = new GroupCommitter((rows) => opts.store.commitOps(rows), concurrency, opts.maxBatch ?? 64)
     this.announcer = new Announcer(opts.bus, opts.instanceId, opts.logger)
     this.logger = opts.logger
+    this.ackBeforeCommit = opts.fault === 'ack-before-commit'
   }
 
   /** Group-commit statements and rows so far (rows / statements = mean batch), and lost races retried under a row lock. */
@@ -197,7 +201,19 @@ export class TaskSequencer {
     }
     const snapshot = await this.snapshot(req.principal.orgId, req.taskId)
     if (!snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
-    return { taskId: req.taskId, rev: record.rev ?? snapshot.rev, duplicate: true, snapshot, event: null, conflicts: [] }
+    const rev = record.rev ?? snapshot.rev
+    const noop = kind === 'op' && !(await this.loggedAt(req, rev))
+    return { taskId: req.taskId, rev, duplicate: true, noop, snapshot, event: null, conflicts: [] }
+  }
+
+  /**
+   * Whether the op at `rev` is this (clientId, seq): false when the mutation was recorded as a
+   * no-op at that rev, so its resend is answered as the no-op it was. A rev the trimmed log no
+   * longer holds counts as committed.
+   */
+  private async loggedAt(req: SubmitOpRequest | CreateTaskRequest, rev: number): Promise<boolean> {
+    const [o] = await this.opsSince(req.principal.orgId, req.taskId, rev, 1)
+    return !o || o.rev !== rev || (o.clientId === req.clientId && o.seq === req.seq)
   }
 
   private async commitCreate(req: CreateTaskRequest, content: TaskContent): Promise<CommitResult> {
@@ -270,7 +286,13 @@ export class TaskSequencer {
     const hot = await this.hot.get(req.principal.orgId, req.taskId, req.baseRev)
     const row = await this.prepare(req, op, hot)
     if (!row) return { kind: 'identity', hot }
-    return step(await this.committer.commit(row), row, hot)
+    const outcome = this.committer.commit(row)
+    if (this.ackBeforeCommit) {
+      // The deliberate bug: answered as committed whatever the commit then does.
+      outcome.catch(() => {})
+      return { kind: 'committed', row, hot }
+    }
+    return step(await outcome, row, hot)
   }
 
   private locked(req: SubmitOpRequest, op: TaskOp): Promise<Step> {
@@ -337,7 +359,7 @@ export class TaskSequencer {
         if (existing) return this.duplicate(req, existing, 'op')
       }
     }
-    return { taskId: req.taskId, rev, duplicate: false, snapshot: hot.snapshot, event: null, conflicts: [] }
+    return { taskId: req.taskId, rev, duplicate: false, noop: true, snapshot: hot.snapshot, event: null, conflicts: [] }
   }
 
   /** After a successful write: update the hot task, tell local listeners, publish. */
@@ -381,6 +403,7 @@ export class TaskSequencer {
       taskId: row.taskId,
       rev: row.rev,
       duplicate: false,
+      noop: false,
       snapshot,
       event,
       conflicts: conflicts.map(({ field, committed, incoming }) => ({ field, committed, incoming })),

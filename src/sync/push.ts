@@ -105,8 +105,8 @@ async function applyOne(services: PushServices, principal: Principal, clientId: 
   return { seq: m.seq, status: r.duplicate ? 'duplicate' : 'applied', commentId: r.comment.id }
 }
 
-/** As the socket ack: no event and not a resend means the op committed nothing. */
+/** As the socket ack: `noop` when the op committed nothing (a resend of such an op included). */
 function taskResult(seq: number, r: CommitResult): PushResult {
-  if (r.duplicate) return { seq, status: 'duplicate', rev: r.rev }
-  return r.event === null ? { seq, status: 'applied', rev: r.rev, noop: true } : { seq, status: 'applied', rev: r.rev }
+  const status = r.duplicate ? 'duplicate' : 'applied'
+  return r.noop ? { seq, status, rev: r.rev, noop: true } : { seq, status, rev: r.rev }
 }

@@ -26,9 +26,8 @@ export interface Inflight {
 /** What a commit answered, as far as its ack is concerned. */
 export interface Committed {
   rev: number
-  /** The committed op; null when nothing was committed (an identity op, or a resend). */
-  event: OpEvent | null
-  duplicate: boolean
+  /** The mutation committed nothing (an identity op), now or when first sent. */
+  noop: boolean
 }
 
 export class InflightAcks {
@@ -56,13 +55,15 @@ export class InflightAcks {
    */
   committed(seq: number, entry: Inflight, result: Committed, position: number | undefined): Ack | null {
     if (this.pending.get(seq) !== entry) return null
-    if (result.event && position !== undefined && (position === HOLD || position < result.rev)) {
+    // A commit this socket's stream has not reached yet (a resend that raced its first attempt on
+    // another instance included): the feed acks it in the op's place, never ahead of earlier revs.
+    if (!result.noop && position !== undefined && (position === HOLD || position < result.rev)) {
       entry.rev = result.rev
       return null
     }
     this.pending.delete(seq)
-    // An op that is identity after transform committed nothing: the ack carries the current rev.
-    return ack(entry.taskId, seq, result.rev, result.event === null && !result.duplicate)
+    // An op that is identity after transform committed nothing (now, or when first sent): the ack says noop.
+    return ack(entry.taskId, seq, result.rev, result.noop)
   }
 
   /** A comment change answered: its ack, unless its fan-out acked it already. */

@@ -90,6 +90,7 @@ export class Gateway {
         opsSince: (orgId, taskId, fromRev, limit) => deps.sequencer.opsSince(orgId, taskId, fromRev, limit),
       },
       presenceTtlMs: settings.presenceTtlMs,
+      dropPublication: settings.dropPublication,
       feedTiming: { gapGraceMs: 30, maxRetryMs: 2000, recentEntries: 32, repairBatch: 500 },
     }
     const handlers: HandlerContext = {

@@ -41,8 +41,12 @@ export interface RouterDeps {
   /** A presence not refreshed for this long is cleared. */
   presenceTtlMs: number
   feedTiming: FeedTiming
+  /** Test-only (TASKSYNC_FAULT=drop-publication): drop one publication from another instance, unrepaired. */
+  dropPublication?: boolean
 }
 
+/** TASKSYNC_FAULT=drop-publication (test-only): this process has dropped its one publication. */
+let publicationDropped = false
 
 /** A feed entry that may carry the task's snapshot after a move (for sockets it moved into scope). */
 interface RoutedEntry extends FeedEntry {
@@ -68,7 +72,7 @@ export class OrgRouter implements FeedHost<Subscriber> {
   attach(): void {
     this.sessions++
     // Other instances' notices; this one's reach route() from the local listeners.
-    this.busOff ??= subscribeOrgNotices(this.deps.bus, this.orgId, this.deps.instanceId, (notice) => this.route(notice)).catch((err) => {
+    this.busOff ??= subscribeOrgNotices(this.deps.bus, this.orgId, this.deps.instanceId, this.onNotice).catch((err) => {
       // The feeds' probe repairs what this costs; the next attach tries again.
       this.deps.log.warn({ err, orgId: this.orgId }, 'bus subscribe failed')
       this.busOff = null
@@ -117,13 +121,23 @@ export class OrgRouter implements FeedHost<Subscriber> {
     await off?.().catch(() => {})
   }
 
+  /** A notice from another instance (this one's own reach route() from the local listeners). */
+  private readonly onNotice = (notice: OrgNotice): void => {
+    if (notice.kind === 'op' && this.deps.dropPublication && !publicationDropped && notice.rev > 1 && this.feeds.get(notice.taskId)?.members.size) {
+      // The deliberate bug: one publication lost for this instance's sockets, and never repaired.
+      publicationDropped = true
+      return this.ingestCommit(notice, true)
+    }
+    this.route(notice)
+  }
+
   route(notice: OrgNotice): void {
     if (notice.kind === 'comment') this.deliverComment(notice)
     else if (notice.kind === 'presence') this.deliverPresence(notice)
     else this.ingestCommit(notice)
   }
 
-  ingestCommit(n: CommitNotice): void {
+  ingestCommit(n: CommitNotice, lost?: true): void {
     let feed = this.feeds.get(n.taskId)
     if (!feed) {
       // Nobody here follows the task: keep no state for it.
@@ -133,6 +147,7 @@ export class OrgRouter implements FeedHost<Subscriber> {
     const entry: RoutedEntry = { event: n.event, projectId: n.projectId }
     if (n.prevProjectId !== undefined) entry.prevProjectId = n.prevProjectId
     if (n.snapshot) entry.snapshot = n.snapshot
+    if (lost) entry.lost = lost
     feed.ingest(entry)
   }
 

@@ -141,6 +141,7 @@ export default fp(
         replayWindowOps: config.REPLAY_WINDOW_OPS,
         probeMs: config.WS_PROBE_MS,
         presenceTtlMs: config.WS_PRESENCE_TTL_MS,
+        dropPublication: config.TASKSYNC_FAULT === 'drop-publication',
       },
       metrics,
     )

@@ -65,6 +65,8 @@ export interface GatewaySettings {
   probeMs: number
   /** A presence not refreshed for this long is cleared for everyone. */
   presenceTtlMs: number
+  /** Test-only (TASKSYNC_FAULT=drop-publication): drop one publication from another instance, and its repair. */
+  dropPublication?: boolean
 }
 
 export const toMillis = (t: number | Date | string): number => (typeof t === 'number' ? t : new Date(t).getTime())

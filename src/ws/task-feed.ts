@@ -20,6 +20,8 @@ export interface FeedEntry {
   projectId?: string | null
   /** The `op` message, encoded once for every socket that gets it. */
   frame?: Buffer
+  /** Test-only (TASKSYNC_FAULT=drop-publication): members are moved past this op without getting it. */
+  lost?: true
 }
 
 export interface FeedMember {
@@ -160,7 +162,7 @@ export class TaskFeed<M extends FeedMember = FeedMember> {
     for (const [member, pos] of this.members) {
       if (pos === rev - 1) {
         this.members.set(member, rev)
-        member.receive(entry)
+        if (!entry.lost) member.receive(entry)
       } else if (pos !== HOLD && pos < rev - 1) {
         // Cannot happen after a release, which leaves no member behind the head; be safe anyway.
         this.catchUp(member, pos)
