@@ -19,7 +19,7 @@ import { sql } from 'drizzle-orm'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config/index.js'
 import { hashPassword } from '../src/auth/passwords.js'
-import { seedData } from '../src/cli/seed-data.js'
+import { seedData } from '../src/storage/seed-data.js'
 
 const { values } = parseArgs({
   options: {

@@ -12,8 +12,10 @@ import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { MemoryBus } from '../src/bus/memory.js'
 import { DEFAULT_LIMITS, type TaskOp } from '../src/domain/index.js'
-import { TaskSequencer, type Principal } from '../src/sequencer/index.js'
+import { TaskSequencer } from '../src/sequencer/index.js'
+import type { Principal } from '../src/auth/principal.js'
 import { openDatabase } from '../src/storage/index.js'
+import { postgresTaskStore } from '../src/storage/postgres-task-store.js'
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +38,7 @@ url.pathname = '/' + dbName
 const database = await openDatabase({ databaseUrl: url.toString(), dataDir: '/tmp', poolSize: Number(values.pool) })
 const bus = new MemoryBus('bench')
 const sequencer = new TaskSequencer({
-  database,
+  store: postgresTaskStore(database),
   bus,
   limits: DEFAULT_LIMITS,
   instanceId: 'bench',

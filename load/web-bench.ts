@@ -24,7 +24,7 @@ import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config/index.js'
 import { openDatabase } from '../src/storage/db.js'
 import { hashPassword } from '../src/auth/passwords.js'
-import { seedData } from '../src/cli/seed-data.js'
+import { seedData } from '../src/storage/seed-data.js'
 import { ROOT, ensureWebBuilt, launch } from '../test/e2e/browser.js'
 import { signIn } from '../test/e2e/session.js'
 

@@ -1,6 +1,6 @@
 /**
  * The tasksync application as a fastify plugin, registered in dependency order:
- * config → storage → bus → sequencer → auth → HTTP routes → WebSocket gateway.
+ * config → storage → bus → sequencer → comments → auth → HTTP routes → WebSocket gateway.
  * `buildApp` creates the fastify instance around it; src/server.ts only listens.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -13,6 +13,7 @@ import storagePlugin from './storage/plugin.js'
 import busPlugin from './bus/plugin.js'
 import metricsPlugin from './metrics/plugin.js'
 import sequencerPlugin from './sequencer/plugin.js'
+import commentsPlugin from './comments/plugin.js'
 import httpBase from './http/base.js'
 import healthRoutes from './http/health.js'
 import authPlugin from './auth/plugin.js'
@@ -60,9 +61,8 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(storagePlugin, { database: opts.database })
   await app.register(busPlugin)
   await app.register(metricsPlugin)
-  // ── sequencer: register src/sequencer/plugin.ts here ──
   await app.register(sequencerPlugin)
-
+  await app.register(commentsPlugin)
   await app.register(authPlugin)
 
   await app.register(httpBase)
@@ -71,7 +71,6 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(userRoutes)
   await app.register(deviceRoutes)
   await app.register(projectRoutes)
-  // ── REST routes of other modules: tasks, comments, sync ──
   await app.register(taskRoutes)
   await app.register(commentRoutes)
   await app.register(syncRoutes)
@@ -79,8 +78,6 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(syncLogRoutes)
   await app.register(statsRoutes)
   await app.register(housekeepingPlugin)
-
-  // ── WebSocket gateway: register src/ws/plugin.ts here ──
   await app.register(wsPlugin)
 
   // The web app last: its routes are the pages, after every API route is known.

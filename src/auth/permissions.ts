@@ -2,7 +2,7 @@
  * What a role may do. Roles: owner > admin > member > viewer. Viewers read;
  * members also write tasks and comments; admins and owners manage people.
  */
-import type { Principal } from '../sequencer/types.js'
+import type { Principal } from './principal.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { Role } from './types.js'
 

@@ -9,11 +9,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { JWK } from 'jose'
-import type { Principal } from '../sequencer/types.js'
+import type { Principal } from './principal.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import { loadSigningKeys, signAccessToken, verifyAccessToken } from './tokens.js'
 import { DeviceRevocations } from './revocations.js'
-import { revokeDevice } from './devices.js'
+import { revokeDevice } from '../storage/devices.js'
 import type { SessionDeps } from './sessions.js'
 
 /** Bus channel on which every instance hears of revoked devices. */

@@ -4,9 +4,9 @@
  */
 import type { Db } from '../storage/db.js'
 import { TaskSyncError } from '../protocol/errors.js'
-import { getDevice } from './devices.js'
-import { getOrganization, getUser } from './accounts.js'
-import { issueRefreshToken, rotateRefreshToken } from './refresh-tokens.js'
+import { getDevice } from '../storage/devices.js'
+import { getOrganization, getUser } from '../storage/accounts.js'
+import { issueRefreshToken, rotateRefreshToken } from '../storage/refresh-tokens.js'
 import { signAccessToken, type SigningKeys } from './tokens.js'
 import type { DeviceDto, OrganizationDto, SessionDto, UserDto } from './types.js'
 

@@ -8,7 +8,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { SignJWT, jwtVerify, exportJWK, calculateJwkThumbprint, errors as joseErrors, type JWK } from 'jose'
 import { TaskSyncError } from '../protocol/errors.js'
 import { ConfigError } from '../config/load.js'
-import type { Principal } from '../sequencer/types.js'
+import type { Principal } from './principal.js'
 import { ROLES } from './permissions.js'
 
 const ISSUER = 'tasksync'

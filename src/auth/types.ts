@@ -1,7 +1,7 @@
 /** The account entities as the API shows them (timestamps as RFC 3339 strings). */
-import type { Principal } from '../sequencer/types.js'
+import type { Role } from './principal.js'
 
-export type Role = Principal['role']
+export type { Role }
 
 export interface UserDto {
   id: string

@@ -2,12 +2,11 @@
  * The in-process bus: fan-out inside one Node process. Buses created on the same
  * MemoryHub see each other, which lets tests run two "instances" without Redis.
  */
-import type { Bus, BusHandler } from './types.js'
+import { BusUnavailableError, type Bus, type BusHandler } from './types.js'
 
 /** Shared channel table; every MemoryBus on one hub sees every publication on it. */
 export class MemoryHub {
   readonly channels = new Map<string, Set<BusHandler>>()
-  readonly ephemeral = new Map<string, { value: string; expiresAt: number }>()
 }
 
 const defaultHub = new MemoryHub()
@@ -28,7 +27,7 @@ export class MemoryBus implements Bus {
   }
 
   async publish(channel: string, payload: string): Promise<void> {
-    if (this.closed) throw new Error('bus is closed')
+    if (this.closed) throw new BusUnavailableError('closed')
     const handlers = this.hub.channels.get(channel)
     if (!handlers) return
     // Delivered on a later microtask, like a network bus: a publisher never runs handlers inline.
@@ -43,7 +42,7 @@ export class MemoryBus implements Bus {
   }
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
-    if (this.closed) throw new Error('bus is closed')
+    if (this.closed) throw new BusUnavailableError('closed')
     // Wrapped so the same function subscribed twice is two subscriptions, as on Redis.
     const entry = { channel, handler: (p: string, c: string) => handler(p, c) }
     let set = this.hub.channels.get(channel)
@@ -62,24 +61,6 @@ export class MemoryBus implements Bus {
 
   status(): 'up' | 'down' {
     return this.closed ? 'down' : 'up'
-  }
-
-  async setEphemeral(key: string, value: string, ttlMs: number): Promise<void> {
-    this.hub.ephemeral.set(key, { value, expiresAt: Date.now() + ttlMs })
-  }
-
-  async getEphemeral(key: string): Promise<string | null> {
-    const entry = this.hub.ephemeral.get(key)
-    if (!entry) return null
-    if (entry.expiresAt <= Date.now()) {
-      this.hub.ephemeral.delete(key)
-      return null
-    }
-    return entry.value
-  }
-
-  async deleteEphemeral(key: string): Promise<void> {
-    this.hub.ephemeral.delete(key)
   }
 
   async close(): Promise<void> {

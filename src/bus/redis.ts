@@ -1,13 +1,13 @@
 /**
  * The Redis bus: fan-out across instances. Publishing and subscribing use two
  * separate connections (a subscribed connection can run nothing else). Every
- * channel and key carries REDIS_PREFIX so deployments and test runs share one
+ * channel carries REDIS_PREFIX so deployments and test runs share one
  * Redis without seeing each other. Both connections reconnect by themselves;
  * subscriptions are kept locally and restored on every reconnect. A publish
  * while Redis is unreachable rejects at once, so a caller can answer `unavailable`.
  */
 import { Redis } from 'ioredis'
-import type { Bus, BusHandler } from './types.js'
+import { BusUnavailableError, type Bus, type BusHandler } from './types.js'
 
 export interface RedisBusOptions {
   url: string
@@ -23,7 +23,7 @@ export interface RedisBusOptions {
 export class RedisBus implements Bus {
   readonly kind = 'redis' as const
   readonly instanceId: string
-  /** The command connection: publish and keys (also lent to the rate limiter). */
+  /** The command connection: publish (also lent to the rate limiter). */
   readonly commands: Redis
   private readonly sub: Redis
   private readonly prefix: string
@@ -88,14 +88,17 @@ export class RedisBus implements Bus {
    * in call order; every caller's promise settles with that message's publish.
    */
   publish(channel: string, payload: string): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('bus is closed'))
+    if (this.closed) return Promise.reject(new BusUnavailableError('closed'))
     let batch = this.outgoing.get(channel)
     if (!batch) {
       const payloads: string[] = []
       // Sent once this tick's code has run; a later publish starts the next batch.
       const sent = new Promise<void>((resolve) => process.nextTick(resolve)).then(async () => {
         this.outgoing.delete(channel)
-        await this.commands.publish(this.prefix + channel, packPayloads(payloads))
+        // ioredis rejects at once while disconnected (offline queue off) and after commandTimeout.
+        await this.commands.publish(this.prefix + channel, packPayloads(payloads)).catch((err: Error) => {
+          throw new BusUnavailableError(err.message, { cause: err })
+        })
       })
       this.outgoing.set(channel, (batch = { payloads, sent }))
     }
@@ -107,7 +110,7 @@ export class RedisBus implements Bus {
   private readonly outgoing = new Map<string, { payloads: string[]; sent: Promise<void> }>()
 
   async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
-    if (this.closed) throw new Error('bus is closed')
+    if (this.closed) throw new BusUnavailableError('closed')
     const key = this.prefix + channel
     // Wrapped so one function subscribed twice counts twice, and removal is exact.
     const own: BusHandler = (p, c) => handler(p, c)
@@ -128,18 +131,6 @@ export class RedisBus implements Bus {
 
   status(): 'up' | 'down' {
     return !this.closed && this.commands.status === 'ready' && this.sub.status === 'ready' ? 'up' : 'down'
-  }
-
-  async setEphemeral(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.commands.set(this.prefix + key, value, 'PX', Math.max(1, Math.round(ttlMs)))
-  }
-
-  async getEphemeral(key: string): Promise<string | null> {
-    return this.commands.get(this.prefix + key)
-  }
-
-  async deleteEphemeral(key: string): Promise<void> {
-    await this.commands.del(this.prefix + key)
   }
 
   async close(): Promise<void> {

@@ -3,21 +3,25 @@
  * single-instance mode; the Redis one uses separate publish and subscribe
  * connections. Handlers must never block: they get the raw payload and return.
  */
+/** A publish or subscribe the bus could not carry out (disconnected, closed, timed out): retry later. */
+export class BusUnavailableError extends Error {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`the bus is unavailable (${reason}); nothing was shared, retry`, options)
+    this.name = 'BusUnavailableError'
+  }
+}
+
 export type BusHandler = (payload: string, channel: string) => void
 
 export interface Bus {
   /** This instance's id: published messages carry it so an instance can skip its own echoes. */
   readonly instanceId: string
   readonly kind: 'memory' | 'redis'
+  /** Rejects with BusUnavailableError when the payload could not be sent. */
   publish(channel: string, payload: string): Promise<void>
-  /** Subscribes; the returned function unsubscribes this handler. */
+  /** Subscribes; the returned function unsubscribes this handler. Rejects with BusUnavailableError on a closed bus. */
   subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>
   /** 'up' when both connections are ready. */
   status(): 'up' | 'down'
-  /** Short-lived shared key/value (presence). */
-  setEphemeral(key: string, value: string, ttlMs: number): Promise<void>
-  deleteEphemeral(key: string): Promise<void>
-  /** Reads a value set with setEphemeral; null when absent or expired. */
-  getEphemeral?(key: string): Promise<string | null>
   close(): Promise<void>
 }

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../storage/db.js'
-import { runHousekeeping, type HousekeepingReport } from '../housekeeping/run.js'
+import { runHousekeeping, type HousekeepingReport } from '../storage/housekeeping/run.js'
 
 const USAGE = `usage: npm run housekeeping -- [--dry-run] [--json]
   Purges deletions older than TOMBSTONE_TTL_DAYS (moving the tombstone horizon),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run seed -- --orgs 1 --users 5 --projects 10 --tasks 10000 --history 3 [--comments 0]`:
- * demo and benchmark data written through the real storage (see seed-data.ts),
+ * demo and benchmark data written through the real storage (see storage/seed-data.ts),
  * into DATABASE_URL or the PGlite store under DATA_DIR. Prints the credentials
  * of every user it created.
  */
@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/index.js'
 import { openDatabase } from '../storage/db.js'
 import { hashPassword } from '../auth/passwords.js'
-import { seedData } from './seed-data.js'
+import { seedData } from '../storage/seed-data.js'
 
 const USAGE = `usage: npm run seed -- [--orgs 1] [--users 5] [--projects 10] [--tasks 1000] [--history 3] [--comments 0] [--json]
   --users     per organization: the first is the owner, the second an admin, the rest members

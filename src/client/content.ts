@@ -6,15 +6,9 @@
 import { taskType } from '../domain/index.js'
 import type { TaskContent, TaskOp, TaskSnapshot, TextOp } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
+import { contentOf } from '../domain/snapshot.js'
 
-const CONTENT_KEYS = ['title', 'description', 'status', 'priority', 'tags', 'assigneeId', 'dueAt', 'projectId', 'customFields', 'deleted'] as const
-
-/** The content fields of a snapshot (what the op type works on). */
-export function contentOf(s: TaskContent): TaskContent {
-  const out = {} as Record<string, unknown>
-  for (const k of CONTENT_KEYS) out[k] = s[k]
-  return out as unknown as TaskContent
-}
+export { contentOf }
 
 /** Who committed a rev and when, as far as the client knows it. */
 export interface CommitInfo {

@@ -6,8 +6,10 @@
  * (404): callers then fall back to the socket.
  */
 import type { TaskSnapshot } from '../domain/types.js'
-import type { ErrorCode } from '../protocol/errors.js'
 import type { Comment, OpEvent } from '../protocol/messages.js'
+import type { PushComment, PushMutation, PushResult, Tombstone } from '../protocol/sync.js'
+
+export type { PushResult }
 import { RestError, type RestClient } from './http.js'
 import type { TaskHandle } from './task.js'
 import type { CommentMutation, TaskMutation } from './types.js'
@@ -53,26 +55,18 @@ export async function fetchSnapshot(rest: RestClient, task: TaskHandle): Promise
   }
 }
 
-/** One mutation of a push, as PROTOCOL.md section 5 shapes it. */
-type PushMutation = Record<string, unknown> & { seq: number }
-
-export interface PushResult {
-  seq: number
-  status: 'applied' | 'duplicate' | 'rejected'
-  rev?: number
-  error?: { code: ErrorCode; message: string }
-}
 
 export function taskMutationForPush(taskId: string, m: TaskMutation, baseRev: number): PushMutation {
   if (m.kind === 'create') {
     const task = m.projectId !== null ? { ...m.task, projectId: m.projectId } : m.task
     return { seq: m.seq, kind: 'create', taskId, task }
   }
-  return { seq: m.seq, kind: 'op', taskId, baseRev, op: m.op }
+  // On the wire an op is any JSON object (the server validates it).
+  return { seq: m.seq, kind: 'op', taskId, baseRev, op: m.op as PushMutation['op'] }
 }
 
 export function commentMutationForPush(m: CommentMutation): PushMutation {
-  const comment: Record<string, unknown> = { action: m.action, commentId: m.commentId }
+  const comment: PushComment = { action: m.action, commentId: m.commentId }
   if (m.body !== undefined) comment.body = m.body
   if (m.parentId !== undefined) comment.parentId = m.parentId
   return { seq: m.seq, kind: 'comment', taskId: m.taskId, comment }
@@ -94,7 +88,7 @@ export async function push(rest: RestClient, clientId: string, mutations: PushMu
 export interface PullChanges {
   tasks: TaskSnapshot[]
   comments: Comment[]
-  tombstones: { kind: 'task' | 'comment'; id: string; rev?: number }[]
+  tombstones: Tombstone[]
   cursor: string
 }
 

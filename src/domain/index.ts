@@ -4,7 +4,7 @@
  */
 export * from './types.js'
 export { InvalidOpError } from './errors.js'
-export { taskType, makeTaskType, type TaskType } from './type.js'
+export { taskType, makeTaskType, type TaskType } from './task-type.js'
 export { checkOp, validateOp, checkOpSize } from './check.js'
 export { contentFromInit, creationOp } from './init.js'
 export { opFromPatch, historyChanges } from './patch.js'

@@ -19,8 +19,7 @@ import {
   objectKeys,
   onlyKeys,
 } from './values.js'
-import { DEFAULT_LIMITS, type CustomFieldEdit, type TaskContent, type TaskLimits, type TaskOp } from './types.js'
-import type { TaskInit } from '../protocol/messages.js'
+import { DEFAULT_LIMITS, type CustomFieldEdit, type TaskContent, type TaskInit, type TaskLimits, type TaskOp } from './types.js'
 
 const INIT_KEYS = ['title', 'description', 'status', 'priority', 'tags', 'assigneeId', 'dueAt', 'projectId', 'customFields'] as const
 

@@ -45,6 +45,9 @@ export interface TaskOp {
   delete?: true
 }
 
+/** Initial content of a task in `create` (every field optional). */
+export type TaskInit = Partial<Omit<TaskContent, 'deleted'>>
+
 /** Metadata the server keeps beside the content. */
 export interface TaskMeta {
   id: string

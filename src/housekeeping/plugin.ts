@@ -5,7 +5,7 @@
  * Decorates `app.housekeeping.run()` for admins and tests.
  */
 import fp from 'fastify-plugin'
-import { runHousekeeping, type HousekeepingOptions, type HousekeepingReport } from './run.js'
+import { runHousekeeping, type HousekeepingOptions, type HousekeepingReport } from '../storage/housekeeping/run.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -22,10 +22,8 @@ function isCommentKey(key: unknown): key is { createdAt: string; id: string } {
   )
 }
 
-const key = (b: { clientId?: string; seq?: number }) => {
-  if ((b.clientId === undefined) !== (b.seq === undefined)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
-  return { clientId: b.clientId ?? null, seq: b.seq ?? null }
-}
+/** The optional idempotency key of a body; the sequencer and the comment service check that both or neither are given. */
+const key = (b: { clientId?: string; seq?: number }) => ({ clientId: b.clientId ?? null, seq: b.seq ?? null })
 
 const commentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { comments, sequencer } = app

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
-import { createDevice, getDevice, listDevices } from '../auth/devices.js'
+import { createDevice, getDevice, listDevices } from '../storage/devices.js'
 import { isAdmin } from '../auth/permissions.js'
 import { decodeCursor, isIdKey, toPage } from './pagination.js'
 import { Device, DeviceInput, IdParams, PageOf, PageQuery, Uuid, bearer, errorResponses } from './schemas.js'

@@ -6,8 +6,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Socket } from 'node:net'
-import { ERROR_STATUS, TaskSyncError, type ErrorBody, type ErrorCode } from '../protocol/errors.js'
-import { isDataException, isStorageUnavailable, isUniqueViolation } from '../storage/errors.js'
+import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '../protocol/errors.js'
+import { clientError } from '../storage/errors.js'
 
 /** Status of fastify's own 4xx errors mapped to our codes; others are bad_request. */
 const BY_STATUS: Record<number, ErrorCode> = {
@@ -29,18 +29,13 @@ export function toErrorBody(err: unknown, log?: FastifyBaseLogger): { status: nu
     status: ERROR_STATUS[code],
     body: { error: details === undefined ? { code, message } : { code, message, details } },
   })
-  if (err instanceof TaskSyncError) return make(err.code, err.message, err.details)
+  const known = clientError(err, log)
+  if (known) return make(known.code, known.message, known.details)
   const fe = err as FastifyError & { validation?: ValidationIssue[]; validationContext?: string }
   if (fe?.validation) {
     const details = fe.validation.map((v) => ({ in: fe.validationContext, path: v.instancePath || '/', message: v.message }))
     return make('bad_request', fe.message || 'invalid request', details)
   }
-  if (isStorageUnavailable(err)) {
-    log?.warn({ err }, 'storage unavailable')
-    return make('unavailable', 'storage is unavailable, nothing was committed; retry')
-  }
-  if (isDataException(err)) return make('bad_request', 'a value is not valid for its field')
-  if (isUniqueViolation(err)) return make('already_exists', 'an entity with this id already exists')
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500
   if (status >= 400 && status < 500) return make(BY_STATUS[status] ?? 'bad_request', fe.message || 'bad request')
   log?.error({ err }, 'unexpected error')

@@ -11,7 +11,8 @@ import { opContent } from './text.js'
 import { PageOf, errorResponses } from './schemas.js'
 import { Conflict } from './sync-schemas.js'
 import { canWrite } from '../auth/permissions.js'
-import { listConflicts, loadConflict, resolveConflict, type ResolveInput } from '../sync/conflicts.js'
+import { listConflicts, loadConflict } from '../storage/conflicts.js'
+import { resolveConflict, type ResolveInput } from '../sync/conflicts.js'
 import type { JsonValue } from '../domain/types.js'
 
 const Uuid = Type.String({ format: 'uuid' })

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { isAdmin } from '../auth/permissions.js'
-import { listSyncLog } from '../sync/log.js'
+import { listSyncLog } from '../storage/sync/log.js'
 import { PageOf, errorResponses } from './schemas.js'
 import { SyncLogItem } from './sync-schemas.js'
 

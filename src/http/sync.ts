@@ -10,10 +10,11 @@ import { opContent } from './text.js'
 import { Rev, Seq } from '../protocol/messages.js'
 import { errorResponses } from './schemas.js'
 import { PullAnswer, PushAnswer } from './sync-schemas.js'
-import { checkBatch, pushMutations, type MutationResult } from '../sync/push.js'
-import { pullChanges } from '../sync/pull.js'
-import { recordSync, type SyncLogEntry } from '../sync/log.js'
-import type { Principal } from '../sequencer/types.js'
+import type { PushResult } from '../protocol/sync.js'
+import { checkBatch, pushMutations } from '../sync/push.js'
+import { pullChanges } from '../storage/sync/pull.js'
+import { recordSync, type SyncLogEntry } from '../storage/sync/log.js'
+import type { Principal } from '../auth/principal.js'
 
 const Uuid = Type.String({ format: 'uuid' })
 const AnyObject = Type.Record(Type.String(), Type.Unknown())
@@ -121,7 +122,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 }
 
-function tally(results: MutationResult[]): Record<MutationResult['status'], number> {
+function tally(results: PushResult[]): Record<PushResult['status'], number> {
   const counts = { applied: 0, duplicate: 0, rejected: 0 }
   for (const r of results) counts[r.status]++
   return counts

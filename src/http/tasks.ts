@@ -9,8 +9,8 @@ import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { opFromPatch, type TaskOp, type TaskSnapshot } from '../domain/index.js'
 import type { TaskInit } from '../protocol/messages.js'
-import { contentOf } from '../sequencer/hot-tasks.js'
-import type { Principal } from '../sequencer/types.js'
+import { contentOf } from '../domain/snapshot.js'
+import type { Principal } from '../auth/principal.js'
 import { listTasks, loadHistory } from '../storage/tasks.js'
 import { decodeCursor, isIdKey, toPage } from './pagination.js'
 import { IdParams, PageOf, bearer, errorResponses } from './schemas.js'
@@ -29,10 +29,8 @@ export function revFromIfMatch(header: string | undefined): number | undefined {
   return Number(m[1])
 }
 
-const key = (b: { clientId?: string; seq?: number }) => {
-  if ((b.clientId === undefined) !== (b.seq === undefined)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
-  return { clientId: b.clientId ?? null, seq: b.seq ?? null }
-}
+/** The optional idempotency key of a body; the sequencer and the comment service check that both or neither are given. */
+const key = (b: { clientId?: string; seq?: number }) => ({ clientId: b.clientId ?? null, seq: b.seq ?? null })
 
 const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { sequencer } = app

@@ -5,7 +5,9 @@
  */
 import { Type, type Static } from 'typebox'
 import type { ErrorCode } from './errors.js'
-import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { TaskOp, TaskSnapshot } from '../domain/types.js'
+
+export type { TaskInit } from '../domain/types.js'
 
 const Uuid = Type.String({ format: 'uuid' })
 /** A client's mutation counter: stored as bigint, so at most 2^53 − 1 (a safe JSON integer). */
@@ -142,5 +144,3 @@ export type ServerMessage =
   /** `ref` names the task (or other entity); `seq`, when present, the mutation the error answers. */
   | { type: 'error'; code: ErrorCode; message: string; ref?: string; seq?: number }
 
-/** Initial content of a task in `create` (every field optional). */
-export type TaskInit = Partial<Omit<TaskContent, 'deleted'>>

@@ -1,33 +1,11 @@
 /** useConflicts: the conflicts the SDK reported (refused or lost local changes), until the app dismisses them. */
 import { useMemo, useSyncExternalStore } from 'react'
-import type { ConflictEvent, TaskSyncClient } from '../client/index.js'
+import type { TaskSyncClient } from '../client/index.js'
+import { conflictLog, type ReportedConflict } from './conflict-log.js'
 import { useClient } from './provider.js'
+
+export type { ReportedConflict }
 import { externalStore, type ExternalStore } from './store.js'
-
-/** A conflict as reported, with when it arrived. */
-export type ReportedConflict = ConflictEvent & { taskId: string; at: number; key: number }
-
-interface Log {
-  items: ReportedConflict[]
-  listeners: Set<(items: ReportedConflict[]) => void>
-}
-
-const logs = new WeakMap<TaskSyncClient, Log>()
-let keys = 0
-
-/** Starts collecting a client's conflicts (TaskSyncProvider does it on its first render). */
-export function conflictLog(client: TaskSyncClient): Log {
-  let log = logs.get(client)
-  if (!log) {
-    const created: Log = { items: [], listeners: new Set() }
-    client.on('conflict', (e) => {
-      created.items = [...created.items, { ...e, at: Date.now(), key: ++keys }]
-      for (const l of created.listeners) l(created.items)
-    })
-    logs.set(client, (log = created))
-  }
-  return log
-}
 
 function conflictsStore(client: TaskSyncClient, taskId: string | undefined): ExternalStore<ReportedConflict[]> {
   const log = conflictLog(client)

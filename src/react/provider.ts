@@ -1,7 +1,7 @@
 /** The client for every hook below a TaskSyncProvider. */
 import { createContext, createElement, useContext, type ReactNode } from 'react'
 import type { TaskSyncClient } from '../client/index.js'
-import { conflictLog } from './conflicts.js'
+import { conflictLog } from './conflict-log.js'
 
 const ClientContext = createContext<TaskSyncClient | null>(null)
 

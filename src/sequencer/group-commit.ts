@@ -4,22 +4,19 @@
  * load each commit goes alone at once (no added latency); under heavy load the
  * round trips and WAL flushes are shared by many tasks.
  */
-import type { CommitOutcome, CommitRow, MutationRecord } from '../storage/tasks-commit.js'
-import { commitKey } from '../storage/tasks-commit.js'
-import { isLostRace } from './db-errors.js'
-
-/** What happened to one row: written, already recorded for its (clientId, seq), or beaten by another commit. */
-export type RowOutcome = { kind: 'committed' } | { kind: 'duplicate'; record: MutationRecord } | { kind: 'lost' }
+import type { CommitOutcome, CommitRow } from '../storage/task-store.js'
+import { isLostRace } from '../storage/errors.js'
 
 interface Pending {
   row: CommitRow
   /** performance.now() when queued. */
   at: number
-  resolve(o: RowOutcome): void
+  resolve(o: CommitOutcome): void
   reject(err: unknown): void
 }
 
-export type WriteBatch = (rows: CommitRow[]) => Promise<CommitOutcome>
+/** Writes rows of distinct tasks at once; one outcome per row, in order. */
+export type WriteBatch = (rows: CommitRow[]) => Promise<CommitOutcome[]>
 
 export class GroupCommitter {
   private queue: Pending[] = []
@@ -34,7 +31,7 @@ export class GroupCommitter {
   ) {}
 
   /** Queues one row (at most one per task at a time: the caller's per-task queue ensures it). */
-  commit(row: CommitRow): Promise<RowOutcome> {
+  commit(row: CommitRow): Promise<CommitOutcome> {
     return new Promise((resolve, reject) => {
       this.queue.push({ row, at: performance.now(), resolve, reject })
       this.pump()
@@ -60,38 +57,28 @@ export class GroupCommitter {
    * which would otherwise hold the next statement back.
    */
   private async flush(batch: Pending[]): Promise<void> {
-    let outcome: CommitOutcome
+    let outcomes: CommitOutcome[]
     try {
-      outcome = await this.statement(batch)
+      outcomes = await this.statement(batch)
     } catch (err) {
       // One row's error (a racing duplicate, a deadlock) must not fail its neighbours:
       // write them one by one, each then fails or succeeds on its own.
       if (batch.length === 1 || !isLostRace(err)) for (const p of batch) p.reject(err)
-      else await Promise.all(batch.map((p) => this.statement([p]).then((o) => settle([p], o), (e) => p.reject(e))))
+      else await Promise.all(batch.map((p) => this.statement([p]).then(([o]) => p.resolve(o), (e) => p.reject(e))))
       this.release()
       return
     }
     this.release()
-    settle(batch, outcome)
+    batch.forEach((p, i) => p.resolve(outcomes[i]))
   }
 
-  private async statement(batch: Pending[]): Promise<CommitOutcome> {
+  private async statement(batch: Pending[]): Promise<CommitOutcome[]> {
     this.stats.statements++
     this.stats.rows += batch.length
     const started = performance.now()
     for (const p of batch) this.stats.queuedMs += started - p.at
-    const outcome = await this.write(batch.map((p) => p.row))
+    const outcomes = await this.write(batch.map((p) => p.row))
     this.stats.statementMs += performance.now() - started
-    return outcome
-  }
-}
-
-function settle(batch: Pending[], outcome: CommitOutcome): void {
-  for (const p of batch) {
-    const key = commitKey(p.row.orgId, p.row.taskId)
-    const dup = outcome.duplicates.get(key)
-    if (outcome.committed.has(key)) p.resolve({ kind: 'committed' })
-    else if (dup) p.resolve({ kind: 'duplicate', record: dup })
-    else p.resolve({ kind: 'lost' })
+    return outcomes
   }
 }

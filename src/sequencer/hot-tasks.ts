@@ -7,8 +7,8 @@
  */
 import { TaskSyncError } from '../protocol/errors.js'
 import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
-import type { Database, Executor } from '../storage/db.js'
-import { loadOps, loadTask } from '../storage/tasks.js'
+import { contentOf } from '../domain/snapshot.js'
+import type { LockedTask, TaskStore } from '../storage/task-store.js'
 import { Lru } from './lru.js'
 
 /** Ops kept per hot task: enough for clients a few revs behind, without a read. */
@@ -16,31 +16,17 @@ const RECENT_OPS = 32
 
 export interface HotTask {
   snapshot: TaskSnapshot
+  /** The snapshot's content (what the next op applies to), kept so a commit need not split it again. */
+  content: TaskContent
   /** The last committed ops, oldest first, ending at snapshot.rev (possibly empty). */
   recent: { rev: number; op: TaskOp }[]
-}
-
-/** The content fields of a snapshot (what the op type works on). */
-export function contentOf(s: TaskSnapshot): TaskContent {
-  return {
-    title: s.title,
-    description: s.description,
-    status: s.status,
-    priority: s.priority,
-    tags: s.tags,
-    assigneeId: s.assigneeId,
-    dueAt: s.dueAt,
-    projectId: s.projectId,
-    customFields: s.customFields,
-    deleted: s.deleted,
-  }
 }
 
 export class HotTasks {
   private readonly lru: Lru<HotTask>
 
   constructor(
-    private readonly database: Database,
+    private readonly store: TaskStore,
     size: number,
   ) {
     this.lru = new Lru(size)
@@ -54,22 +40,22 @@ export class HotTasks {
     const key = `${orgId}:${taskId}`
     const cached = this.lru.get(key)
     if (cached && cached.snapshot.rev >= minRev) return cached
-    const snapshot = await loadTask(this.database, orgId, taskId)
+    const snapshot = await this.store.loadTask(orgId, taskId)
     if (!snapshot) {
       this.lru.delete(key)
       throw new TaskSyncError('not_found', `task ${taskId} not found`)
     }
-    const hot: HotTask = { snapshot, recent: [] }
+    const hot: HotTask = { snapshot, content: contentOf(snapshot), recent: [] }
     this.lru.set(key, hot)
     return hot
   }
 
   /** Records a commit made by this instance. */
-  committed(orgId: string, taskId: string, snapshot: TaskSnapshot, op: TaskOp, prev: HotTask | null): void {
+  committed(orgId: string, taskId: string, snapshot: TaskSnapshot, content: TaskContent, op: TaskOp, prev: HotTask | null): void {
     const recent = prev && prev.snapshot.rev === snapshot.rev - 1 ? prev.recent : []
     recent.push({ rev: snapshot.rev, op })
     if (recent.length > RECENT_OPS) recent.shift()
-    this.lru.set(`${orgId}:${taskId}`, { snapshot, recent })
+    this.lru.set(`${orgId}:${taskId}`, { snapshot, content, recent })
   }
 
   forget(orgId: string, taskId: string): void {
@@ -78,14 +64,15 @@ export class HotTasks {
 
   /**
    * The committed ops with rev in (baseRev, hot.snapshot.rev], oldest first: from
-   * memory when held, else from the op log. rev_too_old when the log no longer holds them.
+   * memory when held, else from the op log (under the lock, when the task is locked).
+   * rev_too_old when the log no longer holds them.
    */
-  async opsAfter(orgId: string, taskId: string, hot: HotTask, baseRev: number, exec?: Executor): Promise<{ rev: number; op: TaskOp }[]> {
+  async opsAfter(orgId: string, taskId: string, hot: HotTask, baseRev: number, locked?: LockedTask): Promise<{ rev: number; op: TaskOp }[]> {
     const needed = hot.snapshot.rev - baseRev
     if (needed <= 0) return []
     const first = hot.recent[0]
     if (first && first.rev <= baseRev + 1) return hot.recent.slice(baseRev + 1 - first.rev)
-    const ops = await loadOps(this.database, orgId, taskId, baseRev + 1, needed, exec)
+    const ops = locked ? await locked.loadOps(baseRev + 1, needed) : await this.store.loadOps(orgId, taskId, baseRev + 1, needed)
     if (ops.length < needed || ops[0].rev !== baseRev + 1) {
       throw new TaskSyncError('rev_too_old', `rev ${baseRev} is older than the op log of task ${taskId} holds: rebase on a fresh snapshot`)
     }

@@ -1,3 +1,2 @@
-export * from './types.js'
-export { TaskSequencer } from './sequencer.js'
-export { CommentService, type CommentServiceOptions } from './comments.js'
+export * from './requests.js'
+export { TaskSequencer, type SequencerOptions } from './sequencer.js'

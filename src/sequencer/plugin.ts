@@ -1,26 +1,24 @@
 /**
- * Decorates `app.sequencer` (task ops) and `app.comments`. On close both drain:
- * new mutations answer `unavailable`, begun commits finish and are published
- * before the bus and the database close.
+ * Decorates `app.sequencer` (task ops) on the app's task store. On close it
+ * drains: new mutations answer `unavailable`, begun commits finish and are
+ * published before the bus and the database close.
  */
 import fp from 'fastify-plugin'
 import { Counter, type Registry } from 'prom-client'
 import { TaskSequencer } from './sequencer.js'
-import { CommentService } from './comments.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     sequencer: TaskSequencer
-    comments: CommentService
   }
 }
 
 export default fp(
   async (app) => {
-    const { config, database, bus } = app
+    const { config, taskStore, bus } = app
     const logger = app.log.child({ module: 'sequencer' })
     const sequencer = new TaskSequencer({
-      database,
+      store: taskStore,
       bus,
       limits: config.limits,
       instanceId: config.INSTANCE_ID,
@@ -28,21 +26,10 @@ export default fp(
       logger,
       fault: config.TASKSYNC_FAULT === 'ack-before-commit' ? 'ack-before-commit' : undefined,
     })
-    const comments = new CommentService({
-      database,
-      bus,
-      instanceId: config.INSTANCE_ID,
-      bodyMax: config.limits.commentBodyMax,
-      sequencer,
-      logger,
-    })
     registerCommitMetrics(app.metrics.registry, sequencer)
     app.decorate('sequencer', sequencer)
-    app.decorate('comments', comments)
     // preClose runs before any onClose hook, so the bus and database are still open.
-    app.addHook('preClose', async () => {
-      await Promise.all([sequencer.drain(), comments.drain()])
-    })
+    app.addHook('preClose', () => sequencer.drain())
   },
   { name: 'sequencer', dependencies: ['config', 'storage', 'bus', 'metrics'] },
 )

@@ -19,33 +19,45 @@ import {
   makeTaskType,
   type TaskType,
 } from '../domain/index.js'
-import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
-import type { Database, Executor } from '../storage/db.js'
-import { claimClient, findMutation, recordMutation, type ClientBinding } from '../storage/clients.js'
-import { commitCreate, commitKey, commitOps, type CommitRow, type ConflictRow, type MutationRecord } from '../storage/tasks-commit.js'
-import { loadOps, loadTask, projectExists, toOpEvent, toSnapshot } from '../storage/tasks.js'
-import { isLostRace, storageError } from './db-errors.js'
-import { GroupCommitter, type RowOutcome } from './group-commit.js'
-import { HotTasks, contentOf, type HotTask } from './hot-tasks.js'
+import { contentOf, toSnapshot } from '../domain/snapshot.js'
+import type { TaskContent, TaskLimits, TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { Principal } from '../auth/principal.js'
+import type { Bus } from '../bus/types.js'
+import type { CommitNotice } from '../bus/notices.js'
+import { Announcer } from '../bus/announcer.js'
+import type { ClientBinding, CommitOutcome, CommitRow, ConflictRow, LockedTask, MutationRecord, TaskStore } from '../storage/task-store.js'
+import { asUnavailable, isLostRace } from '../storage/errors.js'
+import { GroupCommitter } from './group-commit.js'
+import { HotTasks, type HotTask } from './hot-tasks.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { Lru } from './lru.js'
-import { Announcer } from './announcer.js'
-import type {
-  CommitListener,
-  CommitNotice,
-  CommitResult,
-  CreateTaskRequest,
-  Principal,
-  SequencerLogger,
-  SequencerOptions,
-  SubmitOpRequest,
-} from './types.js'
+import { checkMutationKey, type CommitListener, type CommitResult, type CreateTaskRequest, type SequencerLogger, type SubmitOpRequest } from './requests.js'
+
+export interface SequencerOptions {
+  store: TaskStore
+  bus: Bus
+  limits: TaskLimits
+  instanceId: string
+  /** Ops an op may be behind (current rev − baseRev) before it is `rev_too_old`. */
+  replayWindow: number
+  logger?: SequencerLogger
+  /** Hot tasks kept in memory (LRU). Default 10,000. */
+  cacheSize?: number
+  /** Retries after a lost race before answering `unavailable`. Default 10. */
+  maxRetries?: number
+  /** Most op commits written in one statement (group commit). Default 64. */
+  maxBatch?: number
+  /** Commit statements in flight at once; more ready commits wait and are batched. Default: the store's. */
+  commitConcurrency?: number
+  /** Test-only (TASKSYNC_FAULT): `ack-before-commit` answers an op as committed without waiting for its commit. */
+  fault?: 'ack-before-commit'
+}
 
 /** Errors after which a resend of an already committed (clientId, seq) still gets its ack. */
 const RESEND_CHECKED = new Set(['invalid_op', 'task_deleted', 'not_found', 'bad_request', 'rev_too_old', 'already_exists'])
 
 export class TaskSequencer {
-  private readonly database: Database
+  private readonly store: TaskStore
   private readonly type: TaskType
   private readonly replayWindow: number
   private readonly maxRetries: number
@@ -61,13 +73,13 @@ export class TaskSequencer {
   private readonly ackBeforeCommit: boolean
 
   constructor(opts: SequencerOptions) {
-    this.database = opts.database
+    this.store = opts.store
     this.type = makeTaskType(opts.limits)
     this.replayWindow = opts.replayWindow
     this.maxRetries = opts.maxRetries ?? 10
-    this.hot = new HotTasks(opts.database, opts.cacheSize ?? 10_000)
-    const concurrency = opts.commitConcurrency ?? (opts.database.kind === 'pglite' ? 1 : 2)
-    this.committer = new GroupCommitter((rows) => commitOps(opts.database, rows), concurrency, opts.maxBatch ?? 64)
+    this.hot = new HotTasks(opts.store, opts.cacheSize ?? 10_000)
+    const concurrency = opts.commitConcurrency ?? opts.store.commitConcurrency
+    this.committer = new GroupCommitter((rows) => opts.store.commitOps(rows), concurrency, opts.maxBatch ?? 64)
     this.announcer = new Announcer(opts.bus, opts.instanceId, opts.logger)
     this.logger = opts.logger
     this.ackBeforeCommit = opts.fault === 'ack-before-commit'
@@ -109,18 +121,18 @@ export class TaskSequencer {
   /** The task's latest snapshot read from the database, or null (also for another org's task). */
   async snapshot(orgId: string, taskId: string): Promise<TaskSnapshot | null> {
     try {
-      return await loadTask(this.database, orgId, taskId)
+      return await this.store.loadTask(orgId, taskId)
     } catch (err) {
-      throw storageError(err, this.logger)
+      throw asUnavailable(err, this.logger)
     }
   }
 
   /** Committed ops with rev ≥ fromRev, ascending, at most `limit`. */
   async opsSince(orgId: string, taskId: string, fromRev: number, limit: number): Promise<OpEvent[]> {
     try {
-      return (await loadOps(this.database, orgId, taskId, fromRev, limit)).map((o) => toOpEvent(taskId, o))
+      return (await this.store.loadOps(orgId, taskId, fromRev, limit)).map((o) => ({ type: 'op', taskId, ...o }))
     } catch (err) {
-      throw storageError(err, this.logger)
+      throw asUnavailable(err, this.logger)
     }
   }
 
@@ -129,9 +141,9 @@ export class TaskSequencer {
     let binding = this.bindings.get(clientId)
     if (!binding) {
       try {
-        binding = await claimClient(this.database, clientId, principal)
+        binding = await this.store.claimClient(clientId, principal)
       } catch (err) {
-        throw storageError(err, this.logger)
+        throw asUnavailable(err, this.logger)
       }
       this.bindings.set(clientId, binding)
     }
@@ -153,10 +165,9 @@ export class TaskSequencer {
   }
 
   private admit(req: CreateTaskRequest | SubmitOpRequest): void {
+    checkMutationKey(req)
     if (this.draining) throw new TaskSyncError('unavailable', 'the server is shutting down; retry on another instance')
     if (req.principal.role === 'viewer') throw new TaskSyncError('forbidden', 'a viewer may read tasks but not change them')
-    if ((req.clientId === null) !== (req.seq === null)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
-    if (req.seq !== null && (!Number.isSafeInteger(req.seq) || req.seq < 1)) throw new TaskSyncError('bad_request', 'seq must be a positive integer')
   }
 
   private async checkProject(orgId: string, projectId: string): Promise<void> {
@@ -164,9 +175,9 @@ export class TaskSequencer {
     if (this.projects.get(key)) return
     let exists: boolean
     try {
-      exists = await projectExists(this.database, orgId, projectId)
+      exists = await this.store.projectExists(orgId, projectId)
     } catch (err) {
-      throw storageError(err, this.logger)
+      throw asUnavailable(err, this.logger)
     }
     if (!exists) throw new InvalidOpError('projectId', `no project ${projectId} in this organization`)
     this.projects.set(key, true)
@@ -178,7 +189,7 @@ export class TaskSequencer {
       return await fn()
     } catch (err) {
       if (req.clientId === null || req.seq === null || !(err instanceof TaskSyncError) || !RESEND_CHECKED.has(err.code)) throw err
-      const record = await findMutation(this.database, req.clientId, req.seq).catch(() => null)
+      const record = await this.store.findMutation(req.clientId, req.seq).catch(() => null)
       if (!record) throw err
       return this.duplicate(req, record, kind)
     }
@@ -226,17 +237,16 @@ export class TaskSequencer {
       tombstone: false,
     }
     for (let attempt = 0; ; attempt++) {
-      let outcome
+      let outcome: CommitOutcome
       try {
-        outcome = await commitCreate(this.database, row, userId)
+        outcome = await this.store.commitCreate(row)
       } catch (err) {
         // A racing resend of the same (clientId, seq): the next attempt finds its record.
         if (isLostRace(err) && attempt < this.maxRetries) continue
-        throw storageError(err, this.logger)
+        throw asUnavailable(err, this.logger)
       }
-      const dup = outcome.duplicates.values().next().value
-      if (dup) return this.duplicate(req, dup, 'create')
-      if (outcome.committed.size === 0) throw new TaskSyncError('already_exists', `task ${req.taskId} already exists`)
+      if (outcome.kind === 'duplicate') return this.duplicate(req, outcome.record, 'create')
+      if (outcome.kind === 'lost') throw new TaskSyncError('already_exists', `task ${req.taskId} already exists`)
       return this.committed(row, null, [])
     }
   }
@@ -260,7 +270,7 @@ export class TaskSequencer {
           await backoff(attempt)
           continue
         }
-        throw storageError(err, this.logger)
+        throw asUnavailable(err, this.logger)
       }
       if (step.kind === 'identity') return this.identity(req, step.hot)
       if (step.kind === 'committed') return this.committed(step.row, step.hot, step.row.conflicts)
@@ -286,21 +296,17 @@ export class TaskSequencer {
   }
 
   private locked(req: SubmitOpRequest, op: TaskOp): Promise<Step> {
-    return this.database.db.transaction(async (tx) => {
-      const snapshot = await loadTask(this.database, req.principal.orgId, req.taskId, tx, true)
-      if (!snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
-      const hot: HotTask = { snapshot, recent: [] }
-      const row = await this.prepare(req, op, hot, tx)
+    return this.store.withTaskLocked(req.principal.orgId, req.taskId, async (locked) => {
+      if (!locked.snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
+      const hot: HotTask = { snapshot: locked.snapshot, content: contentOf(locked.snapshot), recent: [] }
+      const row = await this.prepare(req, op, hot, locked)
       if (!row) return { kind: 'identity', hot }
-      const outcome = await commitOps(this.database, [row], tx)
-      const key = commitKey(row.orgId, row.taskId)
-      const dup = outcome.duplicates.get(key)
-      return step(outcome.committed.has(key) ? { kind: 'committed' } : dup ? { kind: 'duplicate', record: dup } : { kind: 'lost' }, row, hot)
+      return step(await locked.commit(row), row, hot)
     })
   }
 
   /** Checks the op against the task, transforms it past what was committed since baseRev, applies it: the row to write, or null for an identity op. */
-  private async prepare(req: SubmitOpRequest, op: TaskOp, hot: HotTask, exec?: Executor): Promise<CommitRow | null> {
+  private async prepare(req: SubmitOpRequest, op: TaskOp, hot: HotTask, locked?: LockedTask): Promise<CommitRow | null> {
     const { orgId, userId, deviceId } = req.principal
     const current = hot.snapshot.rev
     if (hot.snapshot.deleted) throw new TaskSyncError('task_deleted', `task ${req.taskId} is deleted`, { rev: current })
@@ -310,13 +316,13 @@ export class TaskSequencer {
     }
     let a = op
     const conflicts: ConflictRow[] = []
-    for (const c of await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev, exec)) {
+    for (const c of await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev, locked)) {
       for (const r of detectConflicts(a, c.op)) conflicts.push({ id: randomUUID(), ...r, committedRev: c.rev })
       a = this.type.transform(a, c.op, 'left')
     }
     if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
     if (Object.keys(a).length === 0) return null
-    const before = contentOf(hot.snapshot)
+    const before = hot.content
     const content = this.type.apply(before, a)
     return {
       orgId,
@@ -344,12 +350,12 @@ export class TaskSequencer {
       const record = { clientId: req.clientId, seq: req.seq, orgId: req.principal.orgId, kind: 'op' as const, taskId: req.taskId, rev, commentId: null }
       let fresh: boolean
       try {
-        fresh = await recordMutation(this.database, record)
+        fresh = await this.store.recordMutation(record)
       } catch (err) {
-        throw storageError(err, this.logger)
+        throw asUnavailable(err, this.logger)
       }
       if (!fresh) {
-        const existing = await findMutation(this.database, req.clientId, req.seq).catch(() => null)
+        const existing = await this.store.findMutation(req.clientId, req.seq).catch(() => null)
         if (existing) return this.duplicate(req, existing, 'op')
       }
     }
@@ -366,7 +372,7 @@ export class TaskSequencer {
       updatedAt: row.at,
       updatedBy: row.userId,
     })
-    this.hot.committed(row.orgId, row.taskId, snapshot, row.op, prev)
+    this.hot.committed(row.orgId, row.taskId, snapshot, row.content, row.op, prev)
     const event: OpEvent = {
       type: 'op',
       taskId: row.taskId,
@@ -392,7 +398,7 @@ export class TaskSequencer {
       notice.prevProjectId = prevProject
       notice.snapshot = snapshot
     }
-    this.announcer.announce(row.orgId, notice)
+    this.announcer.announce(notice)
     return {
       taskId: row.taskId,
       rev: row.rev,
@@ -412,7 +418,7 @@ type Step =
   | { kind: 'duplicate'; record: MutationRecord }
   | { kind: 'lost' }
 
-function step(outcome: RowOutcome, row: CommitRow, hot: HotTask): Step {
+function step(outcome: CommitOutcome, row: CommitRow, hot: HotTask): Step {
   if (outcome.kind === 'committed') return { kind: 'committed', row, hot }
   if (outcome.kind === 'duplicate') return { kind: 'duplicate', record: outcome.record }
   return { kind: 'lost' }

@@ -4,13 +4,7 @@
  */
 import { sql } from 'drizzle-orm'
 import type { Database } from './db.js'
-import type { MutationRecord } from './tasks-commit.js'
-
-export interface ClientBinding {
-  orgId: string
-  userId: string
-  deviceId: string
-}
+import type { ClientBinding, MutationRecord } from './task-store.js'
 
 /** Binds clientId to the device unless already bound; answers the binding that holds. */
 export async function claimClient(database: Database, clientId: string, want: ClientBinding): Promise<ClientBinding> {

@@ -7,6 +7,7 @@ import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from './db.js'
 import type { Comment } from '../protocol/messages.js'
 import { iso } from './tasks.js'
+import type { MutationKey, NewComment } from './task-store.js'
 
 /** A comments row as selected with snake_case names and ISO times. */
 export interface CommentRow {
@@ -62,11 +63,6 @@ export async function listComments(
   return rows.map(toComment)
 }
 
-/** A (clientId, seq) to record with the mutation, or none. */
-export interface MutationKey {
-  clientId: string | null
-  seq: number | null
-}
 
 // Writes the client_mutations record when the change `changed` (a CTE returning
 // org_id, id, task_id) wrote a row; a racing resend hits the primary key instead.
@@ -89,7 +85,7 @@ const returning = sql`returning org_id, id, task_id, parent_id, author_id, body,
 /** Inserts a comment; null when the org already has one with this id. */
 export function insertComment(
   database: Database,
-  c: { orgId: string; id: string; taskId: string; parentId: string | null; authorId: string; body: string; at: string },
+  c: NewComment,
   m: MutationKey,
 ): Promise<Comment | null> {
   return mutate(

@@ -1,8 +1,19 @@
 /**
- * Recognises driver errors (postgres.js, PGlite, wrapped by drizzle) by what they
- * mean for a caller: storage is unreachable (answer `unavailable`, retry), the
- * input was not valid for a column (a client's mistake), or a key already exists.
+ * The one reading of database errors (postgres.js, PGlite, wrapped by drizzle),
+ * one rule each, and what each means for a client:
+ *
+ * - `unreachable`: no usable connection, the server shutting down or out of
+ *   resources (SQLSTATE classes 08, 53, 57, 58; driver connection codes; a closed
+ *   PGlite). Nothing was acked: the client retries (`unavailable`).
+ * - `contention`: a serialization failure or deadlock (40001, 40P01): another
+ *   transaction won. The sequencer reloads and retries; elsewhere `unavailable`.
+ * - `duplicate`: a unique violation (23505). In a commit it is a lost race (a
+ *   racing twin wrote first); elsewhere an id already taken (`already_exists`).
+ * - `bad_value`: SQLSTATE class 22, a value that does not fit its column (`bad_request`).
  */
+import { TaskSyncError } from '../protocol/errors.js'
+
+export type StorageFault = 'unreachable' | 'contention' | 'duplicate' | 'bad_value'
 
 interface DriverError {
   code?: unknown
@@ -11,21 +22,7 @@ interface DriverError {
 }
 
 /** postgres.js and Node socket codes that mean "no usable connection". */
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'CONNECT_TIMEOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-])
-
-/** SQLSTATEs after which a retry may succeed: shutdown, too many connections, serialization. */
-const TRANSIENT_STATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01'])
+const CONNECTION_CODE = /^(ECONN|ETIMEDOUT$|EPIPE$|ENOTFOUND$|EAI_AGAIN$|CONNECT_TIMEOUT$|CONNECTION_)/
 
 /** The error and every `cause` under it (drizzle wraps driver errors). */
 function* chain(err: unknown): Generator<DriverError> {
@@ -34,29 +31,71 @@ function* chain(err: unknown): Generator<DriverError> {
   }
 }
 
-function sqlState(e: DriverError): string | undefined {
-  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined
-}
-
-/** True when the database could not be reached or asked for a retry: nothing was committed. */
-export function isStorageUnavailable(err: unknown): boolean {
+/** What a thrown value says about storage, or null when it is no database error (a bug, or ours). */
+export function storageFault(err: unknown): StorageFault | null {
+  if (err instanceof TaskSyncError) return null
   for (const e of chain(err)) {
-    if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true
-    const state = sqlState(e)
-    if (state && (state.startsWith('08') || TRANSIENT_STATES.has(state))) return true
-    if (typeof e.message === 'string' && /PGlite is closed/i.test(e.message)) return true
+    const code = typeof e.code === 'string' ? e.code : undefined
+    if (code !== undefined && CONNECTION_CODE.test(code)) return 'unreachable'
+    if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) {
+      if (/^(08|53|57|58)/.test(code)) return 'unreachable'
+      if (code === '40001' || code === '40P01') return 'contention'
+      if (code === '23505') return 'duplicate'
+      if (code.startsWith('22')) return 'bad_value'
+    }
+    if (typeof e.message === 'string' && /PGlite is closed/i.test(e.message)) return 'unreachable'
   }
-  return false
+  return null
 }
 
-/** True for SQLSTATE class 22 (a value that does not fit its column: bad uuid, bad date…). */
-export function isDataException(err: unknown): boolean {
-  for (const e of chain(err)) if (sqlState(e)?.startsWith('22')) return true
-  return false
+/** Another commit won (a racing twin's unique key, a serialization failure, a deadlock): reload and retry. */
+export const isLostRace = (err: unknown): boolean => {
+  const fault = storageFault(err)
+  return fault === 'contention' || fault === 'duplicate'
 }
 
-/** True for a unique-constraint violation (SQLSTATE 23505). */
-export function isUniqueViolation(err: unknown): boolean {
-  for (const e of chain(err)) if (sqlState(e) === '23505') return true
-  return false
+/** A unique violation: the id (or key) is taken. */
+export const isUniqueViolation = (err: unknown): boolean => storageFault(err) === 'duplicate'
+
+/** The one answer for "storage failed, nothing was acked". */
+export function storageUnavailable(): TaskSyncError {
+  return new TaskSyncError('unavailable', 'storage is unavailable; nothing was committed, retry (a resend with the same clientId and seq is safe)')
+}
+
+interface Logger {
+  warn(obj: unknown, msg?: string): void
+  error(obj: unknown, msg?: string): void
+}
+
+/**
+ * A failure inside a mutation, as its caller answers it: our own errors pass
+ * through; any storage failure (after the caller's retries) is `unavailable`,
+ * logged as a warning when storage was unreachable and as an error otherwise.
+ */
+export function asUnavailable(err: unknown, log?: Logger): TaskSyncError {
+  if (err instanceof TaskSyncError) return err
+  if (storageFault(err) === 'unreachable') log?.warn({ err }, 'storage unavailable')
+  else log?.error({ err }, 'unexpected storage error')
+  return storageUnavailable()
+}
+
+/**
+ * A failure as a transport (REST, WebSocket) answers it: ours keep their code,
+ * a storage fault becomes its code (see the top of this file), anything else is
+ * null (the transport logs it and answers `internal`).
+ */
+export function clientError(err: unknown, log?: Logger): TaskSyncError | null {
+  if (err instanceof TaskSyncError) return err
+  switch (storageFault(err)) {
+    case 'unreachable':
+    case 'contention':
+      log?.warn({ err }, 'storage unavailable')
+      return storageUnavailable()
+    case 'duplicate':
+      return new TaskSyncError('already_exists', 'an entity with this id already exists')
+    case 'bad_value':
+      return new TaskSyncError('bad_request', 'a value is not valid for its field')
+    default:
+      return null
+  }
 }

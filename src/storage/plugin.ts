@@ -1,13 +1,17 @@
 /**
  * Decorates `app.database`: PostgreSQL when DATABASE_URL is set, otherwise PGlite
- * under DATA_DIR. Migrations run here, before any route can answer.
+ * under DATA_DIR, and `app.taskStore`, the sequencer's port onto it. Migrations
+ * run here, before any route can answer.
  */
 import fp from 'fastify-plugin'
 import { openDatabase, type Database } from './db.js'
+import { postgresTaskStore } from './postgres-task-store.js'
+import type { TaskStore } from './task-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     database: Database
+    taskStore: TaskStore
   }
 }
 
@@ -22,6 +26,7 @@ export default fp<StoragePluginOptions>(
     const database =
       opts.database ?? (await openDatabase({ databaseUrl: DATABASE_URL, dataDir: DATA_DIR, poolSize: DATABASE_POOL_SIZE }))
     app.decorate('database', database)
+    app.decorate('taskStore', postgresTaskStore(database))
     if (!opts.database) app.addHook('onClose', () => database.close())
   },
   { name: 'storage', dependencies: ['config'] },

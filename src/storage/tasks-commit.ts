@@ -8,57 +8,9 @@
 import { sql, type SQL } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import type { Database, Executor } from './db.js'
-import type { JsonValue, TaskContent, TaskOp } from '../domain/types.js'
+import type { CommitOutcome, CommitRow, MutationRecord } from './task-store.js'
 
-export interface ConflictRow {
-  id: string
-  field: 'status' | 'assigneeId'
-  committed: JsonValue
-  incoming: JsonValue
-  committedRev: number
-}
-
-/** Everything one commit writes. */
-export interface CommitRow {
-  orgId: string
-  taskId: string
-  /** The rev the snapshot must still have (0 for a create). */
-  prevRev: number
-  rev: number
-  content: TaskContent
-  clock: Record<string, number>
-  /** RFC 3339 commit time. */
-  at: string
-  userId: string
-  deviceId: string
-  clientId: string | null
-  seq: number | null
-  op: TaskOp
-  changes: Record<string, unknown>
-  conflicts: ConflictRow[]
-  /** The op deletes the task: write its tombstone. */
-  tombstone: boolean
-}
-
-/** What the client_mutations record of a (clientId, seq) says. */
-export interface MutationRecord {
-  clientId: string
-  seq: number
-  orgId: string
-  kind: 'create' | 'op' | 'comment'
-  taskId: string
-  rev: number | null
-  commentId: string | null
-}
-
-export interface CommitOutcome {
-  /** taskIds (of the batch's org:task keys) whose commit was written. */
-  committed: Set<string>
-  /** key → the existing record of its (clientId, seq): nothing was written for it. */
-  duplicates: Map<string, MutationRecord>
-}
-
-export const commitKey = (orgId: string, taskId: string): string => `${orgId}:${taskId}`
+const commitKey = (orgId: string, taskId: string): string => `${orgId}:${taskId}`
 
 const recordset = sql`x(org_id uuid, task_id uuid, prev_rev int, rev int, content jsonb, clock jsonb,
   project_id uuid, status text, priority int, assignee_id uuid, deleted boolean, at timestamptz,
@@ -130,13 +82,14 @@ interface OutcomeRow {
   m_comment_id: string | null
 }
 
-function toOutcome(rows: OutcomeRow[]): CommitOutcome {
-  const out: CommitOutcome = { committed: new Set(), duplicates: new Map() }
-  for (const r of rows) {
+/** One outcome per written row, in their order: the statement answers the committed and the duplicate ones. */
+function toOutcomes(rows: CommitRow[], result: OutcomeRow[]): CommitOutcome[] {
+  const byKey = new Map<string, CommitOutcome>()
+  for (const r of result) {
     const key = commitKey(r.org_id, r.task_id)
-    if (r.r === 'ok') out.committed.add(key)
-    else
-      out.duplicates.set(key, {
+    if (r.r === 'ok') byKey.set(key, { kind: 'committed' })
+    else {
+      const record: MutationRecord = {
         clientId: r.m_client_id!,
         seq: Number(r.m_seq),
         orgId: r.org_id,
@@ -144,9 +97,11 @@ function toOutcome(rows: OutcomeRow[]): CommitOutcome {
         taskId: r.m_task_id!,
         rev: r.m_rev === null ? null : Number(r.m_rev),
         commentId: r.m_comment_id,
-      })
+      }
+      byKey.set(key, { kind: 'duplicate', record })
+    }
   }
-  return out
+  return rows.map((row) => byKey.get(commitKey(row.orgId, row.taskId)) ?? { kind: 'lost' })
 }
 
 // The recorded mutations among the rows' (clientId, seq). A lateral lookup per row, so
@@ -159,12 +114,12 @@ const dupOf = sql`
     select * from client_mutations c where c.client_id = v.client_id and c.seq = v.seq limit 1) m`
 
 /**
- * Commits ops of distinct tasks in one statement. A row whose snapshot moved on
- * (lost race) is in neither set of the outcome; the others are committed.
- * Rows are locked in key order so two instances' batches cannot deadlock.
+ * Commits ops of distinct tasks in one statement: one outcome per row (`lost`
+ * when its snapshot moved on). Rows are locked in key order so two instances'
+ * batches cannot deadlock.
  */
-export async function commitOps(database: Database, rows: CommitRow[], exec?: Executor): Promise<CommitOutcome> {
-  return toOutcome(await runPrepared<OutcomeRow>(database, commitOpsStatement(rows), exec))
+export async function commitOps(database: Database, rows: CommitRow[], exec?: Executor): Promise<CommitOutcome[]> {
+  return toOutcomes(rows, await runPrepared<OutcomeRow>(database, commitOpsStatement(rows), exec))
 }
 
 const dialect = new PgDialect()
@@ -207,11 +162,10 @@ export function commitOpsStatement(rows: CommitRow[]): SQL {
 }
 
 /**
- * Creates a task (rev 1) in one statement. The outcome's `committed` holds its key
- * when it was written; `duplicates` when its (clientId, seq) was already recorded;
- * neither when a task with that id exists in the org (already_exists).
+ * Creates a task (rev 1) in one statement: `committed`, `duplicate` when its
+ * (clientId, seq) was already recorded, `lost` when the org has a task with that id.
  */
-export async function commitCreate(database: Database, row: CommitRow, createdBy: string): Promise<CommitOutcome> {
+export async function commitCreate(database: Database, row: CommitRow): Promise<CommitOutcome> {
   const result = await runPrepared<OutcomeRow>(database, sql`
     with v as materialized (select * from jsonb_to_recordset(${payload([row])}::jsonb) as ${recordset}),
     dup as materialized (${dupOf}),
@@ -219,7 +173,7 @@ export async function commitCreate(database: Database, row: CommitRow, createdBy
       insert into tasks (org_id, id, rev, content, clock, project_id, status, priority, assignee_id, deleted,
         created_at, created_by, updated_at, updated_by)
       select org_id, task_id, rev, content, clock, project_id, status, priority, assignee_id, deleted,
-        at, ${createdBy}::uuid, at, user_id from v
+        at, user_id, at, user_id from v
       where not exists (select 1 from dup)
       on conflict (org_id, id) do nothing
       returning org_id, id),
@@ -229,5 +183,5 @@ export async function commitCreate(database: Database, row: CommitRow, createdBy
       null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id from ins
     union all
     select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id from dup`)
-  return toOutcome(result)
+  return toOutcomes([row], result)[0]
 }

@@ -7,6 +7,8 @@ import { sql, type SQL } from 'drizzle-orm'
 import type { Database, Executor } from './db.js'
 import type { JsonValue, TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
+import { toSnapshot } from '../domain/snapshot.js'
+import type { StoredOp } from './task-store.js'
 
 /** SQL for a timestamptz column as `YYYY-MM-DDTHH:MM:SS.mmmZ`. */
 export const iso = (col: SQL): SQL => sql`to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
@@ -23,31 +25,6 @@ interface TaskRow {
 
 const snapshotColumns = sql`id, rev, content, clock, updated_by,
   ${iso(sql`created_at`)} as created_at, ${iso(sql`updated_at`)} as updated_at`
-
-/** Builds the snapshot of PROTOCOL.md section 1 (its field order) from content and metadata. */
-export function toSnapshot(
-  content: TaskContent,
-  meta: { id: string; rev: number; clock: Record<string, number>; createdAt: string; updatedAt: string; updatedBy: string },
-): TaskSnapshot {
-  return {
-    id: meta.id,
-    projectId: content.projectId,
-    rev: meta.rev,
-    title: content.title,
-    description: content.description,
-    status: content.status,
-    priority: content.priority,
-    tags: content.tags,
-    assigneeId: content.assigneeId,
-    dueAt: content.dueAt,
-    customFields: content.customFields,
-    clock: meta.clock,
-    deleted: content.deleted,
-    createdAt: meta.createdAt,
-    updatedAt: meta.updatedAt,
-    updatedBy: meta.updatedBy,
-  }
-}
 
 function rowToSnapshot(r: TaskRow): TaskSnapshot {
   return toSnapshot(r.content, {
@@ -72,8 +49,6 @@ export async function loadTask(database: Database, orgId: string, taskId: string
   return rows.length ? rowToSnapshot(rows[0]) : null
 }
 
-/** One committed op as stored. */
-export type StoredOp = Omit<OpEvent, 'type' | 'taskId'>
 
 interface OpRow {
   rev: number
@@ -118,6 +93,19 @@ export function toOpEvent(taskId: string, o: StoredOp): OpEvent {
 export async function projectExists(database: Database, orgId: string, projectId: string): Promise<boolean> {
   const rows = await database.rows(sql`select 1 from projects where org_id = ${orgId}::uuid and id = ${projectId}::uuid`)
   return rows.length > 0
+}
+
+/** The latest committed rev of each task that exists, in one query (the gateway's probe for lost publications). */
+export async function latestRevs(database: Database, keys: { orgId: string; taskId: string }[]): Promise<{ orgId: string; taskId: string; rev: number }[]> {
+  if (keys.length === 0) return []
+  // Text array literals ({a,b}): ids are UUIDs checked by the message schemas, so no quoting is needed.
+  const orgs = `{${keys.map((k) => k.orgId).join(',')}}`
+  const ids = `{${keys.map((k) => k.taskId).join(',')}}`
+  const rows = await database.rows<{ org_id: string; id: string; rev: number }>(sql`
+    select t.org_id, t.id, t.rev from tasks t
+    join unnest(${orgs}::uuid[], ${ids}::uuid[]) as k(org_id, id)
+      on t.org_id = k.org_id and t.id = k.id`)
+  return rows.map((r) => ({ orgId: r.org_id, taskId: r.id, rev: Number(r.rev) }))
 }
 
 export interface HistoryEntry {

@@ -8,45 +8,11 @@
  */
 import { TaskSyncError, type ErrorCode } from '../protocol/errors.js'
 import type { TaskInit } from '../protocol/messages.js'
+import type { PushMutation, PushResult } from '../protocol/sync.js'
 import type { TaskOp } from '../domain/types.js'
-import type {
-  CommentCreateRequest,
-  CommentDeleteRequest,
-  CommentEditRequest,
-  CommentResult,
-  CommitResult,
-  CreateTaskRequest,
-  Principal,
-  SubmitOpRequest,
-} from '../sequencer/types.js'
-
-/** A comment change inside a push (the mutation's taskId names its task). */
-export interface CommentMutation {
-  action: 'create' | 'edit' | 'delete'
-  commentId: string
-  body?: string
-  parentId?: string | null
-}
-
-export interface Mutation {
-  seq: number
-  kind: 'create' | 'op' | 'comment'
-  taskId: string
-  baseRev?: number
-  op?: Record<string, unknown>
-  task?: Record<string, unknown>
-  comment?: CommentMutation
-}
-
-export interface MutationResult {
-  seq: number
-  status: 'applied' | 'duplicate' | 'rejected'
-  rev?: number
-  /** An applied op that committed nothing (identity after normalize or transform): `rev` is the current rev. */
-  noop?: true
-  commentId?: string
-  error?: { code: ErrorCode; message: string }
-}
+import type { Principal } from '../auth/principal.js'
+import type { CommitResult, CreateTaskRequest, SubmitOpRequest } from '../sequencer/requests.js'
+import type { CommentCreateRequest, CommentDeleteRequest, CommentEditRequest, CommentResult } from '../comments/types.js'
 
 /** What push needs of the sequencer and the comment service. */
 export interface PushServices {
@@ -69,7 +35,7 @@ const STORAGE_CODES: ReadonlySet<ErrorCode> = new Set(['unavailable', 'internal'
  * Checks what the schema cannot: each kind carries its fields, and seqs strictly
  * increase. Throws bad_request naming the mutation; nothing is applied then.
  */
-export function checkBatch(mutations: Mutation[]): void {
+export function checkBatch(mutations: PushMutation[]): void {
   mutations.forEach((m, i) => {
     const at = `mutations[${i}] (seq ${m.seq})`
     if (i > 0 && m.seq <= mutations[i - 1].seq) throw new TaskSyncError('bad_request', `${at}: seq must increase within a push`)
@@ -85,7 +51,7 @@ export function checkBatch(mutations: Mutation[]): void {
 
 /** Outcome of a push: every result in request order, or the results before a storage failure. */
 export interface PushOutcome {
-  results: MutationResult[]
+  results: PushResult[]
   /** Set when the batch stopped at a storage failure; `results` then holds what came before it. */
   failure?: unknown
 }
@@ -98,10 +64,10 @@ export async function pushMutations(
   services: PushServices,
   principal: Principal,
   clientId: string,
-  mutations: Mutation[],
+  mutations: PushMutation[],
 ): Promise<PushOutcome> {
   await services.sequencer.bindClient(principal, clientId)
-  const results: MutationResult[] = []
+  const results: PushResult[] = []
   for (const m of mutations) {
     try {
       results.push(await applyOne(services, principal, clientId, m))
@@ -116,7 +82,7 @@ export async function pushMutations(
   return { results }
 }
 
-async function applyOne(services: PushServices, principal: Principal, clientId: string, m: Mutation): Promise<MutationResult> {
+async function applyOne(services: PushServices, principal: Principal, clientId: string, m: PushMutation): Promise<PushResult> {
   const base = { principal, taskId: m.taskId, clientId, seq: m.seq }
   if (m.kind === 'create') {
     const task = m.task as TaskInit
@@ -140,7 +106,7 @@ async function applyOne(services: PushServices, principal: Principal, clientId: 
 }
 
 /** As the socket ack: `noop` when the op committed nothing (a resend of such an op included). */
-function taskResult(seq: number, r: CommitResult): MutationResult {
+function taskResult(seq: number, r: CommitResult): PushResult {
   const status = r.duplicate ? 'duplicate' : 'applied'
   return r.noop ? { seq, status, rev: r.rev, noop: true } : { seq, status, rev: r.rev }
 }

@@ -4,18 +4,19 @@
  * sockets, the shared flusher, and three shared timers (none per socket): a tick
  * for hello timeouts, token expiry, presence expiry and idle routers; the
  * heartbeat; and the probe of latest revs that repairs lost last publications.
+ * Each message goes to its handler (dispatch.ts) with one context built here once;
+ * no handler sees the gateway.
  */
-import type { WebSocket } from 'ws'
+import type { RawData, WebSocket } from 'ws'
 import type { Bus } from '../bus/types.js'
 import { CloseCode } from '../protocol/close-codes.js'
-import type { ErrorCode } from '../protocol/errors.js'
 import type { CommentsPort, GatewayLogger, GatewaySettings, ReadPort, SequencerPort, TokenPort, VerifiedToken } from './ports.js'
 import { toMillis } from './ports.js'
 import { Flusher, type Corkable } from './outbox.js'
-import { OrgRouter } from './org-router.js'
-import { Session } from './session.js'
-import type { FeedTiming } from './task-feed.js'
-import type { RateSpec } from './token-bucket.js'
+import { OrgRouter, type RouterDeps } from './org-router.js'
+import { Session, type SessionShared } from './session.js'
+import { dispatch, runEarly, type HandlerContext } from './dispatch.js'
+import type { ResumeRecorder } from './subscribe.js'
 import { toWireError } from './wire.js'
 
 export interface GatewayDeps {
@@ -26,6 +27,8 @@ export interface GatewayDeps {
   tokens: TokenPort
   reads: ReadPort
   log: GatewayLogger
+  /** Takes every socket resume (a `subscribe` with `since`) for the sync log. */
+  recordResume?: ResumeRecorder
 }
 
 export interface GatewayMetrics {
@@ -53,12 +56,12 @@ export class Gateway {
   private readonly unwelcomed = new Set<Session>()
   private readonly orgs = new Map<string, OrgRouter>()
   readonly flusher: Flusher
-  readonly rateSpec: RateSpec
-  readonly patienceSpec: RateSpec
-  readonly feedTiming: FeedTiming
   /** Messages in and out (read by the metrics collector). */
   readonly stats = { in: 0, out: 0 }
   draining = false
+  private readonly shared: SessionShared
+  private readonly routerDeps: RouterDeps
+  private readonly handlers: HandlerContext
   private readonly timers: NodeJS.Timeout[] = []
   private readonly unlisten: (() => void)[] = []
   private probing = false
@@ -70,11 +73,46 @@ export class Gateway {
     readonly metrics: GatewayMetrics = { ackLatency: () => {}, cut: () => {} },
   ) {
     this.flusher = new Flusher(settings.maxBufferedBytes, () => metrics.cut())
-    this.rateSpec = { ratePerS: settings.ratePerS, burst: settings.rateBurst }
     // A socket still flooding after about half a burst of refusals is closed.
     const patience = Math.max(10, Math.floor(settings.rateBurst / 2))
-    this.patienceSpec = { ratePerS: patience / 10, burst: patience }
-    this.feedTiming = { gapGraceMs: 30, maxRetryMs: 2000, recentEntries: 32, repairBatch: 500 }
+    this.shared = {
+      flusher: this.flusher,
+      rate: { ratePerS: settings.ratePerS, burst: settings.rateBurst },
+      patience: { ratePerS: patience / 10, burst: patience },
+      stats: this.stats,
+    }
+    this.routerDeps = {
+      instanceId: deps.instanceId,
+      bus: deps.bus,
+      log: deps.log,
+      reads: {
+        snapshot: (orgId, taskId) => deps.sequencer.snapshot(orgId, taskId),
+        opsSince: (orgId, taskId, fromRev, limit) => deps.sequencer.opsSince(orgId, taskId, fromRev, limit),
+      },
+      presenceTtlMs: settings.presenceTtlMs,
+      dropPublication: settings.dropPublication,
+      feedTiming: { gapGraceMs: 30, maxRetryMs: 2000, recentEntries: 32, repairBatch: 500 },
+    }
+    const handlers: HandlerContext = {
+      instanceId: deps.instanceId,
+      heartbeatMs: settings.heartbeatMs,
+      replayWindowOps: settings.replayWindowOps,
+      bindClient: (principal, clientId) => deps.sequencer.bindClient(principal, clientId),
+      verifyAccess: (token) => deps.tokens.verifyAccess(token),
+      sequencer: deps.sequencer,
+      comments: deps.comments,
+      reads: {
+        snapshot: (orgId, taskId) => deps.sequencer.snapshot(orgId, taskId),
+        opsSince: (orgId, taskId, fromRev, limit) => deps.sequencer.opsSince(orgId, taskId, fromRev, limit),
+        projectExists: (orgId, projectId) => deps.reads.projectExists(orgId, projectId),
+      },
+      recordResume: deps.recordResume,
+      ackLatency: (seconds) => metrics.ackLatency(seconds),
+      wireError: (err) => toWireError(err, deps.log),
+      welcomed: (session) => void this.unwelcomed.delete(session),
+      settled: (session) => runEarly(handlers, session),
+    }
+    this.handlers = handlers
   }
 
   /** Starts listening to local commits and the shared timers. */
@@ -104,17 +142,22 @@ export class Gateway {
       return null
     }
     const stream = (ws as unknown as { _socket?: Corkable })._socket
-    const session = new Session(this, ws, auth.principal, toMillis(auth.expiresAt), stream, Date.now())
+    const router = this.routerFor(auth.principal.orgId)
+    const session = new Session(ws, router, auth.principal, toMillis(auth.expiresAt), this.shared, stream, Date.now())
     session.beatSlot = this.opened++
     ;(ws as unknown as Record<symbol, Session>)[kSession] = session
-    ws.on('message', onMessage)
+    ws.on('message', this.onMessage)
     ws.on('pong', onPong)
-    ws.once('close', onClose)
+    ws.once('close', this.onClose)
     this.sessions.add(session)
     this.unwelcomed.add(session)
-    session.router.attach()
+    router.attach()
     return session
   }
+
+  // Listeners shared by every socket of this gateway (`this` is the socket): no closure per connection.
+  private readonly onMessage = messageListener(this)
+  private readonly onClose = closeListener(this)
 
   /** Closes every socket of a revoked device (1008). */
   closeDevice(orgId: string, deviceId: string): void {
@@ -123,22 +166,21 @@ export class Gateway {
     }
   }
 
-  welcomed(session: Session): void {
-    this.unwelcomed.delete(session)
-  }
-
   /** The router of an org with sockets here (created, and subscribed to the bus, on first use). */
   routerFor(orgId: string): OrgRouter {
     let router = this.orgs.get(orgId)
-    if (!router) this.orgs.set(orgId, (router = new OrgRouter(orgId, this)))
+    if (!router) this.orgs.set(orgId, (router = new OrgRouter(orgId, this.routerDeps)))
     return router
   }
 
-  wireError(err: unknown): { code: ErrorCode; message: string } {
-    return toWireError(err, this.deps.log)
+  /** Parses and runs one frame of a socket. */
+  receive(session: Session, data: RawData, isBinary: boolean): void {
+    const msg = session.accept(data, isBinary)
+    if (msg) dispatch(this.handlers, session, msg)
   }
 
-  closed(session: Session): void {
+  /** A socket closed: it leaves everything it was part of. */
+  remove(session: Session): void {
     if (session.closed) return
     session.closed = true
     this.sessions.delete(session)
@@ -261,16 +303,20 @@ const kSession = Symbol('tasksync.session')
 
 const sessionOf = (ws: WebSocket): Session => (ws as unknown as Record<symbol, Session>)[kSession]
 
-// Shared listeners (`this` is the socket): no closure per connection.
-function onMessage(this: WebSocket, data: import('ws').RawData, isBinary: boolean): void {
-  sessionOf(this).onFrame(data, isBinary)
-}
 function onPong(this: WebSocket): void {
   sessionOf(this).lastSeen = Date.now()
 }
-function onClose(this: WebSocket): void {
-  const s = sessionOf(this)
-  s.gateway.closed(s)
+
+function messageListener(gateway: Gateway) {
+  return function (this: WebSocket, data: RawData, isBinary: boolean): void {
+    gateway.receive(sessionOf(this), data, isBinary)
+  }
+}
+
+function closeListener(gateway: Gateway) {
+  return function (this: WebSocket): void {
+    gateway.remove(sessionOf(this))
+  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

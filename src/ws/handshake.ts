@@ -1,33 +1,53 @@
 /** `hello` (bind the clientId to the token's device) and `auth` (in-band token refresh). */
 import { CloseCode } from '../protocol/close-codes.js'
+import type { ErrorCode } from '../protocol/errors.js'
 import type { AuthMessage, HelloMessage } from '../protocol/messages.js'
+import type { Principal } from '../auth/principal.js'
 import type { Session } from './session.js'
-import { toMillis } from './ports.js'
+import { toMillis, type VerifiedToken } from './ports.js'
 
-export async function handleHello(session: Session, msg: HelloMessage): Promise<void> {
+/** What `hello` needs besides the socket. */
+export interface HelloContext {
+  instanceId: string
+  heartbeatMs: number
+  bindClient(principal: Principal, clientId: string): Promise<void>
+  wireError(err: unknown): { code: ErrorCode; message: string }
+  /** The socket is welcomed: its hello timeout no longer runs. */
+  welcomed(session: Session): void
+  /** Hello is settled (welcomed or refused): run, or refuse, what the client pipelined behind it. */
+  settled(session: Session): void
+}
+
+/** What `auth` needs besides the socket. */
+export interface AuthContext {
+  /** Throws on an invalid, expired or revoked token. */
+  verifyAccess(token: string): Promise<VerifiedToken>
+}
+
+export async function handleHello(ctx: HelloContext, session: Session, msg: HelloMessage): Promise<void> {
   if (session.clientId !== null || session.helloPending) return session.sendError('bad_request', 'hello was already received')
   session.helloPending = true
   try {
-    await session.gateway.deps.sequencer.bindClient(session.principal, msg.clientId)
+    await ctx.bindClient(session.principal, msg.clientId)
   } catch (err) {
     session.helloPending = false
-    const { code, message } = session.gateway.wireError(err)
+    const { code, message } = ctx.wireError(err)
     session.sendError(code, message, { ref: msg.clientId })
-    session.helloSettled()
+    ctx.settled(session)
     return
   }
   session.helloPending = false
   if (session.closed) return
   session.clientId = msg.clientId
-  session.gateway.welcomed(session)
+  ctx.welcomed(session)
   session.send({
     type: 'welcome',
     sessionId: session.id,
-    instanceId: session.gateway.deps.instanceId,
+    instanceId: ctx.instanceId,
     serverTime: new Date().toISOString(),
-    heartbeatMs: session.gateway.settings.heartbeatMs,
+    heartbeatMs: ctx.heartbeatMs,
   })
-  session.helloSettled()
+  ctx.settled(session)
 }
 
 /**
@@ -35,10 +55,10 @@ export async function handleHello(session: Session, msg: HelloMessage): Promise<
  * and device: anything else is a different identity, and the socket is closed.
  * An invalid token is refused and the current one stays in force until it expires.
  */
-export async function handleAuth(session: Session, msg: AuthMessage): Promise<void> {
+export async function handleAuth(ctx: AuthContext, session: Session, msg: AuthMessage): Promise<void> {
   let verified
   try {
-    verified = await session.gateway.deps.tokens.verifyAccess(msg.token)
+    verified = await ctx.verifyAccess(msg.token)
   } catch {
     return session.sendError('unauthorized', 'the token is invalid, expired or revoked')
   }

@@ -1,19 +1,29 @@
 /**
  * `create`, `op` and `comment`: submitted through the sequencer (or the comment
- * service) with the socket's clientId and the message's seq. The ack is sent only
- * after the commit; when this socket is subscribed to the task, the feed sends it
- * in rev order in place of the op echo, so the client never sees an op of a later
- * rev before the ack of an earlier one.
+ * service) with the socket's clientId and the message's seq, registered in the
+ * socket's in-flight acks before, answered after the commit as acks.ts decides
+ * (now, or by the task's feed in rev order in place of the echo).
  */
+import type { ErrorCode } from '../protocol/errors.js'
 import type { CommentMessage, CreateMessage, OpMessage } from '../protocol/messages.js'
 import type { TaskOp } from '../domain/types.js'
-import type { CommitResult } from '../sequencer/types.js'
+import type { CommitResult } from '../sequencer/requests.js'
+import type { CommentsPort, SequencerPort } from './ports.js'
+import { InflightAcks } from './acks.js'
 import type { Session } from './session.js'
-import { HOLD } from './task-feed.js'
 
-export async function handleCreate(session: Session, msg: CreateMessage): Promise<void> {
-  await commit(session, msg.taskId, msg.seq, () =>
-    session.gateway.deps.sequencer.create({
+/** What the mutation handlers need besides the socket and its org's router. */
+export interface MutationContext {
+  sequencer: Pick<SequencerPort, 'create' | 'submit'>
+  comments: Pick<CommentsPort, 'create' | 'edit' | 'delete'>
+  /** Time from receiving a create or op to its commit. */
+  ackLatency(seconds: number): void
+  wireError(err: unknown): { code: ErrorCode; message: string }
+}
+
+export function handleCreate(ctx: MutationContext, session: Session, msg: CreateMessage): Promise<void> {
+  return commit(ctx, session, msg.taskId, msg.seq, () =>
+    ctx.sequencer.create({
       principal: session.principal,
       taskId: msg.taskId,
       projectId: msg.projectId,
@@ -24,9 +34,9 @@ export async function handleCreate(session: Session, msg: CreateMessage): Promis
   )
 }
 
-export async function handleOp(session: Session, msg: OpMessage): Promise<void> {
-  await commit(session, msg.taskId, msg.seq, () =>
-    session.gateway.deps.sequencer.submit({
+export function handleOp(ctx: MutationContext, session: Session, msg: OpMessage): Promise<void> {
+  return commit(ctx, session, msg.taskId, msg.seq, () =>
+    ctx.sequencer.submit({
       principal: session.principal,
       taskId: msg.taskId,
       clientId: session.clientId,
@@ -38,59 +48,46 @@ export async function handleOp(session: Session, msg: OpMessage): Promise<void> 
 }
 
 /** Registers the seq as in flight, commits, then acks (now, or through the feed). */
-async function commit(session: Session, taskId: string, seq: number, run: () => Promise<CommitResult>): Promise<void> {
-  const inflight = (session.inflight ??= new Map())
-  if (inflight.has(seq)) return session.sendError('bad_request', `seq ${seq} is already in flight on this socket`, { ref: taskId, seq })
-  const pending = { taskId, rev: 0, comment: false }
-  inflight.set(seq, pending)
+async function commit(ctx: MutationContext, session: Session, taskId: string, seq: number, run: () => Promise<CommitResult>): Promise<void> {
+  const acks = (session.acks ??= new InflightAcks(session.clientId!))
+  const entry = acks.begin(seq, taskId, false)
+  if (!entry) return session.sendError('bad_request', `seq ${seq} is already in flight on this socket`, { ref: taskId, seq })
   const started = performance.now()
   let result: CommitResult
   try {
     result = await run()
   } catch (err) {
-    inflight.delete(seq)
-    const { code, message } = session.gateway.wireError(err)
+    acks.refused(seq, entry)
+    const { code, message } = ctx.wireError(err)
     return session.sendError(code, message, { ref: taskId, seq })
   }
-  session.gateway.metrics.ackLatency((performance.now() - started) / 1000)
-  if (inflight.get(seq) !== pending) return // the feed already sent the ack, in order
-  const pos = session.router.feeds.get(taskId)?.members.get(session)
-  // A commit this socket's stream has not reached yet (a resend that raced its first attempt on
-  // another instance included): the feed acks it in the op's place, never ahead of earlier revs.
-  if (!result.noop && pos !== undefined && (pos === HOLD || pos < result.rev)) {
-    pending.rev = result.rev // the feed acks when it reaches this rev
-    return
-  }
-  inflight.delete(seq)
-  // An op that is identity after transform committed nothing (now, or when first sent): the ack says noop.
-  session.sendAck(taskId, seq, result.rev, result.noop)
+  ctx.ackLatency((performance.now() - started) / 1000)
+  const ack = acks.committed(seq, entry, result, session.router.positionOf(session, taskId))
+  if (ack) session.send(ack)
 }
 
-export async function handleComment(session: Session, msg: CommentMessage): Promise<void> {
-  const { comments } = session.gateway.deps
+export async function handleComment(ctx: MutationContext, session: Session, msg: CommentMessage): Promise<void> {
   const base = { principal: session.principal, commentId: msg.commentId, clientId: session.clientId, seq: msg.seq }
   if (msg.action !== 'delete' && msg.body === undefined) {
     return session.sendError('bad_request', `invalid comment: body is required to ${msg.action}`, { ref: msg.taskId, seq: msg.seq })
   }
-  const inflight = (session.inflight ??= new Map())
-  if (inflight.has(msg.seq)) return session.sendError('bad_request', `seq ${msg.seq} is already in flight on this socket`, { ref: msg.taskId, seq: msg.seq })
-  const pending = { taskId: msg.taskId, rev: 0, comment: true }
-  inflight.set(msg.seq, pending)
+  const acks = (session.acks ??= new InflightAcks(session.clientId!))
+  const entry = acks.begin(msg.seq, msg.taskId, true)
+  if (!entry) return session.sendError('bad_request', `seq ${msg.seq} is already in flight on this socket`, { ref: msg.taskId, seq: msg.seq })
   try {
     if (msg.action === 'create') {
-      await comments.create({ ...base, taskId: msg.taskId, body: msg.body!, parentId: msg.parentId })
+      await ctx.comments.create({ ...base, taskId: msg.taskId, body: msg.body!, parentId: msg.parentId })
     } else if (msg.action === 'edit') {
-      await comments.edit({ ...base, taskId: msg.taskId, body: msg.body! })
+      await ctx.comments.edit({ ...base, taskId: msg.taskId, body: msg.body! })
     } else {
-      await comments.delete({ ...base, taskId: msg.taskId })
+      await ctx.comments.delete({ ...base, taskId: msg.taskId })
     }
   } catch (err) {
-    inflight.delete(msg.seq)
-    const { code, message } = session.gateway.wireError(err)
+    acks.refused(msg.seq, entry)
+    const { code, message } = ctx.wireError(err)
     return session.sendError(code, message, { ref: msg.taskId, seq: msg.seq })
   }
   // The comment's fan-out may already have acked it in place of the echo.
-  if (inflight.get(msg.seq) !== pending) return
-  inflight.delete(msg.seq)
-  session.send({ type: 'ack', taskId: msg.taskId, seq: msg.seq, commentId: msg.commentId })
+  const ack = acks.commentCommitted(msg.seq, entry, msg.commentId)
+  if (ack) session.send(ack)
 }

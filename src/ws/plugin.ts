@@ -15,10 +15,9 @@ import type { WebSocket } from 'ws'
 import type { ErrorBody } from '../protocol/errors.js'
 import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
-import { databaseReads } from './reads.js'
+import { latestRevs } from '../storage/tasks.js'
 import { registerWsMetrics } from './metrics.js'
-import { recordResumesWith } from './subscribe.js'
-import { recordSync } from '../sync/log.js'
+import { recordSync } from '../storage/sync/log.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -118,8 +117,15 @@ export default fp(
       sequencer: app.sequencer,
       comments: app.comments,
       tokens,
-      reads: databaseReads(app.database),
+      reads: {
+        latestRevs: (keys) => latestRevs(app.database, keys),
+        projectExists: (orgId, projectId) => app.taskStore.projectExists(orgId, projectId),
+      },
       log: app.log.child({ module: 'ws' }),
+      // Resumes go to the sync log without holding up the socket; a lost line is only logged.
+      recordResume: (entry) => {
+        recordSync(app.database, entry).catch((err) => app.log.warn({ err }, 'sync log entry for a resume not written'))
+      },
     }
     let gateway: Gateway | undefined
     const metrics = registerWsMetrics(app.metrics.registry, () => gateway)
@@ -161,10 +167,6 @@ export default fp(
       },
     })
     gw.start()
-    // Resumes go to the sync log without holding up the socket; a lost line is only logged.
-    recordResumesWith(gw, (entry) => {
-      recordSync(app.database, entry).catch((err) => app.log.warn({ err }, 'sync log entry for a resume not written'))
-    })
     refuseUpgradesWhileDraining(app, () => app.draining || gw.draining, config.HTTP_REQUEST_TIMEOUT_MS)
     // A revoked device loses its sockets at once, on every instance.
     app.tokens.onDeviceRevoked((orgId, deviceId) => gw.closeDevice(orgId, deviceId))
@@ -198,5 +200,5 @@ export default fp(
       },
     )
   },
-  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'auth'] },
+  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'comments', 'auth'] },
 )

@@ -5,18 +5,9 @@
  */
 import type { TaskSnapshot } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
-import type {
-  CommentCreateRequest,
-  CommentDeleteRequest,
-  CommentEditRequest,
-  CommentListener,
-  CommentResult,
-  CommitListener,
-  CommitResult,
-  CreateTaskRequest,
-  Principal,
-  SubmitOpRequest,
-} from '../sequencer/types.js'
+import type { Principal } from '../auth/principal.js'
+import type { CommitListener, CommitResult, CreateTaskRequest, SubmitOpRequest } from '../sequencer/requests.js'
+import type { CommentCreateRequest, CommentDeleteRequest, CommentEditRequest, CommentListener, CommentResult } from '../comments/types.js'
 
 export interface SequencerPort {
   create(req: CreateTaskRequest): Promise<CommitResult>

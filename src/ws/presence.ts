@@ -7,27 +7,22 @@
  * clears its presences at once.
  */
 import type { PresenceMessage } from '../protocol/messages.js'
+import type { PresenceNotice } from '../bus/notices.js'
+import type { ErrorCode } from '../protocol/errors.js'
 import type { Session } from './session.js'
 
 /** Largest accepted presence state, serialized. */
 export const PRESENCE_MAX_BYTES = 2048
 
-/** What travels on the bus (beside commit and comment notices on `org:<orgId>`). */
-export interface PresenceNotice {
-  kind: 'presence'
-  from: string
-  orgId: string
-  taskId: string
-  /** The task's project when the sender knew it (lets project subscribers receive it). */
-  projectId: string | null | undefined
-  userId: string
-  clientId: string
-  state: Record<string, unknown> | null
+/** What the presence handler needs besides the socket and its org's router. */
+export interface PresenceContext {
+  instanceId: string
+  wireError(err: unknown): { code: ErrorCode; message: string }
 }
 
-export async function handlePresence(session: Session, msg: PresenceMessage): Promise<void> {
+export async function handlePresence(ctx: PresenceContext, session: Session, msg: PresenceMessage): Promise<void> {
   const router = session.router
-  const projectId = router.feeds.get(msg.taskId)?.projectId
+  const projectId = router.projectOf(msg.taskId)
   if (!session.covers(msg.taskId, projectId)) {
     return session.sendError('bad_request', 'subscribe to the task before sharing presence on it', { ref: msg.taskId })
   }
@@ -38,52 +33,18 @@ export async function handlePresence(session: Session, msg: PresenceMessage): Pr
   else (session.presence ??= new Set()).add(msg.taskId)
   const notice: PresenceNotice = {
     kind: 'presence',
-    from: session.gateway.deps.instanceId,
+    from: ctx.instanceId,
     orgId: session.orgId,
     taskId: msg.taskId,
     projectId,
-    userId: session.principal.userId,
+    userId: session.userId,
     clientId: session.clientId!,
     state: msg.state,
   }
   try {
     await router.sharePresence(notice)
   } catch (err) {
-    const { code, message } = session.gateway.wireError(err)
+    const { code, message } = ctx.wireError(err)
     session.sendError(code, message, { ref: msg.taskId })
-  }
-}
-
-interface Seen {
-  notice: PresenceNotice
-  at: number
-}
-
-/** The presences one instance currently shows for one organization, with their last refresh. */
-export class PresenceBoard {
-  private readonly seen = new Map<string, Seen>()
-
-  /** Records a presence (or its clearing); false when it changes nothing worth relaying. */
-  record(notice: PresenceNotice, now: number): boolean {
-    const key = `${notice.taskId}|${notice.clientId}`
-    if (notice.state === null) return this.seen.delete(key) || true
-    this.seen.set(key, { notice, at: now })
-    return true
-  }
-
-  /** Presences not refreshed within `ttlMs`, removed and returned as their clearing. */
-  expire(now: number, ttlMs: number): PresenceNotice[] {
-    const out: PresenceNotice[] = []
-    for (const [key, s] of this.seen) {
-      if (now - s.at > ttlMs) {
-        this.seen.delete(key)
-        out.push({ ...s.notice, state: null })
-      }
-    }
-    return out
-  }
-
-  get size(): number {
-    return this.seen.size
   }
 }

@@ -2,34 +2,35 @@
  * One WebSocket connection: who it is, what it subscribed to, its rate limit and
  * outbound queue, and the acks it still owes. State is kept small (no timers, no
  * closures per socket; sets and maps are allocated on first use) because idle
- * sockets are the common case.
+ * sockets are the common case. A session parses and limits what arrives; the
+ * gateway hands the messages to their handlers.
  */
 import { randomUUID } from 'node:crypto'
 import type { WebSocket, RawData } from 'ws'
 import { CloseCode } from '../protocol/close-codes.js'
 import type { ErrorCode } from '../protocol/errors.js'
 import type { ClientMessage, ServerMessage } from '../protocol/messages.js'
-import type { Principal } from '../sequencer/types.js'
+import type { CommentNotice } from '../bus/notices.js'
+import type { Principal } from '../auth/principal.js'
 import { parseClientMessage } from './inbound.js'
-import { Outbox, type Corkable } from './outbox.js'
-import { TokenBucket } from './token-bucket.js'
+import { Outbox, type Corkable, type Flusher } from './outbox.js'
+import { TokenBucket, type RateSpec } from './token-bucket.js'
 import { encode } from './wire.js'
-import type { FeedEntry, FeedMember } from './task-feed.js'
-import type { Gateway } from './gateway.js'
-import type { OrgRouter } from './org-router.js'
-import { dispatch } from './dispatch.js'
+import { InflightAcks } from './acks.js'
+import type { FeedEntry } from './task-feed.js'
+import type { OrgRouter, Subscriber } from './org-router.js'
 
-/** A mutation sent and not yet acked: `rev` is set once committed, while the feed still owes the ack. */
-export interface Inflight {
-  taskId: string
-  rev: number
-  comment: boolean
+/** What every session of a gateway shares: the flusher, the rate limits and the message counters. */
+export interface SessionShared {
+  flusher: Flusher
+  rate: RateSpec
+  /** Refusals tolerated before a socket that keeps flooding is closed. */
+  patience: RateSpec
+  /** Messages in and out (read by the metrics collector). */
+  stats: { in: number; out: number }
 }
 
-/** Messages a client may pipeline behind its `hello` before the welcome; more is a protocol violation. */
-const EARLY_MAX = 64
-
-export class Session implements FeedMember {
+export class Session implements Subscriber {
   readonly id = randomUUID()
   readonly connectedAt: number
   lastSeen: number
@@ -40,26 +41,28 @@ export class Session implements FeedMember {
   expiresAt: number
   clientId: string | null = null
   helloPending = false
+  /** Set once the socket has closed (the gateway has removed it). */
   closed = false
   /** Tasks subscribed by id; projects; the whole organization. */
   tasks: Set<string> | null = null
   projects: Set<string> | null = null
   all = false
-  inflight: Map<number, Inflight> | null = null
   /** Tasks this socket has shared a presence on (cleared for others when it leaves). */
   presence: Set<string> | null = null
+  /** Messages pipelined behind `hello` before the welcome (see dispatch.ts). */
+  early: ClientMessage[] | null = null
+  /** The acks owed for this socket's mutations (from its first one on). */
+  acks: InflightAcks | null = null
   readonly outbox: Outbox
-  readonly router: OrgRouter
   private readonly bucket: TokenBucket
-  /** Rejections tolerated before a socket that keeps flooding is closed. */
   private readonly patience: TokenBucket
-  private early: ClientMessage[] | null = null
 
   constructor(
-    readonly gateway: Gateway,
     readonly ws: WebSocket,
+    readonly router: OrgRouter,
     principal: Principal,
     expiresAt: number,
+    private readonly shared: SessionShared,
     stream: Corkable | undefined,
     now: number,
   ) {
@@ -67,49 +70,33 @@ export class Session implements FeedMember {
     this.expiresAt = expiresAt
     this.connectedAt = now
     this.lastSeen = now
-    this.outbox = new Outbox(ws, gateway.flusher, stream)
-    this.bucket = new TokenBucket(gateway.rateSpec, now)
-    this.patience = new TokenBucket(gateway.patienceSpec, now)
-    this.router = gateway.routerFor(principal.orgId)
+    this.outbox = new Outbox(ws, shared.flusher, stream)
+    this.bucket = new TokenBucket(shared.rate, now)
+    this.patience = new TokenBucket(shared.patience, now)
   }
 
   get orgId(): string {
     return this.principal.orgId
   }
 
-  /** One inbound frame: rate limit, parse, validate, dispatch. Never throws. */
-  onFrame(data: RawData, isBinary: boolean): void {
+  get userId(): string {
+    return this.principal.userId
+  }
+
+  /** One inbound frame: rate limit, parse, validate. The message to run, or null (answered or dropped here). Never throws. */
+  accept(data: RawData, isBinary: boolean): ClientMessage | null {
     const now = Date.now()
     this.lastSeen = now
-    if (this.closed || this.outbox.closing) return
-    this.gateway.stats.in++
-    if (isBinary) return this.close(CloseCode.POLICY, 'binary frames are not accepted')
+    if (this.closed || this.outbox.closing) return null
+    this.shared.stats.in++
+    if (isBinary) return this.refuse(() => this.close(CloseCode.POLICY, 'binary frames are not accepted'))
     if (!this.bucket.take(now)) {
-      if (!this.patience.take(now)) return this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly')
-      return this.sendError('rate_limited', `over ${this.gateway.settings.ratePerS} messages/s; slow down`)
+      if (!this.patience.take(now)) return this.refuse(() => this.close(CloseCode.POLICY, 'rate limit exceeded repeatedly'))
+      return this.refuse(() => this.sendError('rate_limited', `over ${this.shared.rate.ratePerS} messages/s; slow down`))
     }
     const parsed = parseClientMessage(Array.isArray(data) ? Buffer.concat(data).toString() : data.toString())
-    if (!parsed.ok) return this.sendError('bad_request', parsed.message)
-    this.handle(parsed.msg)
-  }
-
-  /** Runs one valid message; before the welcome only `hello` and `ping` run, the rest wait or are refused. */
-  handle(msg: ClientMessage): void {
-    if (this.clientId === null && msg.type !== 'hello' && msg.type !== 'ping') {
-      if (this.helloPending && (this.early ??= []).length < EARLY_MAX) {
-        this.early.push(msg)
-        return
-      }
-      return this.sendError('bad_request', 'send hello first')
-    }
-    dispatch(this, msg).catch((err) => this.fail(err, msg))
-  }
-
-  /** After hello: runs what the client pipelined behind it (or refuses it if hello failed). */
-  helloSettled(): void {
-    const early = this.early
-    this.early = null
-    if (early) for (const msg of early) this.handle(msg)
+    if (!parsed.ok) return this.refuse(() => this.sendError('bad_request', parsed.message))
+    return parsed.msg
   }
 
   send(msg: ServerMessage): void {
@@ -117,18 +104,11 @@ export class Session implements FeedMember {
   }
 
   sendFrame(frame: Buffer): void {
-    if (this.outbox.send(frame)) this.gateway.stats.out++
+    if (this.outbox.send(frame)) this.shared.stats.out++
   }
 
   sendError(code: ErrorCode, message: string, ref?: { ref?: string; seq?: number }): void {
     this.send({ type: 'error', code, message, ...ref })
-  }
-
-  /** An unexpected rejection of a handler: answered without closing the socket. */
-  fail(err: unknown, msg: ClientMessage): void {
-    const { code, message } = this.gateway.wireError(err)
-    const m = msg as { taskId?: string; seq?: number }
-    this.sendError(code, message, { ref: m.taskId, seq: m.seq })
   }
 
   /** Queues a close behind what is already queued. */
@@ -136,37 +116,32 @@ export class Session implements FeedMember {
     this.outbox.close(code, reason)
   }
 
-  /** FeedMember: one op in rev order. The submitter gets its ack here, in order, instead of an echo. */
+  /** One op in rev order (from the feed or a replay); its own op's ack goes out in place of the echo. */
   receive(entry: FeedEntry): void {
-    const e = entry.event
-    if (e.seq !== null && e.clientId === this.clientId && this.clientId !== null) {
-      const pending = this.inflight?.get(e.seq)
-      if (pending && !pending.comment && pending.taskId === e.taskId) {
-        this.inflight!.delete(e.seq)
-        this.sendAck(e.taskId, e.seq, e.rev)
-        return
-      }
-    }
-    this.sendFrame((entry.frame ??= encode(e)))
+    const ack = this.acks?.forOp(entry.event)
+    if (ack) return this.send(ack)
+    this.sendFrame((entry.frame ??= encode(entry.event)))
   }
 
-  sendAck(taskId: string, seq: number, rev: number, noop = false): void {
-    this.send(noop ? { type: 'ack', taskId, seq, rev, noop } : { type: 'ack', taskId, seq, rev })
+  /** A comment change for this socket: its own change's ack goes out in place of the echo. */
+  ackComment(notice: CommentNotice): boolean {
+    const ack = this.acks?.forComment(notice)
+    if (ack) this.send(ack)
+    return ack != null
   }
 
-  /** Sends the acks the feed of `taskId` owed for revs ≤ upTo (it will not deliver them now). */
+  /** Sends the acks kept for the task's ops up to `upTo` (the feed will not deliver them now). */
   flushAcks(taskId: string, upTo = Infinity): void {
-    if (!this.inflight) return
-    for (const [seq, p] of this.inflight) {
-      if (p.taskId === taskId && !p.comment && p.rev > 0 && p.rev <= upTo) {
-        this.inflight.delete(seq)
-        this.sendAck(taskId, seq, p.rev)
-      }
-    }
+    if (this.acks) for (const ack of this.acks.owed(taskId, upTo)) this.send(ack)
   }
 
   /** True when this socket's subscriptions cover the task (by id, by its project, or the org). */
   covers(taskId: string, projectId: string | null | undefined): boolean {
     return this.all || this.tasks?.has(taskId) === true || (projectId != null && this.projects?.has(projectId) === true)
+  }
+
+  private refuse(answer: () => void): null {
+    answer()
+    return null
   }
 }

@@ -3,9 +3,10 @@
  * (hold), then reads the snapshot or the missed ops, then releases: ops committed
  * during the read are delivered once, after it (guarantee 4).
  */
+import type { ErrorCode } from '../protocol/errors.js'
 import type { SubscribeMessage, UnsubscribeMessage } from '../protocol/messages.js'
-import type { SyncLogEntry } from '../sync/log.js'
-import type { Gateway } from './gateway.js'
+import type { SyncLogEntry } from '../storage/sync/log.js'
+import type { ReadPort, SequencerPort } from './ports.js'
 import type { Session } from './session.js'
 
 /** Task reads served at once for one subscribe (bounded so one socket cannot hog the pool). */
@@ -16,11 +17,14 @@ export const MAX_TASKS_PER_SOCKET = 10_000
 /** Takes one socket resume for the sync log; must not throw or block (it runs after the reply). */
 export type ResumeRecorder = (entry: SyncLogEntry) => void
 
-const recorders = new WeakMap<Gateway, ResumeRecorder>()
-
-/** Records every `subscribe` carrying `since` on this gateway's sockets (plugin.ts: the sync log). */
-export function recordResumesWith(gateway: Gateway, recorder: ResumeRecorder): void {
-  recorders.set(gateway, recorder)
+/** What `subscribe` needs besides the socket and its org's router. */
+export interface SubscribeContext {
+  reads: Pick<SequencerPort, 'snapshot' | 'opsSince'> & Pick<ReadPort, 'projectExists'>
+  /** Most ops a `since` may be behind and still be replayed. */
+  replayWindowOps: number
+  /** Records every `subscribe` carrying `since` (plugin.ts: the sync log). */
+  recordResume?: ResumeRecorder
+  wireError(err: unknown): { code: ErrorCode; message: string }
 }
 
 /** What the tasks of one subscribe were sent (for the sync log). */
@@ -30,7 +34,7 @@ interface Served {
   syncRequired: number
 }
 
-export async function handleSubscribe(session: Session, msg: SubscribeMessage): Promise<void> {
+export async function handleSubscribe(ctx: SubscribeContext, session: Session, msg: SubscribeMessage): Promise<void> {
   const started = performance.now()
   const since = msg.since ?? {}
   const taskIds = [...new Set([...(msg.taskIds ?? []), ...Object.keys(since)])]
@@ -42,9 +46,9 @@ export async function handleSubscribe(session: Session, msg: SubscribeMessage): 
   for (const projectId of new Set(msg.projectIds ?? [])) {
     let exists: boolean
     try {
-      exists = await session.gateway.deps.reads.projectExists(session.orgId, projectId)
+      exists = await ctx.reads.projectExists(session.orgId, projectId)
     } catch (err) {
-      const { code, message } = session.gateway.wireError(err)
+      const { code, message } = ctx.wireError(err)
       session.sendError(code, message, { ref: projectId })
       continue
     }
@@ -63,7 +67,7 @@ export async function handleSubscribe(session: Session, msg: SubscribeMessage): 
   const worker = async () => {
     while (next < taskIds.length && !session.closed) {
       const taskId = taskIds[next++]
-      if (await serveTask(session, taskId, since[taskId], served)) subscribed.push(taskId)
+      if (await serveTask(ctx, session, taskId, since[taskId], served)) subscribed.push(taskId)
     }
   }
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, taskIds.length) }, worker))
@@ -72,12 +76,12 @@ export async function handleSubscribe(session: Session, msg: SubscribeMessage): 
     const ok = new Set(subscribed)
     session.send({ type: 'subscribed', taskIds: taskIds.filter((id) => ok.has(id)), projectIds, all: msg.all === true })
   }
-  if (msg.since && Object.keys(msg.since).length > 0) recordResume(session, taskIds.length, served, performance.now() - started)
+  if (msg.since && Object.keys(msg.since).length > 0) recordResume(ctx, session, taskIds.length, served, performance.now() - started)
 }
 
 /** One sync log entry per resuming subscribe, after its reply (a cut-short one too: it says how far it got). */
-function recordResume(session: Session, tasks: number, served: Served, durationMs: number): void {
-  const record = recorders.get(session.gateway)
+function recordResume(ctx: SubscribeContext, session: Session, tasks: number, served: Served, durationMs: number): void {
+  const record = ctx.recordResume
   if (!record) return
   const { orgId, userId, deviceId } = session.principal
   record({ orgId, userId, deviceId, clientId: session.clientId, kind: 'resume', counts: { tasks, ...served }, durationMs })
@@ -89,8 +93,8 @@ function recordResume(session: Session, tasks: number, served: Served, durationM
  * of another organization, is `not_found`; a deleted one is `task_deleted`; a
  * `since` ahead of the task is `sync_required`. None of those is subscribed.
  */
-async function serveTask(session: Session, taskId: string, since: number | undefined, served: Served): Promise<boolean> {
-  const { sequencer } = session.gateway.deps
+async function serveTask(ctx: SubscribeContext, session: Session, taskId: string, since: number | undefined, served: Served): Promise<boolean> {
+  const { reads } = ctx
   const router = session.router
   const feed = router.feedFor(taskId)
   ;(session.tasks ??= new Set()).add(taskId)
@@ -100,7 +104,7 @@ async function serveTask(session: Session, taskId: string, since: number | undef
     router.leaveFeed(session, feed)
   }
   try {
-    const snapshot = await sequencer.snapshot(session.orgId, taskId)
+    const snapshot = await reads.snapshot(session.orgId, taskId)
     if (session.closed) return false
     if (!snapshot) {
       leave()
@@ -120,8 +124,8 @@ async function serveTask(session: Session, taskId: string, since: number | undef
       return false
     }
     let replayed = since === rev
-    if (since !== undefined && !replayed && rev - since <= session.gateway.settings.replayWindowOps) {
-      const ops = await sequencer.opsSince(session.orgId, taskId, since + 1, rev - since)
+    if (since !== undefined && !replayed && rev - since <= ctx.replayWindowOps) {
+      const ops = await reads.opsSince(session.orgId, taskId, since + 1, rev - since)
       if (session.closed) return false
       // All of them or none: never a partial replay.
       if (ops.length === rev - since && ops.every((e, i) => e.rev === since + 1 + i)) {
@@ -140,7 +144,7 @@ async function serveTask(session: Session, taskId: string, since: number | undef
     return true
   } catch (err) {
     leave()
-    const { code, message } = session.gateway.wireError(err)
+    const { code, message } = ctx.wireError(err)
     session.sendError(code, message, { ref: taskId })
     return false
   }

@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { loadSigningKeys, signAccessToken, verifyAccessToken } from '../../src/auth/tokens.js'
 import { ConfigError } from '../../src/config/index.js'
-import type { Principal } from '../../src/sequencer/types.js'
+import type { Principal } from '../../src/auth/principal.js'
 
 const principal: Principal = { orgId: randomUUID(), userId: randomUUID(), deviceId: randomUUID(), role: 'member' }
 const SECRET = 'x'.repeat(40)

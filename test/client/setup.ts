@@ -6,14 +6,11 @@ import { TaskSyncClient, memoryStorage, type ClientStorage, type TaskHandle } fr
 import { taskType } from '../../src/domain/index.js'
 import type { TaskContent, TaskSnapshot } from '../../src/domain/types.js'
 import { fakeWebSocket, waitFor, type FakeSocket } from './fake-socket.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 export const TASK = '11111111-1111-4111-8111-111111111111'
 export const OTHER_CLIENT = '22222222-2222-4222-8222-222222222222'
 export const OTHER_USER = '33333333-3333-4333-8333-333333333333'
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
 
 export type FetchScript = (method: string, path: string, body: unknown) => { status: number; body?: unknown } | undefined
 

@@ -12,10 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config/index.js'
 import { createTestDatabaseUrl, testRedisPrefix, TEST_REDIS_URL } from './db.js'
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
+import type { Teardown } from './teardown.js'
 
 /** The JWT secret every test instance shares, so two instances verify each other's tokens. */
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789'

@@ -5,13 +5,10 @@
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
 import { openDatabase, type Database } from '../../src/storage/index.js'
+import type { Teardown } from './teardown.js'
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
 
 function urlFor(name: string): string {
   const u = new URL(PG_ADMIN_URL)

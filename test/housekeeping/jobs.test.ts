@@ -9,19 +9,21 @@ import { randomUUID } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import { MemoryBus, MemoryHub } from '../../src/bus/memory.js'
 import { DEFAULT_LIMITS } from '../../src/domain/index.js'
-import { TaskSequencer, type Principal } from '../../src/sequencer/index.js'
+import { TaskSequencer } from '../../src/sequencer/index.js'
+import type { Principal } from '../../src/auth/principal.js'
+import { postgresTaskStore } from '../../src/storage/postgres-task-store.js'
 import { insertComment, deleteComment } from '../../src/storage/comments.js'
 import { loadHistory, loadOps } from '../../src/storage/tasks.js'
-import { runHousekeeping, type HousekeepingOptions } from '../../src/housekeeping/run.js'
-import { pullChanges } from '../../src/sync/pull.js'
-import { readHorizon } from '../../src/sync/horizon.js'
-import { recordSync } from '../../src/sync/log.js'
+import { runHousekeeping, type HousekeepingOptions } from '../../src/storage/housekeeping/run.js'
+import { pullChanges } from '../../src/storage/sync/pull.js'
+import { readHorizon } from '../../src/storage/sync/horizon.js'
+import { recordSync } from '../../src/storage/sync/log.js'
 import { createTestDatabase } from '../helpers/db.js'
 
 const DAY = 86_400_000
 const database = await createTestDatabase(t)
 const bus = new MemoryBus('hk-test', new MemoryHub())
-const sequencer = new TaskSequencer({ database, bus, limits: DEFAULT_LIMITS, instanceId: 'hk-test', replayWindow: 10 })
+const sequencer = new TaskSequencer({ store: postgresTaskStore(database), bus, limits: DEFAULT_LIMITS, instanceId: 'hk-test', replayWindow: 10 })
 t.teardown(() => sequencer.drain())
 const orgId = randomUUID()
 const me: Principal = { orgId, userId: randomUUID(), deviceId: randomUUID(), role: 'member' }

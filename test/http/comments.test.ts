@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import type { CommentNotice } from '../../src/sequencer/index.js'
+import type { CommentNotice } from '../../src/bus/notices.js'
 import { addMember, api, registerOwner, startTestApp } from '../helpers/app.js'
 
 const { url, app } = await startTestApp(t)

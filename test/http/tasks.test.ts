@@ -147,6 +147,13 @@ t.test('idempotent PATCH and create by (clientId, seq); a clientId of another de
   const other = await api(url, member.accessToken).patch(`/api/tasks/${id}`, { op: { title: ['x'] }, clientId, seq: 9 })
   t.same([other.status, other.body.error.code], [403, 'forbidden'])
   t.equal((await me.get(`/api/tasks/${id}`)).body.rev, 3)
+  const half = await me.patch(`/api/tasks/${id}`, { op: { title: ['x'] }, clientId })
+  t.same([half.status, half.body.error.message], [400, 'clientId and seq go together'], 'a clientId without its seq')
+  const halfCreate = await me.post('/api/tasks', { title: 'x', seq: 4 })
+  t.same([halfCreate.status, halfCreate.body.error.message], [400, 'clientId and seq go together'], 'a seq without its clientId')
+  const halfComment = await me.post(`/api/tasks/${id}/comments`, { body: 'hi', clientId })
+  t.same([halfComment.status, halfComment.body.error.message], [400, 'clientId and seq go together'], 'on a comment too')
+  t.equal((await me.get(`/api/tasks/${id}`)).body.rev, 3, 'nothing committed')
 })
 
 t.test('viewers read but do not change', async (t) => {

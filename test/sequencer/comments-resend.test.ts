@@ -12,8 +12,8 @@ import postgres from 'postgres'
 import { sql } from 'drizzle-orm'
 import { MemoryHub } from '../../src/bus/memory.js'
 import { openDatabase } from '../../src/storage/index.js'
-import { CommentService } from '../../src/sequencer/comments.js'
-import type { CommentResult } from '../../src/sequencer/index.js'
+import { CommentService } from '../../src/comments/service.js'
+import type { CommentResult } from '../../src/comments/types.js'
 import { createTestDatabaseUrl } from '../helpers/db.js'
 import { instance, principal } from './helpers.js'
 
@@ -23,7 +23,13 @@ const hub = new MemoryHub()
 
 async function service(t: Test) {
   const i = await instance(t, url, hub)
-  const comments = new CommentService({ database: i.database, bus: i.bus, instanceId: `c-${randomUUID()}`, bodyMax: 1000, sequencer: i.sequencer })
+  const comments = new CommentService({
+    store: i.store,
+    bus: i.bus,
+    instanceId: `c-${randomUUID()}`,
+    bodyMax: 1000,
+    bindClient: (principal, clientId) => i.sequencer.bindClient(principal, clientId),
+  })
   t.teardown(() => comments.drain())
   return { ...i, comments }
 }

@@ -62,7 +62,7 @@ t.test('concurrent random ops from two instances: gap-free revs, exact log, conv
   await Promise.all(writers)
 
   for (const taskId of tasks) {
-    const { content, revs } = await replay(a.database, orgId, taskId)
+    const { content, revs } = await replay(a.store, orgId, taskId)
     const stored = (await a.sequencer.snapshot(orgId, taskId))!
     t.same(revs, Array.from({ length: stored.rev }, (_, i) => i + 1), 'revs 1…n, no gap, no duplicate')
     t.same(content, contentOf(stored), 'replaying the log gives the stored snapshot')
@@ -101,7 +101,7 @@ t.test('a lost race (the cached task is behind) reloads, transforms and commits'
   t.equal(res.rev, 5)
   t.equal(res.snapshot.title, '21axbcZ', 'transformed against the two ops a had not seen')
   t.equal(a.sequencer.commitStats.lostRaces, 1, 'the first attempt lost, the locked retry committed')
-  const { content, revs } = await replay(a.database, orgId, taskId)
+  const { content, revs } = await replay(a.store, orgId, taskId)
   t.same(revs, [1, 2, 3, 4, 5])
   t.same(content, contentOf(res.snapshot))
   // b's cache is behind now: its next commit with a current baseRev also goes through.
@@ -125,6 +125,6 @@ t.test('simultaneous commits to one task on both instances never share a rev', a
   )
   const revs = results.map((r) => r.rev).sort((x, y) => x - y)
   t.same(revs, Array.from({ length: 20 }, (_, i) => i + 2))
-  const { content } = await replay(a.database, orgId, taskId)
+  const { content } = await replay(a.store, orgId, taskId)
   t.equal(content.description.length, 20, 'every insert kept')
 })

@@ -5,12 +5,14 @@ import { MemoryBus } from '../../src/bus/memory.js'
 import { DEFAULT_LIMITS } from '../../src/domain/index.js'
 import { TaskSequencer } from '../../src/sequencer/index.js'
 import { openDatabase } from '../../src/storage/index.js'
+import { postgresTaskStore } from '../../src/storage/postgres-task-store.js'
 import { contentOf, principal, replay } from './helpers.js'
 
 t.test('create, transform, duplicates, delete and replay on PGlite', async (t) => {
   const database = await openDatabase({ dataDir: 'memory://' })
   const bus = new MemoryBus('pglite')
-  const sequencer = new TaskSequencer({ database, bus, limits: DEFAULT_LIMITS, instanceId: 'pglite', replayWindow: 100 })
+  const store = postgresTaskStore(database)
+  const sequencer = new TaskSequencer({ store, bus, limits: DEFAULT_LIMITS, instanceId: 'pglite', replayWindow: 100 })
   t.teardown(async () => {
     await sequencer.drain()
     await bus.close()
@@ -30,7 +32,7 @@ t.test('create, transform, duplicates, delete and replay on PGlite', async (t) =
   t.same([dup.rev, dup.duplicate], [2, true])
   const del = await sequencer.submit({ principal: p, taskId, baseRev: 3, clientId: null, seq: null, op: { delete: true } })
   t.equal(del.snapshot.deleted, true)
-  const { content, revs } = await replay(database, p.orgId, taskId)
+  const { content, revs } = await replay(store, p.orgId, taskId)
   t.same(revs, [1, 2, 3, 4])
   t.same(content, contentOf(del.snapshot))
 })

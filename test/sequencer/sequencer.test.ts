@@ -1,20 +1,21 @@
+/**
+ * The sequencer's rules on the in-memory task store: revs, transforms, conflicts,
+ * idempotency, errors, deletion, the replay window, projects, announcements and
+ * drain. The PostgreSQL store is held to the same writes by the store contract
+ * suite (test/storage), and exercised with two instances in concurrency.test.ts.
+ */
 import t from 'tap'
 import type { Test } from 'tap'
 import { randomUUID } from 'node:crypto'
-import { sql } from 'drizzle-orm'
 import { MemoryHub } from '../../src/bus/memory.js'
 import { TaskSyncError } from '../../src/protocol/errors.js'
-import type { CommitNotice } from '../../src/sequencer/index.js'
-import { createTestDatabaseUrl } from '../helpers/db.js'
-import { contentOf, instance, principal, replay } from './helpers.js'
-
-const url = await createTestDatabaseUrl(t)
-// The test database is migrated by opening it once.
-const { openDatabase } = await import('../../src/storage/index.js')
-await (await openDatabase({ databaseUrl: url, dataDir: '/tmp', poolSize: 1 })).close()
+import type { CommitNotice } from '../../src/bus/notices.js'
+import { MemoryTaskStore } from '../../src/storage/memory-task-store.js'
+import { contentOf, memoryInstance, principal, replay } from './helpers.js'
 
 const hub = new MemoryHub()
-const { sequencer, database, bus } = await instance(t, url, hub, { replayWindow: 20 })
+const store = new MemoryTaskStore()
+const { sequencer, bus } = memoryInstance(t, store, hub, { replayWindow: 20 })
 const orgId = randomUUID()
 const alice = principal(orgId)
 
@@ -28,8 +29,6 @@ async function rejects(t: Test, p: Promise<unknown>, code: string, name: string)
   }
 }
 
-const count = async (table: string, taskId: string) =>
-  Number((await database.rows<{ n: number }>(sql`select count(*)::int as n from ${sql.raw(table)} where task_id = ${taskId}::uuid`))[0].n)
 
 t.test('create answers rev 1 and stores the creation as an op on create()', async (t) => {
   const taskId = randomUUID()
@@ -43,13 +42,13 @@ t.test('create answers rev 1 and stores the creation as an op on create()', asyn
   t.equal(res.event?.rev, 1)
   const stored = await sequencer.snapshot(orgId, taskId)
   t.same(stored, res.snapshot, 'the stored snapshot is the one answered')
-  const { content, revs } = await replay(database, orgId, taskId)
+  const { content, revs } = await replay(store, orgId, taskId)
   t.same(revs, [1])
   t.same(content, contentOf(res.snapshot), 'replaying the log gives the snapshot')
   const ops = await sequencer.opsSince(orgId, taskId, 1, 10)
   t.equal(ops.length, 1)
   t.same(ops[0], res.event, 'the op log answers the event subscribers got')
-  t.equal(await count('task_history', taskId), 1)
+  t.equal(store.history(orgId, taskId).length, 1, 'one history entry')
 })
 
 t.test('ops based on an old rev are transformed against what was committed since', async (t) => {
@@ -63,12 +62,10 @@ t.test('ops based on an old rev are transformed against what was committed since
   t.equal(b.snapshot.title, 'XabcY', 'both intents kept')
   t.same(b.event?.op, { title: [4, 'Y'] }, 'the committed op is the transformed one')
   t.same(b.snapshot.clock, { [alice.deviceId]: 2, [bob.deviceId]: 1 }, 'the vector clock counts ops per device')
-  const { content, revs } = await replay(database, orgId, taskId)
+  const { content, revs } = await replay(store, orgId, taskId)
   t.same(revs, [1, 2, 3])
   t.same(content, contentOf(b.snapshot))
-  const history = await database.rows<{ rev: number; changes: unknown }>(
-    sql`select rev, changes from task_history where task_id = ${taskId}::uuid order by rev`,
-  )
+  const history = store.history(orgId, taskId)
   t.same(history[2].changes, { title: { from: 'Xabc', to: 'XabcY' } })
 })
 
@@ -82,11 +79,10 @@ t.test('concurrent status cancelled and an assignee change record conflicts', as
   t.equal(res.snapshot.status, 'done', 'the one committed first stays')
   t.equal(res.snapshot.assigneeId, u2, 'last writer wins for the assignee')
   t.same(res.conflicts.map((c) => c.field).sort(), ['assigneeId', 'status'])
-  const rows = await database.rows<{ field: string; committed_rev: number; incoming_rev: number; committed_value: unknown; incoming_value: unknown }>(
-    sql`select field, committed_rev, incoming_rev, committed_value, incoming_value from conflicts where task_id = ${taskId}::uuid order by field`,
-  )
+  const rows = store.conflictsOf(orgId, taskId).sort((a, b) => a.field.localeCompare(b.field))
   t.equal(rows.length, 2)
-  t.same(rows[1], { field: 'status', committed_rev: 2, incoming_rev: 3, committed_value: 'done', incoming_value: 'cancelled' })
+  const { field, committedRev, incomingRev, committedValue, incomingValue } = rows[1]
+  t.same({ field, committedRev, incomingRev, committedValue, incomingValue }, { field: 'status', committedRev: 2, incomingRev: 3, committedValue: 'done', incomingValue: 'cancelled' })
 })
 
 t.test('(clientId, seq) makes create and op idempotent', async (t) => {
@@ -105,7 +101,7 @@ t.test('(clientId, seq) makes create and op idempotent', async (t) => {
   t.same({ rev: dup.rev, duplicate: dup.duplicate }, { rev: r2.rev, duplicate: true }, 'the original ack')
   t.equal(dup.snapshot.rev, 3, 'with the current snapshot')
   t.equal(dup.snapshot.title, 't!', 'applied once')
-  t.same((await replay(database, orgId, taskId)).revs, [1, 2, 3], 'nothing more committed')
+  t.same((await replay(store, orgId, taskId)).revs, [1, 2, 3], 'nothing more committed')
   // A resend after the task was deleted still answers the original ack.
   await sequencer.submit({ ...op, seq: 4, baseRev: 3, op: { delete: true } })
   const late = await sequencer.submit(op)
@@ -122,7 +118,7 @@ t.test('a resend that races the original commits once', async (t) => {
   const results = await Promise.all([sequencer.submit(op), sequencer.submit(op), sequencer.submit(op)])
   t.same(results.map((r) => r.rev), [2, 2, 2])
   t.same(results.map((r) => r.duplicate), [false, true, true])
-  t.same((await replay(database, orgId, taskId)).revs, [1, 2])
+  t.same((await replay(store, orgId, taskId)).revs, [1, 2])
 })
 
 t.test('errors', async (t) => {
@@ -145,7 +141,7 @@ t.test('errors', async (t) => {
   await rejects(t, sequencer.create({ principal: alice, taskId, clientId: null, seq: null, init: {} }), 'already_exists', 'a create of an existing id')
   await rejects(t, sequencer.create({ principal: alice, taskId: randomUUID(), clientId: null, seq: null, init: { status: 'nope' } as never }), 'invalid_op', 'bad initial content')
   await rejects(t, sequencer.create({ principal: alice, taskId: randomUUID(), clientId: null, seq: null, init: 'x' as never }), 'invalid_op', 'content that is no object')
-  t.same((await replay(database, orgId, taskId)).revs, [1], 'nothing was committed')
+  t.same((await replay(store, orgId, taskId)).revs, [1], 'nothing was committed')
   // A create of an existing id in ANOTHER org is a different task.
   const other = await sequencer.create({ principal: principal(randomUUID()), taskId, clientId: null, seq: null, init: {} })
   t.equal(other.rev, 1)
@@ -162,7 +158,7 @@ t.test('an op that is identity after transform commits nothing and answers the c
   t.equal(res.duplicate, false)
   const empty = await sequencer.submit({ principal: alice, taskId, baseRev: 2, clientId: null, seq: null, op: {} })
   t.equal(empty.rev, 2)
-  t.same((await replay(database, orgId, taskId)).revs, [1, 2])
+  t.same((await replay(store, orgId, taskId)).revs, [1, 2])
   const again = await sequencer.submit({ principal: alice, taskId, baseRev: 1, clientId, seq: 1, op: { title: [1, { d: 1 }] } })
   t.same({ rev: again.rev, duplicate: again.duplicate }, { rev: 2, duplicate: true }, 'its resend is a duplicate')
 })
@@ -174,8 +170,7 @@ t.test('deletion: a tombstone, then task_deleted for every op', async (t) => {
   t.equal(del.rev, 2)
   t.equal(del.snapshot.deleted, true)
   t.equal(del.snapshot.title, '', 'the tombstone keeps no content')
-  const tomb = await database.rows<{ kind: string; rev: number }>(sql`select kind, rev from tombstones where id = ${taskId}::uuid`)
-  t.same(tomb, [{ kind: 'task', rev: 2 }])
+  t.match(store.tombstone(orgId, 'task', taskId), { kind: 'task', rev: 2 })
   await rejects(t, sequencer.submit({ principal: alice, taskId, baseRev: 2, clientId: null, seq: null, op: { title: ['x'] } }), 'task_deleted', 'an op on a deleted task')
   await rejects(t, sequencer.submit({ principal: alice, taskId, baseRev: 1, clientId: null, seq: null, op: { delete: true } }), 'task_deleted', 'a second delete')
   await rejects(t, sequencer.submit({ principal: alice, taskId, baseRev: 2, clientId: null, seq: null, op: {} }), 'task_deleted', 'even an identity op')
@@ -189,15 +184,15 @@ t.test('rev_too_old past the replay window and when the log no longer holds the 
   await rejects(t, sequencer.submit({ principal: alice, taskId, baseRev: 2, clientId: null, seq: null, op: { title: ['x'] } }), 'rev_too_old', 'more revs behind than the window')
   const ok = await sequencer.submit({ principal: alice, taskId, baseRev: 3, clientId: null, seq: null, op: { title: ['x'] } })
   t.equal(ok.rev, 24, 'within the window it is transformed (ops read back from the log)')
-  await database.rows(sql`delete from task_ops where task_id = ${taskId}::uuid and rev < 20`)
+  store.trimOps(orgId, taskId, 20)
   // A fresh instance: this one still holds the last ops in memory, which is fine to use.
-  const cold = await instance(t, url, hub, { replayWindow: 20 })
+  const cold = memoryInstance(t, store, hub, { replayWindow: 20 })
   await rejects(t, cold.sequencer.submit({ principal: alice, taskId, baseRev: 10, clientId: null, seq: null, op: { title: ['y'] } }), 'rev_too_old', 'ops trimmed from the log')
 })
 
 t.test('projects: a project of the org may be set; the move is announced with a snapshot', async (t) => {
   const projectId = randomUUID()
-  await database.rows(sql`insert into projects (org_id, id, name, created_by) values (${orgId}::uuid, ${projectId}::uuid, 'P', ${alice.userId}::uuid)`)
+  store.addProject(orgId, projectId)
   const notices: CommitNotice[] = []
   const off = sequencer.onCommit((n) => notices.push(n))
   const taskId = randomUUID()
@@ -232,7 +227,7 @@ t.test('commits are published on org:<orgId> and local listeners run before', as
 })
 
 t.test('storage down answers unavailable; drain refuses new work after finishing begun commits', async (t) => {
-  const local = await instance(t, url, hub)
+  const local = memoryInstance(t, store, hub)
   const taskId = randomUUID()
   await local.sequencer.create({ principal: alice, taskId, clientId: null, seq: null, init: {} })
   const begun = local.sequencer.submit({ principal: alice, taskId, baseRev: 1, clientId: null, seq: null, op: { title: ['a'] } })
@@ -240,9 +235,9 @@ t.test('storage down answers unavailable; drain refuses new work after finishing
   await rejects(t, local.sequencer.submit({ principal: alice, taskId, baseRev: 1, clientId: null, seq: null, op: { title: ['b'] } }), 'unavailable', 'after drain')
   t.equal((await begun).rev, 2, 'the begun commit finished and was acked')
   await drained
-  const down = await instance(t, url, hub)
-  await down.database.close()
+  const down = memoryInstance(t, new MemoryTaskStore(), hub)
+  down.store.close()
   await rejects(t, down.sequencer.submit({ principal: alice, taskId, baseRev: 2, clientId: null, seq: null, op: { title: ['c'] } }), 'unavailable', 'database closed')
   await rejects(t, down.sequencer.create({ principal: alice, taskId: randomUUID(), clientId: null, seq: null, init: {} }), 'unavailable', 'create with the database closed')
-  t.same((await replay(database, orgId, taskId)).revs, [1, 2])
+  t.same((await replay(store, orgId, taskId)).revs, [1, 2])
 })

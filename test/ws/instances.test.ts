@@ -13,9 +13,10 @@ import { join } from 'node:path'
 import { startTestApp, registerOwner, TEST_JWT_SECRET, type TestApp } from '../helpers/app.js'
 import { TEST_REDIS_URL } from '../helpers/db.js'
 import { TestSocket, until, type Msg } from './helpers.js'
+import type { Teardown } from '../helpers/teardown.js'
 
 /** Starts `src/server.ts` as a separate process of the same deployment as `peer`; resolves with its URL. */
-async function spawnInstance(t: { teardown(fn: () => unknown): void }, peer: TestApp): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+async function spawnInstance(t: Teardown, peer: TestApp): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tasksync-child-'))
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     env: {

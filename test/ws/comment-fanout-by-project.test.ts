@@ -6,7 +6,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { startTestApp, registerOwner, api } from '../helpers/app.js'
-import { orgChannel, type CommentNotice } from '../../src/sequencer/types.js'
+import { orgChannel, type CommentNotice } from '../../src/bus/notices.js'
 import { TestSocket, sleep } from './helpers.js'
 
 t.test('comments reach project subscribers by the notice projectId', async (t) => {

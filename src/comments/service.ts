@@ -7,34 +7,24 @@
 import { TaskSyncError } from '../protocol/errors.js'
 import type { Comment } from '../protocol/messages.js'
 import { InvalidOpError } from '../domain/index.js'
+import type { Principal } from '../auth/principal.js'
 import { textProblem } from '../domain/values.js'
 import type { Bus } from '../bus/types.js'
-import type { Database } from '../storage/db.js'
-import { findMutation } from '../storage/clients.js'
-import { deleteComment, editComment, insertComment, loadComment, type MutationKey } from '../storage/comments.js'
-import { loadTask } from '../storage/tasks.js'
-import { isLostRace, storageError } from './db-errors.js'
-import { Announcer } from './announcer.js'
-import type { TaskSequencer } from './sequencer.js'
-import type {
-  CommentCreateRequest,
-  CommentDeleteRequest,
-  CommentEditRequest,
-  CommentListener,
-  CommentNotice,
-  CommentResult,
-  Principal,
-  SequencerLogger,
-} from './types.js'
+import type { CommentNotice } from '../bus/notices.js'
+import { Announcer } from '../bus/announcer.js'
+import type { TaskStore } from '../storage/task-store.js'
+import { asUnavailable, isLostRace } from '../storage/errors.js'
+import { checkMutationKey, type SequencerLogger } from '../sequencer/requests.js'
+import type { CommentCreateRequest, CommentDeleteRequest, CommentEditRequest, CommentListener, CommentResult } from './types.js'
 
 export interface CommentServiceOptions {
-  database: Database
+  store: TaskStore
   bus: Bus
   instanceId: string
   /** Most code points in a body. */
   bodyMax: number
-  /** Binds clientIds exactly as task mutations do. */
-  sequencer: TaskSequencer
+  /** Binds clientIds exactly as task mutations do (the sequencer's). */
+  bindClient(principal: Principal, clientId: string): Promise<void>
   logger?: SequencerLogger
 }
 
@@ -67,13 +57,13 @@ export class CommentService {
       const projectId = await this.liveTask(req.principal.orgId, req.taskId)
       const parentId = req.parentId ?? null
       if (parentId !== null) {
-        const parent = await loadComment(this.opts.database, req.principal.orgId, parentId)
+        const parent = await this.opts.store.loadComment(req.principal.orgId, parentId)
         if (!parent || parent.taskId !== req.taskId) throw new InvalidOpError('parentId', `no comment ${parentId} on task ${req.taskId}`)
       }
       const at = new Date().toISOString()
       const { orgId, userId } = req.principal
       const c = { orgId, id: req.commentId, taskId: req.taskId, parentId, authorId: userId, body, at }
-      const comment = await insertComment(this.opts.database, c, req)
+      const comment = await this.opts.store.insertComment(c, req)
       if (!comment) throw new TaskSyncError('already_exists', `comment ${req.commentId} already exists`)
       return { comment, projectId }
     })
@@ -85,7 +75,7 @@ export class CommentService {
       const body = this.checkBody(req.body)
       const { comment: current, projectId } = await this.liveComment(req)
       if (current.authorId !== req.principal.userId) throw new TaskSyncError('forbidden', 'only the author may edit a comment')
-      const comment = await editComment(this.opts.database, req.principal.orgId, req.commentId, body, new Date().toISOString(), req)
+      const comment = await this.opts.store.editComment(req.principal.orgId, req.commentId, body, new Date().toISOString(), req)
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
     })
@@ -99,7 +89,7 @@ export class CommentService {
       if (current.authorId !== userId && role !== 'admin' && role !== 'owner') {
         throw new TaskSyncError('forbidden', 'only the author or an admin may delete a comment')
       }
-      const comment = await deleteComment(this.opts.database, orgId, req.commentId, new Date().toISOString(), req)
+      const comment = await this.opts.store.deleteComment(orgId, req.commentId, new Date().toISOString(), req)
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
     })
@@ -118,10 +108,9 @@ export class CommentService {
   }
 
   private async run(req: Request, action: CommentNotice['action'], write: () => Promise<Written>): Promise<CommentResult> {
+    checkMutationKey(req)
     if (this.draining) throw new TaskSyncError('unavailable', 'the server is shutting down; retry on another instance')
     if (req.principal.role === 'viewer') throw new TaskSyncError('forbidden', 'a viewer may read comments but not change them')
-    if ((req.clientId === null) !== (req.seq === null)) throw new TaskSyncError('bad_request', 'clientId and seq go together')
-    if (req.seq !== null && (!Number.isSafeInteger(req.seq) || req.seq < 1)) throw new TaskSyncError('bad_request', 'seq must be a positive integer')
     const work = this.commit(req, action, write)
     this.inFlight.add(work)
     try {
@@ -133,7 +122,7 @@ export class CommentService {
 
   private async commit(req: Request, action: CommentNotice['action'], write: () => Promise<Written>): Promise<CommentResult> {
     try {
-      if (req.clientId !== null) await this.opts.sequencer.bindClient(req.principal, req.clientId)
+      if (req.clientId !== null) await this.opts.bindClient(req.principal, req.clientId)
       const resent = await this.resent(req)
       if (resent) return resent
       let written: Written
@@ -159,22 +148,22 @@ export class CommentService {
         clientId: req.clientId,
         seq: req.seq,
       }
-      this.announcer.announce(req.principal.orgId, notice)
+      this.announcer.announce(notice)
       return { comment, duplicate: false }
     } catch (err) {
-      throw storageError(err, this.opts.logger)
+      throw asUnavailable(err, this.opts.logger)
     }
   }
 
   /** The answer to a resend of an already committed (clientId, seq), or null. */
   private async resent(req: Request): Promise<CommentResult | null> {
     if (req.clientId === null || req.seq === null) return null
-    const record = await findMutation(this.opts.database, req.clientId, req.seq)
+    const record = await this.opts.store.findMutation(req.clientId, req.seq)
     if (!record) return null
     if (record.kind !== 'comment' || record.commentId !== req.commentId || record.orgId !== req.principal.orgId) {
       throw new TaskSyncError('bad_request', `seq ${req.seq} of client ${req.clientId} was already used by another mutation`)
     }
-    const comment = await loadComment(this.opts.database, req.principal.orgId, req.commentId)
+    const comment = await this.opts.store.loadComment(req.principal.orgId, req.commentId)
     if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
     return { comment, duplicate: true }
   }
@@ -192,7 +181,7 @@ export class CommentService {
 
   /** Checks the task exists and is live; returns its project (for the notice's routing). */
   private async liveTask(orgId: string, taskId: string): Promise<string | null> {
-    const task = await loadTask(this.opts.database, orgId, taskId)
+    const task = await this.opts.store.loadTask(orgId, taskId)
     if (!task) throw new TaskSyncError('not_found', `task ${taskId} not found`)
     if (task.deleted) throw new TaskSyncError('task_deleted', `task ${taskId} is deleted`, { rev: task.rev })
     return task.projectId
@@ -200,7 +189,7 @@ export class CommentService {
 
   /** The comment to change: it must exist (in the named task, if any), be live, and its task too. */
   private async liveComment(req: { principal: Principal; commentId: string; taskId?: string }): Promise<Written> {
-    const c = await loadComment(this.opts.database, req.principal.orgId, req.commentId)
+    const c = await this.opts.store.loadComment(req.principal.orgId, req.commentId)
     if (!c || (req.taskId !== undefined && c.taskId !== req.taskId) || c.deleted) {
       throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
     }

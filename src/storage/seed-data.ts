@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { sql } from 'drizzle-orm'
-import type { Database } from '../storage/db.js'
+import type { Database } from './db.js'
 import { taskType, contentFromInit, creationOp, historyChanges } from '../domain/index.js'
 import type { Status, TaskContent, TaskOp } from '../domain/types.js'
 

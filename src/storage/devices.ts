@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import { and, asc, eq, gt, isNull } from 'drizzle-orm'
-import type { Db, Executor } from '../storage/db.js'
-import { devices, refreshTokens } from '../storage/schema.js'
-import { isUniqueViolation } from '../storage/errors.js'
+import type { Db, Executor } from './db.js'
+import { devices, refreshTokens } from './schema.js'
+import { isUniqueViolation } from './errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
-import { iso, type DeviceDto, type DeviceInput } from './types.js'
+import { iso, type DeviceDto, type DeviceInput } from '../auth/types.js'
 
 type DeviceRow = typeof devices.$inferSelect
 

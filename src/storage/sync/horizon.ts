@@ -13,7 +13,7 @@
  * a long-running transaction never makes fresh cursors reset.
  */
 import { sql } from 'drizzle-orm'
-import type { Database, Executor } from '../storage/db.js'
+import type { Database, Executor } from '../db.js'
 import type { PgSnapshot } from './snapshot.js'
 
 export const HORIZON_KEY = 'tombstone_horizon'

@@ -7,8 +7,7 @@ import { composeOps } from './compose.js'
 import { contentFromInit } from './init.js'
 import { readOp } from './op.js'
 import { transformOp } from './transform.js'
-import { DEFAULT_LIMITS, type TaskContent, type TaskLimits, type TaskOp } from './types.js'
-import type { TaskInit } from '../protocol/messages.js'
+import { DEFAULT_LIMITS, type TaskContent, type TaskInit, type TaskLimits, type TaskOp } from './types.js'
 
 export interface TaskType {
   readonly name: 'tasksync-task'

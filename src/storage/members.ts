@@ -7,13 +7,13 @@
  * demoting the last two owners at once cannot both win).
  */
 import { and, eq, isNull } from 'drizzle-orm'
-import type { Db } from '../storage/db.js'
-import { users } from '../storage/schema.js'
+import type { Db } from './db.js'
+import { users } from './schema.js'
 import { TaskSyncError } from '../protocol/errors.js'
-import type { Principal } from '../sequencer/types.js'
+import type { Principal } from '../auth/principal.js'
 import { toUser } from './accounts.js'
-import { assertAdmin } from './permissions.js'
-import type { Role, UserDto } from './types.js'
+import { assertAdmin } from '../auth/permissions.js'
+import type { Role, UserDto } from '../auth/types.js'
 
 export type MemberChange = { displayName?: string; role?: Role } | { deactivate: true }
 

@@ -6,7 +6,7 @@
  * A dry run does all the work and rolls it back: its counts are exact.
  */
 import { sql } from 'drizzle-orm'
-import type { Database, Executor } from '../storage/db.js'
+import type { Database, Executor } from '../db.js'
 import { purgeTombstones, trimOpLog, trimSyncLog, type PurgeCounts } from './jobs.js'
 
 /** Any constant: the advisory lock key of housekeeping. */

@@ -6,34 +6,16 @@
  * not lost: its new change_xid is not visible in T, so the next catch-up returns it.
  */
 import { sql, type SQL } from 'drizzle-orm'
-import type { Database, Executor } from '../storage/db.js'
-import { iso, toSnapshot } from '../storage/tasks.js'
-import { toComment, type CommentRow } from '../storage/comments.js'
-import type { TaskContent, TaskSnapshot } from '../domain/types.js'
-import type { Comment } from '../protocol/messages.js'
+import type { Database, Executor } from '../db.js'
+import { iso } from '../tasks.js'
+import { toSnapshot } from '../../domain/snapshot.js'
+import { toComment, type CommentRow } from '../comments.js'
+import type { TaskContent, TaskSnapshot } from '../../domain/types.js'
+import type { Comment } from '../../protocol/messages.js'
+import type { PullAnswer, Tombstone } from '../../protocol/sync.js'
 import { decodeCursor, encodeCursor, type PullPosition } from './cursor.js'
 import { isBeforeHorizon, readHorizon } from './horizon.js'
 import { parseSnapshot, type PgSnapshot } from './snapshot.js'
-
-/** A deletion the device must apply; `rev` is the task's deleting rev. */
-export interface Tombstone {
-  kind: 'task' | 'comment'
-  id: string
-  rev?: number
-  /** For a comment: its task. */
-  taskId?: string
-}
-
-export interface PullPage {
-  tasks: TaskSnapshot[]
-  comments: Comment[]
-  tombstones: Tombstone[]
-  cursor: string
-  hasMore: boolean
-  lastSeq: Record<string, number>
-}
-
-export type PullAnswer = PullPage | { reset: true }
 
 export interface PullRequest {
   orgId: string

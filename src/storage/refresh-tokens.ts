@@ -6,8 +6,8 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { and, eq, gt, isNull } from 'drizzle-orm'
-import type { Db, Executor } from '../storage/db.js'
-import { devices, refreshTokens } from '../storage/schema.js'
+import type { Db, Executor } from './db.js'
+import { devices, refreshTokens } from './schema.js'
 import { TaskSyncError } from '../protocol/errors.js'
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')

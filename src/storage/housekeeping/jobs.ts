@@ -8,7 +8,7 @@
  * History (task_history) and conflicts are kept: they are the audit trail.
  */
 import { sql } from 'drizzle-orm'
-import type { Database, Executor } from '../storage/db.js'
+import type { Database, Executor } from '../db.js'
 import { advanceHorizon } from '../sync/horizon.js'
 import { parseSnapshot } from '../sync/snapshot.js'
 

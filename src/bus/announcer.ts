@@ -5,17 +5,22 @@
  * publication does not undo the commit: it is logged, and subscribers repair the
  * gap from the op log.
  */
-import type { Bus } from '../bus/types.js'
-import { orgChannel, type SequencerLogger } from './types.js'
+import type { Bus } from './types.js'
+import { publishNotice, type OrgNotice } from './notices.js'
 
-export class Announcer<N extends { orgId: string }> {
+interface Logger {
+  warn(obj: unknown, msg?: string): void
+  error(obj: unknown, msg?: string): void
+}
+
+export class Announcer<N extends OrgNotice> {
   private readonly listeners = new Set<(notice: N) => void>()
   private readonly publishing = new Set<Promise<void>>()
 
   constructor(
     private readonly bus: Bus,
     readonly instanceId: string,
-    private readonly logger?: SequencerLogger,
+    private readonly logger?: Logger,
   ) {}
 
   listen(listener: (notice: N) => void): () => void {
@@ -23,7 +28,7 @@ export class Announcer<N extends { orgId: string }> {
     return () => this.listeners.delete(listener)
   }
 
-  announce(orgId: string, notice: N): void {
+  announce(notice: N): void {
     for (const listener of this.listeners) {
       try {
         listener(notice)
@@ -35,11 +40,11 @@ export class Announcer<N extends { orgId: string }> {
     // connection, and the commit's ack must not wait for Redis.
     let p: Promise<void>
     try {
-      p = this.bus.publish(orgChannel(orgId), JSON.stringify(notice))
+      p = publishNotice(this.bus, notice)
     } catch (err) {
       p = Promise.reject(err)
     }
-    const tracked = p.catch((err) => this.logger?.warn({ err, orgId }, 'publish failed; subscribers repair from the op log'))
+    const tracked = p.catch((err) => this.logger?.warn({ err, orgId: notice.orgId }, 'publish failed; subscribers repair from the op log'))
     this.publishing.add(tracked)
     void tracked.finally(() => this.publishing.delete(tracked))
   }

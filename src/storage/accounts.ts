@@ -4,11 +4,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
-import type { Db, Executor } from '../storage/db.js'
-import { organizations, users } from '../storage/schema.js'
-import { isUniqueViolation } from '../storage/errors.js'
+import type { Db, Executor } from './db.js'
+import { organizations, users } from './schema.js'
+import { isUniqueViolation } from './errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
-import type { OrganizationDto, Role, UserDto } from './types.js'
+import type { OrganizationDto, Role, UserDto } from '../auth/types.js'
 
 type UserRow = typeof users.$inferSelect
 type OrgRow = typeof organizations.$inferSelect

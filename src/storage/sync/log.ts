@@ -3,8 +3,8 @@
  * which device caught up when, with how much, and how long it took.
  */
 import { sql } from 'drizzle-orm'
-import type { Database } from '../storage/db.js'
-import { iso } from '../storage/tasks.js'
+import type { Database } from '../db.js'
+import { iso } from '../tasks.js'
 
 export interface SyncLogEntry {
   orgId: string

@@ -1,0 +1,187 @@
+/**
+ * The TaskStore contract: every implementation (PostgreSQL, memory) must pass it.
+ * `make` answers a fresh store and a probe reading what the store writes beside
+ * its port (history, conflicts, tombstones) and adding projects.
+ */
+import type { Test } from 'tap'
+import { randomUUID } from 'node:crypto'
+import { DEFAULT_LIMITS, creationOp, contentFromInit, historyChanges, makeTaskType, type TaskContent, type TaskOp } from '../../src/domain/index.js'
+import type { JsonValue } from '../../src/domain/types.js'
+import { isUniqueViolation } from '../../src/storage/errors.js'
+import type { CommitRow, TaskStore } from '../../src/storage/task-store.js'
+
+export interface StoreProbe {
+  addProject(orgId: string, projectId: string): Promise<void>
+  history(orgId: string, taskId: string): Promise<{ rev: number; changes: unknown }[]>
+  conflicts(orgId: string, taskId: string): Promise<{ field: string; committedValue: JsonValue; incomingValue: JsonValue; committedRev: number; incomingRev: number }[]>
+  tombstone(orgId: string, kind: 'task' | 'comment', id: string): Promise<{ rev: number | null } | null>
+}
+
+export type MakeStore = (t: Test) => Promise<{ store: TaskStore; probe: StoreProbe }>
+
+const type = makeTaskType(DEFAULT_LIMITS)
+const at = (ms = 0) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString()
+
+/** The row of a create, as the sequencer builds it. */
+function createRow(orgId: string, taskId: string, init: object = {}, key: { clientId: string | null; seq: number | null } = { clientId: null, seq: null }): CommitRow {
+  const content = contentFromInit(init, DEFAULT_LIMITS)
+  const userId = randomUUID()
+  const deviceId = randomUUID()
+  return {
+    orgId, taskId, prevRev: 0, rev: 1, content, clock: { [deviceId]: 1 }, at: at(), userId, deviceId, ...key,
+    op: creationOp(content), changes: historyChanges(type.create(), content), conflicts: [], tombstone: false,
+  }
+}
+
+/** The row of an op on top of `prev` (rev prev.rev + 1). */
+function opRow(prev: CommitRow, op: TaskOp, extra: Partial<CommitRow> = {}): CommitRow {
+  const content: TaskContent = type.apply(prev.content, op)
+  return {
+    ...prev, prevRev: prev.rev, rev: prev.rev + 1, content, clock: { ...prev.clock, [prev.deviceId]: prev.rev + 1 }, at: at(prev.rev),
+    clientId: null, seq: null, op, changes: historyChanges(prev.content, content), conflicts: [], tombstone: op.delete === true, ...extra,
+  }
+}
+
+export function taskStoreContract(t: Test, make: MakeStore): void {
+  t.test('a create is written whole, once; its id and its (clientId, seq) are not reused', async (t) => {
+    const { store, probe } = await make(t)
+    const orgId = randomUUID()
+    const taskId = randomUUID()
+    const clientId = randomUUID()
+    t.equal(await store.loadTask(orgId, taskId), null, 'nothing before')
+    const row = createRow(orgId, taskId, { title: 'first', tags: ['b', 'a'] }, { clientId, seq: 1 })
+    t.same(await store.commitCreate(row), { kind: 'committed' })
+    const snap = await store.loadTask(orgId, taskId)
+    t.same(snap, { ...row.content, id: taskId, rev: 1, clock: row.clock, createdAt: row.at, updatedAt: row.at, updatedBy: row.userId }, 'the snapshot')
+    t.same(Object.keys(snap!).slice(0, 4), ['id', 'projectId', 'rev', 'title'], 'in the contract field order')
+    t.same(await store.loadOps(orgId, taskId, 1, 10), [{ rev: 1, op: row.op, userId: row.userId, deviceId: row.deviceId, clientId, seq: 1, at: row.at }])
+    t.same((await probe.history(orgId, taskId)).map((h) => h.rev), [1])
+    t.same(await store.findMutation(clientId, 1), { clientId, seq: 1, orgId, kind: 'create', taskId, rev: 1, commentId: null })
+    t.same(await store.commitCreate(createRow(orgId, taskId)), { kind: 'lost' }, 'an existing id is not written again')
+    const resend = await store.commitCreate(createRow(orgId, randomUUID(), {}, { clientId, seq: 1 }))
+    t.same(resend, { kind: 'duplicate', record: { clientId, seq: 1, orgId, kind: 'create', taskId, rev: 1, commentId: null } }, 'a recorded (clientId, seq)')
+    t.equal(await store.loadTask(randomUUID(), taskId), null, 'another org does not see it')
+    t.same(await store.commitCreate(createRow(randomUUID(), taskId)), { kind: 'committed' }, 'the same id in another org is another task')
+  })
+
+  t.test('commitOps: one outcome per row, in order; a stale row or a recorded (clientId, seq) writes nothing', async (t) => {
+    const { store, probe } = await make(t)
+    const orgId = randomUUID()
+    const [a, b, c] = [createRow(orgId, randomUUID(), { title: 'a' }), createRow(orgId, randomUUID(), { title: 'b' }), createRow(orgId, randomUUID())]
+    for (const row of [a, b, c]) await store.commitCreate(row)
+    const clientId = randomUUID()
+    const a2 = opRow(a, { title: [1, '!'] }, { clientId, seq: 7 })
+    const b2 = opRow(b, { priority: { set: 3 } })
+    t.same(await store.commitOps([a2, b2]), [{ kind: 'committed' }, { kind: 'committed' }])
+    t.equal((await store.loadTask(orgId, a.taskId))?.title, 'a!')
+    t.equal((await store.loadTask(orgId, b.taskId))?.rev, 2)
+    const staleB = opRow(b, { title: ['x'] })
+    const dupC = opRow(c, { title: ['y'] }, { clientId, seq: 7 })
+    const c2 = opRow(c, { title: ['z'] })
+    const outcomes = await store.commitOps([staleB, dupC])
+    t.same(outcomes[0], { kind: 'lost' }, 'a row whose rev moved on')
+    t.same(outcomes[1], { kind: 'duplicate', record: { clientId, seq: 7, orgId, kind: 'op', taskId: a.taskId, rev: 2, commentId: null } })
+    t.same((await store.loadTask(orgId, b.taskId))?.title, 'b', 'nothing of the stale row')
+    t.same((await store.loadOps(orgId, c.taskId, 1, 10)).map((o) => o.rev), [1], 'nothing of the duplicate')
+    t.same(await store.commitOps([c2]), [{ kind: 'committed' }])
+    t.same((await probe.history(orgId, a.taskId)).map((h) => [h.rev, h.changes]), [[1, a.changes], [2, { title: { from: 'a', to: 'a!' } }]])
+  })
+
+  t.test('loadOps: rev order from a rev, at most limit', async (t) => {
+    const { store } = await make(t)
+    const orgId = randomUUID()
+    let row = createRow(orgId, randomUUID())
+    await store.commitCreate(row)
+    for (let i = 0; i < 5; i++) {
+      row = opRow(row, { priority: { set: i % 5 } })
+      await store.commitOps([row])
+    }
+    t.same((await store.loadOps(orgId, row.taskId, 3, 2)).map((o) => o.rev), [3, 4])
+    t.same((await store.loadOps(orgId, row.taskId, 5, 10)).map((o) => o.rev), [5, 6])
+    t.same(await store.loadOps(orgId, row.taskId, 7, 10), [])
+  })
+
+  t.test('conflicts and the tombstone are written beside their commit', async (t) => {
+    const { store, probe } = await make(t)
+    const orgId = randomUUID()
+    const row = createRow(orgId, randomUUID())
+    await store.commitCreate(row)
+    const conflict = { id: randomUUID(), field: 'status' as const, committed: 'done', incoming: 'cancelled', committedRev: 1 }
+    const r2 = opRow(row, { status: { set: 'cancelled' } }, { conflicts: [conflict] })
+    await store.commitOps([r2])
+    t.same(await probe.conflicts(orgId, row.taskId), [{ field: 'status', committedValue: 'done', incomingValue: 'cancelled', committedRev: 1, incomingRev: 2 }])
+    t.equal(await probe.tombstone(orgId, 'task', row.taskId), null)
+    await store.commitOps([opRow(r2, { delete: true })])
+    t.match(await probe.tombstone(orgId, 'task', row.taskId), { rev: 3 })
+    t.equal((await store.loadTask(orgId, row.taskId))?.deleted, true)
+  })
+
+  t.test('clients, mutation records and projects', async (t) => {
+    const { store, probe } = await make(t)
+    const orgId = randomUUID()
+    const clientId = randomUUID()
+    const mine = { orgId, userId: randomUUID(), deviceId: randomUUID() }
+    t.same(await store.claimClient(clientId, mine), mine, 'the first claim binds')
+    t.same(await store.claimClient(clientId, { ...mine, deviceId: randomUUID() }), mine, 'a later claim answers the binding that holds')
+    const record = { clientId, seq: 3, orgId, kind: 'op' as const, taskId: randomUUID(), rev: 4, commentId: null }
+    t.equal(await store.findMutation(clientId, 3), null)
+    t.equal(await store.recordMutation(record), true)
+    t.equal(await store.recordMutation({ ...record, rev: 5 }), false, 'recorded once')
+    t.same(await store.findMutation(clientId, 3), record)
+    const projectId = randomUUID()
+    t.equal(await store.projectExists(orgId, projectId), false)
+    await probe.addProject(orgId, projectId)
+    t.equal(await store.projectExists(orgId, projectId), true)
+    t.equal(await store.projectExists(randomUUID(), projectId), false, "another org's")
+  })
+
+  t.test('a locked task: reads and a commit under the lock; another commit of it waits, then finds it moved on', async (t) => {
+    const { store } = await make(t)
+    const orgId = randomUUID()
+    const row = createRow(orgId, randomUUID(), { title: 'x' })
+    await store.commitCreate(row)
+    const r2 = opRow(row, { title: [1, 'y'] })
+    let racing: Promise<unknown> | undefined
+    const inside = await store.withTaskLocked(orgId, row.taskId, async (locked) => {
+      t.equal(locked.snapshot?.rev, 1)
+      t.same((await locked.loadOps(1, 10)).map((o) => o.rev), [1])
+      racing = store.commitOps([opRow(row, { title: ['z'] })])
+      return locked.commit(r2)
+    })
+    t.same(inside, { kind: 'committed' })
+    t.same(await racing, [{ kind: 'lost' }], 'the racing commit waited for the lock and lost')
+    t.equal((await store.loadTask(orgId, row.taskId))?.title, 'xy')
+    t.equal(await store.withTaskLocked(orgId, randomUUID(), async (locked) => locked.snapshot), null, 'a missing task')
+  })
+
+  t.test('comments: insert, edit, delete to a tombstone; a recorded (clientId, seq) is refused by its key', async (t) => {
+    const { store, probe } = await make(t)
+    const orgId = randomUUID()
+    const taskId = randomUUID()
+    await store.commitCreate(createRow(orgId, taskId))
+    const id = randomUUID()
+    const authorId = randomUUID()
+    const clientId = randomUUID()
+    const created = await store.insertComment({ orgId, id, taskId, parentId: null, authorId, body: 'hello', at: at() }, { clientId, seq: 1 })
+    t.same(created, { id, taskId, parentId: null, authorId, body: 'hello', createdAt: at(), editedAt: null, editCount: 0, deleted: false })
+    t.same(await store.loadComment(orgId, id), created)
+    t.equal(await store.loadComment(randomUUID(), id), null, 'another org does not see it')
+    t.equal(await store.insertComment({ orgId, id, taskId, parentId: null, authorId, body: 'again', at: at() }, { clientId: null, seq: null }), null, 'an id taken')
+    t.match(await store.findMutation(clientId, 1), { kind: 'comment', commentId: id, taskId })
+    const edited = await store.editComment(orgId, id, 'hello again', at(1000), { clientId: null, seq: null })
+    t.match(edited, { body: 'hello again', editedAt: at(1000), editCount: 1, deleted: false })
+    const other = randomUUID()
+    try {
+      await store.insertComment({ orgId, id: other, taskId, parentId: null, authorId, body: 'x', at: at() }, { clientId, seq: 1 })
+      t.fail('a recorded (clientId, seq) must be refused')
+    } catch (err) {
+      t.ok(isUniqueViolation(err), 'refused on the mutation key, as a racing resend is')
+    }
+    t.equal(await store.loadComment(orgId, other), null, 'and nothing written')
+    const deleted = await store.deleteComment(orgId, id, at(2000), { clientId: null, seq: null })
+    t.match(deleted, { body: '', deleted: true })
+    t.ok(await probe.tombstone(orgId, 'comment', id), 'its tombstone')
+    t.equal(await store.editComment(orgId, id, 'late', at(3000), { clientId: null, seq: null }), null, 'a deleted comment is not edited')
+    t.equal(await store.deleteComment(orgId, id, at(3000), { clientId: null, seq: null }), null, 'nor deleted twice')
+  })
+}
