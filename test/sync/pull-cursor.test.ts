@@ -135,8 +135,12 @@ t.test('malformed, unknown and too-old cursors answer reset', async (t) => {
   t.notOk('reset' in (await pull(ok.cursor)), 'a good cursor pulls')
 
   const since = decodeCursor(ok.cursor)!.since!
-  // A purge of what a transaction the cursor could not see (its xmax) wrote.
-  await advanceHorizon(database, since.xmax, parseSnapshot(`${since.xmax + 1n}:${since.xmax + 1n}:`)!)
+  // A purge of what a transaction the cursor could not see (its xmax) wrote. xids are
+  // cluster-wide: the snapshot after the purge is the real one, listing what other
+  // databases' transactions had in progress (a made-up empty list made fresh cursors
+  // that saw them in progress look too old whenever other test files ran at once).
+  const [{ snap }] = await database.rows<{ snap: string }>(sql`select pg_current_snapshot()::text as snap`)
+  await advanceHorizon(database, since.xmax, parseSnapshot(snap)!)
   t.same(await pull(ok.cursor), { reset: true }, 'a cursor that cannot see the horizon is too old')
   const fresh = await catchUp(database, undefined)
   t.notOk('reset' in (await pull(fresh.cursor)), 'a cursor issued after the horizon is fine')
