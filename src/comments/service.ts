@@ -159,7 +159,7 @@ export class CommentService {
   /** The answer to a resend of an already committed (clientId, seq), or null. */
   private async resent(req: Request, action: CommentNotice['action']): Promise<CommentResult | null> {
     if (req.clientId === null || req.seq === null) return null
-    const record = await this.opts.store.findMutation(req.clientId, req.seq)
+    const record = await this.opts.store.findMutation(req.principal.orgId, req.clientId, req.seq)
     if (!record) return null
     const other =
       record.kind !== 'comment' ||

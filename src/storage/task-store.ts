@@ -107,10 +107,10 @@ export interface TaskStore {
   loadOps(orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]>
   /** True when the org has a project with this id (archived ones included). */
   projectExists(orgId: string, projectId: string): Promise<boolean>
-  /** Binds clientId to the device unless already bound; answers the binding that holds. */
+  /** Binds clientId, within want.orgId, to the device unless already bound; answers the binding that holds. */
   claimClient(clientId: string, want: ClientBinding): Promise<ClientBinding>
-  /** The record of a committed (clientId, seq), or null. */
-  findMutation(clientId: string, seq: number): Promise<MutationRecord | null>
+  /** The record of a committed (clientId, seq) of the organization, or null. */
+  findMutation(orgId: string, clientId: string, seq: number): Promise<MutationRecord | null>
   /** Records a mutation that wrote nothing else (an identity op); false when (clientId, seq) was recorded already. */
   recordMutation(record: MutationRecord): Promise<boolean>
   /** Creates a task at rev 1 (row.prevRev 0); `lost` when the org has a task with that id. */

@@ -114,7 +114,7 @@ const dupOf = sql`
   select v.org_id, v.task_id, m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind,
     m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id, m.digest as m_digest
   from v cross join lateral (
-    select * from client_mutations c where c.client_id = v.client_id and c.seq = v.seq limit 1) m`
+    select * from client_mutations c where c.org_id = v.org_id and c.client_id = v.client_id and c.seq = v.seq limit 1) m`
 
 /**
  * Commits ops of distinct tasks in one statement: one outcome per row (`lost`
