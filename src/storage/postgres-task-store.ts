@@ -18,7 +18,7 @@ export function postgresTaskStore(database: Database): TaskStore {
     loadOps: (orgId, taskId, fromRev, limit) => loadOps(database, orgId, taskId, fromRev, limit),
     projectExists: (orgId, projectId) => projectExists(database, orgId, projectId),
     claimClient: (clientId, want) => claimClient(database, clientId, want),
-    findMutation: (clientId, seq) => findMutation(database, clientId, seq),
+    findMutation: (orgId, clientId, seq) => findMutation(database, orgId, clientId, seq),
     recordMutation: (record) => recordMutation(database, record),
     commitCreate: (row) => commitCreate(database, row),
     commitOps: (rows) => commitOps(database, rows),
