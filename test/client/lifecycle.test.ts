@@ -6,6 +6,7 @@ import t from 'tap'
 import { memoryStorage, type ClientStatus, type ConflictEvent, type CommentEvent } from '../../src/client/index.js'
 import { nextSent, settle, waitFor } from './fake-socket.js'
 import { OTHER_CLIENT, TASK, openTask, setup } from './setup.js'
+import { slotStorage } from '../../src/client/slots.js'
 
 t.test('createTask: shown at once, create sent, subscribed after the ack, later ops follow', async (t) => {
   const s = await setup(t)
@@ -67,10 +68,12 @@ t.test('offline edits survive a restart: recorded with their seq before sending,
   t.ok(op.seq > 1)
   second.sock.receive({ type: 'ack', taskId: TASK, seq: op.seq, rev: 2 })
   t.equal(restored.pending, 0)
-  let stored = await storage.load()
+  // The writer's keys live in its slot of the storage.
+  const slot = slotStorage(storage, clientId)
+  let stored = await slot.load()
   for (let i = 0; i < 100 && (stored[`task:${TASK}`] as { base: { rev: number } }).base.rev < 2; i++) {
     await settle()
-    stored = await storage.load()
+    stored = await slot.load()
   }
   t.match(stored[`task:${TASK}`], { base: { rev: 2, title: 'offline edit', priority: 2 }, inflight: null, pending: null })
   t.ok((stored.meta as { seq: number }).seq >= op.seq, 'the seq counter is stored')
