@@ -108,6 +108,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readyEpoch = 0
   private currentStatus: ClientStatus = 'offline'
   private readonly catchingUp = new Set<string>()
+  /** Tasks to reload from a snapshot once their running catch-up ends. */
+  private readonly snapshotAfter = new Set<string>()
   /** Tasks whose queue is being pushed over REST: the socket must not send it meanwhile. */
   private readonly pushing = new Set<string>()
   private restSyncs = 0
@@ -621,6 +623,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   /** Catches one task up from the op log (or a fresh snapshot then the log); the socket is the fallback. */
   private resync(t: TaskHandle, how: 'log' | 'snapshot'): void {
+    // A snapshot asked for during another catch-up is fetched right after it.
+    if (this.catchingUp.has(t.id) && how === 'snapshot') this.snapshotAfter.add(t.id)
     if (this.catchingUp.has(t.id) || this.closed) return
     this.catchingUp.add(t.id)
     this.refreshStatus()
@@ -629,6 +633,15 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       if (how === 'snapshot') ok = (await fetchSnapshot(this.rest, t)) !== 'failed'
       if (ok && !t.missing) ok = await catchUpFromLog(this.rest, t)
       this.catchingUp.delete(t.id)
+      if (this.snapshotAfter.delete(t.id) || (t.diverged && how === 'log')) {
+        this.resync(t, 'snapshot')
+        return
+      }
+      if (!ok && t.diverged && t.open && !this.closed) {
+        // The snapshot could not be read: try again later (the socket cannot help a copy that diverged).
+        this.retryLater(3, () => this.resync(t, 'snapshot'))
+        return
+      }
       if (!ok && this.readyEpoch && t.open) {
         // REST could not help: resubscribe on the socket (a replay, or a snapshot).
         this.conn!.send({ type: 'unsubscribe', taskIds: [t.id] })
@@ -801,6 +814,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       },
       send: (msg) => client.conn?.send(msg) ?? false,
       resync: (t, how) => client.resync(t, how),
+      diverged: (t, err) => {
+        client.emit('error', err)
+        client.resync(t, 'snapshot')
+      },
       subscribe: (t) => client.subscribeTasks([t]),
       retryLater: (t, attempt) => client.retryLater(attempt, () => t.flush()),
       busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id),
