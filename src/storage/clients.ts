@@ -29,7 +29,8 @@ export async function findMutation(database: Database, clientId: string, seq: nu
     task_id: string
     rev: number | null
     comment_id: string | null
-  }>(sql`select org_id, kind, task_id, rev, comment_id from client_mutations
+    digest: string | null
+  }>(sql`select org_id, kind, task_id, rev, comment_id, digest from client_mutations
          where client_id = ${clientId}::uuid and seq = ${seq}::bigint`)
   if (!rows.length) return null
   const r = rows[0]
@@ -41,6 +42,7 @@ export async function findMutation(database: Database, clientId: string, seq: nu
     taskId: r.task_id,
     rev: r.rev === null ? null : Number(r.rev),
     commentId: r.comment_id,
+    digest: r.digest,
   }
 }
 
@@ -50,8 +52,8 @@ export async function findMutation(database: Database, clientId: string, seq: nu
  */
 export async function recordMutation(database: Database, m: MutationRecord): Promise<boolean> {
   const rows = await database.rows(sql`
-    insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, comment_id)
-    values (${m.clientId}::uuid, ${m.seq}::bigint, ${m.orgId}::uuid, ${m.kind}, ${m.taskId}::uuid, ${m.rev}::int, ${m.commentId}::uuid)
+    insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, comment_id, digest)
+    values (${m.clientId}::uuid, ${m.seq}::bigint, ${m.orgId}::uuid, ${m.kind}, ${m.taskId}::uuid, ${m.rev}::int, ${m.commentId}::uuid, ${m.digest})
     on conflict (client_id, seq) do nothing returning 1`)
   return rows.length > 0
 }

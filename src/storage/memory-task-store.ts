@@ -251,7 +251,7 @@ export class MemoryTaskStore implements TaskStore {
     this.ops.set(k, [...(this.ops.get(k) ?? []), copy(op)])
     this.histories.set(k, [...(this.histories.get(k) ?? []), copy({ rev: row.rev, userId: row.userId, deviceId: row.deviceId, at: row.at, changes: row.changes })])
     if (row.clientId !== null && row.seq !== null) {
-      this.mutations.set(`${row.clientId}:${row.seq}`, { clientId: row.clientId, seq: row.seq, orgId: row.orgId, kind, taskId: row.taskId, rev: row.rev, commentId: null })
+      this.mutations.set(`${row.clientId}:${row.seq}`, { clientId: row.clientId, seq: row.seq, orgId: row.orgId, kind, taskId: row.taskId, rev: row.rev, commentId: null, digest: row.digest })
     }
     if (row.conflicts.length > 0) {
       const recorded = row.conflicts.map((c) => ({
@@ -279,7 +279,7 @@ export class MemoryTaskStore implements TaskStore {
 
   private recordComment(orgId: string, comment: Comment, m: MutationKey): void {
     if (m.clientId === null || m.seq === null) return
-    this.mutations.set(`${m.clientId}:${m.seq}`, { clientId: m.clientId, seq: m.seq, orgId, kind: 'comment', taskId: comment.taskId, rev: null, commentId: comment.id })
+    this.mutations.set(`${m.clientId}:${m.seq}`, { clientId: m.clientId, seq: m.seq, orgId, kind: 'comment', taskId: comment.taskId, rev: null, commentId: comment.id, digest: m.digest })
   }
 }
 

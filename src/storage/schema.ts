@@ -179,6 +179,8 @@ export const clientMutations = pgTable(
     taskId: uuid('task_id').notNull(),
     rev: integer('rev'),
     commentId: uuid('comment_id'),
+    /** sequencer/digest.ts of the mutation: a different mutation under this (clientId, seq) is not a resend. Null on records older than it. */
+    digest: text('digest'),
     committedAt: ts('committed_at').notNull().defaultNow(),
     /** The committing transaction: pull's `lastSeq` counts only what its snapshot can see. */
     changeXid: changeXid(),

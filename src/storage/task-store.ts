@@ -24,12 +24,16 @@ export interface MutationRecord {
   taskId: string
   rev: number | null
   commentId: string | null
+  /** The mutation's digest (sequencer/digest.ts); null on records written before digests were kept. */
+  digest: string | null
 }
 
 /** The idempotency key written with a mutation, or none (both null). */
 export interface MutationKey {
   clientId: string | null
   seq: number | null
+  /** The mutation's digest, recorded with the key (null without one). */
+  digest: string | null
 }
 
 /** A conflict the commit records for a person to settle. */
@@ -56,6 +60,8 @@ export interface CommitRow {
   deviceId: string
   clientId: string | null
   seq: number | null
+  /** The mutation's digest, recorded with (clientId, seq). */
+  digest: string | null
   op: TaskOp
   changes: Record<string, unknown>
   conflicts: ConflictRow[]
