@@ -148,6 +148,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         return this.persister.persist('comments')
       },
       retryLater: (attempt, fn) => this.retryLater(attempt, fn),
+      freshSeq: () => this.host.freshSeq(),
+      nextSeq: () => this.host.nextSeq(),
       rejected: (m, code, message) => this.tasks.get(m.taskId)?.commentRejected(m.commentId, m.prev, code, message),
       changed: () => this.wake(),
     })
@@ -805,6 +807,14 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         const meta = client.requireMeta()
         meta.seq += 1
         client.persister.markDirty('meta')
+        return meta.seq
+      },
+      freshSeq() {
+        // Past what another writer sharing the clientId will use soon (its counter was near ours).
+        const meta = client.requireMeta()
+        meta.seq += 1_000_000 + Math.floor(Math.random() * 1_000_000)
+        client.persister.markDirty('meta')
+        client.emit('error', new TaskSyncError('already_exists', `another writer used seqs of clientId ${meta.clientId}: its mutations go again from seq ${meta.seq}`))
         return meta.seq
       },
       persist: (id) => {

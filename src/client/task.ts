@@ -33,6 +33,8 @@ export interface TaskHost {
   /** True once the client is closed: no more local changes are accepted. */
   readonly closed: boolean
   nextSeq(): number
+  /** A seq far past the counter: the counter's next ones were used by another writer sharing the clientId. */
+  freshSeq(): number
   /** Resolves once the task's current state (and the seq counter) is durable. */
   persist(taskId: string): Promise<void>
   send(msg: ClientMessage): boolean
@@ -52,6 +54,9 @@ export interface TaskHost {
 
 /** A committed op as the socket or the op log delivers it. */
 export type CommittedOp = Pick<OpEvent, 'rev' | 'op' | 'clientId' | 'seq' | 'userId' | 'deviceId' | 'at'>
+
+/** Fresh seqs tried for one mutation whose seq another writer had used, before it is rolled back. */
+export const MAX_REISSUES = 5
 
 /** Ops that arrived ahead of a gap are kept up to this many. */
 const MAX_FUTURE = 10_000
@@ -488,6 +493,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       this.retries++
       return
     }
+    if (code === 'already_exists' && this.reissue(f)) return
     // (After a snapshot replaced the base, the op is expressed against a rev the client can no longer
     // transform from: refused as too old, it is rolled back rather than resent.)
     if (code === 'rev_too_old' && this.retries < 3 && f.kind === 'op' && !this.uncertain) {
@@ -498,6 +504,23 @@ export class TaskHandle extends Emitter<TaskEvents> {
       return
     }
     this.rollback(code, message)
+  }
+
+  /**
+   * `already_exists` for the in-flight mutation: another writer sharing this
+   * clientId used its seq for a different mutation, and nothing of ours was
+   * committed under it. The same edit goes again under a fresh seq (rebased
+   * like any in-flight op, as ops arrive). A create refused again after that
+   * means its task id is taken: rolled back. False when it gives up.
+   */
+  private reissue(f: TaskMutation): boolean {
+    const n = f.reissues ?? 0
+    if (n >= MAX_REISSUES || (f.kind === 'create' && n > 0)) return false
+    f.reissues = n + 1
+    f.seq = this.host.freshSeq()
+    this.heldAck = null
+    this.afterNewInflight()
+    return true
   }
 
   /** The task is deleted on the server (answer to a subscribe or resume). */

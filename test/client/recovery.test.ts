@@ -163,3 +163,42 @@ t.test('token renewal on the real server: with 10 s tokens the socket outlives t
   const login = (await api(app.url).post('/api/auth/login', { email: owner.user.email, password: owner.password, device: { name: 'reader', platform: 'test' } })).body
   t.equal((await api(app.url, login.accessToken).get(`/api/tasks/${created.id}`)).body.title, 'long socket still here')
 })
+
+t.test('already_exists from the real server: two writers forced onto one clientId both keep their edits (fresh seqs), whenSynced never hides a loss', async (t) => {
+  const app = await startTestApp(t)
+  const owner = await registerOwner(app.url)
+  const created = (await api(app.url, owner.accessToken).post('/api/tasks', { title: 'shared id' })).body
+  // Two installs that were given one clientId (a copied store, a hard-coded id), on the same device: both count seqs from 0.
+  const clientId = crypto.randomUUID()
+  const make = () => {
+    const c = new TaskSyncClient({
+      url: app.url,
+      clientId,
+      credentials: { email: owner.user.email, password: owner.password, device: { id: owner.device.id, name: 'sdk', platform: 'test' } },
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      backoff: { baseMs: 50, maxMs: 500 },
+    })
+    t.teardown(() => c.close())
+    return c
+  }
+  const one = make()
+  const two = make()
+  const errors: Error[] = []
+  one.on('error', (e) => errors.push(e))
+  two.on('error', (e) => errors.push(e))
+  await Promise.all([one.connect(), two.connect()])
+  const [a, b] = await Promise.all([one.task(created.id), two.task(created.id)])
+  a.update({ status: 'done' })
+  await one.whenSynced({ timeoutMs: 20_000 })
+  // Same seq as the first one's edit, another mutation: the server refuses it; the SDK sends it again under a fresh seq.
+  b.update({ priority: 2 })
+  const c1 = b.addComment('from two')
+  await two.whenSynced({ timeoutMs: 20_000 })
+  await one.whenSynced({ timeoutMs: 20_000 })
+  const server = (await api(app.url, owner.accessToken).get(`/api/tasks/${created.id}`)).body
+  t.match(server, { status: 'done', priority: 2 }, 'both edits committed')
+  t.same([a.snapshot.status, a.snapshot.priority, b.snapshot.status, b.snapshot.priority, a.rev, b.rev], ['done', 2, 'done', 2, server.rev, server.rev], 'both converge')
+  t.ok(errors.some((e) => (e as { code?: string }).code === 'already_exists'), 'the clash is reported as an error event')
+  const comments = (await api(app.url, owner.accessToken).get(`/api/tasks/${created.id}/comments`)).body.items as { id: string; body: string }[]
+  t.same(comments.map((c) => [c.id, c.body]), [[c1.id, 'from two']], 'the comment too')
+})
