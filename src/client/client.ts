@@ -162,10 +162,14 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     return this.requireMeta().clientId
   }
 
-  /** Local changes (task edits and comment changes) not yet acknowledged; a `pending` event fires when it changes. */
+  /**
+   * Local changes (task edits and comment changes) not yet acknowledged, those
+   * of adopted writers (closed tabs) included; a `pending` event fires when it changes.
+   */
   get pending(): number {
     let n = this.outbox.size
     for (const t of this.tasks.values()) n += t.pending
+    for (const d of this.deliveries) n += d.pending
     return n
   }
 
@@ -394,6 +398,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       this.deliveries.add(delivery)
       delivery.on('conflict', (e) => this.emit('conflict', e))
       delivery.on('error', (e) => this.emit('error', e))
+      delivery.on('pending', () => this.notePending())
       this.emit('adopted', { clientId })
       await delivery.connect()
       await delivery.delivered()
@@ -403,6 +408,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       if (delivery) {
         await delivery.close()
         this.deliveries.delete(delivery)
+        this.notePending()
+        this.wake()
       }
       await lease.release()
       // Watched again once a client announces it takes the slot back.
@@ -449,6 +456,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   private settledLocally(): boolean {
     if (this.currentStatus !== 'online' || this.outbox.size > 0) return false
+    // An adopted writer's queue is this client's to deliver: not synced before it is.
+    if (this.deliveries.size > 0) return false
     for (const t of this.tasks.values()) if (!t.missing && (!t.quiet || (t.wantsSubscription() && !t.isSubscribed()))) return false
     return true
   }
