@@ -30,6 +30,8 @@ export interface MutationRecord {
 export interface MutationKey {
   clientId: string | null
   seq: number | null
+  /** Who makes the change (the event's actor); absent: the comment's author. */
+  actorId?: string
 }
 
 /** A conflict the commit records for a person to settle. */
