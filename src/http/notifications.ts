@@ -42,8 +42,9 @@ const SettingsPatch = Type.Object(
 
 function validTimeZone(tz: string): boolean {
   try {
+    // Intl knows the IANA names PostgreSQL knows (it refuses the rest with a RangeError).
     new Intl.DateTimeFormat('en', { timeZone: tz })
-    return Intl.supportedValuesOf('timeZone').includes(tz) || tz === 'UTC'
+    return /^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(tz)
   } catch {
     return false
   }
