@@ -73,7 +73,7 @@ export default fp(
       mailer,
       scanDueDates: () => scanDueDates(database),
       runDigests: () => runDigests(database, digestMail),
-      purge: (days = config.EVENT_RETENTION_DAYS) => purgeEvents(database, days),
+      purge: (days = config.EVENT_RETENTION_DAYS) => purgeEvents(database, new Date(Date.now() - days * 86_400_000)),
       figures: () => outboxFigures(database),
     })
 

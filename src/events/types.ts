@@ -6,7 +6,7 @@
 
 /** Event types, one line each on when they are emitted. */
 export const EVENT_TYPES = [
-  /** A task was created (rev 1); `change.fields` holds every field set. */
+  /** A task was created (rev 1); `change.fields` holds the fields that differ from a blank task. */
   'task.created',
   /** An op was committed; `change.fields` is {field: {from, to}} of what changed. */
   'task.updated',

@@ -173,3 +173,30 @@ t.test('the outbox is written with the change: a refused op writes no event row'
   t.same(rows[1].change, { fields: { title: { from: 'x', to: 'z' } } })
   t.equal(rows[1].actor_id, owner.user.id)
 })
+
+t.test('housekeeping purges delivered events past EVENT_RETENTION_DAYS and keeps dead letters; /metrics has the figures', async (t) => {
+  const a = await startTestApp(t, { env: { ...env, WEBHOOK_RETRY_WINDOW_S: '1', HOUSEKEEPING_INTERVAL_S: '0' } })
+  const owner = await registerOwner(a.url)
+  const c = api(a.url, owner.accessToken)
+  const rx = await startReceiver(t)
+  const ep = await c.post('/api/webhooks', { url: rx.url, events: ['task.created'] })
+  rx.secret = ep.body.secret
+  const ok = [randomUUID(), randomUUID(), randomUUID()]
+  for (const id of ok) await c.post('/api/tasks', { id, title: 'fine' })
+  await until(async () => (await c.get(`/api/webhooks/${ep.body.id}/deliveries?state=delivered`)).body.items.length === 3)
+  rx.answer = () => 500
+  await c.post('/api/tasks', { id: randomUUID(), title: 'doomed' })
+  await until(async () => (await c.get(`/api/webhooks/${ep.body.id}/deliveries?state=dead`)).body.items.length === 1)
+
+  const metrics = async () => {
+    const text = await (await fetch(`${a.url}/metrics`)).text()
+    return Object.fromEntries([...text.matchAll(/^(tasksync_events_\w+)\{[^}]*\} (\d+)/gm)].map((m) => [m[1], Number(m[2])]))
+  }
+  t.match(await metrics(), { tasksync_events_pending: 0, tasksync_events_delivered: 3, tasksync_events_dead: 1, tasksync_events_retrying: 0 })
+  const now = await a.app.housekeeping.run()
+  t.equal(now.eventsPurged, 0, 'nothing is old enough yet')
+  const later = await a.app.housekeeping.run({ now: new Date(Date.now() + 8 * 86_400_000) })
+  t.ok(later.eventsPurged! >= 3, `past the retention the delivered ones go (${later.eventsPurged})`)
+  const figures = await a.app.events.figures()
+  t.match(figures, { delivered: 0, dead: 1 }, 'the dead letter stays for an admin')
+})

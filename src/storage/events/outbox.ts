@@ -142,15 +142,15 @@ export async function scanDueDates(database: Database): Promise<number> {
   return Number(rows[0]?.n ?? 0)
 }
 
-/** Deletes fanned-out events older than `days` whose deliveries are all settled (delivered or dead letters kept). */
-export async function purgeEvents(database: Database, days: number): Promise<number> {
+/** Deletes fanned-out events from before `cutoff` whose deliveries were all delivered (dead letters and pending ones keep theirs). */
+export async function purgeEvents(database: Database, cutoff: Date, exec?: Executor): Promise<number> {
   const rows = await database.rows<{ n: number }>(sql`
     with gone as (
-      delete from events e where e.fanned_out_at is not null and e.at < now() - make_interval(days => ${days}::int)
+      delete from events e where e.fanned_out_at is not null and e.at < ${cutoff.toISOString()}::timestamptz
         and not exists (select 1 from webhook_deliveries d where d.event_seq = e.seq and d.state <> 'delivered')
       returning seq),
     d as (delete from webhook_deliveries where event_seq in (select seq from gone))
-    select count(*)::int as n from gone`)
+    select count(*)::int as n from gone`, exec)
   return Number(rows[0]?.n ?? 0)
 }
 
