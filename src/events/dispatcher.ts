@@ -7,7 +7,7 @@
  */
 import type { Database } from '../storage/db.js'
 import { fanOut, taskKey, type FanOutResult } from '../storage/events/outbox.js'
-import { claimDeliveries, markDelivered, markFailed, type ClaimedDelivery } from '../storage/events/webhooks.js'
+import { claimDeliveries, markDelivered, markFailed, releaseDeliveries, type ClaimedDelivery } from '../storage/events/webhooks.js'
 import { claimMails, markMailed } from '../storage/events/notifications.js'
 import { notificationsFor } from './rules.js'
 import { sendWebhook } from './sender.js'
@@ -39,6 +39,9 @@ export function retryDelayMs(attempt: number, baseMs: number, random = Math.rand
   const exp = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), 3_600_000)
   return Math.round(exp * (0.5 + random()))
 }
+
+/** Deliveries of one (endpoint, task) sent in a row under one lease. */
+const RUN_LENGTH = 20
 
 export class EventDispatcher {
   private inflight = 0
@@ -92,32 +95,59 @@ export class EventDispatcher {
     if (fanned.notifications.length > 0) o.onNotifications(fanned.notifications)
     let claimed: ClaimedDelivery[] = []
     const free = o.concurrency - this.inflight
-    if (free > 0) claimed = await claimDeliveries(o.database, free, o.endpointConcurrency, o.leaseMs)
-    for (const d of claimed) void this.deliver(d)
+    if (free > 0) claimed = await claimDeliveries(o.database, free, o.endpointConcurrency, RUN_LENGTH, o.leaseMs)
+    const runs = new Map<string, ClaimedDelivery[]>()
+    for (const d of claimed) {
+      const key = `${d.endpointId}:${d.orderKey}`
+      runs.set(key, [...(runs.get(key) ?? []), d])
+    }
+    for (const run of runs.values()) void this.deliverRun(run)
     if (!this.mailing && Date.now() - this.mailedAt >= o.pollMs) void this.mail()
     return fanned.events.length > 0 || claimed.length > 0
   }
 
-  private async deliver(d: ClaimedDelivery): Promise<void> {
+  /**
+   * Sends one (endpoint, task) run in order, one after the other. A failure, or a
+   * run taking half its lease, stops it: the rest is given back and claimed again
+   * later, after the failed one (which keeps them waiting: rev order).
+   */
+  private async deliverRun(run: ClaimedDelivery[]): Promise<void> {
     const o = this.o
+    const started = Date.now()
     this.inflight++
+    let i = 0
     try {
-      const result = await sendWebhook(d.url, d.secret, d.event.id, webhookPayload(d.event), { timeoutMs: o.timeoutMs, allowPrivate: o.allowPrivate, instanceId: o.instanceId })
-      if (this.stopped && !result.ok) return // the lease runs out and another instance retries
-      if (result.ok) await markDelivered(o.database, d.id, result.status!, result.latencyMs)
-      else {
-        const elapsed = Date.now() - Date.parse(d.windowStart)
-        const delay = retryDelayMs(d.attempts, o.retryBaseMs)
-        const retryAt = elapsed + delay <= o.retryWindowMs ? new Date(Date.now() + delay) : null
-        await markFailed(o.database, d, { status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs }, retryAt)
+      for (; i < run.length; i++) {
+        if (this.stopped || (i > 0 && Date.now() - started > o.leaseMs / 2)) break
+        const ok = await this.deliver(run[i])
+        if (!ok) {
+          i++
+          break
+        }
       }
-      o.onAttempt?.(d, result.ok)
+      await releaseDeliveries(o.database, run.slice(i).map((d) => d.id))
     } catch (err) {
-      o.log.warn({ err, delivery: d.id }, 'could not record a delivery attempt; its lease will run out and it is retried')
+      o.log.warn({ err, delivery: run[i]?.id }, 'could not record a delivery attempt; its lease will run out and it is retried')
     } finally {
       this.inflight--
       this.wake()
     }
+  }
+
+  /** One attempt, recorded; true when delivered. */
+  private async deliver(d: ClaimedDelivery): Promise<boolean> {
+    const o = this.o
+    const result = await sendWebhook(d.url, d.secret, d.event.id, webhookPayload(d.event), { timeoutMs: o.timeoutMs, allowPrivate: o.allowPrivate, instanceId: o.instanceId })
+    if (this.stopped && !result.ok) return false // the lease runs out and another instance retries
+    if (result.ok) await markDelivered(o.database, d.id, result.status!, result.latencyMs)
+    else {
+      const elapsed = Date.now() - Date.parse(d.windowStart)
+      const delay = retryDelayMs(d.attempt, o.retryBaseMs)
+      const retryAt = elapsed + delay <= o.retryWindowMs ? new Date(Date.now() + delay) : null
+      await markFailed(o.database, d, { status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs }, retryAt)
+    }
+    o.onAttempt?.(d, result.ok)
+    return result.ok
   }
 
   private async mail(): Promise<void> {

@@ -162,42 +162,55 @@ export interface ClaimedDelivery {
   id: number
   orgId: string
   endpointId: string
+  /** The (endpoint, task) run it belongs to: a run is sent in order, one after the other. */
+  orderKey: string
   url: string
   secret: string
-  attempts: number
+  /** This attempt's number (1 for the first). */
+  attempt: number
   windowStart: string
   event: StoredEvent
 }
 
 /**
- * Leases up to `limit` deliveries that are due: the oldest pending one of each
- * (endpoint, task), of active endpoints with fewer than `perEndpoint` leased ones
- * (a slow receiver holds at most that many of the dispatchers' slots).
+ * Leases due deliveries in runs: for up to `limit` (endpoint, task) pairs whose
+ * oldest pending delivery is due and unleased, that one and up to `run - 1` more of
+ * the same pair, in seq order. Nobody else can claim a later delivery of the pair
+ * while an earlier one is pending, so runs keep rev order. An endpoint holds at most
+ * `perEndpoint` runs at once (a slow receiver keeps to its own slots).
  */
-export async function claimDeliveries(database: Database, limit: number, perEndpoint: number, leaseMs: number): Promise<ClaimedDelivery[]> {
-  const rows = await database.rows<EventRow & { d_id: string; d_org: string; endpoint_id: string; url: string; secret: string; attempts: number; window_start: string }>(sql`
-    with cand as (
-      select d.id, d.event_seq,
-        row_number() over (partition by d.endpoint_id order by d.event_seq)
-          + (select count(*) from webhook_deliveries l
-             where l.endpoint_id = d.endpoint_id and l.state = 'pending' and l.lease_until > now()) as slot
+export async function claimDeliveries(database: Database, limit: number, perEndpoint: number, run: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+  const rows = await database.rows<EventRow & { d_id: string; d_org: string; endpoint_id: string; order_key: string; url: string; secret: string; attempts: number; window_start: string }>(sql`
+    with busy as (
+      select endpoint_id, count(distinct order_key) as n from webhook_deliveries
+      where state = 'pending' and lease_until > now() group by endpoint_id),
+    heads as (
+      select d.id, d.endpoint_id, d.order_key, d.event_seq,
+        row_number() over (partition by d.endpoint_id order by d.event_seq) + coalesce(b.n, 0) as slot
       from webhook_deliveries d
       join webhook_endpoints w on w.org_id = d.org_id and w.id = d.endpoint_id and w.active
+      left join busy b on b.endpoint_id = d.endpoint_id
       where d.state = 'pending' and d.next_at <= now() and (d.lease_until is null or d.lease_until < now())
         and not exists (
           select 1 from webhook_deliveries p
           where p.endpoint_id = d.endpoint_id and p.order_key = d.order_key and p.state = 'pending' and p.event_seq < d.event_seq)),
+    picked as (select * from heads where slot <= ${perEndpoint}::int order by event_seq limit ${limit}::int),
     c as (
-      -- The lease is checked again on the locked row: another dispatcher may have taken it since.
-      select d.id from webhook_deliveries d join cand on cand.id = d.id
-      where cand.slot <= ${perEndpoint}::int and d.state = 'pending' and (d.lease_until is null or d.lease_until < now())
-      order by d.event_seq limit ${limit}::int
+      -- The head and the next ones of its run; state and lease are checked again on the
+      -- locked rows (another dispatcher may have taken them since the snapshot).
+      select d.id from picked h
+      cross join lateral (
+        select f.id from webhook_deliveries f
+        where f.endpoint_id = h.endpoint_id and f.order_key = h.order_key and f.state = 'pending' and f.event_seq >= h.event_seq
+        order by f.event_seq limit ${run}::int) r
+      join webhook_deliveries d on d.id = r.id
+      where d.state = 'pending' and (d.lease_until is null or d.lease_until < now())
       for update of d skip locked),
     u as (
-      update webhook_deliveries d set lease_until = now() + make_interval(secs => ${leaseMs / 1000}::float8), attempts = d.attempts + 1
+      update webhook_deliveries d set lease_until = now() + make_interval(secs => ${leaseMs / 1000}::float8)
       from c where d.id = c.id
-      returning d.id, d.org_id, d.endpoint_id, d.event_seq, d.attempts, d.window_start)
-    select u.id as d_id, u.org_id as d_org, u.endpoint_id, u.attempts, ${iso(sql`u.window_start`)} as window_start,
+      returning d.id, d.org_id, d.endpoint_id, d.order_key, d.event_seq, d.attempts, d.window_start)
+    select u.id as d_id, u.org_id as d_org, u.endpoint_id, u.order_key, u.attempts, ${iso(sql`u.window_start`)} as window_start,
       w.url, w.secret, ${eventColumns('e.')}
     from u join events e on e.seq = u.event_seq join webhook_endpoints w on w.org_id = u.org_id and w.id = u.endpoint_id
     order by e.seq`)
@@ -205,18 +218,25 @@ export async function claimDeliveries(database: Database, limit: number, perEndp
     id: Number(r.d_id),
     orgId: r.d_org,
     endpointId: r.endpoint_id,
+    orderKey: r.order_key,
     url: r.url,
     secret: r.secret,
-    attempts: Number(r.attempts),
+    attempt: Number(r.attempts) + 1,
     windowStart: r.window_start,
     event: toEvent(r),
   }))
 }
 
+/** Gives back leased deliveries that were not attempted (the run stopped early). */
+export async function releaseDeliveries(database: Database, ids: number[]): Promise<void> {
+  if (ids.length === 0) return
+  await database.rows(sql`update webhook_deliveries set lease_until = null where id = any(${`{${ids.join(',')}}`}::bigint[]) and state = 'pending'`)
+}
+
 /** A delivery answered 2xx. */
 export async function markDelivered(database: Database, id: number, status: number, latencyMs: number): Promise<void> {
   await database.rows(sql`
-    update webhook_deliveries set state = 'delivered', delivered_at = now(), lease_until = null,
+    update webhook_deliveries set state = 'delivered', delivered_at = now(), lease_until = null, attempts = attempts + 1,
       last_status = ${status}::int, last_latency_ms = ${latencyMs}::int, last_error = null
     where id = ${id}::bigint and state = 'pending'`)
 }
@@ -233,14 +253,14 @@ export async function markFailed(
 ): Promise<void> {
   if (retryAt) {
     await database.rows(sql`
-      update webhook_deliveries set next_at = ${retryAt.toISOString()}::timestamptz, lease_until = null,
+      update webhook_deliveries set next_at = ${retryAt.toISOString()}::timestamptz, lease_until = null, attempts = attempts + 1,
         last_status = ${result.status}::int, last_error = ${result.error}, last_latency_ms = ${result.latencyMs}::int
       where id = ${d.id}::bigint and state = 'pending'`)
     return
   }
   await database.rows(sql`
     with dead as (
-      update webhook_deliveries set state = 'dead', lease_until = null,
+      update webhook_deliveries set state = 'dead', lease_until = null, attempts = attempts + 1,
         last_status = ${result.status}::int, last_error = ${result.error}, last_latency_ms = ${result.latencyMs}::int
       where id = ${d.id}::bigint and state = 'pending' returning endpoint_id),
     ep as (
