@@ -8,6 +8,7 @@ import type { Comment, ServerMessage, TaskInit } from '../protocol/messages.js'
 import type { TaskSnapshot } from '../domain/types.js'
 import { AuthSession, type Credentials } from './auth.js'
 import type { BackoffOptions } from './backoff.js'
+import type { UndoOptions } from './undo.js'
 import { Connection, type WebSocketConstructor } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestClient, type FetchLike } from './http.js'
@@ -47,6 +48,8 @@ export interface TaskSyncClientOptions {
   retry?: { baseMs?: number; attempts?: number }
   /** An absence longer than this (ms, default 10 min) is caught up over REST before resuming on the socket. */
   longAbsenceMs?: number
+  /** Per-user undo: `pauseMs` (default 500) joins closer edits into one step; `limit` (200) steps kept per task. */
+  undo?: UndoOptions
 }
 
 export interface ClientEvents {
@@ -666,6 +669,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       get deviceId() {
         return client.auth.deviceId
       },
+      undo: this.opts.undo,
       get epoch() {
         return client.readyEpoch
       },
