@@ -33,6 +33,17 @@ export const TaskSnapshot = Type.Object({
   updatedBy: Uuid,
 })
 
+/** A task of a list; with `q`, how it matched. */
+export const TaskListItem = Type.Object({
+  ...TaskSnapshot.properties,
+  match: Type.Optional(
+    Type.Object({
+      rank: Type.Number({ description: 'ts_rank of the hit: higher is better' }),
+      snippet: Type.String({ description: 'title and description around the matches, HTML-escaped, matches in <mark>…</mark>' }),
+    }),
+  ),
+})
+
 /** The content fields a create or a plain PATCH may carry; their text is the op type's to check (422). */
 const contentFields = {
   title: Type.Optional(opContent(Type.String())),
@@ -73,7 +84,7 @@ export const TaskListQuery = Type.Object({
   status: Type.Optional(Type.String({ maxLength: 32 })),
   assigneeId: Type.Optional(Uuid),
   tag: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'full-text search, websearch syntax: words, "a phrase", -excluded, or' })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
 })

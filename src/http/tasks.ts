@@ -12,9 +12,10 @@ import type { TaskInit } from '../protocol/messages.js'
 import { contentOf } from '../domain/snapshot.js'
 import type { Principal } from '../auth/principal.js'
 import { listTasks, loadHistory } from '../storage/tasks.js'
-import { decodeCursor, isIdKey, toPage } from './pagination.js'
+import { decodeCursor, isIdKey, isRankKey, toPage } from './pagination.js'
 import { IdParams, PageOf, bearer, errorResponses } from './schemas.js'
-import { CreateTaskBody, HistoryEntry, OpEvent, OpsQuery, PatchTaskBody, TaskListQuery, TaskSnapshot as TaskSchema } from './tasks-schemas.js'
+import { CreateTaskBody, HistoryEntry, OpEvent, OpsQuery, PatchTaskBody, TaskListItem, TaskListQuery, TaskSnapshot as TaskSchema } from './tasks-schemas.js'
+import { searchTasks } from '../storage/task-search.js'
 
 const HistoryQuery = Type.Object({
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
@@ -54,14 +55,20 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['tasks'],
-        summary: 'Live tasks, filtered (projectId, status, assigneeId, tag, q: title or description contains)',
+        summary: 'Live tasks, filtered (projectId, status, assigneeId, tag); with q, a full-text search ranked best first, each with a snippet',
         security: bearer,
         querystring: TaskListQuery,
-        response: { 200: PageOf(TaskSchema), ...errorResponses(400, 401) },
+        response: { 200: PageOf(TaskListItem), ...errorResponses(400, 401) },
       },
     },
     async (request) => {
-      const { cursor, limit, ...filters } = request.query
+      const { cursor, limit, q, ...filters } = request.query
+      if (q !== undefined) {
+        const after = cursor ? decodeCursor(cursor, isRankKey) : undefined
+        const hits = await searchTasks(app.database, request.principal.orgId, { ...filters, q, after, limit: limit + 1 })
+        const page = toPage(hits, limit, (h) => ({ rank: h.rank, id: h.task.id }))
+        return { items: page.items.map((h) => ({ ...h.task, match: { rank: Number(h.rank), snippet: h.snippet } })), nextCursor: page.nextCursor }
+      }
       const afterId = cursor ? decodeCursor(cursor, isIdKey).id : undefined
       const rows = await listTasks(app.database, request.principal.orgId, { ...filters, afterId, limit: limit + 1 })
       return toPage(rows, limit, (t) => ({ id: t.id }))
