@@ -20,7 +20,7 @@ import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, task
 import { TaskHandle, type TaskHost } from './task.js'
 import { TaskWatch, type WatchHost, type WatchScope } from './watch.js'
 import { creationSnapshot } from './content.js'
-import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
+import type { ClientStatus, CommentMutation, ConflictEvent, SearchFilters, SearchHit, StoredMeta, StoredTask, TaskDiff } from './types.js'
 
 /** Tasks per page when a watch lists its scope over REST. */
 const WATCH_PAGE = 100
@@ -283,6 +283,27 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       if (behind.length === 0 && this.settledLocally()) return
       await this.until(() => behind.every(([t, rev]) => t.rev >= rev || !!t.missing), deadline)
     }
+  }
+
+  /** The task as it was at `rev` (bare snapshot, from the server); `rev_too_old` when its history no longer reaches back. */
+  snapshotAt(taskId: string, rev: number): Promise<TaskSnapshot> {
+    return this.rest.request('GET', `/api/tasks/${encodeURIComponent(taskId)}?rev=${rev}`)
+  }
+
+  /** Per changed field: its value at rev `from` and at rev `to`, and who changed it in between. */
+  diff(taskId: string, from: number, to: number): Promise<TaskDiff> {
+    return this.rest.request('GET', `/api/tasks/${encodeURIComponent(taskId)}/diff?from=${from}&to=${to}`)
+  }
+
+  /**
+   * Full-text search of the organization's tasks (websearch syntax: words,
+   * "a phrase", -excluded, or), best first; each hit carries `match.snippet`
+   * (HTML-escaped, matches in <mark>). Pass `nextCursor` back for the next page.
+   */
+  searchTasks(q: string, filters: SearchFilters = {}): Promise<{ items: SearchHit[]; nextCursor: string | null }> {
+    const params = new URLSearchParams({ q })
+    for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, String(v))
+    return this.rest.request('GET', `/api/tasks?${params}`)
   }
 
   /** Loads a task's comments from the server into its handle (following every page). */
@@ -670,6 +691,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         return client.auth.deviceId
       },
       undo: this.opts.undo,
+      snapshotAt: (taskId: string, rev: number) => client.snapshotAt(taskId, rev),
       get epoch() {
         return client.readyEpoch
       },

@@ -33,6 +33,9 @@ export type {
   StoredMeta,
   CommentMutation,
   TaskMutation,
+  TaskDiff,
+  SearchFilters,
+  SearchHit,
 } from './types.js'
 export { TaskSyncError, type ErrorCode } from '../protocol/errors.js'
 export { InvalidOpError } from '../domain/errors.js'

@@ -36,6 +36,8 @@ export interface TaskHost {
   /** True once the client is closed: no more local changes are accepted. */
   readonly closed: boolean
   nextSeq(): number
+  /** The task's snapshot at a past rev, from the server. */
+  snapshotAt(taskId: string, rev: number): Promise<TaskSnapshot>
   /** Resolves once the task's current state (and the seq counter) is durable. */
   persist(taskId: string): Promise<void>
   send(msg: ClientMessage): boolean
@@ -210,6 +212,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** True when `redo()` has a step to apply again. */
   get canRedo(): boolean {
     return this.history.canRedo
+  }
+
+  /** The task as it was at `rev`, asked of the server (needs a connection); rejects with `rev_too_old` when its history no longer reaches back. */
+  at(rev: number): Promise<TaskSnapshot> {
+    return this.host.snapshotAt(this.id, rev)
   }
 
   /** Deletes the task (deletion wins over concurrent edits). */

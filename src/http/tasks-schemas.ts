@@ -89,6 +89,26 @@ export const TaskListQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
 })
 
+const PastRev = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })
+
+export const RevQuery = Type.Object({ rev: Type.Optional(PastRev) })
+
+export const DiffQuery = Type.Object({ from: PastRev, to: PastRev })
+
+export const FieldDiff = Type.Object({
+  from: Json,
+  to: Json,
+  changedBy: Type.Array(Uuid, { description: 'users who changed the field in (from, to], in the order of their first change' }),
+  changes: Type.Integer({ description: 'revs in (from, to] that changed the field' }),
+})
+
+export const TaskDiff = Type.Object({
+  taskId: Uuid,
+  from: Type.Integer(),
+  to: Type.Integer(),
+  fields: Type.Record(Type.String(), FieldDiff, { description: 'by field name: only the fields changed in (from, to] or different between the two revs' }),
+})
+
 export const OpsQuery = Type.Object({
   from: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 1 }),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }),

@@ -14,8 +14,10 @@ import type { Principal } from '../auth/principal.js'
 import { listTasks, loadHistory } from '../storage/tasks.js'
 import { decodeCursor, isIdKey, isRankKey, toPage } from './pagination.js'
 import { IdParams, PageOf, bearer, errorResponses } from './schemas.js'
-import { CreateTaskBody, HistoryEntry, OpEvent, OpsQuery, PatchTaskBody, TaskListItem, TaskListQuery, TaskSnapshot as TaskSchema } from './tasks-schemas.js'
+import { CreateTaskBody, DiffQuery, HistoryEntry, OpEvent, OpsQuery, PatchTaskBody, RevQuery, TaskDiff, TaskListItem, TaskListQuery, TaskSnapshot as TaskSchema } from './tasks-schemas.js'
 import { searchTasks } from '../storage/task-search.js'
+import { historyBetween, snapshotAt } from '../storage/time-travel.js'
+import { diffSnapshots } from './task-diff.js'
 
 const HistoryQuery = Type.Object({
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
@@ -98,15 +100,48 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['tasks'],
-        summary: 'The task snapshot (a deleted task answers its tombstone)',
+        summary: 'The task snapshot (a deleted task answers its tombstone); with rev, the snapshot as it was at that rev (409 rev_too_old when history cannot reach it)',
         security: bearer,
         params: IdParams,
-        response: { 200: TaskSchema, ...errorResponses(400, 401, 404) },
+        querystring: RevQuery,
+        response: { 200: TaskSchema, ...errorResponses(400, 401, 404, 409) },
       },
     },
     async (request, reply) => {
-      const snapshot = await visible(request.principal, request.params.id)
+      const current = await visible(request.principal, request.params.id)
+      const { rev } = request.query
+      const snapshot = rev === undefined ? current : await pastSnapshot(request.principal.orgId, current, rev)
       return reply.header('etag', `"${snapshot.rev}"`).send(snapshot)
+    },
+  )
+
+  /** The snapshot at `rev` of the task `current`: 400 past its rev, 409 rev_too_old when neither log nor checkpoint reaches it. */
+  async function pastSnapshot(orgId: string, current: TaskSnapshot, rev: number): Promise<TaskSnapshot> {
+    if (rev > current.rev) throw new TaskSyncError('bad_request', `rev ${rev} is ahead of the task's rev ${current.rev}`)
+    const snap = await snapshotAt(app.database, orgId, current, rev)
+    if (!snap) throw new TaskSyncError('rev_too_old', `rev ${rev} is older than the task's op log and checkpoints reach`)
+    return snap
+  }
+
+  app.get(
+    '/api/tasks/:id/diff',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Per changed field: its value at rev `from` and at rev `to`, and who changed it in between',
+        security: bearer,
+        params: IdParams,
+        querystring: DiffQuery,
+        response: { 200: TaskDiff, ...errorResponses(400, 401, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { from, to } = request.query
+      if (from > to) throw new TaskSyncError('bad_request', `from (${from}) must not be after to (${to})`)
+      const current = await visible(request.principal, request.params.id)
+      const orgId = request.principal.orgId
+      const [a, b] = [await pastSnapshot(orgId, current, from), await pastSnapshot(orgId, current, to)]
+      return diffSnapshots(a, b, await historyBetween(app.database, orgId, current.id, from, to))
     },
   )
 

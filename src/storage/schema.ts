@@ -227,6 +227,24 @@ export const comments = pgTable(
 )
 
 /** Human-readable history: one row per committed rev, what changed from what to what. */
+/**
+ * Snapshots of a task at a rev, written when housekeeping trims the op log
+ * past that rev: time travel replays from the nearest one at or below a rev.
+ */
+export const taskCheckpoints = pgTable(
+  'task_checkpoints',
+  {
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    content: jsonb('content').$type<TaskContent>().notNull(),
+    clock: jsonb('clock').$type<Record<string, number>>().notNull(),
+    updatedAt: ts('updated_at').notNull(),
+    updatedBy: uuid('updated_by').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.taskId, t.rev] })],
+)
+
 export const taskHistory = pgTable(
   'task_history',
   {
