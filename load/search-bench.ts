@@ -20,6 +20,7 @@ import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config/index.js'
 import { hashPassword } from '../src/auth/passwords.js'
 import { seedData } from '../src/storage/seed-data.js'
+import { searchTasks } from '../src/storage/task-search.js'
 
 const { values } = parseArgs({
   options: {
@@ -119,7 +120,18 @@ try {
   const hits: number[] = []
   for (const p of paths) hits.push((await get(p)).body.items.length) // warm-up: plans, caches
   const times: number[][] = paths.map(() => [])
-  for (let r = 0; r < rounds; r++) for (let i = 0; i < paths.length; i++) times[i].push((await get(paths[i])).ms)
+  const sqlTimes: number[] = []
+  const baseline: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < paths.length; i++) times[i].push((await get(paths[i])).ms)
+    baseline.push((await get('/api/tasks?limit=50')).ms) // the same route without q: HTTP, auth and a page of 50
+    for (const [q, extra] of QUERIES) {
+      if (extra) continue
+      const started = performance.now()
+      await searchTasks(app.database, org.id, { q, limit: 51 })
+      sqlTimes.push(performance.now() - started)
+    }
+  }
   const counts = await app.database.rows<{ q: string; n: number }>(sql`
     select q, (select count(*)::int from tasks where org_id = ${org.id}::uuid and search @@ websearch_to_tsquery('simple', q)) as n
     from unnest(${`{${QUERIES.map(([q]) => JSON.stringify(q)).join(',')}}`}::text[]) as q`)
@@ -132,6 +144,8 @@ try {
     `machine: ${machine} (app, client and PostgreSQL on one box; 1-min load average ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end)`,
     `seeded ${taskCount} tasks (+${Math.floor(taskCount / 10)} in another org) in ${(seedMs / 1000).toFixed(1)} s`,
     `${QUERIES.length} queries × ${rounds} rounds over HTTP (page of 50 with snippets): p50 ${fmt(pct(all, 50))} ms, p95 ${fmt(pct(all, 95))} ms, max ${fmt(all.at(-1)!)} ms`,
+    `the search statement alone (in process, no HTTP; the queries without a filter): p50 ${fmt(pct([...sqlTimes].sort((x, y) => x - y), 50))} ms, p95 ${fmt(pct([...sqlTimes].sort((x, y) => x - y), 95))} ms`,
+    `baseline, GET /api/tasks?limit=50 without q on the same box meanwhile: p50 ${fmt(pct([...baseline].sort((x, y) => x - y), 50))} ms, p95 ${fmt(pct([...baseline].sort((x, y) => x - y), 95))} ms`,
     '',
     '| query | filter | matching tasks | median ms | p95 ms |',
     '|---|---|---|---|---|',
