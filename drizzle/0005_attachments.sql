@@ -8,6 +8,20 @@ CREATE TABLE "attachment_chunks" (
 	CONSTRAINT "attachment_chunks_org_id_attachment_id_n_pk" PRIMARY KEY("org_id","attachment_id","n")
 );
 --> statement-breakpoint
+CREATE TABLE "attachment_history" (
+	"id" bigserial PRIMARY KEY NOT NULL,
+	"org_id" uuid NOT NULL,
+	"task_id" uuid NOT NULL,
+	"rev" integer NOT NULL,
+	"attachment_id" uuid NOT NULL,
+	"action" text NOT NULL,
+	"name" text NOT NULL,
+	"size" bigint NOT NULL,
+	"user_id" uuid NOT NULL,
+	"device_id" uuid NOT NULL,
+	"at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "attachments" (
 	"org_id" uuid NOT NULL,
 	"id" uuid NOT NULL,
@@ -35,6 +49,7 @@ CREATE TABLE "org_storage" (
 	"quota_bytes" bigint
 );
 --> statement-breakpoint
+CREATE INDEX "attachment_history_task_idx" ON "attachment_history" USING btree ("org_id","task_id","rev");--> statement-breakpoint
 CREATE INDEX "attachments_task_idx" ON "attachments" USING btree ("org_id","task_id","created_at");--> statement-breakpoint
 CREATE INDEX "attachments_change_idx" ON "attachments" USING btree ("org_id","change_xid");--> statement-breakpoint
 CREATE INDEX "attachments_expiry_idx" ON "attachments" USING btree ("expires_at") WHERE state = 'uploading';

@@ -9,6 +9,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import { once } from 'node:events'
 import type { Readable } from 'node:stream'
 import { BlobNotFoundError, type BlobStore, type ByteRange, type StoredPart } from './types.js'
 
@@ -51,8 +52,13 @@ export class DiskBlobStore implements BlobStore {
     const tmp = `${target}.${randomUUID()}.tmp`
     const out = createWriteStream(tmp)
     try {
+      let failed: Error | null = null
+      out.on('error', (err) => (failed = err))
       for (const p of [...parts].sort((a, b) => a.n - b.n)) {
-        await pipeline(createReadStream(join(dir, String(p.n))), out, { end: false })
+        for await (const chunk of createReadStream(join(dir, String(p.n)))) {
+          if (failed) throw failed
+          if (!out.write(chunk)) await once(out, 'drain')
+        }
       }
       await new Promise<void>((ok, fail) => out.end((err?: Error | null) => (err ? fail(err) : ok())))
       await rename(tmp, target)

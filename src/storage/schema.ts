@@ -359,3 +359,25 @@ export const orgStorage = pgTable('org_storage', {
   usedBytes: bigint('used_bytes', { mode: 'number' }).notNull().default(0),
   quotaBytes: bigint('quota_bytes', { mode: 'number' }),
 })
+
+/**
+ * What happened to a task's attachments, for its history: each event hangs on
+ * the task's rev at the time (the history entry of that rev lists it).
+ */
+export const attachmentHistory = pgTable(
+  'attachment_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    attachmentId: uuid('attachment_id').notNull(),
+    action: text('action').$type<'attached' | 'removed'>().notNull(),
+    name: text('name').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [index('attachment_history_task_idx').on(t.orgId, t.taskId, t.rev)],
+)

@@ -37,6 +37,8 @@ export interface HousekeepingReport {
   purged?: PurgeCounts
   syncLogTrimmed?: number
   opsTrimmed?: number
+  /** Attachments reclaimed by the server after the run: expired uploads, attachments of purged tasks. */
+  attachments?: { expired: number; purged: number }
 }
 
 class DryRun extends Error {
