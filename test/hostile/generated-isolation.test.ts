@@ -19,6 +19,8 @@ import { fire, queryOf } from './probe.js'
  * (HOSTILE_PROBE_CLIENT_IDS=1 probes it: 3 operations fail). Drop 'client' from this set once it has landed.
  */
 const NOT_YET_PROBED = new Set<string>(process.env.HOSTILE_PROBE_CLIENT_IDS ? [] : ['client'])
+/** Path parameters that are not ids of anything an organization owns (an upload's chunk number is the same everywhere). */
+const NOT_IDS = new Set<string>(['chunk'])
 
 interface Slot {
   why: string
@@ -105,7 +107,7 @@ t.test("every operation × another organization's ids: answered as a random id, 
         return kind ? [{ why: `query ${p.name}`, kind, place: 'query', at: p.name }] : []
       }),
       ...bodySlots(op.body, op),
-    ].filter((s) => !NOT_YET_PROBED.has(s.kind))
+    ].filter((s) => !NOT_YET_PROBED.has(s.kind) && !NOT_IDS.has(s.kind))
     const content = (CONTENT_SLOTS[op.key] ?? []).filter((s) => !NOT_YET_PROBED.has(s.kind))
     slotsTotal += slots.length + content.length
     const token = op.secured ? a.owner.accessToken : undefined
