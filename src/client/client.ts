@@ -12,6 +12,7 @@ import { Connection, type WebSocketConstructor } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestClient, type FetchLike } from './http.js'
 import { newId } from './ids.js'
+import { AttachmentUploads, defaultSha256, type AttachSource, type Sha256Factory, type StoredSource } from './attachments.js'
 import { memoryStorage, type ClientStorage } from './storage.js'
 import { CommentOutbox } from './comment-outbox.js'
 import { Persister } from './persister.js'
@@ -47,6 +48,10 @@ export interface TaskSyncClientOptions {
   retry?: { baseMs?: number; attempts?: number }
   /** An absence longer than this (ms, default 10 min) is caught up over REST before resuming on the socket. */
   longAbsenceMs?: number
+  /** SHA-256 of attachments (default: @noble/hashes; Node: `nodeSha256` from tasksync/client/node). */
+  sha256?: Sha256Factory
+  /** Finds the bytes of a queued attachment again after a restart (Node: `reopenFile`); small files are kept in storage. */
+  reopenSource?: (s: StoredSource) => AttachSource | null
 }
 
 export interface ClientEvents {
@@ -84,6 +89,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly host: TaskHost
   private readonly watches = new Set<TaskWatch>()
   private readonly watchHost: WatchHost
+  /** Uploads (queued in storage) and the live attachment lists of tasks (attachments.ts). */
+  readonly attachments: AttachmentUploads
 
   constructor(opts: TaskSyncClientOptions) {
     super()
@@ -94,6 +101,16 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.auth = new AuthSession({ baseUrl: opts.url, fetch: fetchFn, credentials: opts.credentials, getAccessToken: opts.getAccessToken })
     this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
     this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
+    this.attachments = new AttachmentUploads({
+      baseUrl: opts.url,
+      fetch: fetchFn,
+      rest: this.rest,
+      token: () => this.auth.token(),
+      storage: this.storage,
+      sha256: opts.sha256 ?? defaultSha256,
+      reopen: opts.reopenSource,
+      online: () => this.currentStatus === 'online' || this.currentStatus === 'syncing',
+    })
     this.host = this.makeHost()
     this.watchHost = this.makeWatchHost()
     this.persister = new Persister(this.storage, (key) => this.storedValue(key), (err) => this.emit('error', err))
@@ -143,6 +160,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       throw new TypeError(`TaskSyncClient: storage belongs to clientId ${meta.clientId}, not ${this.opts.clientId}`)
     }
     this.meta = meta ?? { clientId: this.opts.clientId ?? newId(), seq: 0 }
+    this.attachments.restore(stored.attachments)
     if (!meta) this.persister.markDirty('meta')
     if (this.meta.deviceId) this.auth.deviceId ??= this.meta.deviceId
     for (const [key, value] of Object.entries(stored)) {
@@ -169,6 +187,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   /** Closes the socket and stops timers; resolves once every local change is durable in storage. */
   async close(): Promise<void> {
     this.closed = true
+    this.attachments.close()
     this.conn?.stop()
     this.auth.close()
     for (const timer of this.timers) clearTimeout(timer)
@@ -318,6 +337,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (s === this.currentStatus) return
     this.currentStatus = s
     this.emit('status', s)
+    if (s === 'online') this.attachments.wake()
     this.wake()
   }
 
@@ -446,6 +466,9 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         break
       case 'comment':
         t?.onComment(msg.comment, this.outbox.has(msg.comment.id))
+        break
+      case 'attachment':
+        this.attachments.onServer(msg.attachment)
         break
       case 'sync_required':
         // (For a task only a watched scope covers, which the client has not opened yet: open it.)
@@ -657,6 +680,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const client = this
     return {
+      attachments: this.attachments,
       get clientId() {
         return client.requireMeta().clientId
       },
