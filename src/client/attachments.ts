@@ -353,6 +353,20 @@ export class AttachmentUploads {
     return res
   }
 
+  /** The thumbnail of an image attachment (WebP), for an object URL. */
+  async thumbnail(taskId: string, id: string): Promise<Blob> {
+    const res = await this.opts.fetch(`${this.opts.baseUrl}/api/tasks/${taskId}/attachments/${id}/thumbnail`, {
+      headers: { authorization: `Bearer ${await this.opts.token()}` },
+    })
+    if (!res.ok) throw new RestError('not_found', `thumbnail answered ${res.status}`, res.status)
+    return res.blob()
+  }
+
+  /** Deletes an attachment (or cancels an upload) on the server. */
+  async remove(taskId: string, id: string): Promise<void> {
+    await this.request('DELETE', `/api/tasks/${taskId}/attachments/${id}`, undefined)
+  }
+
   /** @internal An `attachment` message, a completion of ours, or a pull. */
   onServer(a: Attachment): void {
     this.lists.get(a.taskId)?.apply(a)
