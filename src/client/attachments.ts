@@ -282,7 +282,8 @@ export interface AttachmentUploadsOptions {
   fetch: FetchLike
   rest: RestClient
   token: () => Promise<string>
-  storage: ClientStorage
+  /** The client's storage (its slot of it, once connected). */
+  storage: () => ClientStorage
   sha256: Sha256Factory
   online: () => boolean
   /** Per-upload progress callbacks (not persisted). */
@@ -396,7 +397,7 @@ export class AttachmentUploads {
   /** @internal */
   async save(): Promise<void> {
     const queue = [...this.uploads.values()].map((h) => h.record)
-    await this.opts.storage.save({ attachments: queue.length ? queue : null })
+    await this.opts.storage().save({ attachments: queue.length ? queue : null })
   }
 
   /** @internal */
