@@ -29,8 +29,17 @@ export interface TaskSyncClientOptions {
   url: string
   /** Log in with email and password (tokens are refreshed by the SDK). */
   credentials?: Credentials
-  /** Or: the app supplies access tokens (called again before the current one expires). */
+  /**
+   * Or: the app supplies access tokens (called again before the current one expires):
+   * tasksync's own, or the app's identity provider's (bring your own auth).
+   */
   getAccessToken?: () => Promise<string>
+  /**
+   * With an identity provider's tokens (`getAccessToken`): the key naming this install as
+   * one of the user's devices (sent as `X-Device-Key` and `device_key`; 1–128 visible
+   * ASCII characters). Default: the clientId, so each install is its own device.
+   */
+  deviceKey?: string
   /** A stable id for this install; by default one is generated and kept in `storage`. */
   clientId?: string
   /** Where the offline queue lives (default: memory, lost on restart). */
@@ -93,7 +102,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (!fetchFn) throw new TypeError('TaskSyncClient: no fetch available; pass options.fetch')
     this.auth = new AuthSession({ baseUrl: opts.url, fetch: fetchFn, credentials: opts.credentials, getAccessToken: opts.getAccessToken })
     this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
-    this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
+    this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token(), (): Record<string, string> => {
+      const key = this.deviceKey()
+      return key ? { 'x-device-key': key } : {}
+    })
     this.host = this.makeHost()
     this.watchHost = this.makeWatchHost()
     this.persister = new Persister(this.storage, (key) => this.storedValue(key), (err) => this.emit('error', err))
@@ -354,12 +366,19 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   // ---- connection ----------------------------------------------------------
 
+  /** The device key sent with an identity provider's tokens (none with credentials: tasksync's tokens name their device). */
+  private deviceKey(): string | undefined {
+    if (!this.opts.getAccessToken) return undefined
+    return this.opts.deviceKey ?? this.meta?.clientId ?? this.opts.clientId
+  }
+
   private makeConnection(): Connection {
     const wsBase = this.opts.url.replace(/^http/, 'ws').replace(/\/$/, '')
     const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (!WS) throw new TypeError('TaskSyncClient: no WebSocket available; pass options.WebSocket (in Node: the ws package)')
+    const deviceKey = this.deviceKey()
     return new Connection({
-      url: `${wsBase}/ws`,
+      url: `${wsBase}/ws${deviceKey ? `?device_key=${encodeURIComponent(deviceKey)}` : ''}`,
       WebSocket: WS,
       clientId: this.meta!.clientId,
       token: async (force) => {

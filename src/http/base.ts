@@ -83,7 +83,7 @@ export default fp(
     await app.register(cors, {
       origin: CORS_ORIGIN === '*' ? '*' : CORS_ORIGIN.split(',').map((o) => o.trim()),
       methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Device-Key'],
       exposedHeaders: ['ETag', 'Retry-After'],
       maxAge: 600,
     })

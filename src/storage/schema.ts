@@ -33,11 +33,18 @@ const createdAt = () => ts('created_at').notNull().defaultNow()
 const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' })
 const changeXid = () => xid8('change_xid').notNull().default(sql`pg_current_xact_id()`)
 
-export const organizations = pgTable('organizations', {
-  id: uuid('id').primaryKey(),
-  name: text('name').notNull(),
-  createdAt: createdAt(),
-})
+export const organizations = pgTable(
+  'organizations',
+  {
+    id: uuid('id').primaryKey(),
+    name: text('name').notNull(),
+    createdAt: createdAt(),
+    /** Provisioned from an identity provider's token: its issuer and the token's organization claim; null for built-in ones. */
+    issuer: text('issuer'),
+    externalId: text('external_id'),
+  },
+  (t) => [uniqueIndex('organizations_external_key').on(t.issuer, t.externalId)],
+)
 
 export const users = pgTable(
   'users',
@@ -51,11 +58,18 @@ export const users = pgTable(
     createdAt: createdAt(),
     /** Set when an owner or admin removed the user: no login, devices revoked; their history stays. */
     deactivatedAt: timestamp('deactivated_at', { withTimezone: true }),
+    /** Provisioned from an identity provider's token: its issuer and `sub`; null for built-in users (who have a password). */
+    issuer: text('issuer'),
+    subject: text('subject'),
+    /** `iat` of the token the profile (role, name, email) was last taken from: an older token never overwrites a newer one. */
+    profileIat: bigint('profile_iat', { mode: 'number' }),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
-    // Login is by email alone, so an email identifies one user across the server.
-    uniqueIndex('users_email_key').on(sql`lower(${t.email})`),
+    // Login is by email alone, so an email identifies one built-in user across the server.
+    // External users sign in at their identity provider: their emails may repeat.
+    uniqueIndex('users_email_key').on(sql`lower(${t.email})`).where(sql`${t.issuer} is null`),
+    uniqueIndex('users_external_key').on(t.orgId, t.issuer, t.subject),
   ],
 )
 
@@ -70,8 +84,14 @@ export const devices = pgTable(
     createdAt: createdAt(),
     lastSeenAt: ts('last_seen_at'),
     revokedAt: ts('revoked_at'),
+    /** The device key an external token came with (X-Device-Key, `device_key`); null for built-in devices. */
+    deviceKey: text('device_key'),
   },
-  (t) => [primaryKey({ columns: [t.orgId, t.id] }), index('devices_user_idx').on(t.orgId, t.userId)],
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    index('devices_user_idx').on(t.orgId, t.userId),
+    uniqueIndex('devices_key_key').on(t.orgId, t.userId, t.deviceKey),
+  ],
 )
 
 /** Refresh tokens, stored as hashes; a family is one login, revoked whole on reuse. */
