@@ -366,6 +366,19 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   // ---- connection ----------------------------------------------------------
 
+  /**
+   * With an identity provider's token the user id is not in the token (its `sub` is the
+   * provider's): ask the server once. Best effort: edits still go through without it.
+   */
+  private async learnUserId(): Promise<void> {
+    try {
+      const me = await this.rest.request<{ id?: string }>('GET', '/api/users/me')
+      if (typeof me?.id === 'string') this.auth.userId ??= me.id
+    } catch {
+      // Offline or refused: the socket attempt that follows reports it.
+    }
+  }
+
   /** The device key sent with an identity provider's tokens (none with credentials: tasksync's tokens name their device). */
   private deviceKey(): string | undefined {
     if (!this.opts.getAccessToken) return undefined
@@ -383,6 +396,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       clientId: this.meta!.clientId,
       token: async (force) => {
         const t = await this.auth.token(force)
+        if (this.auth.userId === undefined && this.opts.getAccessToken) await this.learnUserId()
         if (this.auth.deviceId && this.meta && this.meta.deviceId !== this.auth.deviceId) {
           this.meta.deviceId = this.auth.deviceId
           void this.persister.persist('meta')

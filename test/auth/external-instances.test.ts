@@ -124,4 +124,9 @@ t.test("the SDK on an identity provider's tokens: getAccessToken, each install i
   t.same(devices, [a.clientId, b.clientId, 'default'].sort(), 'each install is a device named by its clientId')
   const ops = (await api(app.url, token).get(`/api/tasks/${ta.id}/ops`)).body.ops
   t.not(ops[0].deviceId, ops[1].deviceId, 'the two edits name the two devices')
+  // The SDK learned the tasksync user id (the token's sub is the provider's): a comment shows it at once.
+  const me = (await api(app.url, token).get('/api/users/me')).body
+  const comment = tb.addComment('written before the server answers')
+  t.equal(comment.authorId, me.id)
+  await b.whenSynced({ timeoutMs: 10_000 })
 })
