@@ -55,9 +55,9 @@ t.test('another issuer on the same database: same sub, same org claim, another o
   t.equal((await api(b.url, await second.sign({ sub, org: 'acme', role: 'owner' })).get(`/api/tasks/${taskA.id}`)).status, 404)
 })
 
-t.test('AUTH_BUILTIN=false: built-in routes answer forbidden, tasksync-signed tokens are refused, the provider\'s work', async (t) => {
+t.test('AUTH_BUILTIN=false: built-in routes answer forbidden, tasksync-signed tokens are refused, the provider\'s work (AUTH_DEFAULT_ROLE=none)', async (t) => {
   const issuer = await startIssuer(t)
-  const app = await startTestApp(t, { redis: false, env: issuerEnv(issuer, { AUTH_BUILTIN: 'false' }) })
+  const app = await startTestApp(t, { redis: false, env: issuerEnv(issuer, { AUTH_BUILTIN: 'false', AUTH_DEFAULT_ROLE: 'none' }) })
   const refusedRoutes: Array<[string, object]> = [
     ['/api/auth/register', { orgName: 'x', email: 'x@example.test', password: 'long enough password', displayName: 'x' }],
     ['/api/auth/login', { email: 'x@example.test', password: 'long enough password', device: { name: 'x', platform: 'x' } }],
@@ -85,6 +85,13 @@ t.test('AUTH_BUILTIN=false: built-in routes answer forbidden, tasksync-signed to
     .setExpirationTime('5m')
     .sign(new TextEncoder().encode(TEST_JWT_SECRET))
   t.equal((await api(app.url, own).get('/api/users/me')).status, 401)
+  // AUTH_DEFAULT_ROLE=none: a valid token whose role maps to nothing gets no role: 403, on REST and /ws.
+  const unmapped = await issuer.sign({ org: 'acme', role: 'superuser' })
+  const refused = await api(app.url, unmapped).get('/api/users/me')
+  t.equal(refused.status, 403)
+  t.match(refused.body.error.message, /maps to no tasksync role/)
+  const ws = await TestSocket.open(app.url, unmapped).then(() => 101, (err: { status?: number }) => err.status)
+  t.equal(ws, 403)
 })
 
 t.test("the SDK on an identity provider's tokens: getAccessToken, each install its own device", async (t) => {
