@@ -208,6 +208,18 @@ t.test('tokens of the identity provider on REST and /ws: provisioning, profile, 
     }
     const users = (await api(app.url, b).get('/api/users')).body.items
     t.equal(users.length, 1, 'globex sees only its own user')
+    // People and devices of a provisioned organization are out of reach of the others, and the other way round.
+    const initechOwner = (await api(app.url, a).get('/api/users/me')).body
+    const initechDevice = (await api(app.url, a).get('/api/devices')).body.items[0]
+    for (const [who, token] of [['globex', b], ['built-in', builtin.accessToken]] as const) {
+      t.equal((await api(app.url, token).patch(`/api/users/${initechOwner.id}`, { displayName: 'x' })).status, 404, `${who} → initech user`)
+      t.equal((await api(app.url, token).delete(`/api/users/${initechOwner.id}`)).status, 404, `${who} → initech user removal`)
+      t.equal((await api(app.url, token).delete(`/api/devices/${initechDevice.id}`)).status, 404, `${who} → initech device`)
+      t.equal((await api(app.url, token).get(`/api/tasks/${taskA.id}/comments`)).status, 404, `${who} → initech comments`)
+    }
+    t.equal((await api(app.url, a).delete(`/api/users/${builtin.user.id}`)).status, 404, 'initech → built-in user')
+    t.equal((await api(app.url, a).delete(`/api/devices/${builtin.device.id}`)).status, 404, 'initech → built-in device')
+    t.equal(await restStatus(app.url, a), 200, 'initech still signs in')
   })
 })
 
