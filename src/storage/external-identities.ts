@@ -9,10 +9,11 @@
  * external identity never meets a built-in one.
  */
 import { randomUUID } from 'node:crypto'
-import { and, eq, isNull, lte, or } from 'drizzle-orm'
+import { and, count, eq, isNull, lte, or } from 'drizzle-orm'
 import type { Executor } from './db.js'
 import { devices, organizations, users } from './schema.js'
 import type { Role } from '../auth/types.js'
+import { TaskSyncError } from '../protocol/errors.js'
 
 /** What a verified token says of its holder. */
 export interface ExternalIdentity {
@@ -83,8 +84,22 @@ export async function ensureExternalUser(exec: Executor, orgId: string, id: Exte
   return row.id
 }
 
+/**
+ * Live devices one external user may have: device keys are the client's choice, so without
+ * a bound one token could fill the table. Checked only when a new key shows up; two keys
+ * racing past the bound at once may both get in, which is harmless.
+ */
+export const MAX_EXTERNAL_DEVICES = 100
+
 /** The id of the user's device with this key, registered on first sight (a revoked one stays revoked). */
 export async function ensureExternalDevice(exec: Executor, orgId: string, userId: string, deviceKey: string): Promise<string> {
+  const mine = and(eq(devices.orgId, orgId), eq(devices.userId, userId))
+  const [known] = await exec.select({ id: devices.id }).from(devices).where(and(mine, eq(devices.deviceKey, deviceKey))).limit(1)
+  if (known) return known.id
+  const [{ live }] = await exec.select({ live: count() }).from(devices).where(and(mine, isNull(devices.revokedAt)))
+  if (live >= MAX_EXTERNAL_DEVICES) {
+    throw new TaskSyncError('forbidden', `this user already has ${MAX_EXTERNAL_DEVICES} devices: revoke one (DELETE /api/devices/:id) or reuse a device key`)
+  }
   const inserted = await exec
     .insert(devices)
     .values({ orgId, id: randomUUID(), userId, name: deviceKey.slice(0, 200), platform: 'external', deviceKey, lastSeenAt: new Date() })

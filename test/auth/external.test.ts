@@ -143,6 +143,23 @@ t.test('tokens of the identity provider on REST and /ws: provisioning, profile, 
     t.equal(await restStatus(app.url, token, 'phone'), 200)
   })
 
+  await t.test('device keys are the client\'s choice, so one user has at most 100 live devices', async (t) => {
+    const token = await issuer.sign({ sub: `auth0|${randomUUID()}`, org: 'acme', role: 'member' })
+    for (let batch = 0; batch < 10; batch++) {
+      const statuses = await Promise.all(Array.from({ length: 10 }, (_, i) => restStatus(app.url, token, `key-${batch * 10 + i}`)))
+      t.same([...new Set(statuses)], [200], `keys ${batch * 10}…${batch * 10 + 9}`)
+    }
+    const over = await api(app.url, token).request('GET', '/api/users/me', undefined, { 'x-device-key': 'key-100' })
+    t.equal(over.status, 403)
+    t.match(over.body.error.message, /revoke one/)
+    t.equal(await wsStatus(app.url, token, 'key-100'), 403)
+    t.equal(await restStatus(app.url, token, 'key-7'), 200, 'a known key still works')
+    const devices = (await api(app.url, token).request('GET', '/api/devices?limit=100', undefined, { 'x-device-key': 'key-7' })).body.items
+    const seven = devices.find((d: { name: string }) => d.name === 'key-7')
+    t.equal((await api(app.url, token).request('DELETE', `/api/devices/${seven.id}`, undefined, { 'x-device-key': 'key-8' })).status, 204)
+    t.equal(await restStatus(app.url, token, 'key-100'), 200, 'a revoked device frees a place')
+  })
+
   await t.test('a deactivated provisioned user is refused everywhere and not provisioned again', async (t) => {
     const sub = `auth0|${randomUUID()}`
     const token = await issuer.sign({ sub, org: 'acme', role: 'member' })
