@@ -12,7 +12,7 @@
  * server transforms a late op (`transform(ours, theirs, 'left')`), and theirs
  * past ours with 'right', so every client reaches the server's snapshot.
  */
-import { opFromPatch, taskType, contentFromInit } from '../domain/index.js'
+import { opFromPatch, taskType, contentFromInit, textEdit } from '../domain/index.js'
 import type { TaskContent, TaskOp, TaskPatch, TaskSnapshot } from '../domain/types.js'
 import type { ErrorCode } from '../protocol/errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
@@ -21,6 +21,7 @@ import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
 import { TaskComments } from './task-comments.js'
 import { TaskPresence } from './presence.js'
+import { UndoHistory, type UndoOptions } from './undo.js'
 import type { AckEvent, ConflictEvent, StoredTask, TaskEvents, TaskMutation } from './types.js'
 
 /** What a task needs from its client (the connection, the seq counter, storage). */
@@ -28,16 +29,24 @@ export interface TaskHost {
   readonly clientId: string
   readonly userId: string | undefined
   readonly deviceId: string | undefined
+  /** Undo options of the client (pause that ends a step, steps kept). */
+  readonly undo?: UndoOptions
   /** Number of the current ready connection (after `welcome`); 0 when there is none. */
   readonly epoch: number
   /** True once the client is closed: no more local changes are accepted. */
   readonly closed: boolean
   nextSeq(): number
+  /** A seq far past the counter: the counter's next ones were used by another writer sharing the clientId. */
+  freshSeq(): number
+  /** The task's snapshot at a past rev, from the server. */
+  snapshotAt(taskId: string, rev: number): Promise<TaskSnapshot>
   /** Resolves once the task's current state (and the seq counter) is durable. */
   persist(taskId: string): Promise<void>
   send(msg: ClientMessage): boolean
   /** Catch up from the op log (`log`) or reload from a snapshot (`snapshot`). */
   resync(task: TaskHandle, how: 'log' | 'snapshot'): void
+  /** A committed op did not apply to the local copy (it diverged): reported, and the task reloaded from a snapshot. */
+  diverged(task: TaskHandle, err: Error): void
   subscribe(task: TaskHandle): void
   /** Schedules a resend after a transient failure; false once `attempt` is past the limit (give up). */
   retryLater(task: TaskHandle, attempt: number): boolean
@@ -50,6 +59,11 @@ export interface TaskHost {
 
 /** A committed op as the socket or the op log delivers it. */
 export type CommittedOp = Pick<OpEvent, 'rev' | 'op' | 'clientId' | 'seq' | 'userId' | 'deviceId' | 'at'>
+
+/** Fresh seqs tried for one mutation whose seq another writer had used, before it is rolled back. */
+export const MAX_REISSUES = 5
+/** The text fields of a task. */
+export type TextField = 'title' | 'description'
 
 /** Ops that arrived ahead of a gap are kept up to this many. */
 const MAX_FUTURE = 10_000
@@ -81,9 +95,12 @@ export class TaskHandle extends Emitter<TaskEvents> {
   private readonly future = new Map<number, CommittedOp>()
   private cached: TaskSnapshot | null = null
   private deletedSent = false
+  /** Set when a committed op did not apply here: later ops wait for the snapshot that replaces the base. */
+  private divergent = false
   private readonly presenceBox: TaskPresence
   private readonly commentBox: TaskComments
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  private readonly history: UndoHistory
   /** Set when the server said the task does not exist (or is not visible). */
   missing: TaskSyncError | null = null
   /** False once `close()` was called. */
@@ -97,6 +114,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       (e) => this.emit('presence', e),
     )
     this.commentBox = new TaskComments(id, (e) => this.emit('comment', e))
+    this.history = new UndoHistory(host.undo)
   }
 
   // ---- public API -------------------------------------------------------
@@ -158,6 +176,55 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** Sets fields to plain values (text fields become minimal edits); see TaskPatch. */
   update(patch: TaskPatch): void {
     this.submit(opFromPatch(this.requireView(), patch))
+  }
+
+  /** Inserts `text` into a text field at code point `pos`. */
+  insertText(field: TextField, pos: number, text: string): void {
+    this.submit({ [field]: textEdit(pos, 0, text) })
+  }
+
+  /** Deletes `length` code points of a text field from code point `pos`. */
+  deleteText(field: TextField, pos: number, length: number): void {
+    this.submit({ [field]: textEdit(pos, length) })
+  }
+
+  /** Replaces `length` code points of a text field at `pos` with `text`. */
+  replaceText(field: TextField, pos: number, length: number, text: string): void {
+    this.submit({ [field]: textEdit(pos, length, text) })
+  }
+
+  /** Sets a text field to `value` as the smallest edit (common prefix and suffix kept): what a textarea's input event needs. */
+  setText(field: TextField, value: string): void {
+    this.update({ [field]: value })
+  }
+
+  /**
+   * Undoes this client's last step on the task (edits made within the undo
+   * pause of each other), moved past everything applied since: other
+   * people's edits stay. False when there is nothing to undo.
+   */
+  undo(): boolean {
+    return this.history.step('undo', (op) => this.submit(op))
+  }
+
+  /** Redoes the step the last undo took back. False when there is nothing to redo. */
+  redo(): boolean {
+    return this.history.step('redo', (op) => this.submit(op))
+  }
+
+  /** True when `undo()` has a step of this client's to take back. */
+  get canUndo(): boolean {
+    return this.history.canUndo
+  }
+
+  /** True when `redo()` has a step to apply again. */
+  get canRedo(): boolean {
+    return this.history.canRedo
+  }
+
+  /** The task as it was at `rev`, asked of the server (needs a connection); rejects with `rev_too_old` when its history no longer reaches back. */
+  at(rev: number): Promise<TaskSnapshot> {
+    return this.host.snapshotAt(this.id, rev)
   }
 
   /** Deletes the task (deletion wins over concurrent edits). */
@@ -254,6 +321,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.pendingCount = s.pendingCount
     this.durableSeq = s.inflight?.seq ?? 0
     this.view = this.rebuildView()
+    this.history.start(this.view)
     this.resolveReady()
   }
 
@@ -262,6 +330,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     const content = contentFromInit(createInit(init, projectId))
     this.base = unborn(this.id, taskType.create(), this.host.userId)
     this.view = content
+    this.history.start(content)
     this.inflight = { kind: 'create', seq: this.host.nextSeq(), task: init, projectId, count: 1 }
     this.afterNewInflight()
     this.resolveReady()
@@ -356,6 +425,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** A committed op of the task (live, or replayed on resume, or read from the op log). */
   onOp(ev: CommittedOp): void {
     if (!this.base || !this.view) return
+    if (this.divergent) {
+      // Kept for after the snapshot (applied then if it follows on).
+      if (ev.rev > this.base.rev && this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
+      return
+    }
     if (ev.rev > this.base.rev + 1) {
       // Early: keep it until the revs before it arrive (from the socket or the log).
       if (this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
@@ -366,16 +440,41 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.drainFuture()
   }
 
+  /** True while the task waits for a snapshot because a committed op did not apply to it. */
+  get diverged(): boolean {
+    return this.divergent
+  }
+
   /** Applies the kept early ops that now follow on. */
   private drainFuture(): void {
-    for (let next = this.future.get(this.rev + 1); next && this.base; next = this.future.get(this.rev + 1)) {
+    for (let next = this.future.get(this.rev + 1); next && this.base && !this.divergent; next = this.future.get(this.rev + 1)) {
       this.future.delete(next.rev)
       this.applyCommitted(next)
     }
     for (const rev of this.future.keys()) if (rev <= this.rev) this.future.delete(rev)
   }
 
+  /**
+   * A committed op that does not apply here means the local copy is not the
+   * server's (a corrupted store, a bug): never throw into the socket handler;
+   * report it and reload the task from a snapshot (local changes are re-applied on it).
+   */
+  private divergedOn(ev: CommittedOp, err: unknown): void {
+    if (this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
+    this.divergent = true
+    this.cached = null
+    this.host.diverged(this, new TaskSyncError('internal', `task ${this.id}: the op at rev ${ev.rev} does not apply to the local copy (${(err as Error)?.message ?? err}); reloading it from a snapshot`))
+  }
+
   private applyCommitted(ev: CommittedOp): void {
+    try {
+      this.applyCommittedOp(ev)
+    } catch (err) {
+      this.divergedOn(ev, err)
+    }
+  }
+
+  private applyCommittedOp(ev: CommittedOp): void {
     if (!this.base || !this.view) return
     if (ev.rev <= this.base.rev) {
       const own = this.ownRevs.get(ev.rev)
@@ -454,6 +553,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       this.retries++
       return
     }
+    if (code === 'already_exists' && this.reissue(f)) return
     // (After a snapshot replaced the base, the op is expressed against a rev the client can no longer
     // transform from: refused as too old, it is rolled back rather than resent.)
     if (code === 'rev_too_old' && this.retries < 3 && f.kind === 'op' && !this.uncertain) {
@@ -464,6 +564,23 @@ export class TaskHandle extends Emitter<TaskEvents> {
       return
     }
     this.rollback(code, message)
+  }
+
+  /**
+   * `already_exists` for the in-flight mutation: another writer sharing this
+   * clientId used its seq for a different mutation, and nothing of ours was
+   * committed under it. The same edit goes again under a fresh seq (rebased
+   * like any in-flight op, as ops arrive). A create refused again after that
+   * means its task id is taken: rolled back. False when it gives up.
+   */
+  private reissue(f: TaskMutation): boolean {
+    const n = f.reissues ?? 0
+    if (n >= MAX_REISSUES || (f.kind === 'create' && n > 0)) return false
+    f.reissues = n + 1
+    f.seq = this.host.freshSeq()
+    this.heldAck = null
+    this.afterNewInflight()
+    return true
   }
 
   /** The task is deleted on the server (answer to a subscribe or resume). */
@@ -514,21 +631,28 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   // ---- transitions --------------------------------------------------------
 
+  /** Takes another client's committed op: all of it or, if any step throws, nothing (the caller reloads). */
   private applyRemote(op: TaskOp, info: { rev: number; deviceId?: string; userId?: string; at?: string }): void {
     let theirs = op
     const f = this.inflight
+    let inflightOp: TaskOp | null = null
     if (f && f.kind === 'op' && !this.uncertain) {
       const ours = f.op
-      f.op = taskType.transform(ours, theirs, 'left')
+      inflightOp = taskType.transform(ours, theirs, 'left')
       theirs = taskType.transform(theirs, ours, 'right')
     }
-    if (this.pendingOp) {
-      const ours = this.pendingOp
-      this.pendingOp = taskType.transform(ours, theirs, 'left')
+    let pendingOp = this.pendingOp
+    if (pendingOp) {
+      const ours = pendingOp
+      pendingOp = taskType.transform(ours, theirs, 'left')
       theirs = taskType.transform(theirs, ours, 'right')
     }
-    this.base = commitOnto(this.base!, op, info)
-    this.view = taskType.apply(this.view!, theirs)
+    const base = commitOnto(this.base!, op, info)
+    const view = taskType.apply(this.view!, theirs)
+    if (inflightOp && f && f.kind === 'op') f.op = inflightOp
+    this.pendingOp = pendingOp
+    this.base = base
+    this.view = view
     this.changed({ local: false, op: theirs })
     void this.host.persist(this.id)
   }
@@ -637,6 +761,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     // Keep the rev the in-flight op is expressed against: it is resent against that rev.
     if (f?.kind === 'op' && !this.uncertain && this.base) f.baseRev = this.base.rev
     this.base = snap
+    this.divergent = false
     this.ownRevs.clear()
     this.heldAck = null
     // An in-flight op sent against an older base may or may not be inside this snapshot.
@@ -696,6 +821,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   private changed(e: { local: boolean; op: TaskOp | null }): void {
     this.cached = null
+    this.history.observe(e.local, e.op, this.view)
     this.emit('change', e)
     if (this.view?.deleted && !this.deletedSent) {
       this.deletedSent = true

@@ -3,7 +3,7 @@
  */
 import type { ErrorCode } from '../protocol/errors.js'
 import type { Comment, TaskInit } from '../protocol/messages.js'
-import type { TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { JsonValue, TaskOp, TaskSnapshot } from '../domain/types.js'
 
 /** Connection state: `online` means resumed (every open task subscribed). */
 export type ClientStatus = 'connecting' | 'syncing' | 'online' | 'offline'
@@ -63,8 +63,8 @@ export interface TaskEvents {
 
 /** A local task mutation that owns a seq: in flight, or about to be. */
 export type TaskMutation =
-  | { kind: 'create'; seq: number; task: TaskInit; projectId: string | null; count: number }
-  | { kind: 'op'; seq: number; op: TaskOp; baseRev: number; count: number }
+  | { kind: 'create'; seq: number; task: TaskInit; projectId: string | null; count: number; reissues?: number }
+  | { kind: 'op'; seq: number; op: TaskOp; baseRev: number; count: number; reissues?: number }
 
 /** What storage keeps for one open task (key `task:<id>`). */
 export interface StoredTask {
@@ -89,6 +89,8 @@ export interface CommentMutation {
   /** The comment before this change, to roll back to if it is refused (null for a create). */
   prev: Comment | null
   retries?: number
+  /** Times it was given a fresh seq after `already_exists` (its seq had been used by another writer). */
+  reissues?: number
 }
 
 /** Client identity and counters (key `meta`). */
@@ -99,3 +101,24 @@ export interface StoredMeta {
   deviceId?: string
   pullCursor?: string
 }
+
+/** What `client.diff` answers: per field changed between the two revs. */
+export interface TaskDiff {
+  taskId: string
+  from: number
+  to: number
+  fields: Record<string, { from: JsonValue; to: JsonValue; changedBy: string[]; changes: number }>
+}
+
+/** Filters of `client.searchTasks` (those of GET /api/tasks). */
+export interface SearchFilters {
+  projectId?: string
+  status?: string
+  assigneeId?: string
+  tag?: string
+  cursor?: string
+  limit?: number
+}
+
+/** A search hit: the task snapshot and how it matched. */
+export type SearchHit = TaskSnapshot & { match: { rank: number; snippet: string } }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 
 export type Schema = typeof schema
 export type Db = PgDatabase<PgQueryResultHKT, Schema>
@@ -116,14 +117,27 @@ async function openPglite(dataDir: string): Promise<Database> {
   const { drizzle } = await import('drizzle-orm/pglite')
   const startParams = [...PGlite.defaultStartParams, ...PGLITE_SETTINGS]
   let client: InstanceType<typeof PGlite>
+  let lock: DataDirLock | null = null
   if (dataDir === 'memory://') client = new PGlite({ startParams })
   else {
     const dir = join(dataDir, 'pglite')
     mkdirSync(dir, { recursive: true })
-    if (!existsSync(join(dir, 'PG_VERSION'))) await initPgliteDir(dir, startParams)
+    // One process per data folder: a second one would write a store the first never sees.
+    lock = lockDataDir(dataDir)
+    try {
+      if (!existsSync(join(dir, 'PG_VERSION'))) await initPgliteDir(dir, startParams)
+    } catch (err) {
+      lock.release()
+      throw err
+    }
     client = new PGlite(dir, { startParams })
   }
-  await client.waitReady
+  try {
+    await client.waitReady
+  } catch (err) {
+    lock?.release()
+    throw err
+  }
   const db = drizzle(client, { schema }) as unknown as Db
   return {
     db,
@@ -137,7 +151,13 @@ async function openPglite(dataDir: string): Promise<Database> {
         return false
       }
     },
-    close: () => client.close(),
+    close: async () => {
+      try {
+        await client.close()
+      } finally {
+        lock?.release()
+      }
+    },
   }
 }
 
