@@ -173,7 +173,8 @@ export const tasks = pgTable(
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
     index('tasks_search_idx').using('gin', t.search),
-    index('tasks_change_idx').on(t.orgId, t.changeXid),
+    // With id, a page's (change_xid, id) > cursor bound and its order are the index's: a seek, not a sort of every row of the xid.
+    index('tasks_change_idx').on(t.orgId, t.changeXid, t.id),
     index('tasks_project_idx').on(t.orgId, t.projectId, t.id),
     index('tasks_status_idx').on(t.orgId, t.status, t.id),
     index('tasks_assignee_idx').on(t.orgId, t.assigneeId, t.id),
@@ -249,7 +250,7 @@ export const comments = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
-    index('comments_change_idx').on(t.orgId, t.changeXid),
+    index('comments_change_idx').on(t.orgId, t.changeXid, t.id),
     index('comments_task_idx').on(t.orgId, t.taskId, t.createdAt)],
 )
 
