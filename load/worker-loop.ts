@@ -7,7 +7,20 @@ import { performance } from 'node:perf_hooks'
 import { Histogram } from './histogram.js'
 import type { SocketPlan } from './worker.js'
 
-export type FromParent = { type: 'init'; sockets: SocketPlan[] } | { type: 'start' } | { type: 'measure' } | { type: 'stop' }
+export type FromParent =
+  | { type: 'init'; sockets: SocketPlan[]; recordAcks?: boolean }
+  | { type: 'start' }
+  | { type: 'measure' }
+  | { type: 'stop' }
+  | { type: 'cmd'; id: number; name: string; [k: string]: unknown }
+
+/** An acknowledged op, checked against the op log at the end (no acked op lost). */
+export interface Acked {
+  taskId: string
+  clientId: string
+  seq: number
+  rev: number
+}
 
 /** One socket's final view of its task, compared with the server's snapshot. */
 export interface View {
@@ -24,6 +37,10 @@ export interface Driver {
   /** True while some writer still waits for an ack. */
   inFlight(): boolean
   views(): View[]
+  /** Every op acked so far (only asked for when the scenario checks the op log). */
+  acked?(): Acked[]
+  /** Scenario-specific steps (storm: route, status; catchup: offline, online). */
+  command?(msg: { name: string; [k: string]: unknown }): Promise<unknown>
   closeAll(): Promise<void> | void
   readonly count: number
 }
@@ -38,6 +55,8 @@ export class WorkerStats {
   delivered = 0
   gaps = 0
   errors = 0
+  presence = 0
+  comments = 0
   readonly errorSamples: string[] = []
   readonly ack = new Histogram()
   readonly fanout = new Histogram()
@@ -63,8 +82,16 @@ export class WorkerStats {
 /** Answers load/run.ts until 'stop' has been reported, then exits. */
 export function serveParent(stats: WorkerStats, driver: Driver): void {
   const send = (m: unknown) => process.send!(m)
+  let recordAcks = false
   process.on('message', async (msg: FromParent) => {
-    if (msg.type === 'init') {
+    if (msg.type === 'cmd') {
+      try {
+        send({ type: 'cmd-result', id: msg.id, result: await driver.command!(msg) })
+      } catch (err) {
+        send({ type: 'cmd-result', id: msg.id, error: String(err) })
+      }
+    } else if (msg.type === 'init') {
+      recordAcks = !!msg.recordAcks
       try {
         await driver.open(msg.sockets)
         send({ type: 'ready', sockets: driver.count })
@@ -74,7 +101,11 @@ export function serveParent(stats: WorkerStats, driver: Driver): void {
     } else if (msg.type === 'start') {
       stats.running = true
       driver.startWriters()
-      setInterval(() => send({ type: 'progress', acks: stats.acks, delivered: stats.delivered }), 1000).unref()
+      // The running totals and the measured window's fan-out histogram so far (for the progress line's p99).
+      setInterval(
+        () => send({ type: 'progress', acks: stats.acks, delivered: stats.delivered, errors: stats.errors, fanout: stats.fanout.toSparse(), ack: stats.ack.toSparse() }),
+        1000,
+      ).unref()
     } else if (msg.type === 'measure') {
       stats.measuring = true
     } else if (msg.type === 'stop') {
@@ -84,8 +115,15 @@ export function serveParent(stats: WorkerStats, driver: Driver): void {
       const deadline = Date.now() + 10_000
       while (Date.now() < deadline && driver.inFlight()) await new Promise((r) => setTimeout(r, 50))
       await new Promise((r) => setTimeout(r, 1500))
-      const { acks, delivered, gaps, errors, errorSamples } = stats
-      send({ type: 'result', acks, delivered, gaps, errors, errorSamples, ack: stats.ack.toSparse(), fanout: stats.fanout.toSparse(), views: driver.views() })
+      const { acks, delivered, gaps, errors, errorSamples, presence, comments } = stats
+      send({
+        type: 'result',
+        ...{ acks, delivered, gaps, errors, errorSamples, presence, comments },
+        ack: stats.ack.toSparse(),
+        fanout: stats.fanout.toSparse(),
+        views: driver.views(),
+        acked: recordAcks ? (driver.acked?.() ?? []) : [],
+      })
       await driver.closeAll()
       setTimeout(() => process.exit(0), 500).unref()
     }
