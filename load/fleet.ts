@@ -98,7 +98,7 @@ export class Fleet {
     // LOAD_WORKER_ARGS: extra node flags for the generator workers (e.g. --cpu-prof).
     const execArgv = ['--import', 'tsx', '--max-old-space-size=4096', ...(process.env.LOAD_WORKER_ARGS ?? '').split(' ').filter(Boolean)]
     const file = { raw: './worker.ts', sdk: './sdk-worker.ts', sharedb: './sharedb-worker.ts' }[kind]
-    this.procs = this.slices.map(() => fork(new URL(file, import.meta.url).pathname, [], { execArgv }))
+    this.procs = this.slices.map((_, i) => fork(new URL(file, import.meta.url).pathname, [], { execArgv, env: { ...process.env, LOAD_WORKER_INDEX: String(i) } }))
     for (const p of this.procs)
       p.on('message', (m: any) => {
         if (m.type === 'progress') this.last.set(p, m)

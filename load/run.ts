@@ -43,6 +43,10 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: process.env.LOAD_REDIS_URL },
     out: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
+    // dist: the built server (measured figures); tsx: the sources, no build (the smoke test).
+    server: { type: 'string', default: 'dist' },
+    // Seeds the generators' random choices (edit positions, human actions): LOAD_SEED in each worker.
+    seed: { type: 'string' },
     // Kept from the first harness: --idle N is --scenario idle --sockets N.
     idle: { type: 'string' },
   },
@@ -53,6 +57,8 @@ const scenarios = (args.idle ? ['idle'] : args.scenario!.split(',')) as Scenario
 for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario: ${s} is not one of ${SCENARIOS.join(', ')}`)
 if (args.peer !== 'none' && args.peer !== 'sharedb') throw new Error(`--peer must be none or sharedb, not ${args.peer}`)
 if (args.client !== 'raw' && args.client !== 'sdk') throw new Error(`--client must be raw or sdk, not ${args.client}`)
+if (args.server !== 'dist' && args.server !== 'tsx') throw new Error(`--server must be dist or tsx, not ${args.server}`)
+if (args.seed) process.env.LOAD_SEED = args.seed
 const peers: ('tasksync' | 'sharedb')[] = args.peer === 'sharedb' ? ['tasksync', 'sharedb'] : ['tasksync']
 const rounds = Number(args.rounds)
 
@@ -68,6 +74,7 @@ const meta = {
   cpus: cpus().length,
   cpuModel: cpus()[0]?.model,
   node: process.version,
+  seed: args.seed ?? null,
   redis: args['redis-url'] ? 'given' : 'private redis-server',
   loadAverageAtEnd: [] as number[],
 }
@@ -75,7 +82,7 @@ log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().le
 const results: RunResult[] = []
 let exitCode = 0
 try {
-  if (!args['no-build']) ensureBuilt()
+  if (!args['no-build'] && args.server === 'dist') ensureBuilt()
   if (peers.includes('sharedb')) ensureSharedbInstalled()
   for (const scenario of scenarios) {
     const ctx: Context = {
@@ -100,6 +107,7 @@ try {
         users: Number(args.users),
         actionsPerMin: Number(args['actions-per-min']),
         poolSize: process.env.LOAD_POOL_SIZE ?? '10',
+        server: args.server as 'dist' | 'tsx',
       },
     }
     if (scenario === 'steady') results.push(...(await steady(ctx, peers, rounds)))

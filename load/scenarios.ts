@@ -43,6 +43,7 @@ export interface Options {
   users: number
   actionsPerMin: number
   poolSize: string
+  server: 'dist' | 'tsx'
 }
 
 export interface Context {
@@ -170,7 +171,8 @@ async function measure(ctx: Context, name: string, sut: SystemUnderTest, fleets:
     const line = `[${name}] ${s}s  ${fmt(now.acks - prev, 0)} ops/s  fan-out p99 ${fmt(now.fanout.percentile(99))} ms  errors ${now.errors}`
     prev = now.acks
     if (tty) process.stdout.write(`\r${line}    `)
-    else if (s % 5 === 0) ctx.log(line)
+    // Not a terminal: a line every 5 s and the last one.
+    else if (s % 5 === 0 || (s >= durationS && done)) ctx.log(line)
     if (s > durationS + 300) break
   }
   if (tty) process.stdout.write('\n')
@@ -214,7 +216,7 @@ function result(scenario: string, sut: SystemUnderTest, kind: WorkerKind, round:
 const startSut = (ctx: Context, peer: 'tasksync' | 'sharedb', instances = 1, inspect = false) =>
   peer === 'sharedb'
     ? startSharedb(ctx.admin, ctx.pgUrl, { redisUrl: ctx.redisUrl, poolSize: ctx.opts.poolSize })
-    : startTasksync(ctx.admin, ctx.pgUrl, { instances, redisUrl: ctx.redisUrl, poolSize: ctx.opts.poolSize, inspect })
+    : startTasksync(ctx.admin, ctx.pgUrl, { instances, redisUrl: ctx.redisUrl, poolSize: ctx.opts.poolSize, inspect, server: ctx.opts.server })
 
 /** Socket k of task t on instance (t + k) mod I: writers (k = 0) and subscribers spread over the instances. */
 function plansFor(sut: SystemUnderTest, token: string, taskIds: string[], perTask: number, role: (k: number) => Partial<SocketPlan>): SocketPlan[] {

@@ -23,7 +23,7 @@ import type { TaskOp } from '../src/domain/types.js'
 import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
 import type { SocketPlan } from './worker.js'
-import { WorkerStats, now, serveParent, type Acked } from './worker-loop.js'
+import { WorkerStats, now, random, serveParent, type Acked } from './worker-loop.js'
 
 interface Sock {
   plan: SocketPlan
@@ -59,12 +59,24 @@ class RoutedWebSocket extends WebSocket {
 }
 const routedFetch = (input: string, init?: RequestInit) => fetch(route(input), init)
 
-/** The same op as load/worker.ts: grow the title to 40 characters, then delete one, plus the send time. */
+/**
+ * The same op as load/worker.ts: grow the title to 40 characters, then delete
+ * one, plus the send time. The time goes in a field of this client's own
+ * (`lt_<clientId>`): concurrent sets of one field on a hot task would drop
+ * all but one and with them the fan-out samples.
+ */
 function nextOp(s: Sock): TaskOp {
   const len = [...s.task.snapshot.title].length
-  const pos = Math.floor(Math.random() * (len + 1))
+  const pos = Math.floor(random() * (len + 1))
   const title = len < 40 ? (pos > 0 ? [pos, 'x'] : ['x']) : pos < len ? (pos > 0 ? [pos, { d: 1 }] : [{ d: 1 }]) : [{ d: 1 }]
-  return { title, customFields: { lt: { set: now() } } } as TaskOp
+  return { title, customFields: { [`lt_${s.plan.clientId.slice(0, 8)}`]: { set: now() } } } as TaskOp
+}
+
+/** The send time in a remote op (see nextOp). */
+function sentAt(op: TaskOp): unknown {
+  const fields = op.customFields as Record<string, { set?: unknown }> | undefined
+  for (const k in fields) if (k.startsWith('lt')) return fields[k]?.set
+  return undefined
 }
 
 /** One op in flight per writer: the next is submitted when the SDK reports the ack. */
@@ -81,17 +93,17 @@ function submitNext(s: Sock): void {
 /** A human: every few seconds (exponential gaps around `actionsPerMin`) an edit (60 %), a presence update (30 %) or a comment (10 %). */
 function actLikeAHuman(s: Sock): void {
   const perMin = s.plan.actionsPerMin ?? 6
-  const gap = -Math.log(1 - Math.random()) * (60_000 / perMin)
+  const gap = -Math.log(1 - random()) * (60_000 / perMin)
   s.timer = setTimeout(() => {
     if (!stats.running) return
-    const r = Math.random()
+    const r = random()
     try {
       if (r < 0.6) {
         s.inflightAt = now()
         s.task.submit(nextOp(s))
-      } else if (r < 0.9) s.task.setPresence({ cursor: Math.floor(Math.random() * 40), at: now() })
+      } else if (r < 0.9) s.task.setPresence({ cursor: Math.floor(random() * 40), at: now() })
       else {
-        s.task.addComment(`load comment ${Math.random().toString(36).slice(2, 8)}`)
+        s.task.addComment(`load comment ${random().toString(36).slice(2, 8)}`)
         stats.comments++
       }
     } catch (err) {
@@ -108,7 +120,7 @@ function watch(s: Sock): void {
     if (!s.catchingUp && (op === null || s.task.rev !== s.rev + 1)) stats.gaps++
     s.rev = s.task.rev
     if (op === null) return
-    stats.deliveredOp((op.customFields as Record<string, { set?: unknown }> | undefined)?.lt?.set, t)
+    stats.deliveredOp(sentAt(op), t)
   })
   s.task.on('ack', (a) => {
     if (s.plan.role === 'writer' || s.plan.role === undefined || s.plan.role === 'human') stats.acked(now() - s.inflightAt)

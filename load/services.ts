@@ -104,6 +104,8 @@ export interface TasksyncOptions {
   redisUrl: string
   inspect?: boolean
   poolSize: string
+  /** The built server (dist/, the default: what is measured) or the sources through tsx (the smoke test: no build). */
+  server: 'dist' | 'tsx'
 }
 
 export function ensureBuilt(): void {
@@ -125,6 +127,8 @@ export async function startTasksync(admin: postgres.Sql, pgUrl: string, o: Tasks
     AUTH_RATE_LIMIT_PER_MIN: '100000',
     WS_MAX_SOCKETS: '100000',
     DATABASE_POOL_SIZE: o.poolSize,
+    // Each SDK writer stamps its send time in a custom field of its own (load/sdk-worker.ts): hot has 50 and more on one task.
+    LIMIT_CUSTOM_FIELDS: '1000',
   }
   const instances: Instance[] = []
   try {
@@ -134,7 +138,8 @@ export async function startTasksync(admin: postgres.Sql, pgUrl: string, o: Tasks
       const nodeArgs = (process.env.LOAD_SERVER_ARGS ?? '').split(' ').filter(Boolean)
       // idle forces a full GC (through the inspector) before each reading, so garbage does not count as memory per socket.
       if (o.inspect) nodeArgs.push(`--inspect=127.0.0.1:${9300 + i}`)
-      const proc = spawn(process.execPath, [...nodeArgs, 'dist/src/server.js'], {
+      const entry = o.server === 'dist' ? ['dist/src/server.js'] : ['--import', 'tsx', 'src/server.ts']
+      const proc = spawn(process.execPath, [...nodeArgs, ...entry], {
         cwd: REPO,
         env: { ...env, PORT: String(port), INSTANCE_ID: `load-${i}` },
         stdio: ['ignore', 'inherit', 'inherit'],

@@ -12,7 +12,7 @@ import WebSocket from 'ws'
 import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
 import type { SocketPlan } from './worker.js'
-import { WorkerStats, now, serveParent } from './worker-loop.js'
+import { WorkerStats, now, random, serveParent } from './worker-loop.js'
 
 // ShareDB lives in load/peers/sharedb/node_modules, never in the product's dependencies.
 const peerRequire = createRequire(new URL('./peers/sharedb/package.json', import.meta.url))
@@ -36,7 +36,7 @@ const stats = new WorkerStats()
 function nextOp(s: Sock): unknown[] {
   const title: string = s.doc.data.title
   const len = title.length
-  const pos = Math.floor(Math.random() * (len + 1))
+  const pos = Math.floor(random() * (len + 1))
   const edit = len < 40 ? { p: ['title', pos], si: 'x' } : { p: ['title', Math.min(pos, len - 1)], sd: title[Math.min(pos, len - 1)] }
   return [edit, { p: ['lt'], od: s.doc.data.lt, oi: now() }]
 }

@@ -45,6 +45,23 @@ export interface Driver {
   readonly count: number
 }
 
+/**
+ * The generators' random choices: seeded by LOAD_SEED (plus the worker's index,
+ * LOAD_WORKER_INDEX) when given, so a run's edit positions and actions repeat; Math.random otherwise.
+ */
+export const random: () => number = (() => {
+  if (!process.env.LOAD_SEED) return Math.random
+  // mulberry32
+  let a = (Number(process.env.LOAD_SEED) * 1000 + Number(process.env.LOAD_WORKER_INDEX ?? 0)) >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+})()
+
 export const now = (): number => performance.timeOrigin + performance.now()
 
 export class WorkerStats {

@@ -8,7 +8,7 @@ import { taskType } from '../src/domain/index.js'
 import type { TaskContent, TaskOp } from '../src/domain/types.js'
 import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
-import { WorkerStats, now, serveParent, type Acked } from './worker-loop.js'
+import { WorkerStats, now, random, serveParent, type Acked } from './worker-loop.js'
 
 export interface SocketPlan {
   wsUrl: string
@@ -41,7 +41,7 @@ const stats = new WorkerStats()
 
 function nextOp(s: Sock): TaskOp {
   const len = [...s.content.title].length
-  const pos = Math.floor(Math.random() * (len + 1))
+  const pos = Math.floor(random() * (len + 1))
   const title = len < 40 ? (pos > 0 ? [pos, 'x'] : ['x']) : pos < len ? (pos > 0 ? [pos, { d: 1 }] : [{ d: 1 }]) : [{ d: 1 }]
   return { title, customFields: { lt: { set: now() } } } as TaskOp
 }
