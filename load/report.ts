@@ -111,8 +111,12 @@ export function table(results: RunResult[]): string {
       out += `\nround ${r.round}: tasksync/ShareDB ops/s ${fmt(ts.committedOpsPerS / r.committedOpsPerS, 2)}×, CPU per op ${fmt(ts.cpu.perOpMs.total / r.cpu.perOpMs.total, 2)} of ShareDB's (ShareDB ${fmt(r.cpu.perOpMs.total / ts.cpu.perOpMs.total, 2)}× tasksync's)`
   }
   for (const r of results) {
-    const extra = Object.entries(r.extra).filter(([, v]) => typeof v !== 'object' || Array.isArray(v) === false)
-    if (extra.length) out += `\n${label(r)} round ${r.round}: ` + extra.map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v, 2) : JSON.stringify(v)}`).join(', ')
+    const extra = Object.entries(r.extra).filter(([, v]) => typeof v === 'number' || typeof v === 'string')
+    if (extra.length) out += `\n${label(r)} round ${r.round}: ` + extra.map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v, 2) : v}`).join(', ')
+    for (const b of (r.extra.serverSide ?? []) as Record<string, number>[])
+      out +=
+        `\n${label(r)} round ${r.round} server side: ack mean ${fmt(b.ackMeanMs)} ms = queued ${fmt(b.queuedMeanMs)} + statement ${fmt(b.statementMeanMs)}` +
+        ` (${fmt(b.rowsPerStatement)} rows) + rest; event-loop p99 ${fmt(b.eventLoopP99Ms)} ms, GC ${fmt(b.gcMsPerS)} ms/s`
     for (const i of r.invariants) out += `\n  ${i.ok ? 'ok  ' : 'FAIL'} ${i.name}: ${i.detail}`
   }
   return out

@@ -129,7 +129,39 @@ const noErrors = (r: WorkerResult): Invariant => ({
 
 // ---------------------------------------------------------------- the measured window
 
+/** A Prometheus text scrape: metric name (labels dropped) → sum of its samples. */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    for (const line of text.split('\n')) {
+      if (!line || line.startsWith('#')) continue
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line)
+      if (m) out.set(m[1], (out.get(m[1]) ?? 0) + Number(m[2]))
+    }
+  } catch {
+    /* ShareDB has no /metrics; a killed instance answers nothing */
+  }
+  return out
+}
+
+/** What tasksync's /metrics says about the window: where an op's time went on the server. */
+function serverBreakdown(a: Map<string, number>, b: Map<string, number>, wallS: number) {
+  const d = (k: string) => (b.get(k) ?? 0) - (a.get(k) ?? 0)
+  const statements = d('tasksync_commit_statements_total')
+  const rows = d('tasksync_commit_rows_total')
+  return {
+    ackMeanMs: (d('tasksync_ws_ack_seconds_sum') / d('tasksync_ws_ack_seconds_count')) * 1000,
+    queuedMeanMs: (d('tasksync_commit_queued_seconds_total') / rows) * 1000,
+    statementMeanMs: (d('tasksync_commit_statement_seconds_total') / statements) * 1000,
+    rowsPerStatement: rows / statements,
+    eventLoopP99Ms: (b.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
+    gcMsPerS: (d('nodejs_gc_duration_seconds_sum') * 1000) / wallS,
+  }
+}
+
 interface Window {
+  server: ReturnType<typeof serverBreakdown>[]
   cpu: CpuSpent
   acks: number
   delivered: number
@@ -158,6 +190,8 @@ async function measure(ctx: Context, name: string, sut: SystemUnderTest, fleets:
     a.fanout.merge(p.fanout)
     return a
   }, { acks: 0, delivered: 0, errors: 0, fanout: new Histogram() })
+  const scrapeAll = () => (sut.peer === 'tasksync' ? Promise.all(sut.instances.map((i) => scrape(i.url))) : Promise.resolve([]))
+  const m0 = await scrapeAll()
   const c0 = await sampleCpu(ctx.admin, src)
   const start = total()
   const t0 = Date.now()
@@ -178,11 +212,14 @@ async function measure(ctx: Context, name: string, sut: SystemUnderTest, fleets:
   if (tty) process.stdout.write('\n')
   const c1 = await sampleCpu(ctx.admin, src)
   const end = total()
+  const wallS = (Date.now() - t0) / 1000
+  const m1 = await scrapeAll()
   return {
+    server: m1.map((b, i) => serverBreakdown(m0[i], b, wallS)),
     cpu: cpuBetween(c0, c1),
     acks: end.acks - start.acks,
     delivered: end.delivered - start.delivered,
-    wallS: (Date.now() - t0) / 1000,
+    wallS,
     rss: sut.instances.map((i) => rssBytes(i.proc.pid!) / 1048576),
   }
 }
@@ -208,7 +245,7 @@ function result(scenario: string, sut: SystemUnderTest, kind: WorkerKind, round:
     gaps: r.gaps,
     errorSamples: r.errorSamples.slice(0, 5),
     invariants,
-    extra,
+    extra: w.server.length ? { ...extra, serverSide: w.server } : extra,
     cdf: { ack: cdfPoints(r.ack), fanout: cdfPoints(r.fanout) },
   }
 }
@@ -408,7 +445,7 @@ export async function idle(ctx: Context, round: number): Promise<RunResult> {
     const counted = fleets.map((f) => f.procs.length)
     const results = await Promise.all(fleets.map((f) => f.stop()))
     const r = results.reduce((a, b) => ({ ...a, errors: a.errors + b.errors, errorSamples: [...a.errorSamples, ...b.errorSamples], views: [...a.views, ...b.views] }))
-    const w: Window = { cpu: { server: 0, postgres: 0, redis: 0, generator: 0, wallS: 0, postgresBackends: 0 }, acks: 0, delivered: 0, wallS: 0, rss: [at2N.rss / 1048576] }
+    const w: Window = { server: [], cpu: { server: 0, postgres: 0, redis: 0, generator: 0, wallS: 0, postgresBackends: 0 }, acks: 0, delivered: 0, wallS: 0, rss: [at2N.rss / 1048576] }
     const invariants: Invariant[] = [
       { name: 'all subscribed', ok: r.views.length === 2 * n, detail: `${r.views.length}/${2 * n} sockets subscribed and still open` },
       noErrors(r),

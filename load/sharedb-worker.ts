@@ -1,8 +1,8 @@
 /**
  * Load generator worker for the ShareDB peer (`--peer sharedb`): the same
  * workload as load/worker.ts through ShareDB's own client (one Connection per
- * socket, json0 ops on a doc `{ title, lt }`): per task one writer keeps one op
- * in flight (a title insert, or a delete once it is 40 long, plus `lt` set to
+ * socket, json0 ops on a doc `{ title, lt_<writer> }`): per task one writer keeps one op
+ * in flight (a title insert, or a delete once it is 40 long, plus `lt_<writer>` set to
  * the send time), the others subscribe. Same IPC and result shape as the
  * tasksync workers. A gap is a remote op batch after which the doc's version is
  * not the previous one + 1.
@@ -38,7 +38,9 @@ function nextOp(s: Sock): unknown[] {
   const len = title.length
   const pos = Math.floor(random() * (len + 1))
   const edit = len < 40 ? { p: ['title', pos], si: 'x' } : { p: ['title', Math.min(pos, len - 1)], sd: title[Math.min(pos, len - 1)] }
-  return [edit, { p: ['lt'], od: s.doc.data.lt, oi: now() }]
+  // The send time in a field of this writer's own (as in load/sdk-worker.ts): concurrent replaces of one field on a hot doc keep one.
+  const key = `lt_${s.plan.clientId.slice(0, 8)}`
+  return [edit, key in s.doc.data ? { p: [key], od: s.doc.data[key], oi: now() } : { p: [key], oi: now() }]
 }
 
 function submitNext(s: Sock): void {
@@ -68,7 +70,7 @@ async function openOne(plan: SocketPlan): Promise<void> {
     const t = now()
     if (doc.version !== s.version + 1) stats.gaps++
     s.version = doc.version
-    stats.deliveredOp(op.find((c) => c.p[0] === 'lt')?.oi, t)
+    stats.deliveredOp(op.find((c) => String(c.p[0]).startsWith('lt'))?.oi, t)
   })
   doc.on('error', (err: Error) => stats.error(`doc: ${err.message}`))
   conn.on('error', (err: Error) => stats.error(`connection: ${err.message}`))

@@ -128,10 +128,14 @@ export function serveParent(stats: WorkerStats, driver: Driver): void {
     } else if (msg.type === 'stop') {
       stats.running = false
       stats.measuring = false
-      // Let in-flight ops be acked and delivered.
-      const deadline = Date.now() + 10_000
+      // Let in-flight ops be acked and delivered: until nothing is pending and nothing arrived for 2 s (30 s at most),
+      // so the views compared with the server are final even when latencies are seconds long (hot, a loaded box).
+      const deadline = Date.now() + 30_000
       while (Date.now() < deadline && driver.inFlight()) await new Promise((r) => setTimeout(r, 50))
-      await new Promise((r) => setTimeout(r, 1500))
+      for (let seen = -1; Date.now() < deadline && seen !== stats.delivered + stats.acks; ) {
+        seen = stats.delivered + stats.acks
+        await new Promise((r) => setTimeout(r, 2000))
+      }
       const { acks, delivered, gaps, errors, errorSamples, presence, comments } = stats
       send({
         type: 'result',
