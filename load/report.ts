@@ -117,6 +117,7 @@ export function table(results: RunResult[]): string {
       out +=
         `\n${label(r)} round ${r.round} server side: ack mean ${fmt(b.ackMeanMs)} ms = queued ${fmt(b.queuedMeanMs)} + statement ${fmt(b.statementMeanMs)}` +
         ` (${fmt(b.rowsPerStatement)} rows) + rest; event-loop p99 ${fmt(b.eventLoopP99Ms)} ms, GC ${fmt(b.gcMsPerS)} ms/s`
+    out += `\n${label(r)} round ${r.round} invariants:`
     for (const i of r.invariants) out += `\n  ${i.ok ? 'ok  ' : 'FAIL'} ${i.name}: ${i.detail}`
   }
   return out
@@ -141,7 +142,7 @@ function cdfSvg(title: string, series: { name: string; points: [number, number][
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) for (const m of [1, 2, 5]) if (m * 10 ** e >= lo && m * 10 ** e <= hi) ticks.push(m * 10 ** e)
   const grid = [
     ...ticks.map((t) => `<line x1="${lx(t)}" y1="10" x2="${lx(t)}" y2="${H - B}" stroke="#eee"/><text x="${lx(t)}" y="${H - B + 14}" font-size="10" text-anchor="middle">${t}</text>`),
-    ...[0, 0.5, 0.9, 0.99, 1].map((f) => `<line x1="${L}" y1="${ly(f)}" x2="${W - 10}" y2="${ly(f)}" stroke="#eee"/><text x="${L - 4}" y="${ly(f) + 3}" font-size="10" text-anchor="end">${f}</text>`),
+    ...[0, 0.25, 0.5, 0.75, 0.9, 1].map((f) => `<line x1="${L}" y1="${ly(f)}" x2="${W - 10}" y2="${ly(f)}" stroke="#eee"/><text x="${L - 4}" y="${ly(f) + 3}" font-size="10" text-anchor="end">${f}</text>`),
   ]
   const lines = series.map(
     (s, i) =>
@@ -206,7 +207,7 @@ ${cdfSvg(`${sc}: ack latency`, series('ack'))}${cdfSvg(`${sc}: fan-out latency`,
   })
   return `<!doctype html><html><head><meta charset="utf-8"><title>tasksync load report</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;vertical-align:top}td:first-child,td:last-child{text-align:left}figure{display:inline-block;margin:1em 1em 0 0}pre{font-size:12px;background:#f6f6f6;padding:6px}</style></head>
-<body><h1>tasksync load report</h1><pre>${esc(JSON.stringify(meta, null, 1))}</pre>
+<body><h1>tasksync load report</h1><pre>${esc(Object.entries(meta).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n'))}</pre>
 <pre>${esc(table(results))}</pre>${sections.join('\n')}</body></html>`
 }
 

@@ -215,7 +215,8 @@ async function measure(ctx: Context, name: string, sut: SystemUnderTest, fleets:
   const wallS = (Date.now() - t0) / 1000
   const m1 = await scrapeAll()
   return {
-    server: m1.map((b, i) => serverBreakdown(m0[i], b, wallS)),
+    // A killed instance (storm) answers no scrape at the end: it has no breakdown.
+    server: m1.flatMap((b, i) => (b.size ? [serverBreakdown(m0[i], b, wallS)] : [])),
     cpu: cpuBetween(c0, c1),
     acks: end.acks - start.acks,
     delivered: end.delivered - start.delivered,
