@@ -44,7 +44,7 @@ export interface RedisService {
   stop(): Promise<void>
 }
 
-/** A private redis-server (no persistence) when `given` is empty and the binary is there; else the given URL. */
+/** A private redis-server (no persistence) when `given` is empty; the given URL otherwise (or the default one when redis-server cannot start). */
 export async function startRedis(given: string | undefined): Promise<RedisService> {
   if (given) return { url: given, pids: [], stop: async () => {} }
   const port = await freePort()
@@ -60,7 +60,14 @@ export async function startRedis(given: string | undefined): Promise<RedisServic
     }
     throw new Error('redis-server did not start')
   })()
-  await Promise.race([up, failed])
+  try {
+    await Promise.race([up, failed])
+  } catch (err) {
+    // No redis-server binary here: the shared Redis, under the run's own key prefixes (its CPU then includes others' use).
+    proc.kill('SIGKILL')
+    console.log(`[load] no private redis-server (${(err as Error).message}); using redis://127.0.0.1:6379`)
+    return { url: 'redis://127.0.0.1:6379', pids: [], stop: async () => {} }
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     pids: [proc.pid!],
