@@ -36,6 +36,11 @@ export async function setupOrg(url: string, count: number): Promise<{ token: str
     }),
   })
   const token: string = reg.accessToken
+  // load/events-bench.ts: one endpoint subscribed to every event while the load runs.
+  if (process.env.LOAD_WEBHOOK_URL) {
+    const body = { url: process.env.LOAD_WEBHOOK_URL, events: ['*'], ...(process.env.LOAD_WEBHOOK_SECRET ? { secret: process.env.LOAD_WEBHOOK_SECRET } : {}) }
+    await json(`${url}/api/webhooks`, { method: 'POST', token, body: JSON.stringify(body) })
+  }
   const taskIds: string[] = []
   for (let i = 0; i < count; i += 20) {
     const batch = Array.from({ length: Math.min(20, count - i) }, (_, k) => {

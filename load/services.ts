@@ -140,7 +140,8 @@ export async function startTasksync(admin: postgres.Sql, pgUrl: string, o: Tasks
   const instances: Instance[] = []
   try {
     for (let i = 0; i < o.instances; i++) {
-      const port = await freePort()
+      // LOAD_PORT_BASE: instance i listens on base + i (load/events-bench.ts scrapes the first); free ports otherwise.
+      const port = process.env.LOAD_PORT_BASE ? Number(process.env.LOAD_PORT_BASE) + i : await freePort()
       // LOAD_SERVER_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=load/results".
       const nodeArgs = (process.env.LOAD_SERVER_ARGS ?? '').split(' ').filter(Boolean)
       // idle forces a full GC (through the inspector) before each reading, so garbage does not count as memory per socket.

@@ -34,6 +34,8 @@ export interface MutationKey {
   seq: number | null
   /** The mutation's digest, recorded with the key (null without one). */
   digest: string | null
+  /** Who makes the change (the event's actor); absent: the comment's author. */
+  actorId?: string
 }
 
 /** A conflict the commit records for a person to settle. */
