@@ -117,6 +117,8 @@ export function table(results: RunResult[]): string {
       out +=
         `\n${label(r)} round ${r.round} server side: ack mean ${fmt(b.ackMeanMs)} ms = queued ${fmt(b.queuedMeanMs)} + statement ${fmt(b.statementMeanMs)}` +
         ` (${fmt(b.rowsPerStatement)} rows) + rest; event-loop p99 ${fmt(b.eventLoopP99Ms)} ms, GC ${fmt(b.gcMsPerS)} ms/s`
+    const waits = r.extra.pgWaits as Record<string, number> | undefined
+    if (waits) out += `\n${label(r)} round ${r.round} PostgreSQL backends (% of active samples): ` + Object.entries(waits).map(([k, v]) => `${k} ${v}`).join(', ')
     out += `\n${label(r)} round ${r.round} invariants:`
     for (const i of r.invariants) out += `\n  ${i.ok ? 'ok  ' : 'FAIL'} ${i.name}: ${i.detail}`
   }

@@ -160,7 +160,26 @@ function serverBreakdown(a: Map<string, number>, b: Map<string, number>, wallS: 
   }
 }
 
+/**
+ * What the run's PostgreSQL backends were doing, sampled once a second:
+ * "<wait_event_type>:<wait_event>" (or "cpu" when active and not waiting) → share of
+ * active samples. Says whether slow commits wait on locks, WAL flushes or the CPU.
+ */
+async function sampleWaits(sql: postgres.Sql, db: string, tally: Map<string, number>): Promise<void> {
+  const rows = await sql<{ w: string }[]>`
+    select coalesce(wait_event_type || ':' || wait_event, 'cpu') as w
+    from pg_stat_activity where datname = ${db} and state = 'active' and pid <> pg_backend_pid()`
+  for (const r of rows) tally.set(r.w, (tally.get(r.w) ?? 0) + 1)
+}
+
+const shares = (tally: Map<string, number>): Record<string, number> => {
+  const total = [...tally.values()].reduce((a, b) => a + b, 0)
+  return Object.fromEntries([...tally].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, n]) => [k, Math.round((n / total) * 1000) / 10]))
+}
+
 interface Window {
+  /** PostgreSQL backends' wait events over the window, % of active samples. */
+  pgWaits: Record<string, number>
   server: ReturnType<typeof serverBreakdown>[]
   cpu: CpuSpent
   acks: number
@@ -199,7 +218,10 @@ async function measure(ctx: Context, name: string, sut: SystemUnderTest, fleets:
   void until?.finally(() => (done = true))
   let prev = start.acks
   const tty = process.stdout.isTTY
+  const waits = new Map<string, number>()
   for (let s = 1; s <= durationS || !done; s++) {
+    await sleep(t0 + s * 1000 - Date.now() - 500)
+    await sampleWaits(ctx.admin, sut.db.name, waits).catch(() => {})
     await sleep(t0 + s * 1000 - Date.now())
     const now = total()
     const line = `[${name}] ${s}s  ${fmt(now.acks - prev, 0)} ops/s  fan-out p99 ${fmt(now.fanout.percentile(99))} ms  errors ${now.errors}`
@@ -215,6 +237,7 @@ async function measure(ctx: Context, name: string, sut: SystemUnderTest, fleets:
   const wallS = (Date.now() - t0) / 1000
   const m1 = await scrapeAll()
   return {
+    pgWaits: shares(waits),
     // A killed instance (storm) answers no scrape at the end: it has no breakdown.
     server: m1.flatMap((b, i) => (b.size ? [serverBreakdown(m0[i], b, wallS)] : [])),
     cpu: cpuBetween(c0, c1),
@@ -246,7 +269,7 @@ function result(scenario: string, sut: SystemUnderTest, kind: WorkerKind, round:
     gaps: r.gaps,
     errorSamples: r.errorSamples.slice(0, 5),
     invariants,
-    extra: w.server.length ? { ...extra, serverSide: w.server } : extra,
+    extra: { ...extra, ...(w.server.length ? { serverSide: w.server } : {}), ...(Object.keys(w.pgWaits).length ? { pgWaits: w.pgWaits } : {}) },
     cdf: { ack: cdfPoints(r.ack), fanout: cdfPoints(r.fanout) },
   }
 }
@@ -446,7 +469,7 @@ export async function idle(ctx: Context, round: number): Promise<RunResult> {
     const counted = fleets.map((f) => f.procs.length)
     const results = await Promise.all(fleets.map((f) => f.stop()))
     const r = results.reduce((a, b) => ({ ...a, errors: a.errors + b.errors, errorSamples: [...a.errorSamples, ...b.errorSamples], views: [...a.views, ...b.views] }))
-    const w: Window = { server: [], cpu: { server: 0, postgres: 0, redis: 0, generator: 0, wallS: 0, postgresBackends: 0 }, acks: 0, delivered: 0, wallS: 0, rss: [at2N.rss / 1048576] }
+    const w: Window = { pgWaits: {}, server: [], cpu: { server: 0, postgres: 0, redis: 0, generator: 0, wallS: 0, postgresBackends: 0 }, acks: 0, delivered: 0, wallS: 0, rss: [at2N.rss / 1048576] }
     const invariants: Invariant[] = [
       { name: 'all subscribed', ok: r.views.length === 2 * n, detail: `${r.views.length}/${2 * n} sockets subscribed and still open` },
       noErrors(r),
