@@ -233,12 +233,15 @@ export async function releaseDeliveries(database: Database, ids: number[]): Prom
   await database.rows(sql`update webhook_deliveries set lease_until = null where id = any(${`{${ids.join(',')}}`}::bigint[]) and state = 'pending'`)
 }
 
-/** A delivery answered 2xx. */
-export async function markDelivered(database: Database, id: number, status: number, latencyMs: number): Promise<void> {
+/** Deliveries answered 2xx, recorded in one statement (a run's worth). */
+export async function markDelivered(database: Database, done: Array<{ id: number; status: number; latencyMs: number }>): Promise<void> {
+  if (done.length === 0) return
+  const json = JSON.stringify(done.map((d) => ({ id: d.id, status: d.status, latency: d.latencyMs })))
   await database.rows(sql`
-    update webhook_deliveries set state = 'delivered', delivered_at = now(), lease_until = null, attempts = attempts + 1,
-      last_status = ${status}::int, last_latency_ms = ${latencyMs}::int, last_error = null
-    where id = ${id}::bigint and state = 'pending'`)
+    update webhook_deliveries d set state = 'delivered', delivered_at = now(), lease_until = null, attempts = d.attempts + 1,
+      last_status = x.status, last_latency_ms = x.latency, last_error = null
+    from jsonb_to_recordset(${json}::jsonb) as x(id bigint, status int, latency int)
+    where d.id = x.id and d.state = 'pending'`)
 }
 
 /**
