@@ -12,7 +12,8 @@ import { textProblem } from '../domain/values.js'
 import type { Bus } from '../bus/types.js'
 import type { CommentNotice } from '../bus/notices.js'
 import { Announcer } from '../bus/announcer.js'
-import type { TaskStore } from '../storage/task-store.js'
+import type { MutationKey, TaskStore } from '../storage/task-store.js'
+import { mutationDigest, type MutationForm } from '../sequencer/digest.js'
 import { asUnavailable, isLostRace } from '../storage/errors.js'
 import { checkMutationKey, type SequencerLogger } from '../sequencer/requests.js'
 import type { CommentCreateRequest, CommentDeleteRequest, CommentEditRequest, CommentListener, CommentResult } from './types.js'
@@ -63,7 +64,7 @@ export class CommentService {
       const at = new Date().toISOString()
       const { orgId, userId } = req.principal
       const c = { orgId, id: req.commentId, taskId: req.taskId, parentId, authorId: userId, body, at }
-      const comment = await this.opts.store.insertComment(c, req)
+      const comment = await this.opts.store.insertComment(c, keyOf(req, 'create'))
       if (!comment) throw new TaskSyncError('already_exists', `comment ${req.commentId} already exists`)
       return { comment, projectId }
     })
@@ -75,7 +76,7 @@ export class CommentService {
       const body = this.checkBody(req.body)
       const { comment: current, projectId } = await this.liveComment(req)
       if (current.authorId !== req.principal.userId) throw new TaskSyncError('forbidden', 'only the author may edit a comment')
-      const comment = await this.opts.store.editComment(req.principal.orgId, req.commentId, body, new Date().toISOString(), { clientId: req.clientId, seq: req.seq, actorId: req.principal.userId })
+      const comment = await this.opts.store.editComment(req.principal.orgId, req.commentId, body, new Date().toISOString(), { ...keyOf(req, 'edit'), actorId: req.principal.userId })
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
     })
@@ -89,7 +90,7 @@ export class CommentService {
       if (current.authorId !== userId && role !== 'admin' && role !== 'owner') {
         throw new TaskSyncError('forbidden', 'only the author or an admin may delete a comment')
       }
-      const comment = await this.opts.store.deleteComment(orgId, req.commentId, new Date().toISOString(), { clientId: req.clientId, seq: req.seq, actorId: userId })
+      const comment = await this.opts.store.deleteComment(orgId, req.commentId, new Date().toISOString(), { ...keyOf(req, 'delete'), actorId: userId })
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
     })
@@ -123,7 +124,7 @@ export class CommentService {
   private async commit(req: Request, action: CommentNotice['action'], write: () => Promise<Written>): Promise<CommentResult> {
     try {
       if (req.clientId !== null) await this.opts.bindClient(req.principal, req.clientId)
-      const resent = await this.resent(req)
+      const resent = await this.resent(req, action)
       if (resent) return resent
       let written: Written
       try {
@@ -132,7 +133,7 @@ export class CommentService {
         // A racing resend of the same (clientId, seq) committed first: this write then hit the
         // primary key, or found its comment already there (create) or already gone (delete).
         // Answer as a resend when the record is now there; otherwise the error stands.
-        const again = isLostRace(err) || isRaceVerdict(err) ? await this.resent(req) : null
+        const again = isLostRace(err) || isRaceVerdict(err) ? await this.resent(req, action) : null
         if (again) return again
         throw err
       }
@@ -156,12 +157,18 @@ export class CommentService {
   }
 
   /** The answer to a resend of an already committed (clientId, seq), or null. */
-  private async resent(req: Request): Promise<CommentResult | null> {
+  private async resent(req: Request, action: CommentNotice['action']): Promise<CommentResult | null> {
     if (req.clientId === null || req.seq === null) return null
-    const record = await this.opts.store.findMutation(req.clientId, req.seq)
+    const record = await this.opts.store.findMutation(req.principal.orgId, req.clientId, req.seq)
     if (!record) return null
-    if (record.kind !== 'comment' || record.commentId !== req.commentId || record.orgId !== req.principal.orgId) {
-      throw new TaskSyncError('bad_request', `seq ${req.seq} of client ${req.clientId} was already used by another mutation`)
+    const other =
+      record.kind !== 'comment' ||
+      record.commentId !== req.commentId ||
+      record.orgId !== req.principal.orgId ||
+      (record.digest !== null && record.digest !== keyOf(req, action).digest)
+    if (other) {
+      // Another writer shares the clientId (PROTOCOL.md section 3): not a resend, nothing committed.
+      throw new TaskSyncError('already_exists', `seq ${req.seq} of client ${req.clientId} was already used by another mutation`)
     }
     const comment = await this.opts.store.loadComment(req.principal.orgId, req.commentId)
     if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
@@ -195,4 +202,17 @@ export class CommentService {
     }
     return { comment: c, projectId: await this.liveTask(req.principal.orgId, c.taskId) }
   }
+}
+
+/** The mutation key a comment change records: (clientId, seq) and the digest of what it does. */
+function keyOf(req: Request, action: CommentNotice['action']): MutationKey {
+  if (req.clientId === null || req.seq === null) return { clientId: null, seq: null, digest: null }
+  const r = req as Partial<CommentCreateRequest> & Request
+  const form: MutationForm =
+    action === 'create'
+      ? { kind: 'comment', action, commentId: req.commentId, taskId: r.taskId!, parentId: r.parentId ?? null, body: r.body! }
+      : action === 'edit'
+        ? { kind: 'comment', action, commentId: req.commentId, body: r.body! }
+        : { kind: 'comment', action, commentId: req.commentId }
+  return { clientId: req.clientId, seq: req.seq, digest: mutationDigest(form) }
 }

@@ -8,6 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import { opFromPatch, type TaskOp, type TaskSnapshot } from '../domain/index.js'
+import type { TaskPatch } from '../domain/types.js'
 import type { TaskInit } from '../protocol/messages.js'
 import { contentOf } from '../domain/snapshot.js'
 import type { Principal } from '../auth/principal.js'
@@ -118,7 +119,7 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { op, baseRev, clientId, seq, ...fields } = request.body
       const taskId = request.params.id
-      let submit: { op: TaskOp; baseRev: number }
+      let submit: { op: TaskOp; baseRev: number; patch?: TaskPatch }
       if (op !== undefined) {
         if (Object.keys(fields).length > 0) throw new TaskSyncError('bad_request', 'give either op or field values, not both')
         const rev = baseRev ?? revFromIfMatch(request.headers['if-match']) ?? (await visible(request.principal, taskId)).rev
@@ -126,7 +127,7 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
       } else {
         if (baseRev !== undefined) throw new TaskSyncError('bad_request', 'baseRev goes with op; field values apply to the current snapshot')
         const current = await live(request.principal, taskId)
-        submit = { op: opFromPatch(contentOf(current), fields, app.config.limits), baseRev: current.rev }
+        submit = { op: opFromPatch(contentOf(current), fields, app.config.limits), baseRev: current.rev, patch: fields as TaskPatch }
       }
       const res = await sequencer.submit({ principal: request.principal, taskId, ...submit, ...key({ clientId, seq }) })
       return reply.header('etag', `"${res.snapshot.rev}"`).send(res.snapshot)

@@ -2,7 +2,7 @@
  * What callers hand the sequencer and what it answers: task creation and ops,
  * each idempotent by an optional (clientId, seq).
  */
-import type { ConflictReport, TaskInit, TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { ConflictReport, TaskInit, TaskOp, TaskPatch, TaskSnapshot } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
 import type { CommitNotice } from '../bus/notices.js'
 import type { Principal } from '../auth/principal.js'
@@ -24,6 +24,12 @@ export interface CreateTaskRequest extends MutationBase {
 export interface SubmitOpRequest extends MutationBase {
   baseRev: number
   op: TaskOp
+  /**
+   * The plain field values (REST PATCH) the op was derived from: the mutation is
+   * then these values, digested as sent, since a resend derives another op from
+   * the snapshot it finds.
+   */
+  patch?: TaskPatch
 }
 
 export interface CommitResult {

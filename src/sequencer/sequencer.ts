@@ -31,6 +31,7 @@ import { GroupCommitter } from './group-commit.js'
 import { HotTasks, type HotTask } from './hot-tasks.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { Lru } from './lru.js'
+import { mutationDigest } from './digest.js'
 import { checkMutationKey, type CommitListener, type CommitResult, type CreateTaskRequest, type SequencerLogger, type SubmitOpRequest } from './requests.js'
 
 export interface SequencerOptions {
@@ -100,7 +101,9 @@ export class TaskSequencer {
     const content = contentFromInit(init, this.type.limits)
     if (content.projectId !== null) await this.checkProject(req.principal.orgId, content.projectId)
     if (req.clientId !== null) await this.bindClient(req.principal, req.clientId)
-    return this.queue.run(keyOf(req), () => this.orResend(req, 'create', () => this.commitCreate(req, content)))
+    const digest = mutationDigest({ kind: 'create', taskId: req.taskId, task: content })
+    const sent: Sent = { kind: 'create', digest }
+    return this.queue.run(keyOf(req), () => this.orResend(req, sent, () => this.commitCreate(req, content, digest)))
   }
 
   /**
@@ -115,13 +118,24 @@ export class TaskSequencer {
     checkOpSize(req.op, this.type.limits)
     const op = this.type.normalize(req.op)
     if (req.clientId !== null) await this.bindClient(req.principal, req.clientId)
-    return this.queue.run(keyOf(req), () => this.orResend(req, 'op', () => this.commitOp(req, op)))
+    const patchDigest = req.patch ? mutationDigest({ kind: 'patch', taskId: req.taskId, fields: req.patch }) : null
+    const sent: Sent = { kind: 'op', op, baseRev: req.baseRev, patchDigest }
+    return this.queue.run(keyOf(req), () => this.orResend(req, sent, () => this.commitOp(req, sent)))
   }
 
   /** The task's latest snapshot read from the database, or null (also for another org's task). */
   async snapshot(orgId: string, taskId: string): Promise<TaskSnapshot | null> {
     try {
       return await this.store.loadTask(orgId, taskId)
+    } catch (err) {
+      throw asUnavailable(err, this.logger)
+    }
+  }
+
+  /** The latest snapshots of those of `taskIds` the org has, read from the database in one go, by id. */
+  async snapshots(orgId: string, taskIds: string[]): Promise<Map<string, TaskSnapshot>> {
+    try {
+      return new Map((await this.store.loadTasks(orgId, taskIds)).map((s) => [s.id, s]))
     } catch (err) {
       throw asUnavailable(err, this.logger)
     }
@@ -136,16 +150,21 @@ export class TaskSequencer {
     }
   }
 
-  /** Binds clientId to the principal's device on first use; forbidden when another device holds it. */
+  /**
+   * Binds clientId to the principal's device on first use within its organization; forbidden
+   * when another device of the organization holds it. Another organization's use of the same
+   * UUID is another client and neither conflicts nor shows (PROTOCOL.md section 3).
+   */
   async bindClient(principal: Principal, clientId: string): Promise<void> {
-    let binding = this.bindings.get(clientId)
+    const key = `${principal.orgId}:${clientId}`
+    let binding = this.bindings.get(key)
     if (!binding) {
       try {
         binding = await this.store.claimClient(clientId, principal)
       } catch (err) {
         throw asUnavailable(err, this.logger)
       }
-      this.bindings.set(clientId, binding)
+      this.bindings.set(key, binding)
     }
     if (binding.orgId !== principal.orgId || binding.userId !== principal.userId || binding.deviceId !== principal.deviceId) {
       throw new TaskSyncError('forbidden', `clientId ${clientId} is bound to another device`)
@@ -184,39 +203,82 @@ export class TaskSequencer {
   }
 
   /** Runs a commit; when it fails in a way a resend would, answers the original ack if (clientId, seq) is recorded. */
-  private async orResend(req: CreateTaskRequest | SubmitOpRequest, kind: 'create' | 'op', fn: () => Promise<CommitResult>): Promise<CommitResult> {
+  private async orResend(req: CreateTaskRequest | SubmitOpRequest, sent: Sent, fn: () => Promise<CommitResult>): Promise<CommitResult> {
     try {
       return await fn()
     } catch (err) {
       if (req.clientId === null || req.seq === null || !(err instanceof TaskSyncError) || !RESEND_CHECKED.has(err.code)) throw err
-      const record = await this.store.findMutation(req.clientId, req.seq).catch(() => null)
+      const record = await this.store.findMutation(req.principal.orgId, req.clientId, req.seq).catch(() => null)
       if (!record) throw err
-      return this.duplicate(req, record, kind)
+      return this.duplicate(req, record, sent)
     }
   }
 
-  private async duplicate(req: CreateTaskRequest | SubmitOpRequest, record: MutationRecord, kind: 'create' | 'op'): Promise<CommitResult> {
-    if (record.orgId !== req.principal.orgId || record.taskId !== req.taskId || record.kind !== kind) {
-      throw new TaskSyncError('bad_request', `seq ${req.seq} of client ${req.clientId} was already used by another mutation`)
-    }
+  /**
+   * The answer to a (clientId, seq) already recorded: the original ack when this is a
+   * resend of that mutation, `already_exists` when it is another one (another writer
+   * shares the clientId, PROTOCOL.md section 3), which commits nothing.
+   */
+  private async duplicate(req: CreateTaskRequest | SubmitOpRequest, record: MutationRecord, sent: Sent): Promise<CommitResult> {
+    const reused = () => new TaskSyncError('already_exists', `seq ${req.seq} of client ${req.clientId} was already used by another mutation`)
+    if (record.orgId !== req.principal.orgId || record.taskId !== req.taskId || record.kind !== sent.kind) throw reused()
     const snapshot = await this.snapshot(req.principal.orgId, req.taskId)
     if (!snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
     const rev = record.rev ?? snapshot.rev
-    const noop = kind === 'op' && !(await this.loggedAt(req, rev))
+    // The op at that rev tells a commit (ours) from a no-op (someone else's); a rev the trimmed
+    // log no longer holds counts as our commit.
+    const [o] = sent.kind === 'op' ? await this.opsSince(req.principal.orgId, req.taskId, rev, 1) : []
+    const logged = o && o.rev === rev ? o : null
+    const noop = logged !== null && !(logged.clientId === req.clientId && logged.seq === req.seq)
+    const committedOp = noop ? {} : (logged?.op ?? null)
+    if (!(await this.sameMutation(req, record, sent, noop, committedOp))) throw reused()
     return { taskId: req.taskId, rev, duplicate: true, noop, snapshot, event: null, conflicts: [] }
   }
 
   /**
-   * Whether the op at `rev` is this (clientId, seq): false when the mutation was recorded as a
-   * no-op at that rev, so its resend is answered as the no-op it was. A rev the trimmed log no
-   * longer holds counts as committed.
+   * Whether a mutation is the one recorded: the same digest (the mutation as first
+   * sent, whatever its baseRev). An op that differs may still be that op rebased by
+   * the client on ops it received since (as OT clients do with an unacknowledged
+   * op): transformed past the ops between its baseRev and the rev it committed at
+   * (or was a no-op at), it must then be the op committed there (`{}` for a no-op).
+   * Records without a digest (older), and ops whose committed form the trimmed log
+   * no longer holds, are taken as resends, as before digests.
    */
-  private async loggedAt(req: SubmitOpRequest | CreateTaskRequest, rev: number): Promise<boolean> {
-    const [o] = await this.opsSince(req.principal.orgId, req.taskId, rev, 1)
-    return !o || o.rev !== rev || (o.clientId === req.clientId && o.seq === req.seq)
+  private async sameMutation(
+    req: CreateTaskRequest | SubmitOpRequest,
+    record: MutationRecord,
+    sent: Sent,
+    noop: boolean,
+    committedOp: TaskOp | null,
+  ): Promise<boolean> {
+    if (record.digest === null) return true
+    if (sent.kind === 'create') return sent.digest === record.digest
+    if (sent.patchDigest !== null) return sent.patchDigest === record.digest
+    if (this.opDigest(req.taskId, sent.op) === record.digest) return true
+    if (committedOp === null) return true
+    const at = record.rev ?? 0
+    const upTo = noop ? at : at - 1
+    let a = sent.op
+    if (sent.baseRev < upTo) {
+      const count = upTo - sent.baseRev
+      if (count > this.replayWindow) return true
+      const ops = await this.opsSince(req.principal.orgId, req.taskId, sent.baseRev + 1, count)
+      if (ops.length !== count || ops[0].rev !== sent.baseRev + 1) return true
+      try {
+        for (const c of ops) a = this.type.transform(a, c.op, 'left')
+      } catch {
+        return false
+      }
+    }
+    return this.opDigest(req.taskId, a) === this.opDigest(req.taskId, committedOp)
   }
 
-  private async commitCreate(req: CreateTaskRequest, content: TaskContent): Promise<CommitResult> {
+  /** The digest of an op, normalized. */
+  private opDigest(taskId: string, op: TaskOp): string {
+    return mutationDigest({ kind: 'op', taskId, op: this.type.normalize(op) })
+  }
+
+  private async commitCreate(req: CreateTaskRequest, content: TaskContent, digest: string): Promise<CommitResult> {
     const { orgId, userId, deviceId } = req.principal
     const at = new Date().toISOString()
     const row: CommitRow = {
@@ -231,6 +293,7 @@ export class TaskSequencer {
       deviceId,
       clientId: req.clientId,
       seq: req.seq,
+      digest: req.clientId === null ? null : digest,
       op: creationOp(content),
       changes: historyChanges(this.type.create(), content),
       conflicts: [],
@@ -245,7 +308,7 @@ export class TaskSequencer {
         if (isLostRace(err) && attempt < this.maxRetries) continue
         throw asUnavailable(err, this.logger)
       }
-      if (outcome.kind === 'duplicate') return this.duplicate(req, outcome.record, 'create')
+      if (outcome.kind === 'duplicate') return this.duplicate(req, outcome.record, { kind: 'create', digest })
       if (outcome.kind === 'lost') throw new TaskSyncError('already_exists', `task ${req.taskId} already exists`)
       return this.committed(row, null, [])
     }
@@ -256,8 +319,9 @@ export class TaskSequencer {
    * a lost race the task row is locked in a transaction, read, transformed and written,
    * so an instance that keeps losing to a busier one still makes progress.
    */
-  private async commitOp(req: SubmitOpRequest, op: TaskOp): Promise<CommitResult> {
+  private async commitOp(req: SubmitOpRequest, sent: SentOp): Promise<CommitResult> {
     const { orgId } = req.principal
+    const op = sent.op
     for (let attempt = 0; ; attempt++) {
       let step: Step
       try {
@@ -272,9 +336,9 @@ export class TaskSequencer {
         }
         throw asUnavailable(err, this.logger)
       }
-      if (step.kind === 'identity') return this.identity(req, step.hot)
+      if (step.kind === 'identity') return this.identity(req, sent, step.hot)
       if (step.kind === 'committed') return this.committed(step.row, step.hot, step.row.conflicts)
-      if (step.kind === 'duplicate') return this.duplicate(req, step.record, 'op')
+      if (step.kind === 'duplicate') return this.duplicate(req, step.record, sent)
       this.hot.forget(orgId, req.taskId)
       this.lostRaces++
       if (attempt >= this.maxRetries) throw new TaskSyncError('unavailable', `task ${req.taskId} is too contended; retry`)
@@ -322,6 +386,7 @@ export class TaskSequencer {
     }
     if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
     if (Object.keys(a).length === 0) return null
+    const digest = req.clientId === null ? null : (req.patch ? mutationDigest({ kind: 'patch', taskId: req.taskId, fields: req.patch }) : this.opDigest(req.taskId, op))
     const before = hot.content
     const content = this.type.apply(before, a)
     return {
@@ -336,6 +401,7 @@ export class TaskSequencer {
       deviceId,
       clientId: req.clientId,
       seq: req.seq,
+      digest,
       op: a,
       changes: historyChanges(before, content),
       conflicts,
@@ -344,10 +410,11 @@ export class TaskSequencer {
   }
 
   /** An op that is `{}` after transform: nothing is committed; a (clientId, seq) is still recorded. */
-  private async identity(req: SubmitOpRequest, hot: HotTask): Promise<CommitResult> {
+  private async identity(req: SubmitOpRequest, sent: SentOp, hot: HotTask): Promise<CommitResult> {
     const rev = hot.snapshot.rev
     if (req.clientId !== null && req.seq !== null) {
-      const record = { clientId: req.clientId, seq: req.seq, orgId: req.principal.orgId, kind: 'op' as const, taskId: req.taskId, rev, commentId: null }
+      const digest = sent.patchDigest ?? this.opDigest(req.taskId, sent.op)
+      const record = { clientId: req.clientId, seq: req.seq, orgId: req.principal.orgId, kind: 'op' as const, taskId: req.taskId, rev, commentId: null, digest }
       let fresh: boolean
       try {
         fresh = await this.store.recordMutation(record)
@@ -355,8 +422,8 @@ export class TaskSequencer {
         throw asUnavailable(err, this.logger)
       }
       if (!fresh) {
-        const existing = await this.store.findMutation(req.clientId, req.seq).catch(() => null)
-        if (existing) return this.duplicate(req, existing, 'op')
+        const existing = await this.store.findMutation(req.principal.orgId, req.clientId, req.seq).catch(() => null)
+        if (existing) return this.duplicate(req, existing, sent)
       }
     }
     return { taskId: req.taskId, rev, duplicate: false, noop: true, snapshot: hot.snapshot, event: null, conflicts: [] }
@@ -410,6 +477,11 @@ export class TaskSequencer {
     }
   }
 }
+
+/** What a mutation sent, for telling its resend from another mutation under its (clientId, seq). */
+type Sent = { kind: 'create'; digest: string } | SentOp
+/** An op as normalized, with its baseRev; or the digest of the field values a REST PATCH sent. */
+type SentOp = { kind: 'op'; op: TaskOp; baseRev: number; patchDigest: string | null }
 
 /** Where one commit attempt ended. */
 type Step =

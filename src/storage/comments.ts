@@ -70,8 +70,8 @@ const recordSql = (m: MutationKey) =>
   m.clientId === null
     ? sql``
     : sql`, rec as (
-        insert into client_mutations (client_id, seq, org_id, kind, task_id, comment_id)
-        select ${m.clientId}::uuid, ${m.seq}::bigint, org_id, 'comment', task_id, id from changed)`
+        insert into client_mutations (client_id, seq, org_id, kind, task_id, comment_id, digest)
+        select ${m.clientId}::uuid, ${m.seq}::bigint, org_id, 'comment', task_id, id, ${m.digest}::text from changed)`
 
 // The outbox row of the change, in the same statement (see tasks-commit.ts).
 const eventSql = (type: string, m: MutationKey) => sql`, ev as (

@@ -160,13 +160,18 @@ export const taskOps = pgTable(
 )
 
 /** A clientId is bound to the device (and user, org) that first used it. */
-export const clients = pgTable('clients', {
-  clientId: uuid('client_id').primaryKey(),
-  orgId: uuid('org_id').notNull(),
-  userId: uuid('user_id').notNull(),
-  deviceId: uuid('device_id').notNull(),
-  createdAt: createdAt(),
-})
+/** A clientId is scoped to its organization: the same UUID in another one is another client (PROTOCOL.md section 3). */
+export const clients = pgTable(
+  'clients',
+  {
+    clientId: uuid('client_id').notNull(),
+    orgId: uuid('org_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.clientId] })],
+)
 
 /** The per-client mutation record that makes (clientId, seq) idempotent. */
 export const clientMutations = pgTable(
@@ -179,11 +184,13 @@ export const clientMutations = pgTable(
     taskId: uuid('task_id').notNull(),
     rev: integer('rev'),
     commentId: uuid('comment_id'),
+    /** sequencer/digest.ts of the mutation: a different mutation under this (clientId, seq) is not a resend. Null on records older than it. */
+    digest: text('digest'),
     committedAt: ts('committed_at').notNull().defaultNow(),
     /** The committing transaction: pull's `lastSeq` counts only what its snapshot can see. */
     changeXid: changeXid(),
   },
-  (t) => [primaryKey({ columns: [t.clientId, t.seq] })],
+  (t) => [primaryKey({ columns: [t.orgId, t.clientId, t.seq] })],
 )
 
 export const comments = pgTable(

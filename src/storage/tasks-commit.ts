@@ -14,7 +14,7 @@ const commitKey = (orgId: string, taskId: string): string => `${orgId}:${taskId}
 
 const recordset = sql`x(org_id uuid, task_id uuid, prev_rev int, rev int, content jsonb, clock jsonb,
   project_id uuid, status text, priority int, assignee_id uuid, deleted boolean, at timestamptz,
-  user_id uuid, device_id uuid, client_id uuid, seq bigint, op jsonb, changes jsonb, conflicts jsonb, tombstone boolean)`
+  user_id uuid, device_id uuid, client_id uuid, seq bigint, digest text, op jsonb, changes jsonb, conflicts jsonb, tombstone boolean)`
 
 function payload(rows: CommitRow[]): string {
   return JSON.stringify(
@@ -35,6 +35,7 @@ function payload(rows: CommitRow[]): string {
       device_id: r.deviceId,
       client_id: r.clientId,
       seq: r.seq,
+      digest: r.digest,
       op: r.op,
       changes: r.changes,
       conflicts: r.conflicts.map((c) => ({
@@ -61,8 +62,8 @@ const sideWrites = (kind: 'op' | 'create') => sql`
     insert into task_history (org_id, task_id, rev, user_id, device_id, changes, at)
     select org_id, task_id, rev, user_id, device_id, changes, at from w),
   ins_cm as (
-    insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, committed_at)
-    select client_id, seq, org_id, ${kind}, task_id, rev, at from w where client_id is not null),
+    insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, digest, committed_at)
+    select client_id, seq, org_id, ${kind}, task_id, rev, digest, at from w where client_id is not null),
   ins_conf as (
     insert into conflicts (org_id, id, task_id, field, committed_value, incoming_value, committed_rev, incoming_rev, incoming_user_id, created_at)
     select w.org_id, c.id, w.task_id, c.field, c.committed, c.incoming, c.committed_rev, w.rev, w.user_id, w.at
@@ -89,6 +90,7 @@ interface OutcomeRow {
   m_task_id: string | null
   m_rev: number | null
   m_comment_id: string | null
+  m_digest: string | null
 }
 
 /** One outcome per written row, in their order: the statement answers the committed and the duplicate ones. */
@@ -106,6 +108,7 @@ function toOutcomes(rows: CommitRow[], result: OutcomeRow[]): CommitOutcome[] {
         taskId: r.m_task_id!,
         rev: r.m_rev === null ? null : Number(r.m_rev),
         commentId: r.m_comment_id,
+        digest: r.m_digest,
       }
       byKey.set(key, { kind: 'duplicate', record })
     }
@@ -118,9 +121,9 @@ function toOutcomes(rows: CommitRow[], result: OutcomeRow[]): CommitOutcome[] {
 // the planner from flattening it into a hash join over the whole table).
 const dupOf = sql`
   select v.org_id, v.task_id, m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind,
-    m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id
+    m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id, m.digest as m_digest
   from v cross join lateral (
-    select * from client_mutations c where c.client_id = v.client_id and c.seq = v.seq limit 1) m`
+    select * from client_mutations c where c.org_id = v.org_id and c.client_id = v.client_id and c.seq = v.seq limit 1) m`
 
 /**
  * Commits ops of distinct tasks in one statement: one outcome per row (`lost`
@@ -165,9 +168,9 @@ export function commitOpsStatement(rows: CommitRow[]): SQL {
     w as materialized (select v.* from v join upd on upd.org_id = v.org_id and upd.id = v.task_id),
     ${sideWrites('op')}
     select 'ok' as r, org_id, id as task_id, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
-      null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id from upd
+      null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id, null::text as m_digest from upd
     union all
-    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id from dup`
+    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id, m_digest from dup`
 }
 
 /**
@@ -189,8 +192,8 @@ export async function commitCreate(database: Database, row: CommitRow): Promise<
     w as materialized (select v.* from v join ins on ins.org_id = v.org_id and ins.id = v.task_id),
     ${sideWrites('create')}
     select 'ok' as r, org_id, id as task_id, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
-      null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id from ins
+      null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id, null::text as m_digest from ins
     union all
-    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id from dup`)
+    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id, m_digest from dup`)
   return toOutcomes([row], result)[0]
 }

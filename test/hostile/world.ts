@@ -82,6 +82,9 @@ export function kindOfField(name: string, path: string): string | undefined {
   return name.endsWith('Id') ? name.slice(0, -2) : undefined
 }
 
+/** How many bound clientIds each organization has to be probed with. */
+const CLIENT_IDS = 16
+
 async function buildOrg(url: string, marker: string): Promise<Org> {
   const owner = await registerOwner(url, { orgName: `Org ${marker}`, displayName: `Owner ${marker}` })
   const member = await addMember(url, owner.accessToken, 'member')
@@ -99,8 +102,15 @@ async function buildOrg(url: string, marker: string): Promise<Org> {
   await must(c.patch(`/api/tasks/${task.id}`, { op: { assigneeId: { set: owner.user.id } }, baseRev: 1 }), 'an assignment')
   await must(c.patch(`/api/tasks/${task.id}`, { op: { assigneeId: { set: member.user.id } }, baseRev: 1 }), 'a concurrent assignment')
   const conflicts = await must(c.get('/api/sync/conflicts'), 'the conflict queue')
-  const clientId = randomUUID()
-  await must(c.post('/api/sync/push', { clientId, mutations: [{ seq: 1, kind: 'op', taskId: task.id, baseRev: 3, op: { title: [0, '!'] } }] }), 'a push')
+  // Bound clientIds, one per probe that names one: a clientId A's probe used becomes A's own
+  // client too (they are scoped to the organization), so no probe may reuse another's.
+  const clientIds: string[] = []
+  for (let i = 0; i < CLIENT_IDS; i++) {
+    const clientId = randomUUID()
+    const op = { title: [0, '!'] }
+    await must(c.post('/api/sync/push', { clientId, mutations: [{ seq: 1, kind: 'op', taskId: task.id, baseRev: 3 + i, op }] }), 'a push')
+    clientIds.push(clientId)
+  }
   await must(c.get('/api/sync/pull'), 'a pull')
   return {
     owner,
@@ -113,7 +123,7 @@ async function buildOrg(url: string, marker: string): Promise<Org> {
       task: [task.id],
       comment: [comment.id],
       conflict: [(conflicts as any).items[0].id],
-      client: [clientId],
+      client: clientIds,
     },
   }
 }

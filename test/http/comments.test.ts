@@ -66,7 +66,7 @@ t.test('idempotent by (clientId, seq)', async (t) => {
   t.equal(editAgain.body.editCount, 1, 'edited once')
   t.same(editAgain.body, edit.body)
   const other = await me.post(`/api/tasks/${taskId}/comments`, { body: 'reused seq', clientId, seq: 2 })
-  t.equal(other.status, 400, 'a seq already used by another mutation')
+  t.same({ status: other.status, code: other.body.error?.code }, { status: 409, code: 'already_exists' }, 'a seq already used by another mutation')
   const hijack = await colleague.post(`/api/tasks/${taskId}/comments`, { body: 'x', clientId, seq: 3 })
   t.equal(hijack.status, 403, "another device's clientId")
 })

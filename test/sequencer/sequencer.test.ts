@@ -107,7 +107,7 @@ t.test('(clientId, seq) makes create and op idempotent', async (t) => {
   const late = await sequencer.submit(op)
   t.same({ rev: late.rev, duplicate: late.duplicate }, { rev: 2, duplicate: true })
   t.equal(first.rev, 1)
-  await rejects(t, sequencer.submit({ ...op, taskId: randomUUID() }), 'bad_request', 'a seq reused for another mutation')
+  await rejects(t, sequencer.submit({ ...op, taskId: randomUUID() }), 'already_exists', 'a seq reused for another mutation')
 })
 
 t.test('a resend that races the original commits once', async (t) => {

@@ -23,7 +23,7 @@ const type = makeTaskType(DEFAULT_LIMITS)
 const at = (ms = 0) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString()
 
 /** The row of a create, as the sequencer builds it. */
-function createRow(orgId: string, taskId: string, init: object = {}, key: { clientId: string | null; seq: number | null } = { clientId: null, seq: null }): CommitRow {
+function createRow(orgId: string, taskId: string, init: object = {}, key: { clientId: string | null; seq: number | null; digest: string | null } = { clientId: null, seq: null, digest: null }): CommitRow {
   const content = contentFromInit(init, DEFAULT_LIMITS)
   const userId = randomUUID()
   const deviceId = randomUUID()
@@ -38,7 +38,7 @@ function opRow(prev: CommitRow, op: TaskOp, extra: Partial<CommitRow> = {}): Com
   const content: TaskContent = type.apply(prev.content, op)
   return {
     ...prev, prevRev: prev.rev, rev: prev.rev + 1, content, clock: { ...prev.clock, [prev.deviceId]: prev.rev + 1 }, at: at(prev.rev),
-    clientId: null, seq: null, op, changes: historyChanges(prev.content, content), conflicts: [], tombstone: op.delete === true, ...extra,
+    clientId: null, seq: null, digest: null, op, changes: historyChanges(prev.content, content), conflicts: [], tombstone: op.delete === true, ...extra,
   }
 }
 
@@ -49,19 +49,37 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     const taskId = randomUUID()
     const clientId = randomUUID()
     t.equal(await store.loadTask(orgId, taskId), null, 'nothing before')
-    const row = createRow(orgId, taskId, { title: 'first', tags: ['b', 'a'] }, { clientId, seq: 1 })
+    const row = createRow(orgId, taskId, { title: 'first', tags: ['b', 'a'] }, { clientId, seq: 1, digest: 'digest-of-the-create' })
     t.same(await store.commitCreate(row), { kind: 'committed' })
     const snap = await store.loadTask(orgId, taskId)
     t.same(snap, { ...row.content, id: taskId, rev: 1, clock: row.clock, createdAt: row.at, updatedAt: row.at, updatedBy: row.userId }, 'the snapshot')
     t.same(Object.keys(snap!).slice(0, 4), ['id', 'projectId', 'rev', 'title'], 'in the contract field order')
     t.same(await store.loadOps(orgId, taskId, 1, 10), [{ rev: 1, op: row.op, userId: row.userId, deviceId: row.deviceId, clientId, seq: 1, at: row.at }])
     t.same((await probe.history(orgId, taskId)).map((h) => h.rev), [1])
-    t.same(await store.findMutation(clientId, 1), { clientId, seq: 1, orgId, kind: 'create', taskId, rev: 1, commentId: null })
+    const record = { clientId, seq: 1, orgId, kind: 'create', taskId, rev: 1, commentId: null, digest: 'digest-of-the-create' }
+    t.same(await store.findMutation(orgId, clientId, 1), record, 'the record keeps the digest')
     t.same(await store.commitCreate(createRow(orgId, taskId)), { kind: 'lost' }, 'an existing id is not written again')
-    const resend = await store.commitCreate(createRow(orgId, randomUUID(), {}, { clientId, seq: 1 }))
-    t.same(resend, { kind: 'duplicate', record: { clientId, seq: 1, orgId, kind: 'create', taskId, rev: 1, commentId: null } }, 'a recorded (clientId, seq)')
+    const other = randomUUID()
+    const resend = await store.commitCreate(createRow(orgId, other, {}, { clientId, seq: 1, digest: 'another digest' }))
+    t.same(resend, { kind: 'duplicate', record }, 'a recorded (clientId, seq) answers its record, with the digest recorded first')
+    t.equal(await store.loadTask(orgId, other), null, 'and writes nothing')
     t.equal(await store.loadTask(randomUUID(), taskId), null, 'another org does not see it')
+    const otherOrg = randomUUID()
+    t.same(await store.commitCreate(createRow(otherOrg, randomUUID(), {}, { clientId, seq: 1, digest: 'x' })), { kind: 'committed' }, "another org's (clientId, seq) is its own")
     t.same(await store.commitCreate(createRow(randomUUID(), taskId)), { kind: 'committed' }, 'the same id in another org is another task')
+  })
+
+  t.test('loadTasks: the tasks of the org among the ids, in one read; absent and foreign ids left out', async (t) => {
+    const { store } = await make(t)
+    const orgId = randomUUID()
+    const [a, b] = [randomUUID(), randomUUID()]
+    for (const id of [a, b]) t.same(await store.commitCreate(createRow(orgId, id, { title: id })), { kind: 'committed' })
+    const foreign = randomUUID()
+    t.same(await store.commitCreate(createRow(randomUUID(), foreign)), { kind: 'committed' })
+    t.same(await store.loadTasks(orgId, []), [], 'no ids, no read')
+    const found = await store.loadTasks(orgId, [b, randomUUID(), a, foreign, a])
+    t.same(found.map((s) => s.id).sort(), [a, b].sort(), 'each of the org once')
+    for (const s of found) t.same(s, await store.loadTask(orgId, s.id), 'the same snapshot as a single read')
   })
 
   t.test('commitOps: one outcome per row, in order; a stale row or a recorded (clientId, seq) writes nothing', async (t) => {
@@ -70,17 +88,17 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     const [a, b, c] = [createRow(orgId, randomUUID(), { title: 'a' }), createRow(orgId, randomUUID(), { title: 'b' }), createRow(orgId, randomUUID())]
     for (const row of [a, b, c]) await store.commitCreate(row)
     const clientId = randomUUID()
-    const a2 = opRow(a, { title: [1, '!'] }, { clientId, seq: 7 })
+    const a2 = opRow(a, { title: [1, '!'] }, { clientId, seq: 7, digest: 'digest-a2' })
     const b2 = opRow(b, { priority: { set: 3 } })
     t.same(await store.commitOps([a2, b2]), [{ kind: 'committed' }, { kind: 'committed' }])
     t.equal((await store.loadTask(orgId, a.taskId))?.title, 'a!')
     t.equal((await store.loadTask(orgId, b.taskId))?.rev, 2)
     const staleB = opRow(b, { title: ['x'] })
-    const dupC = opRow(c, { title: ['y'] }, { clientId, seq: 7 })
+    const dupC = opRow(c, { title: ['y'] }, { clientId, seq: 7, digest: 'digest-dupC' })
     const c2 = opRow(c, { title: ['z'] })
     const outcomes = await store.commitOps([staleB, dupC])
     t.same(outcomes[0], { kind: 'lost' }, 'a row whose rev moved on')
-    t.same(outcomes[1], { kind: 'duplicate', record: { clientId, seq: 7, orgId, kind: 'op', taskId: a.taskId, rev: 2, commentId: null } })
+    t.same(outcomes[1], { kind: 'duplicate', record: { clientId, seq: 7, orgId, kind: 'op', taskId: a.taskId, rev: 2, commentId: null, digest: 'digest-a2' } }, 'the digest of the mutation recorded, not of the refused row')
     t.same((await store.loadTask(orgId, b.taskId))?.title, 'b', 'nothing of the stale row')
     t.same((await store.loadOps(orgId, c.taskId, 1, 10)).map((o) => o.rev), [1], 'nothing of the duplicate')
     t.same(await store.commitOps([c2]), [{ kind: 'committed' }])
@@ -123,11 +141,19 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     const mine = { orgId, userId: randomUUID(), deviceId: randomUUID() }
     t.same(await store.claimClient(clientId, mine), mine, 'the first claim binds')
     t.same(await store.claimClient(clientId, { ...mine, deviceId: randomUUID() }), mine, 'a later claim answers the binding that holds')
-    const record = { clientId, seq: 3, orgId, kind: 'op' as const, taskId: randomUUID(), rev: 4, commentId: null }
-    t.equal(await store.findMutation(clientId, 3), null)
+    const record = { clientId, seq: 3, orgId, kind: 'op' as const, taskId: randomUUID(), rev: 4, commentId: null, digest: 'digest-3' }
+    t.equal(await store.findMutation(orgId, clientId, 3), null)
     t.equal(await store.recordMutation(record), true)
-    t.equal(await store.recordMutation({ ...record, rev: 5 }), false, 'recorded once')
-    t.same(await store.findMutation(clientId, 3), record)
+    t.equal(await store.recordMutation({ ...record, rev: 5, digest: 'another' }), false, 'recorded once')
+    t.same(await store.findMutation(orgId, clientId, 3), record, 'the first record, its digest included')
+    const old = { ...record, seq: 4, digest: null }
+    t.equal(await store.recordMutation(old), true)
+    t.same(await store.findMutation(orgId, clientId, 4), old, 'a record without a digest (written before digests were kept)')
+    const elsewhere = { orgId: randomUUID(), userId: randomUUID(), deviceId: randomUUID() }
+    t.same(await store.claimClient(clientId, elsewhere), elsewhere, 'in another organization the same clientId is another client')
+    t.equal(await store.findMutation(elsewhere.orgId, clientId, 3), null, "and has none of this organization's records")
+    t.equal(await store.recordMutation({ ...record, orgId: elsewhere.orgId, digest: 'theirs' }), true, 'its seq 3 is its own')
+    t.same(await store.findMutation(orgId, clientId, 3), record, 'ours unchanged')
     const projectId = randomUUID()
     t.equal(await store.projectExists(orgId, projectId), false)
     await probe.addProject(orgId, projectId)
@@ -162,26 +188,26 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     const id = randomUUID()
     const authorId = randomUUID()
     const clientId = randomUUID()
-    const created = await store.insertComment({ orgId, id, taskId, parentId: null, authorId, body: 'hello', at: at() }, { clientId, seq: 1 })
+    const created = await store.insertComment({ orgId, id, taskId, parentId: null, authorId, body: 'hello', at: at() }, { clientId, seq: 1, digest: 'digest-comment' })
     t.same(created, { id, taskId, parentId: null, authorId, body: 'hello', createdAt: at(), editedAt: null, editCount: 0, deleted: false })
     t.same(await store.loadComment(orgId, id), created)
     t.equal(await store.loadComment(randomUUID(), id), null, 'another org does not see it')
-    t.equal(await store.insertComment({ orgId, id, taskId, parentId: null, authorId, body: 'again', at: at() }, { clientId: null, seq: null }), null, 'an id taken')
-    t.match(await store.findMutation(clientId, 1), { kind: 'comment', commentId: id, taskId })
-    const edited = await store.editComment(orgId, id, 'hello again', at(1000), { clientId: null, seq: null })
+    t.equal(await store.insertComment({ orgId, id, taskId, parentId: null, authorId, body: 'again', at: at() }, { clientId: null, seq: null, digest: null }), null, 'an id taken')
+    t.match(await store.findMutation(orgId, clientId, 1), { kind: 'comment', commentId: id, taskId, digest: 'digest-comment' })
+    const edited = await store.editComment(orgId, id, 'hello again', at(1000), { clientId: null, seq: null, digest: null })
     t.match(edited, { body: 'hello again', editedAt: at(1000), editCount: 1, deleted: false })
     const other = randomUUID()
     try {
-      await store.insertComment({ orgId, id: other, taskId, parentId: null, authorId, body: 'x', at: at() }, { clientId, seq: 1 })
+      await store.insertComment({ orgId, id: other, taskId, parentId: null, authorId, body: 'x', at: at() }, { clientId, seq: 1, digest: 'another' })
       t.fail('a recorded (clientId, seq) must be refused')
     } catch (err) {
       t.ok(isUniqueViolation(err), 'refused on the mutation key, as a racing resend is')
     }
     t.equal(await store.loadComment(orgId, other), null, 'and nothing written')
-    const deleted = await store.deleteComment(orgId, id, at(2000), { clientId: null, seq: null })
+    const deleted = await store.deleteComment(orgId, id, at(2000), { clientId: null, seq: null, digest: null })
     t.match(deleted, { body: '', deleted: true })
     t.ok(await probe.tombstone(orgId, 'comment', id), 'its tombstone')
-    t.equal(await store.editComment(orgId, id, 'late', at(3000), { clientId: null, seq: null }), null, 'a deleted comment is not edited')
-    t.equal(await store.deleteComment(orgId, id, at(3000), { clientId: null, seq: null }), null, 'nor deleted twice')
+    t.equal(await store.editComment(orgId, id, 'late', at(3000), { clientId: null, seq: null, digest: null }), null, 'a deleted comment is not edited')
+    t.equal(await store.deleteComment(orgId, id, at(3000), { clientId: null, seq: null, digest: null }), null, 'nor deleted twice')
   })
 }
