@@ -63,6 +63,9 @@ async function makeFile(path: string, mb: number): Promise<void> {
   await once(out, 'finish')
 }
 
+/** The run in progress, for a stop from outside. */
+let running: { server: ChildProcess; dbName: string } | null = null
+
 interface Result {
   store: string
   mb: number
@@ -109,6 +112,7 @@ async function bench(store: string, file: string): Promise<Result> {
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`
+  running = { server, dbName }
   try {
     for (let i = 0; ; i++) {
       try {
@@ -168,9 +172,20 @@ async function bench(store: string, file: string): Promise<Result> {
     await s3?.close()
     await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {})
     await admin.end()
+    running = null
   }
 }
 
+// A benchmark stopped from outside (timeout, Ctrl-C) still leaves nothing behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    running?.server.kill('SIGTERM')
+    rmSync(work, { recursive: true, force: true })
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} })
+    const drop = running ? admin.unsafe(`drop database if exists ${running.dbName} with (force)`) : Promise.resolve()
+    void drop.catch(() => {}).finally(() => process.exit(130))
+  })
+}
 const file = join(work, 'file.bin')
 await makeFile(file, MB)
 const results: Result[] = []
