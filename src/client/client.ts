@@ -23,8 +23,8 @@ import { TaskWatch, type WatchHost, type WatchScope } from './watch.js'
 import { creationSnapshot } from './content.js'
 import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
 
-/** Tasks per page when a watch lists its scope over REST. */
-const WATCH_PAGE = 100
+/** Tasks per page when a watch lists its scope over REST (the server's largest page). */
+const WATCH_PAGE = 500
 
 /** Locks for storages that bring none: within this process, one registry per storage object. */
 const fallbackLocks = new WeakMap<ClientStorage, WriterLocks>()
@@ -68,6 +68,8 @@ export interface TaskSyncClientOptions {
   retry?: { baseMs?: number; attempts?: number }
   /** An absence longer than this (ms, default 10 min) is caught up over REST before resuming on the socket. */
   longAbsenceMs?: number
+  /** Tasks per REST page when a watch lists its scope (1–500, default 500). */
+  watchPageSize?: number
 }
 
 export interface ClientEvents {
@@ -774,7 +776,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       },
       send: (msg) => this.conn?.send(msg) ?? false,
       listPage: (projectId, cursor) => {
-        const q = new URLSearchParams({ limit: String(WATCH_PAGE) })
+        const q = new URLSearchParams({ limit: String(Math.min(WATCH_PAGE, Math.max(1, Math.floor(this.opts.watchPageSize ?? WATCH_PAGE)))) })
         if (projectId) q.set('projectId', projectId)
         if (cursor) q.set('cursor', cursor)
         return this.rest.request('GET', `/api/tasks?${q}`)

@@ -132,6 +132,15 @@ export class TaskSequencer {
     }
   }
 
+  /** The latest snapshots of those of `taskIds` the org has, read from the database in one go, by id. */
+  async snapshots(orgId: string, taskIds: string[]): Promise<Map<string, TaskSnapshot>> {
+    try {
+      return new Map((await this.store.loadTasks(orgId, taskIds)).map((s) => [s.id, s]))
+    } catch (err) {
+      throw asUnavailable(err, this.logger)
+    }
+  }
+
   /** Committed ops with rev ≥ fromRev, ascending, at most `limit`. */
   async opsSince(orgId: string, taskId: string, fromRev: number, limit: number): Promise<OpEvent[]> {
     try {
@@ -141,16 +150,21 @@ export class TaskSequencer {
     }
   }
 
-  /** Binds clientId to the principal's device on first use; forbidden when another device holds it. */
+  /**
+   * Binds clientId to the principal's device on first use within its organization; forbidden
+   * when another device of the organization holds it. Another organization's use of the same
+   * UUID is another client and neither conflicts nor shows (PROTOCOL.md section 3).
+   */
   async bindClient(principal: Principal, clientId: string): Promise<void> {
-    let binding = this.bindings.get(clientId)
+    const key = `${principal.orgId}:${clientId}`
+    let binding = this.bindings.get(key)
     if (!binding) {
       try {
         binding = await this.store.claimClient(clientId, principal)
       } catch (err) {
         throw asUnavailable(err, this.logger)
       }
-      this.bindings.set(clientId, binding)
+      this.bindings.set(key, binding)
     }
     if (binding.orgId !== principal.orgId || binding.userId !== principal.userId || binding.deviceId !== principal.deviceId) {
       throw new TaskSyncError('forbidden', `clientId ${clientId} is bound to another device`)
@@ -194,7 +208,7 @@ export class TaskSequencer {
       return await fn()
     } catch (err) {
       if (req.clientId === null || req.seq === null || !(err instanceof TaskSyncError) || !RESEND_CHECKED.has(err.code)) throw err
-      const record = await this.store.findMutation(req.clientId, req.seq).catch(() => null)
+      const record = await this.store.findMutation(req.principal.orgId, req.clientId, req.seq).catch(() => null)
       if (!record) throw err
       return this.duplicate(req, record, sent)
     }
@@ -408,7 +422,7 @@ export class TaskSequencer {
         throw asUnavailable(err, this.logger)
       }
       if (!fresh) {
-        const existing = await this.store.findMutation(req.clientId, req.seq).catch(() => null)
+        const existing = await this.store.findMutation(req.principal.orgId, req.clientId, req.seq).catch(() => null)
         if (existing) return this.duplicate(req, existing, sent)
       }
     }

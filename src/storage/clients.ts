@@ -1,6 +1,7 @@
 /**
- * Client ids and their mutation records: a clientId belongs to the device that
- * first used it, and (clientId, seq) identifies one mutation forever.
+ * Client ids and their mutation records: within an organization a clientId belongs
+ * to the device that first used it, and (clientId, seq) identifies one mutation
+ * forever. Organizations never share a clientId: the same UUID elsewhere is another client.
  */
 import { sql } from 'drizzle-orm'
 import type { Database } from './db.js'
@@ -12,17 +13,17 @@ export async function claimClient(database: Database, clientId: string, want: Cl
     with ins as (
       insert into clients (client_id, org_id, user_id, device_id)
       values (${clientId}::uuid, ${want.orgId}::uuid, ${want.userId}::uuid, ${want.deviceId}::uuid)
-      on conflict (client_id) do nothing
+      on conflict (org_id, client_id) do nothing
       returning org_id, user_id, device_id)
     select org_id, user_id, device_id from ins
     union all
-    select org_id, user_id, device_id from clients where client_id = ${clientId}::uuid`)
+    select org_id, user_id, device_id from clients where org_id = ${want.orgId}::uuid and client_id = ${clientId}::uuid`)
   const r = rows[0]
   return { orgId: r.org_id, userId: r.user_id, deviceId: r.device_id }
 }
 
 /** The record of a committed (clientId, seq), or null. */
-export async function findMutation(database: Database, clientId: string, seq: number): Promise<MutationRecord | null> {
+export async function findMutation(database: Database, orgId: string, clientId: string, seq: number): Promise<MutationRecord | null> {
   const rows = await database.rows<{
     org_id: string
     kind: MutationRecord['kind']
@@ -31,7 +32,7 @@ export async function findMutation(database: Database, clientId: string, seq: nu
     comment_id: string | null
     digest: string | null
   }>(sql`select org_id, kind, task_id, rev, comment_id, digest from client_mutations
-         where client_id = ${clientId}::uuid and seq = ${seq}::bigint`)
+         where org_id = ${orgId}::uuid and client_id = ${clientId}::uuid and seq = ${seq}::bigint`)
   if (!rows.length) return null
   const r = rows[0]
   return {
@@ -54,14 +55,14 @@ export async function recordMutation(database: Database, m: MutationRecord): Pro
   const rows = await database.rows(sql`
     insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, comment_id, digest)
     values (${m.clientId}::uuid, ${m.seq}::bigint, ${m.orgId}::uuid, ${m.kind}, ${m.taskId}::uuid, ${m.rev}::int, ${m.commentId}::uuid, ${m.digest})
-    on conflict (client_id, seq) do nothing returning 1`)
+    on conflict (org_id, client_id, seq) do nothing returning 1`)
   return rows.length > 0
 }
 
 /** Highest committed seq of each clientId bound to the device (for pull's `lastSeq`). */
 export async function lastSeqs(database: Database, orgId: string, deviceId: string): Promise<Record<string, number>> {
   const rows = await database.rows<{ client_id: string; seq: string | number }>(sql`
-    select c.client_id, max(m.seq) as seq from clients c join client_mutations m on m.client_id = c.client_id
+    select c.client_id, max(m.seq) as seq from clients c join client_mutations m on m.org_id = c.org_id and m.client_id = c.client_id
     where c.org_id = ${orgId}::uuid and c.device_id = ${deviceId}::uuid group by c.client_id`)
   return Object.fromEntries(rows.map((r) => [r.client_id, Number(r.seq)]))
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import type { SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
 
 export type Schema = typeof schema
 export type Db = PgDatabase<PgQueryResultHKT, Schema>
@@ -82,13 +83,21 @@ async function openPglite(dataDir: string): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   let client: InstanceType<typeof PGlite>
+  let lock: DataDirLock | null = null
   if (dataDir === 'memory://') client = new PGlite()
   else {
     const dir = join(dataDir, 'pglite')
     mkdirSync(dir, { recursive: true })
+    // One process per data folder: a second one would write a store the first never sees.
+    lock = lockDataDir(dataDir)
     client = new PGlite(dir)
   }
-  await client.waitReady
+  try {
+    await client.waitReady
+  } catch (err) {
+    lock?.release()
+    throw err
+  }
   const db = drizzle(client, { schema }) as unknown as Db
   return {
     db,
@@ -102,7 +111,13 @@ async function openPglite(dataDir: string): Promise<Database> {
         return false
       }
     },
-    close: () => client.close(),
+    close: async () => {
+      try {
+        await client.close()
+      } finally {
+        lock?.release()
+      }
+    },
   }
 }
 

@@ -73,6 +73,16 @@ export class MemoryTaskStore implements TaskStore {
     return task ? copy(task) : null
   }
 
+  async loadTasks(orgId: string, taskIds: string[]): Promise<TaskSnapshot[]> {
+    this.open()
+    const found: TaskSnapshot[] = []
+    for (const id of new Set(taskIds)) {
+      const task = this.tasks.get(key(orgId, id))
+      if (task) found.push(copy(task))
+    }
+    return found
+  }
+
   async loadOps(orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]> {
     this.open()
     return this.opsOf(orgId, taskId, fromRev, limit)
@@ -85,19 +95,20 @@ export class MemoryTaskStore implements TaskStore {
 
   async claimClient(clientId: string, want: ClientBinding): Promise<ClientBinding> {
     this.open()
-    if (!this.clients.has(clientId)) this.clients.set(clientId, copy(want))
-    return copy(this.clients.get(clientId)!)
+    const k = key(want.orgId, clientId)
+    if (!this.clients.has(k)) this.clients.set(k, copy(want))
+    return copy(this.clients.get(k)!)
   }
 
-  async findMutation(clientId: string, seq: number): Promise<MutationRecord | null> {
+  async findMutation(orgId: string, clientId: string, seq: number): Promise<MutationRecord | null> {
     this.open()
-    const record = this.mutations.get(`${clientId}:${seq}`)
+    const record = this.mutations.get(mutationKey(orgId, clientId, seq))
     return record ? copy(record) : null
   }
 
   async recordMutation(record: MutationRecord): Promise<boolean> {
     this.open()
-    const k = `${record.clientId}:${record.seq}`
+    const k = mutationKey(record.orgId, record.clientId, record.seq)
     if (this.mutations.has(k)) return false
     this.mutations.set(k, copy(record))
     return true
@@ -149,7 +160,7 @@ export class MemoryTaskStore implements TaskStore {
     this.open()
     const k = key(c.orgId, c.id)
     if (this.comments.has(k)) return null
-    this.checkKey(m)
+    this.checkKey(c.orgId, m)
     const comment: Comment = { id: c.id, taskId: c.taskId, parentId: c.parentId, authorId: c.authorId, body: c.body, createdAt: c.at, editedAt: null, editCount: 0, deleted: false }
     this.comments.set(k, comment)
     this.recordComment(c.orgId, comment, m)
@@ -160,7 +171,7 @@ export class MemoryTaskStore implements TaskStore {
     this.open()
     const current = this.comments.get(key(orgId, id))
     if (!current || current.deleted) return null
-    this.checkKey(m)
+    this.checkKey(orgId, m)
     const comment: Comment = { ...current, body, editedAt: at, editCount: current.editCount + 1 }
     this.comments.set(key(orgId, id), comment)
     this.recordComment(orgId, comment, m)
@@ -171,7 +182,7 @@ export class MemoryTaskStore implements TaskStore {
     this.open()
     const current = this.comments.get(key(orgId, id))
     if (!current || current.deleted) return null
-    this.checkKey(m)
+    this.checkKey(orgId, m)
     const comment: Comment = { ...current, body: '', deleted: true }
     this.comments.set(key(orgId, id), comment)
     this.recordComment(orgId, comment, m)
@@ -229,7 +240,7 @@ export class MemoryTaskStore implements TaskStore {
 
   private duplicateOf(row: CommitRow): CommitOutcome | null {
     if (row.clientId === null || row.seq === null) return null
-    const record = this.mutations.get(`${row.clientId}:${row.seq}`)
+    const record = this.mutations.get(mutationKey(row.orgId, row.clientId, row.seq))
     return record ? { kind: 'duplicate', record: copy(record) } : null
   }
 
@@ -251,7 +262,7 @@ export class MemoryTaskStore implements TaskStore {
     this.ops.set(k, [...(this.ops.get(k) ?? []), copy(op)])
     this.histories.set(k, [...(this.histories.get(k) ?? []), copy({ rev: row.rev, userId: row.userId, deviceId: row.deviceId, at: row.at, changes: row.changes })])
     if (row.clientId !== null && row.seq !== null) {
-      this.mutations.set(`${row.clientId}:${row.seq}`, { clientId: row.clientId, seq: row.seq, orgId: row.orgId, kind, taskId: row.taskId, rev: row.rev, commentId: null, digest: row.digest })
+      this.mutations.set(mutationKey(row.orgId, row.clientId, row.seq), { clientId: row.clientId, seq: row.seq, orgId: row.orgId, kind, taskId: row.taskId, rev: row.rev, commentId: null, digest: row.digest })
     }
     if (row.conflicts.length > 0) {
       const recorded = row.conflicts.map((c) => ({
@@ -271,16 +282,17 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   /** A comment change whose (clientId, seq) is recorded already fails as its statement does: on the primary key. */
-  private checkKey(m: MutationKey): void {
-    if (m.clientId !== null && this.mutations.has(`${m.clientId}:${m.seq}`)) {
-      throw Object.assign(new Error('duplicate key value violates unique constraint "client_mutations_pkey"'), { code: '23505' })
+  private checkKey(orgId: string, m: MutationKey): void {
+    if (m.clientId !== null && m.seq !== null && this.mutations.has(mutationKey(orgId, m.clientId, m.seq))) {
+      throw Object.assign(new Error('duplicate key value violates unique constraint "client_mutations_org_id_client_id_seq_pk"'), { code: '23505' })
     }
   }
 
   private recordComment(orgId: string, comment: Comment, m: MutationKey): void {
     if (m.clientId === null || m.seq === null) return
-    this.mutations.set(`${m.clientId}:${m.seq}`, { clientId: m.clientId, seq: m.seq, orgId, kind: 'comment', taskId: comment.taskId, rev: null, commentId: comment.id, digest: m.digest })
+    this.mutations.set(mutationKey(orgId, m.clientId, m.seq), { clientId: m.clientId, seq: m.seq, orgId, kind: 'comment', taskId: comment.taskId, rev: null, commentId: comment.id, digest: m.digest })
   }
 }
 
 const key = (orgId: string, id: string): string => `${orgId}:${id}`
+const mutationKey = (orgId: string, clientId: string, seq: number): string => `${orgId}:${clientId}:${seq}`

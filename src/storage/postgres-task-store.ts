@@ -7,17 +7,18 @@ import type { TaskStore } from './task-store.js'
 import { claimClient, findMutation, recordMutation } from './clients.js'
 import { deleteComment, editComment, insertComment, loadComment } from './comments.js'
 import { commitCreate, commitOps } from './tasks-commit.js'
-import { loadOps, loadTask, projectExists } from './tasks.js'
+import { loadOps, loadTask, loadTasks, projectExists } from './tasks.js'
 
 export function postgresTaskStore(database: Database): TaskStore {
   return {
     // PGlite runs one statement at a time: a second slot would only queue inside it.
     commitConcurrency: database.kind === 'pglite' ? 1 : 2,
     loadTask: (orgId, taskId) => loadTask(database, orgId, taskId),
+    loadTasks: (orgId, taskIds) => loadTasks(database, orgId, taskIds),
     loadOps: (orgId, taskId, fromRev, limit) => loadOps(database, orgId, taskId, fromRev, limit),
     projectExists: (orgId, projectId) => projectExists(database, orgId, projectId),
     claimClient: (clientId, want) => claimClient(database, clientId, want),
-    findMutation: (clientId, seq) => findMutation(database, clientId, seq),
+    findMutation: (orgId, clientId, seq) => findMutation(database, orgId, clientId, seq),
     recordMutation: (record) => recordMutation(database, record),
     commitCreate: (row) => commitCreate(database, row),
     commitOps: (rows) => commitOps(database, rows),

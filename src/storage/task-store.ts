@@ -34,6 +34,8 @@ export interface MutationKey {
   seq: number | null
   /** The mutation's digest, recorded with the key (null without one). */
   digest: string | null
+  /** Who makes the change (the event's actor); absent: the comment's author. */
+  actorId?: string
 }
 
 /** A conflict the commit records for a person to settle. */
@@ -103,14 +105,16 @@ export interface TaskStore {
   readonly commitConcurrency: number
   /** The task's latest snapshot, or null when the org has no such task. */
   loadTask(orgId: string, taskId: string): Promise<TaskSnapshot | null>
+  /** The latest snapshots of those of `taskIds` the org has, in one read (the others are left out; order unspecified). */
+  loadTasks(orgId: string, taskIds: string[]): Promise<TaskSnapshot[]>
   /** Ops with rev ≥ fromRev in rev order, at most `limit`. */
   loadOps(orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]>
   /** True when the org has a project with this id (archived ones included). */
   projectExists(orgId: string, projectId: string): Promise<boolean>
-  /** Binds clientId to the device unless already bound; answers the binding that holds. */
+  /** Binds clientId, within want.orgId, to the device unless already bound; answers the binding that holds. */
   claimClient(clientId: string, want: ClientBinding): Promise<ClientBinding>
-  /** The record of a committed (clientId, seq), or null. */
-  findMutation(clientId: string, seq: number): Promise<MutationRecord | null>
+  /** The record of a committed (clientId, seq) of the organization, or null. */
+  findMutation(orgId: string, clientId: string, seq: number): Promise<MutationRecord | null>
   /** Records a mutation that wrote nothing else (an identity op); false when (clientId, seq) was recorded already. */
   recordMutation(record: MutationRecord): Promise<boolean>
   /** Creates a task at rev 1 (row.prevRev 0); `lost` when the org has a task with that id. */

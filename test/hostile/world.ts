@@ -82,6 +82,9 @@ export function kindOfField(name: string, path: string): string | undefined {
   return name.endsWith('Id') ? name.slice(0, -2) : undefined
 }
 
+/** How many bound clientIds each organization has to be probed with. */
+const CLIENT_IDS = 16
+
 async function buildOrg(url: string, marker: string): Promise<Org> {
   const owner = await registerOwner(url, { orgName: `Org ${marker}`, displayName: `Owner ${marker}` })
   const member = await addMember(url, owner.accessToken, 'member')
@@ -99,8 +102,15 @@ async function buildOrg(url: string, marker: string): Promise<Org> {
   await must(c.patch(`/api/tasks/${task.id}`, { op: { assigneeId: { set: owner.user.id } }, baseRev: 1 }), 'an assignment')
   await must(c.patch(`/api/tasks/${task.id}`, { op: { assigneeId: { set: member.user.id } }, baseRev: 1 }), 'a concurrent assignment')
   const conflicts = await must(c.get('/api/sync/conflicts'), 'the conflict queue')
-  const clientId = randomUUID()
-  await must(c.post('/api/sync/push', { clientId, mutations: [{ seq: 1, kind: 'op', taskId: task.id, baseRev: 3, op: { title: [0, '!'] } }] }), 'a push')
+  // Bound clientIds, one per probe that names one: a clientId A's probe used becomes A's own
+  // client too (they are scoped to the organization), so no probe may reuse another's.
+  const clientIds: string[] = []
+  for (let i = 0; i < CLIENT_IDS; i++) {
+    const clientId = randomUUID()
+    const op = { title: [0, '!'] }
+    await must(c.post('/api/sync/push', { clientId, mutations: [{ seq: 1, kind: 'op', taskId: task.id, baseRev: 3 + i, op }] }), 'a push')
+    clientIds.push(clientId)
+  }
   await must(c.get('/api/sync/pull'), 'a pull')
   return {
     owner,
@@ -113,7 +123,7 @@ async function buildOrg(url: string, marker: string): Promise<Org> {
       task: [task.id],
       comment: [comment.id],
       conflict: [(conflicts as any).items[0].id],
-      client: [clientId],
+      client: clientIds,
     },
   }
 }
@@ -139,7 +149,9 @@ async function seedKind(url: string, ops: Operation[], org: Org, kind: string, w
 }
 
 export async function buildWorld(t: Teardown): Promise<World> {
-  const test = await startTestApp(t, { redis: false })
+  // No background dispatch or due-date scan: they change the database on their own
+  // (events fanned out, deliveries), and the probes compare its digest around each request.
+  const test = await startTestApp(t, { redis: false, env: { EVENT_DISPATCH: 'false', DUE_SCAN_INTERVAL_S: '0' } })
   const { url } = test
   const ops = await loadOperations(url)
   const a = await buildOrg(url, `alpha-${randomUUID().slice(0, 8)}`)

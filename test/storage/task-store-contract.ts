@@ -57,14 +57,29 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     t.same(await store.loadOps(orgId, taskId, 1, 10), [{ rev: 1, op: row.op, userId: row.userId, deviceId: row.deviceId, clientId, seq: 1, at: row.at }])
     t.same((await probe.history(orgId, taskId)).map((h) => h.rev), [1])
     const record = { clientId, seq: 1, orgId, kind: 'create', taskId, rev: 1, commentId: null, digest: 'digest-of-the-create' }
-    t.same(await store.findMutation(clientId, 1), record, 'the record keeps the digest')
+    t.same(await store.findMutation(orgId, clientId, 1), record, 'the record keeps the digest')
     t.same(await store.commitCreate(createRow(orgId, taskId)), { kind: 'lost' }, 'an existing id is not written again')
     const other = randomUUID()
     const resend = await store.commitCreate(createRow(orgId, other, {}, { clientId, seq: 1, digest: 'another digest' }))
     t.same(resend, { kind: 'duplicate', record }, 'a recorded (clientId, seq) answers its record, with the digest recorded first')
     t.equal(await store.loadTask(orgId, other), null, 'and writes nothing')
     t.equal(await store.loadTask(randomUUID(), taskId), null, 'another org does not see it')
+    const otherOrg = randomUUID()
+    t.same(await store.commitCreate(createRow(otherOrg, randomUUID(), {}, { clientId, seq: 1, digest: 'x' })), { kind: 'committed' }, "another org's (clientId, seq) is its own")
     t.same(await store.commitCreate(createRow(randomUUID(), taskId)), { kind: 'committed' }, 'the same id in another org is another task')
+  })
+
+  t.test('loadTasks: the tasks of the org among the ids, in one read; absent and foreign ids left out', async (t) => {
+    const { store } = await make(t)
+    const orgId = randomUUID()
+    const [a, b] = [randomUUID(), randomUUID()]
+    for (const id of [a, b]) t.same(await store.commitCreate(createRow(orgId, id, { title: id })), { kind: 'committed' })
+    const foreign = randomUUID()
+    t.same(await store.commitCreate(createRow(randomUUID(), foreign)), { kind: 'committed' })
+    t.same(await store.loadTasks(orgId, []), [], 'no ids, no read')
+    const found = await store.loadTasks(orgId, [b, randomUUID(), a, foreign, a])
+    t.same(found.map((s) => s.id).sort(), [a, b].sort(), 'each of the org once')
+    for (const s of found) t.same(s, await store.loadTask(orgId, s.id), 'the same snapshot as a single read')
   })
 
   t.test('commitOps: one outcome per row, in order; a stale row or a recorded (clientId, seq) writes nothing', async (t) => {
@@ -127,13 +142,18 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     t.same(await store.claimClient(clientId, mine), mine, 'the first claim binds')
     t.same(await store.claimClient(clientId, { ...mine, deviceId: randomUUID() }), mine, 'a later claim answers the binding that holds')
     const record = { clientId, seq: 3, orgId, kind: 'op' as const, taskId: randomUUID(), rev: 4, commentId: null, digest: 'digest-3' }
-    t.equal(await store.findMutation(clientId, 3), null)
+    t.equal(await store.findMutation(orgId, clientId, 3), null)
     t.equal(await store.recordMutation(record), true)
     t.equal(await store.recordMutation({ ...record, rev: 5, digest: 'another' }), false, 'recorded once')
-    t.same(await store.findMutation(clientId, 3), record, 'the first record, its digest included')
+    t.same(await store.findMutation(orgId, clientId, 3), record, 'the first record, its digest included')
     const old = { ...record, seq: 4, digest: null }
     t.equal(await store.recordMutation(old), true)
-    t.same(await store.findMutation(clientId, 4), old, 'a record without a digest (written before digests were kept)')
+    t.same(await store.findMutation(orgId, clientId, 4), old, 'a record without a digest (written before digests were kept)')
+    const elsewhere = { orgId: randomUUID(), userId: randomUUID(), deviceId: randomUUID() }
+    t.same(await store.claimClient(clientId, elsewhere), elsewhere, 'in another organization the same clientId is another client')
+    t.equal(await store.findMutation(elsewhere.orgId, clientId, 3), null, "and has none of this organization's records")
+    t.equal(await store.recordMutation({ ...record, orgId: elsewhere.orgId, digest: 'theirs' }), true, 'its seq 3 is its own')
+    t.same(await store.findMutation(orgId, clientId, 3), record, 'ours unchanged')
     const projectId = randomUUID()
     t.equal(await store.projectExists(orgId, projectId), false)
     await probe.addProject(orgId, projectId)
@@ -173,7 +193,7 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     t.same(await store.loadComment(orgId, id), created)
     t.equal(await store.loadComment(randomUUID(), id), null, 'another org does not see it')
     t.equal(await store.insertComment({ orgId, id, taskId, parentId: null, authorId, body: 'again', at: at() }, { clientId: null, seq: null, digest: null }), null, 'an id taken')
-    t.match(await store.findMutation(clientId, 1), { kind: 'comment', commentId: id, taskId, digest: 'digest-comment' })
+    t.match(await store.findMutation(orgId, clientId, 1), { kind: 'comment', commentId: id, taskId, digest: 'digest-comment' })
     const edited = await store.editComment(orgId, id, 'hello again', at(1000), { clientId: null, seq: null, digest: null })
     t.match(edited, { body: 'hello again', editedAt: at(1000), editCount: 1, deleted: false })
     const other = randomUUID()

@@ -162,7 +162,7 @@ async function lastSeqAt(database: Database, tx: Executor, orgId: string, device
     sql`select c.client_id, coalesce(m.seq, 0) as seq from clients c
         left join lateral (
           select seq from client_mutations m
-          where m.client_id = c.client_id and pg_visible_in_snapshot(m.change_xid, ${target.text}::pg_snapshot)
+          where m.org_id = c.org_id and m.client_id = c.client_id and pg_visible_in_snapshot(m.change_xid, ${target.text}::pg_snapshot)
           order by seq desc limit 1) m on true
         where c.org_id = ${orgId}::uuid and c.device_id = ${deviceId}::uuid`,
     tx,
