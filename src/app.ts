@@ -21,6 +21,7 @@ import authRoutes from './http/auth.js'
 import userRoutes from './http/users.js'
 import deviceRoutes from './http/devices.js'
 import projectRoutes from './http/projects.js'
+import organizationRoutes from './http/organization.js'
 import wsPlugin from './ws/plugin.js'
 import taskRoutes from './http/tasks.js'
 import commentRoutes from './http/comments.js'
@@ -74,6 +75,7 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(userRoutes)
   await app.register(deviceRoutes)
   await app.register(projectRoutes)
+  await app.register(organizationRoutes)
   await app.register(taskRoutes)
   await app.register(commentRoutes)
   await app.register(syncRoutes)

@@ -8,6 +8,7 @@ import type { Comment, ServerMessage, TaskInit } from '../protocol/messages.js'
 import type { TaskSnapshot } from '../domain/types.js'
 import { AuthSession, type Credentials } from './auth.js'
 import type { BackoffOptions } from './backoff.js'
+import type { UndoOptions } from './undo.js'
 import { Connection, type WebSocketConstructor } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestClient, type FetchLike } from './http.js'
@@ -21,7 +22,7 @@ import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, task
 import { TaskHandle, type TaskHost } from './task.js'
 import { TaskWatch, type WatchHost, type WatchScope } from './watch.js'
 import { creationSnapshot } from './content.js'
-import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
+import type { ClientStatus, CommentMutation, ConflictEvent, SearchFilters, SearchHit, StoredMeta, StoredTask, TaskDiff } from './types.js'
 
 /** Tasks per page when a watch lists its scope over REST (the server's largest page). */
 const WATCH_PAGE = 500
@@ -68,6 +69,8 @@ export interface TaskSyncClientOptions {
   retry?: { baseMs?: number; attempts?: number }
   /** An absence longer than this (ms, default 10 min) is caught up over REST before resuming on the socket. */
   longAbsenceMs?: number
+  /** Per-user undo: `pauseMs` (default 500) joins closer edits into one step; `limit` (200) steps kept per task. */
+  undo?: UndoOptions
   /** Tasks per REST page when a watch lists its scope (1–500, default 500). */
   watchPageSize?: number
 }
@@ -347,6 +350,27 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       if (behind.length === 0 && this.settledLocally()) return
       await this.until(() => behind.every(([t, rev]) => t.rev >= rev || !!t.missing), deadline)
     }
+  }
+
+  /** The task as it was at `rev` (bare snapshot, from the server); `rev_too_old` when its history no longer reaches back. */
+  snapshotAt(taskId: string, rev: number): Promise<TaskSnapshot> {
+    return this.rest.request('GET', `/api/tasks/${encodeURIComponent(taskId)}?rev=${rev}`)
+  }
+
+  /** Per changed field: its value at rev `from` and at rev `to`, and who changed it in between. */
+  diff(taskId: string, from: number, to: number): Promise<TaskDiff> {
+    return this.rest.request('GET', `/api/tasks/${encodeURIComponent(taskId)}/diff?from=${from}&to=${to}`)
+  }
+
+  /**
+   * Full-text search of the organization's tasks (websearch syntax: words,
+   * "a phrase", -excluded, or), best first; each hit carries `match.snippet`
+   * (HTML-escaped, matches in <mark>). Pass `nextCursor` back for the next page.
+   */
+  searchTasks(q: string, filters: SearchFilters = {}): Promise<{ items: SearchHit[]; nextCursor: string | null }> {
+    const params = new URLSearchParams({ q })
+    for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, String(v))
+    return this.rest.request('GET', `/api/tasks?${params}`)
   }
 
   /** Loads a task's comments from the server into its handle (following every page). */
@@ -815,6 +839,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       get deviceId() {
         return client.auth.deviceId
       },
+      undo: this.opts.undo,
+      snapshotAt: (taskId: string, rev: number) => client.snapshotAt(taskId, rev),
       get epoch() {
         return client.readyEpoch
       },

@@ -12,7 +12,8 @@
  * "node" export condition).
  */
 export { TaskSyncClient, type TaskSyncClientOptions, type ClientEvents } from './client.js'
-export { TaskHandle } from './task.js'
+export { TaskHandle, type TextField } from './task.js'
+export type { UndoOptions } from './undo.js'
 export { TaskWatch, type TaskWatchEvents, type WatchScope } from './watch.js'
 export { memoryStorage, type ClientStorage, type StorageChanges } from './storage.js'
 export { indexedDbStorage } from './indexeddb-storage.js'
@@ -32,6 +33,9 @@ export type {
   StoredMeta,
   CommentMutation,
   TaskMutation,
+  TaskDiff,
+  SearchFilters,
+  SearchHit,
 } from './types.js'
 export { TaskSyncError, type ErrorCode } from '../protocol/errors.js'
 export { InvalidOpError } from '../domain/errors.js'

@@ -33,9 +33,15 @@ const createdAt = () => ts('created_at').notNull().defaultNow()
 const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' })
 const changeXid = () => xid8('change_xid').notNull().default(sql`pg_current_xact_id()`)
 
+/** A text search configuration name (`simple`, `english`, …): what to_tsvector takes. */
+const regconfig = customType<{ data: string; driverData: string }>({ dataType: () => 'regconfig' })
+const tsvector = customType<{ data: string; driverData: string }>({ dataType: () => 'tsvector' })
+
 export const organizations = pgTable('organizations', {
   id: uuid('id').primaryKey(),
   name: text('name').notNull(),
+  /** The text search configuration of the org's task search (validated against pg_ts_config when set). */
+  searchLanguage: text('search_language').notNull().default('simple'),
   createdAt: createdAt(),
 })
 
@@ -132,9 +138,21 @@ export const tasks = pgTable(
     updatedAt: ts('updated_at').notNull().defaultNow(),
     updatedBy: uuid('updated_by').notNull(),
     changeXid: changeXid(),
+    /** The org's search language, copied on insert by a trigger (migration search_sql) and when the org changes it. */
+    searchLanguage: regconfig('search_language').notNull().default(sql`'simple'::regconfig`),
+    /**
+     * Full-text document: title (weight A), tags (B), description (C). Angle brackets are
+     * escaped first: task text is plain text, and the parser would skip `<script>…` as markup.
+     */
+    search: tsvector('search')
+      .notNull()
+      .generatedAlwaysAs(
+        sql`setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'title', ''), '<', '&lt;'), '>', '&gt;')), 'A') || setweight(to_tsvector(search_language, coalesce(content->'tags', '[]'::jsonb)), 'B') || setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'description', ''), '<', '&lt;'), '>', '&gt;')), 'C')`,
+      ),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
+    index('tasks_search_idx').using('gin', t.search),
     index('tasks_change_idx').on(t.orgId, t.changeXid),
     index('tasks_project_idx').on(t.orgId, t.projectId, t.id),
     index('tasks_status_idx').on(t.orgId, t.status, t.id),
@@ -216,6 +234,24 @@ export const comments = pgTable(
 )
 
 /** Human-readable history: one row per committed rev, what changed from what to what. */
+/**
+ * Snapshots of a task at a rev, written when housekeeping trims the op log
+ * past that rev: time travel replays from the nearest one at or below a rev.
+ */
+export const taskCheckpoints = pgTable(
+  'task_checkpoints',
+  {
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    content: jsonb('content').$type<TaskContent>().notNull(),
+    clock: jsonb('clock').$type<Record<string, number>>().notNull(),
+    updatedAt: ts('updated_at').notNull(),
+    updatedBy: uuid('updated_by').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.taskId, t.rev] })],
+)
+
 export const taskHistory = pgTable(
   'task_history',
   {
