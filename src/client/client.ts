@@ -13,6 +13,7 @@ import { Connection, type WebSocketConstructor } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestClient, type FetchLike } from './http.js'
 import { newId } from './ids.js'
+import { AttachmentUploads, defaultSha256, type AttachSource, type Sha256Factory, type StoredSource } from './attachments.js'
 import { memoryStorage, type ClientStorage } from './storage.js'
 import { claimSlot, hasQueue, readSlot, slotsIn, slotStorage } from './slots.js'
 import { processLocks, type WriterLease, type WriterLocks } from './writer-locks.js'
@@ -71,6 +72,10 @@ export interface TaskSyncClientOptions {
   longAbsenceMs?: number
   /** Per-user undo: `pauseMs` (default 500) joins closer edits into one step; `limit` (200) steps kept per task. */
   undo?: UndoOptions
+  /** SHA-256 of attachments (default: @noble/hashes; Node: `nodeSha256` from tasksync/client/node). */
+  sha256?: Sha256Factory
+  /** Finds the bytes of a queued attachment again after a restart (Node: `reopenFile`); small files are kept in storage. */
+  reopenSource?: (s: StoredSource) => AttachSource | null
   /** Tasks per REST page when a watch lists its scope (1–500, default 500). */
   watchPageSize?: number
 }
@@ -126,6 +131,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly host: TaskHost
   private readonly watches = new Set<TaskWatch>()
   private readonly watchHost: WatchHost
+  /** Uploads (queued in storage) and the live attachment lists of tasks (attachments.ts). */
+  readonly attachments: AttachmentUploads
 
   constructor(opts: TaskSyncClientOptions, adopted?: AdoptedSlot) {
     super()
@@ -137,6 +144,16 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.auth = new AuthSession({ baseUrl: opts.url, fetch: fetchFn, credentials: opts.credentials, getAccessToken: opts.getAccessToken })
     this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
     this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
+    this.attachments = new AttachmentUploads({
+      baseUrl: opts.url,
+      fetch: fetchFn,
+      rest: this.rest,
+      token: () => this.auth.token(),
+      storage: () => this.slotStore ?? this.storage,
+      sha256: opts.sha256 ?? defaultSha256,
+      reopen: opts.reopenSource,
+      online: () => this.currentStatus === 'online' || this.currentStatus === 'syncing',
+    })
     this.host = this.makeHost()
     this.watchHost = this.makeWatchHost()
     const slotWrites: ClientStorage = {
@@ -204,6 +221,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     }
     const meta = stored.meta as StoredMeta | undefined
     this.meta = meta ?? { clientId: slot.clientId, seq: 0 }
+    this.attachments.restore(stored.attachments)
     if (!meta) this.persister.markDirty('meta')
     if (this.meta.deviceId) this.auth.deviceId ??= this.meta.deviceId
     for (const [key, value] of Object.entries(stored)) {
@@ -234,6 +252,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   /** Closes the socket and stops timers; resolves once every local change is durable in storage. */
   async close(): Promise<void> {
     this.closed = true
+    this.attachments.close()
     this.stopWatching.abort()
     this.offAnnounce?.()
     this.conn?.stop()
@@ -478,6 +497,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (s === this.currentStatus) return
     this.currentStatus = s
     this.emit('status', s)
+    if (s === 'online') this.attachments.wake()
     this.wake()
   }
 
@@ -608,6 +628,9 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         break
       case 'comment':
         t?.onComment(msg.comment, this.outbox.has(msg.comment.id))
+        break
+      case 'attachment':
+        this.attachments.onServer(msg.attachment)
         break
       case 'sync_required':
         // (For a task only a watched scope covers, which the client has not opened yet: open it.)
@@ -830,6 +853,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const client = this
     return {
+      attachments: this.attachments,
       get clientId() {
         return client.requireMeta().clientId
       },

@@ -19,6 +19,7 @@ import { TaskSyncError } from '../protocol/errors.js'
 import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/messages.js'
 import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
+import type { AttachOptions, AttachSource, AttachmentUploads, TaskAttachments, UploadHandle } from './attachments.js'
 import { TaskComments } from './task-comments.js'
 import { TaskPresence } from './presence.js'
 import { UndoHistory, type UndoOptions } from './undo.js'
@@ -26,6 +27,8 @@ import type { AckEvent, ConflictEvent, StoredTask, TaskEvents, TaskMutation } fr
 
 /** What a task needs from its client (the connection, the seq counter, storage). */
 export interface TaskHost {
+  /** The client's uploads and attachment lists (attachments.ts). */
+  readonly attachments: AttachmentUploads
   readonly clientId: string
   readonly userId: string | undefined
   readonly deviceId: string | undefined
@@ -151,6 +154,21 @@ export class TaskHandle extends Emitter<TaskEvents> {
   }
 
   /** Known comments of the task, oldest first (deleted ones left out). */
+  /**
+   * Attaches a file (a File/Blob, a Uint8Array/Buffer, or `fileSource(path)` in Node):
+   * queued in the client's storage, uploaded when online (resuming from what the
+   * server has), at most 5 chunks at once. The handle has progress, pause, resume,
+   * cancel and `done`.
+   */
+  attach(file: Blob | Uint8Array | AttachSource, opts?: AttachOptions): Promise<UploadHandle> {
+    return this.host.attachments.attach(this.id, file, opts)
+  }
+
+  /** The live list of this task's attachments (`.list`, `change` events). */
+  get attachments(): TaskAttachments {
+    return this.host.attachments.of(this.id)
+  }
+
   get comments(): Comment[] {
     return this.commentBox.list()
   }

@@ -135,6 +135,20 @@ export const HistoryEntry = Type.Object({
   deviceId: Uuid,
   at: Timestamp,
   changes: Type.Record(Type.String(), Type.Object({ from: Json, to: Json })),
+  /** Attachments added or removed while the task was at this rev (docs/protocol.md, "Attachments"). */
+  attachments: Type.Optional(
+    Type.Array(
+      Type.Object({
+        attachmentId: Uuid,
+        action: Type.Union([Type.Literal('attached'), Type.Literal('removed')]),
+        name: Type.String(),
+        size: Type.Integer(),
+        userId: Uuid,
+        deviceId: Uuid,
+        at: Timestamp,
+      }),
+    ),
+  ),
 })
 
 export const Comment = Type.Object({

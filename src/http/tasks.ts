@@ -14,6 +14,7 @@ import { contentOf } from '../domain/snapshot.js'
 import type { Principal } from '../auth/principal.js'
 import { listTasks, loadHistory } from '../storage/tasks.js'
 import { decodeCursor, isIdKey, isRankKey, toPage } from './pagination.js'
+import { withAttachmentEvents } from '../storage/attachments.js'
 import { IdParams, PageOf, bearer, errorResponses } from './schemas.js'
 import { CreateTaskBody, DiffQuery, HistoryEntry, OpEvent, OpsQuery, PatchTaskBody, RevQuery, TaskDiff, TaskListItem, TaskListQuery, TaskSnapshot as TaskSchema } from './tasks-schemas.js'
 import { searchTasks } from '../storage/task-search.js'
@@ -210,7 +211,10 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { cursor, limit } = request.query
       await visible(request.principal, request.params.id)
       const from = cursor ? decodeCursor(cursor, isRevKey).rev + 1 : 1
-      const rows = await loadHistory(app.database, request.principal.orgId, request.params.id, from, limit + 1)
+      const rows = await withAttachmentEvents(
+        app.database, request.principal.orgId, request.params.id,
+        await loadHistory(app.database, request.principal.orgId, request.params.id, from, limit + 1),
+      )
       return toPage(rows, limit, (h) => ({ rev: h.rev }))
     },
   )

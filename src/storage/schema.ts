@@ -299,7 +299,7 @@ export const tombstones = pgTable(
   'tombstones',
   {
     orgId: uuid('org_id').notNull(),
-    kind: text('kind').$type<'task' | 'comment'>().notNull(),
+    kind: text('kind').$type<'task' | 'comment' | 'attachment'>().notNull(),
     id: uuid('id').notNull(),
     taskId: uuid('task_id'),
     rev: integer('rev'),
@@ -339,6 +339,91 @@ export const syncState = pgTable('sync_state', {
   /** Other state under its key (e.g. housekeeping's last run). */
   value: jsonb('value').$type<JsonValue>(),
 })
+
+/**
+ * Files attached to tasks. A row is written when an upload opens (`state`
+ * 'uploading', its size reserved against the organization's quota), turns 'ready'
+ * when the complete bytes are verified, and 'deleted' (a tombstone) when removed.
+ */
+export const attachments = pgTable(
+  'attachments',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    name: text('name').notNull(),
+    contentType: text('content_type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    chunkSize: integer('chunk_size').notNull(),
+    state: text('state').$type<'uploading' | 'ready' | 'deleted'>().notNull().default('uploading'),
+    /** The blob store's id of the multipart upload in progress (S3), or null. */
+    uploadId: text('upload_id'),
+    /** Content type of the thumbnail stored beside the file, when one was made. */
+    thumbnail: text('thumbnail'),
+    createdBy: uuid('created_by').notNull(),
+    createdAt: createdAt(),
+    completedAt: ts('completed_at'),
+    /** An upload still 'uploading' after this is expired and its bytes reclaimed. */
+    expiresAt: ts('expires_at').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    changeXid: changeXid(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    index('attachments_task_idx').on(t.orgId, t.taskId, t.createdAt),
+    index('attachments_change_idx').on(t.orgId, t.changeXid),
+    index('attachments_expiry_idx').on(t.expiresAt).where(sql`state = 'uploading'`),
+  ],
+)
+
+/** The chunks of an upload the server has stored: the hash decides whether a resent chunk is the same. */
+export const attachmentChunks = pgTable(
+  'attachment_chunks',
+  {
+    orgId: uuid('org_id').notNull(),
+    attachmentId: uuid('attachment_id').notNull(),
+    n: integer('n').notNull(),
+    size: integer('size').notNull(),
+    sha256: text('sha256').notNull(),
+    /** The blob store's tag of the stored part (S3 ETag). */
+    etag: text('etag'),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.attachmentId, t.n] })],
+)
+
+/**
+ * Storage of each organization: bytes reserved by open uploads and stored files
+ * together, and the owner's quota (null: ORG_STORAGE_QUOTA_BYTES). A reservation is
+ * one conditional UPDATE of this row, so racing uploads on any instance cannot both pass.
+ */
+export const orgStorage = pgTable('org_storage', {
+  orgId: uuid('org_id').primaryKey(),
+  usedBytes: bigint('used_bytes', { mode: 'number' }).notNull().default(0),
+  quotaBytes: bigint('quota_bytes', { mode: 'number' }),
+})
+
+/**
+ * What happened to a task's attachments, for its history: each event hangs on
+ * the task's rev at the time (the history entry of that rev lists it).
+ */
+export const attachmentHistory = pgTable(
+  'attachment_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    attachmentId: uuid('attachment_id').notNull(),
+    action: text('action').$type<'attached' | 'removed'>().notNull(),
+    name: text('name').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [index('attachment_history_task_idx').on(t.orgId, t.taskId, t.rev)],
+)
 
 /**
  * The transactional outbox: one row per event, written in the same transaction as

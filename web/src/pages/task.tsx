@@ -6,6 +6,7 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react'
 import type { Comment, TaskHandle, TaskSnapshot } from 'tasksync/client'
 import { useComments, useConflicts, usePresence, useTask, useTextField } from 'tasksync/react'
+import { Attachments } from './attachments.js'
 import { api, type Session } from '../session.js'
 import { nameOf, usePeople, useProjects, useResource, type Person } from '../data.js'
 import { Link, navigate } from '../router.js'
@@ -39,6 +40,7 @@ export function TaskPage({ id, session }: { id: string; session: Session }) {
       <div className="task-grid">
         <div>
           <Comments taskId={id} session={session} people={people} readOnly={readOnly} />
+          <Attachments task={task} readOnly={readOnly} />
         </div>
         <aside aria-label="Task details">
           <Fields task={task} snapshot={snapshot} people={people} readOnly={readOnly} />
