@@ -48,8 +48,19 @@ export interface TaskSyncClientOptions {
   url: string
   /** Log in with email and password (tokens are refreshed by the SDK). */
   credentials?: Credentials
-  /** Or: the app supplies access tokens (called again before the current one expires). */
+  /**
+   * Or: the app supplies access tokens (called again before the current one expires):
+   * tasksync's own, or the app's identity provider's (bring your own auth).
+   */
   getAccessToken?: () => Promise<string>
+  /**
+   * With an identity provider's tokens (`getAccessToken`): the key naming this install as
+   * one of the user's devices (sent as `X-Device-Key` and `device_key`; 1–128 visible
+   * ASCII characters), e.g. an id the app keeps per install. Default: none, and all of
+   * the user's installs are one device, `default` (writers adopting each other's queues
+   * need their clientIds on one device; a per-install key must be stable across tabs).
+   */
+  deviceKey?: string
   /**
    * The writer id to use; by default each client takes a free writer slot of
    * `storage` (or makes one, with a fresh id). Refused with `already_exists`
@@ -143,7 +154,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (!fetchFn) throw new TypeError('TaskSyncClient: no fetch available; pass options.fetch')
     this.auth = new AuthSession({ baseUrl: opts.url, fetch: fetchFn, credentials: opts.credentials, getAccessToken: opts.getAccessToken })
     this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
-    this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
+    this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token(), (): Record<string, string> => {
+      const key = this.deviceKey()
+      return key ? { 'x-device-key': key } : {}
+    })
     this.attachments = new AttachmentUploads({
       baseUrl: opts.url,
       fetch: fetchFn,
@@ -536,16 +550,37 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   // ---- connection ----------------------------------------------------------
 
+  /**
+   * With an identity provider's token the user id is not in the token (its `sub` is the
+   * provider's): ask the server once. Best effort: edits still go through without it.
+   */
+  private async learnUserId(): Promise<void> {
+    try {
+      const me = await this.rest.request<{ id?: string }>('GET', '/api/users/me')
+      if (typeof me?.id === 'string') this.auth.userId ??= me.id
+    } catch {
+      // Offline or refused: the socket attempt that follows reports it.
+    }
+  }
+
+  /** The device key sent with an identity provider's tokens (none with credentials: tasksync's tokens name their device). */
+  private deviceKey(): string | undefined {
+    if (!this.opts.getAccessToken) return undefined
+    return this.opts.deviceKey
+  }
+
   private makeConnection(): Connection {
     const wsBase = this.opts.url.replace(/^http/, 'ws').replace(/\/$/, '')
     const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (!WS) throw new TypeError('TaskSyncClient: no WebSocket available; pass options.WebSocket (in Node: the ws package)')
+    const deviceKey = this.deviceKey()
     return new Connection({
-      url: `${wsBase}/ws`,
+      url: `${wsBase}/ws${deviceKey ? `?device_key=${encodeURIComponent(deviceKey)}` : ''}`,
       WebSocket: WS,
       clientId: this.meta!.clientId,
       token: async (force) => {
         const t = await this.auth.token(force)
+        if (this.auth.userId === undefined && this.opts.getAccessToken) await this.learnUserId()
         if (this.auth.deviceId && this.meta && this.meta.deviceId !== this.auth.deviceId) {
           this.meta.deviceId = this.auth.deviceId
           void this.persister.persist('meta')

@@ -37,13 +37,20 @@ const changeXid = () => xid8('change_xid').notNull().default(sql`pg_current_xact
 const regconfig = customType<{ data: string; driverData: string }>({ dataType: () => 'regconfig' })
 const tsvector = customType<{ data: string; driverData: string }>({ dataType: () => 'tsvector' })
 
-export const organizations = pgTable('organizations', {
-  id: uuid('id').primaryKey(),
-  name: text('name').notNull(),
-  /** The text search configuration of the org's task search (validated against pg_ts_config when set). */
-  searchLanguage: text('search_language').notNull().default('simple'),
-  createdAt: createdAt(),
-})
+export const organizations = pgTable(
+  'organizations',
+  {
+    id: uuid('id').primaryKey(),
+    name: text('name').notNull(),
+    /** The text search configuration of the org's task search (validated against pg_ts_config when set). */
+    searchLanguage: text('search_language').notNull().default('simple'),
+    createdAt: createdAt(),
+    /** Provisioned from an identity provider's token: its issuer and the token's organization claim; null for built-in ones. */
+    issuer: text('issuer'),
+    externalId: text('external_id'),
+  },
+  (t) => [uniqueIndex('organizations_external_key').on(t.issuer, t.externalId)],
+)
 
 export const users = pgTable(
   'users',
@@ -57,11 +64,18 @@ export const users = pgTable(
     createdAt: createdAt(),
     /** Set when an owner or admin removed the user: no login, devices revoked; their history stays. */
     deactivatedAt: timestamp('deactivated_at', { withTimezone: true }),
+    /** Provisioned from an identity provider's token: its issuer and `sub`; null for built-in users (who have a password). */
+    issuer: text('issuer'),
+    subject: text('subject'),
+    /** `iat` of the token the profile (role, name, email) was last taken from: an older token never overwrites a newer one. */
+    profileIat: bigint('profile_iat', { mode: 'number' }),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
-    // Login is by email alone, so an email identifies one user across the server.
-    uniqueIndex('users_email_key').on(sql`lower(${t.email})`),
+    // Login is by email alone, so an email identifies one built-in user across the server.
+    // External users sign in at their identity provider: their emails may repeat.
+    uniqueIndex('users_email_key').on(sql`lower(${t.email})`).where(sql`${t.issuer} is null`),
+    uniqueIndex('users_external_key').on(t.orgId, t.issuer, t.subject),
   ],
 )
 
@@ -76,8 +90,14 @@ export const devices = pgTable(
     createdAt: createdAt(),
     lastSeenAt: ts('last_seen_at'),
     revokedAt: ts('revoked_at'),
+    /** The device key an external token came with (X-Device-Key, `device_key`); null for built-in devices. */
+    deviceKey: text('device_key'),
   },
-  (t) => [primaryKey({ columns: [t.orgId, t.id] }), index('devices_user_idx').on(t.orgId, t.userId)],
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    index('devices_user_idx').on(t.orgId, t.userId),
+    uniqueIndex('devices_key_key').on(t.orgId, t.userId, t.deviceKey),
+  ],
 )
 
 /** Refresh tokens, stored as hashes; a family is one login, revoked whole on reuse. */

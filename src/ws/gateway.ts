@@ -100,7 +100,7 @@ export class Gateway {
       heartbeatMs: settings.heartbeatMs,
       replayWindowOps: settings.replayWindowOps,
       bindClient: (principal, clientId) => deps.sequencer.bindClient(principal, clientId),
-      verifyAccess: (token) => deps.tokens.verifyAccess(token),
+      verifyAccess: (token, deviceKey) => deps.tokens.verifyAccess(token, deviceKey),
       sequencer: deps.sequencer,
       comments: deps.comments,
       reads: {
@@ -148,6 +148,7 @@ export class Gateway {
     const router = this.routerFor(auth.principal.orgId)
     const session = new Session(ws, router, auth.principal, toMillis(auth.expiresAt), this.shared, stream, Date.now())
     session.beatSlot = this.opened++
+    session.deviceKey = auth.deviceKey
     ;(ws as unknown as Record<symbol, Session>)[kSession] = session
     ws.on('message', this.onMessage)
     ws.on('pong', onPong)

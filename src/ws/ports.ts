@@ -40,11 +40,13 @@ export interface VerifiedToken {
   principal: Principal
   /** When the token expires (ms since epoch, a Date, or an ISO string). */
   expiresAt: number | Date | string
+  /** The device key an identity provider's token was verified with (kept for in-band `auth`). */
+  deviceKey?: string
 }
 
 export interface TokenPort {
-  /** Throws on an invalid, expired or revoked token. */
-  verifyAccess(token: string): Promise<VerifiedToken>
+  /** Throws on an invalid, expired or revoked token; `deviceKey` names the install of an identity provider's token. */
+  verifyAccess(token: string, deviceKey?: string): Promise<VerifiedToken>
 }
 
 export interface ReadPort {
