@@ -453,7 +453,14 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     try {
       const slot = this.closed ? undefined : await readSlot(this.storage, clientId)
       if (!slot || !hasQueue(slot)) return
-      delivery = new TaskSyncClient({ ...this.opts, clientId, credentials: undefined, getAccessToken: () => this.auth.token() }, { clientId, lease })
+      // The server binds a clientId to the device that first used it: deliver from that device.
+      const device = (slot.meta as StoredMeta).deviceId
+      const creds = this.opts.credentials
+      const auth =
+        creds && device && device !== this.auth.deviceId
+          ? { credentials: { ...creds, device: { ...creds.device, id: device } }, getAccessToken: undefined }
+          : { credentials: undefined, getAccessToken: () => this.auth.token() }
+      delivery = new TaskSyncClient({ ...this.opts, clientId, ...auth }, { clientId, lease })
       this.deliveries.add(delivery)
       delivery.on('conflict', (e) => this.emit('conflict', e))
       delivery.on('error', (e) => this.emit('error', e))
