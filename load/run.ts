@@ -132,6 +132,11 @@ async function setupOrg(url: string): Promise<{ token: string; taskIds: string[]
     }),
   })
   const token: string = reg.accessToken
+  // load/events-bench.ts: one endpoint subscribed to every event while the load runs.
+  if (process.env.LOAD_WEBHOOK_URL) {
+    const body = { url: process.env.LOAD_WEBHOOK_URL, events: ['*'], ...(process.env.LOAD_WEBHOOK_SECRET ? { secret: process.env.LOAD_WEBHOOK_SECRET } : {}) }
+    await json(`${url}/api/webhooks`, { method: 'POST', token, body: JSON.stringify(body) })
+  }
   const taskIds: string[] = []
   for (let i = 0; i < TASKS; i += 20) {
     const batch = Array.from({ length: Math.min(20, TASKS - i) }, (_, k) => {

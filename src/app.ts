@@ -1,6 +1,6 @@
 /**
  * The tasksync application as a fastify plugin, registered in dependency order:
- * config → storage → bus → sequencer → comments → auth → HTTP routes → WebSocket gateway.
+ * config → storage → bus → sequencer → comments → auth → HTTP routes → WebSocket gateway → events out.
  * `buildApp` creates the fastify instance around it; src/server.ts only listens.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -30,6 +30,9 @@ import syncLogRoutes from './http/sync-log.js'
 import housekeepingPlugin from './housekeeping/plugin.js'
 import webApp from './http/web.js'
 import statsRoutes from './http/stats.js'
+import webhookRoutes from './http/webhooks.js'
+import notificationRoutes from './http/notifications.js'
+import eventsPlugin from './events/plugin.js'
 import { validatorCompiler } from './http/validation.js'
 import { answerClientError, answerFrameworkError } from './http/errors.js'
 import pretty from 'pino-pretty'
@@ -77,8 +80,11 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(syncConflictRoutes)
   await app.register(syncLogRoutes)
   await app.register(statsRoutes)
+  await app.register(webhookRoutes)
+  await app.register(notificationRoutes)
   await app.register(housekeepingPlugin)
   await app.register(wsPlugin)
+  await app.register(eventsPlugin)
 
   // The web app last: its routes are the pages, after every API route is known.
   if (opts.config.WEB_APP === 'true') await app.register(webApp)

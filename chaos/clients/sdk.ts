@@ -3,7 +3,10 @@
  * with its socket and its fetch recorded, so the history holds both what the
  * app saw (acks, states of its tasks) and what went over the wire (each
  * mutation sent, each op, snapshot and ack received, each subscription).
- * A tab-like second writer can be opened on the same storage for a while.
+ * A tab-like second writer can be opened on the same storage for a while: it
+ * is a writer of its own (its own slot, clientId and seqs); closed with edits
+ * unsent, its queue is adopted and delivered by the first, whose sockets for
+ * that are recorded under `<label>>adopted:<clientId>`.
  */
 import WebSocket from 'ws'
 import { TaskSyncClient, memoryStorage, type ClientStorage, type TaskHandle, type WebSocketLike } from '../../src/client/index.js'
@@ -66,7 +69,8 @@ class Writer {
   }
 
   busy(): boolean {
-    return this.client.status !== 'online' || this.client.openTasks.some((t) => t.pending > 0)
+    // (`pending` counts an adopted tab's queue too.)
+    return this.client.status !== 'online' || this.client.pending > 0 || this.client.openTasks.some((t) => t.pending > 0)
   }
 
   revs(): Map<string, number> {
@@ -186,6 +190,12 @@ class Writer {
     }
   }
 
+  /** Who a socket speaks for: this writer, or a writer it adopted (a closed tab's queue, delivered under that tab's clientId). */
+  private clientOf(conn: string): string {
+    const id = this.helloOf.get(conn)
+    return id && this.clientId && id !== this.clientId ? `${this.label}>adopted:${id.slice(0, 8)}` : this.label
+  }
+
   private readonly subscribed = new Map<string, Set<string>>()
   /** The clientId each socket said hello with (a client may change it, or deliver another's queue). */
   private readonly helloOf = new Map<string, string>()
@@ -193,21 +203,26 @@ class Writer {
   private sentMessage(conn: string, data: string): void {
     const m = JSON.parse(data) as Record<string, any>
     if (m.type === 'hello') this.helloOf.set(conn, m.clientId)
-    else if (m.type === 'op' || m.type === 'create') this.invoked(this.helloOf.get(conn) ?? this.clientId, m.seq, m.taskId, m.type, m.type === 'op' ? m.op : m.task, m.baseRev, 'ws')
+    else if (m.type === 'op' || m.type === 'create') this.invoked(this.helloOf.get(conn) ?? this.clientId, m.seq, m.taskId, m.type, m.type === 'op' ? m.op : m.task, m.baseRev, 'ws', this.clientOf(conn))
     else if (m.type === 'subscribe') {
       const since = (m.since ?? {}) as Record<string, number>
       const subs = this.subscribed.get(conn) ?? new Set<string>()
       this.subscribed.set(conn, subs)
       for (const taskId of new Set([...(m.taskIds ?? []), ...Object.keys(since)])) {
         subs.add(taskId)
-        this.history.add({ type: 'subscribe', client: this.label, conn, taskId, since: since[taskId] ?? null })
+        this.history.add({ type: 'subscribe', client: this.clientOf(conn), conn, taskId, since: since[taskId] ?? null })
       }
     } else if (m.type === 'unsubscribe') {
       for (const taskId of m.taskIds ?? []) {
         this.subscribed.get(conn)?.delete(taskId)
-        this.history.add({ type: 'subscribe', client: this.label, conn, taskId, since: null, end: true })
+        this.history.add({ type: 'subscribe', client: this.clientOf(conn), conn, taskId, since: null, end: true })
       }
     }
+  }
+
+  /** Who a push speaks for (an adopted writer's push carries that writer's clientId). */
+  private pusher(clientId: string): string {
+    return this.clientId && clientId !== this.clientId ? `${this.label}>adopted:${clientId.slice(0, 8)}` : this.label
   }
 
   threw(err: unknown): void {
@@ -215,30 +230,31 @@ class Writer {
   }
 
   private closedConn(conn: string): void {
-    for (const taskId of this.subscribed.get(conn) ?? []) this.history.add({ type: 'subscribe', client: this.label, conn, taskId, since: null, end: true })
+    for (const taskId of this.subscribed.get(conn) ?? []) this.history.add({ type: 'subscribe', client: this.clientOf(conn), conn, taskId, since: null, end: true })
     this.subscribed.delete(conn)
   }
 
-  private invoked(clientId: string, seq: number, taskId: string, kind: 'op' | 'create', op: unknown, baseRev: number | undefined, via: 'ws' | 'push'): void {
+  private invoked(clientId: string, seq: number, taskId: string, kind: 'op' | 'create', op: unknown, baseRev: number | undefined, via: 'ws' | 'push', who = this.label): void {
     const resend = this.sent.has(`${clientId}:${seq}`)
     this.sent.add(`${clientId}:${seq}`)
-    this.history.add({ type: 'invoke', client: this.label, writer: this.label, clientId, seq, taskId, kind, op, baseRev, via, ...(resend ? { resend: true } : {}) })
+    this.history.add({ type: 'invoke', client: who, writer: who, clientId, seq, taskId, kind, op, baseRev, via, ...(resend ? { resend: true } : {}) })
   }
 
   private received(conn: string, data: string): void {
     const m = JSON.parse(data) as Record<string, any>
+    const who = this.clientOf(conn)
     const seen = (what: 'op' | 'snapshot' | 'ack' | 'deleted', rev: number, extra: object = {}) =>
-      this.history.add({ type: 'observe', client: this.label, conn, taskId: m.taskId, what, rev, t0: this.history.now(), ...extra })
+      this.history.add({ type: 'observe', client: who, conn, taskId: m.taskId, what, rev, t0: this.history.now(), ...extra })
     if (m.type === 'op') seen('op', m.rev, { clientId: m.clientId, seq: m.seq })
     else if (m.type === 'snapshot') seen('snapshot', m.rev)
     else if (m.type === 'task_deleted') seen('deleted', m.rev)
     else if (m.type === 'ack' && m.commentId === undefined) {
       const clientId = this.helloOf.get(conn) ?? this.clientId
       seen('ack', m.rev, { clientId, seq: m.seq, noop: m.noop === true })
-      this.history.add({ type: 'ack', client: this.label, writer: this.label, clientId, seq: m.seq, taskId: m.taskId, rev: m.rev, noop: m.noop === true, via: 'ws' })
+      this.history.add({ type: 'ack', client: who, writer: who, clientId, seq: m.seq, taskId: m.taskId, rev: m.rev, noop: m.noop === true, via: 'ws' })
     } else if (m.type === 'error' && typeof m.seq === 'number') {
       const clientId = this.helloOf.get(conn) ?? this.clientId
-      this.history.add({ type: 'fail', client: this.label, writer: this.label, clientId, seq: m.seq, taskId: m.ref ?? '', code: m.code, definite: DEFINITE.has(m.code), via: 'ws' })
+      this.history.add({ type: 'fail', client: who, writer: who, clientId, seq: m.seq, taskId: m.ref ?? '', code: m.code, definite: DEFINITE.has(m.code), via: 'ws' })
     } else if (m.type === 'sync_required') this.history.note(this.label, `${conn}: sync_required ${m.taskId ?? 'all'}`)
     else if (m.type === 'welcome') this.history.note(this.label, `${conn}: welcome from ${m.instanceId}`)
   }
@@ -250,7 +266,7 @@ class Writer {
     let pushed: { clientId: string; mutations: Record<string, any>[] } | null = null
     if (path === '/api/sync/push' && typeof init?.body === 'string') {
       pushed = JSON.parse(init.body) as { clientId: string; mutations: Record<string, any>[] }
-      for (const m of pushed.mutations) if (m.kind !== 'comment') this.invoked(pushed.clientId, m.seq, m.taskId, m.kind, m.kind === 'op' ? m.op : m.task, m.baseRev, 'push')
+      for (const m of pushed.mutations) if (m.kind !== 'comment') this.invoked(pushed.clientId, m.seq, m.taskId, m.kind, m.kind === 'op' ? m.op : m.task, m.baseRev, 'push', this.pusher(pushed.clientId))
     }
     const res = await fetch(url, { ...init, signal: AbortSignal.timeout(8000) })
     const read = /^\/api\/tasks\/([0-9a-f-]{36})$/.exec(path)
@@ -263,7 +279,8 @@ class Writer {
       for (const r of body?.results ?? body?.error?.details?.results ?? []) {
         const m = pushed.mutations.find((x) => x.seq === r.seq)
         if (!m || m.kind === 'comment') continue
-        const base = { client: this.label, writer: this.label, clientId: pushed.clientId, seq: r.seq, taskId: m.taskId as string, via: 'push' as const }
+        const who = this.pusher(pushed.clientId)
+        const base = { client: who, writer: who, clientId: pushed.clientId, seq: r.seq, taskId: m.taskId as string, via: 'push' as const }
         if (r.status === 'rejected') {
           const code = r.error?.code ?? 'rejected'
           this.history.add({ type: 'fail', ...base, code, definite: DEFINITE.has(code) })
@@ -319,19 +336,23 @@ export class SdkClient implements ChaosClient {
   }
 
   /**
-   * A second writer on this install's storage (a second browser tab) for `ms`:
-   * it writes like the first, then settles and closes.
+   * A second writer on this install's storage (a second browser tab, its own
+   * writer slot) for `ms`: it writes like the first, then either settles and
+   * closes, or is closed at once with its edits unsent (the first adopts and
+   * delivers them).
    */
   async tab(ms: number): Promise<string> {
     const label = `${this.name}/tab${++this.tabCount}`
-    const tab = new Writer(label, this.world.history, this.world, this.rng.fork(label), this.proxy, this.storage, this.credentials, this.thinkMs)
+    const rng = this.rng.fork(label)
+    const tab = new Writer(label, this.world.history, this.world, rng, this.proxy, this.storage, this.credentials, this.thinkMs)
     this.tabs.add(tab)
     try {
       await tab.start()
       await sleep(ms)
       tab.writing = false
       // Its states are checked against the log as it goes; the final comparison is for the writers that stay.
-      await tab.client.whenSynced({ timeoutMs: 30_000 }).catch((err) => this.world.history.note(label, `not synced before closing: ${(err as Error).message}`))
+      if (rng.chance(0.5)) this.world.history.note(label, `closed with ${tab.client.pending} edits unsent`)
+      else await tab.client.whenSynced({ timeoutMs: 30_000 }).catch((err) => this.world.history.note(label, `not synced before closing: ${(err as Error).message}`))
     } finally {
       this.tabs.delete(tab)
       await tab.close()

@@ -14,6 +14,7 @@ import { runHousekeeping, type HousekeepingReport } from '../storage/housekeepin
 const USAGE = `usage: npm run housekeeping -- [--dry-run] [--json]
   Purges deletions older than TOMBSTONE_TTL_DAYS (moving the tombstone horizon),
   trims the sync log (SYNC_LOG_TTL_DAYS) and each task's op log to REPLAY_WINDOW_OPS.
+  Delivered outbox events older than EVENT_RETENTION_DAYS are purged.
   --dry-run  do everything, print it, roll it back
   --json     print the report as JSON
   With the embedded PGlite store (no DATABASE_URL), stop the server first: one process owns DATA_DIR.`
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
       tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
       syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
       replayWindowOps: config.REPLAY_WINDOW_OPS,
+      eventRetentionDays: config.EVENT_RETENTION_DAYS,
       dryRun: values['dry-run'] === true,
     })
     console.log(values.json ? JSON.stringify(report, null, 2) : describeReport(report))

@@ -13,6 +13,8 @@ import { Emitter } from './emitter.js'
 import { RestClient, type FetchLike } from './http.js'
 import { newId } from './ids.js'
 import { memoryStorage, type ClientStorage } from './storage.js'
+import { claimSlot, hasQueue, readSlot, slotsIn, slotStorage } from './slots.js'
+import { processLocks, type WriterLease, type WriterLocks } from './writer-locks.js'
 import { CommentOutbox } from './comment-outbox.js'
 import { Persister } from './persister.js'
 import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, taskMutationForPush } from './sync.js'
@@ -21,8 +23,23 @@ import { TaskWatch, type WatchHost, type WatchScope } from './watch.js'
 import { creationSnapshot } from './content.js'
 import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
 
-/** Tasks per page when a watch lists its scope over REST. */
-const WATCH_PAGE = 100
+/** Tasks per page when a watch lists its scope over REST (the server's largest page). */
+const WATCH_PAGE = 500
+
+/** Locks for storages that bring none: within this process, one registry per storage object. */
+const fallbackLocks = new WeakMap<ClientStorage, WriterLocks>()
+const locksOf = (storage: ClientStorage): WriterLocks => {
+  if (storage.locks) return storage.locks
+  let l = fallbackLocks.get(storage)
+  if (!l) fallbackLocks.set(storage, (l = processLocks()))
+  return l
+}
+
+/** @internal How a client delivering an adopted writer's queue is started (its slot's lock already held). */
+interface AdoptedSlot {
+  clientId: string
+  lease: WriterLease
+}
 
 export interface TaskSyncClientOptions {
   /** Base URL of the server, e.g. `https://sync.example.com` (REST under /api, socket at /ws). */
@@ -31,7 +48,11 @@ export interface TaskSyncClientOptions {
   credentials?: Credentials
   /** Or: the app supplies access tokens (called again before the current one expires). */
   getAccessToken?: () => Promise<string>
-  /** A stable id for this install; by default one is generated and kept in `storage`. */
+  /**
+   * The writer id to use; by default each client takes a free writer slot of
+   * `storage` (or makes one, with a fresh id). Refused with `already_exists`
+   * while another live client of the storage writes as it.
+   */
   clientId?: string
   /** Where the offline queue lives (default: memory, lost on restart). */
   storage?: ClientStorage
@@ -47,6 +68,8 @@ export interface TaskSyncClientOptions {
   retry?: { baseMs?: number; attempts?: number }
   /** An absence longer than this (ms, default 10 min) is caught up over REST before resuming on the socket. */
   longAbsenceMs?: number
+  /** Tasks per REST page when a watch lists its scope (1–500, default 500). */
+  watchPageSize?: number
 }
 
 export interface ClientEvents {
@@ -57,11 +80,25 @@ export interface ClientEvents {
   conflict: ConflictEvent & { taskId: string }
   /** Non-fatal problems (storage failures, unexpected server errors, refused hello). */
   error: Error
+  /** This client started delivering the queue of another writer of its storage that is gone (a closed tab). */
+  adopted: { clientId: string }
+  /** The adopted writer's queue is delivered (or this client closed first) and its slot free again. */
+  delivered: { clientId: string }
 }
 
 export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly opts: TaskSyncClientOptions
+  /** The storage as given: every writer slot of it. */
   private readonly storage: ClientStorage
+  /** This client's slot of it (set by connect()). */
+  private slotStore: ClientStorage | null = null
+  private lease: WriterLease | null = null
+  private readonly adopted: AdoptedSlot | undefined
+  /** Writers whose lock this client waits for, to deliver their queue when they are gone. */
+  private readonly watchingWriters = new Set<string>()
+  private readonly stopWatching = new AbortController()
+  private offAnnounce: (() => void) | null = null
+  private readonly deliveries = new Set<TaskSyncClient>()
   private readonly auth: AuthSession
   private readonly rest: RestClient
   private conn: Connection | null = null
@@ -73,6 +110,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readyEpoch = 0
   private currentStatus: ClientStatus = 'offline'
   private readonly catchingUp = new Set<string>()
+  /** Tasks to reload from a snapshot once their running catch-up ends. */
+  private readonly snapshotAfter = new Set<string>()
   /** Tasks whose queue is being pushed over REST: the socket must not send it meanwhile. */
   private readonly pushing = new Set<string>()
   private restSyncs = 0
@@ -85,9 +124,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly watches = new Set<TaskWatch>()
   private readonly watchHost: WatchHost
 
-  constructor(opts: TaskSyncClientOptions) {
+  constructor(opts: TaskSyncClientOptions, adopted?: AdoptedSlot) {
     super()
     this.opts = opts
+    this.adopted = adopted
     this.storage = opts.storage ?? memoryStorage()
     const fetchFn = opts.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchLike | undefined)
     if (!fetchFn) throw new TypeError('TaskSyncClient: no fetch available; pass options.fetch')
@@ -96,7 +136,11 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token())
     this.host = this.makeHost()
     this.watchHost = this.makeWatchHost()
-    this.persister = new Persister(this.storage, (key) => this.storedValue(key), (err) => this.emit('error', err))
+    const slotWrites: ClientStorage = {
+      load: () => this.slotStore!.load(),
+      save: (changes) => this.slotStore!.save(changes),
+    }
+    this.persister = new Persister(slotWrites, (key) => this.storedValue(key), (err) => this.emit('error', err))
     this.outbox = new CommentOutbox({
       epoch: () => this.readyEpoch,
       send: (msg) => this.conn?.send(msg) ?? false,
@@ -106,6 +150,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         return this.persister.persist('comments')
       },
       retryLater: (attempt, fn) => this.retryLater(attempt, fn),
+      freshSeq: () => this.host.freshSeq(),
+      nextSeq: () => this.host.nextSeq(),
       rejected: (m, code, message) => this.tasks.get(m.taskId)?.commentRejected(m.commentId, m.prev, code, message),
       changed: () => this.wake(),
     })
@@ -118,10 +164,14 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     return this.requireMeta().clientId
   }
 
-  /** Local changes (task edits and comment changes) not yet acknowledged; a `pending` event fires when it changes. */
+  /**
+   * Local changes (task edits and comment changes) not yet acknowledged, those
+   * of adopted writers (closed tabs) included; a `pending` event fires when it changes.
+   */
   get pending(): number {
     let n = this.outbox.size
     for (const t of this.tasks.values()) n += t.pending
+    for (const d of this.deliveries) n += d.pending
     return n
   }
 
@@ -136,17 +186,28 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
    * the client works offline from then on.
    */
   async connect(): Promise<void> {
-    if (this.meta) return
-    const stored = await this.storage.load()
-    const meta = stored.meta as StoredMeta | undefined
-    if (meta && this.opts.clientId && meta.clientId !== this.opts.clientId) {
-      throw new TypeError(`TaskSyncClient: storage belongs to clientId ${meta.clientId}, not ${this.opts.clientId}`)
+    if (this.meta || this.lease) return
+    const locks = locksOf(this.storage)
+    const slot = this.adopted ?? (await claimSlot(this.storage, locks, this.opts.clientId))
+    this.lease = slot.lease
+    this.slotStore = slotStorage(this.storage, slot.clientId)
+    let stored: Record<string, unknown>
+    try {
+      stored = await this.slotStore.load()
+    } catch (err) {
+      await slot.lease.release()
+      this.lease = null
+      throw err
     }
-    this.meta = meta ?? { clientId: this.opts.clientId ?? newId(), seq: 0 }
+    const meta = stored.meta as StoredMeta | undefined
+    this.meta = meta ?? { clientId: slot.clientId, seq: 0 }
     if (!meta) this.persister.markDirty('meta')
     if (this.meta.deviceId) this.auth.deviceId ??= this.meta.deviceId
     for (const [key, value] of Object.entries(stored)) {
-      if (!key.startsWith('task:')) continue
+      if (!key.startsWith('task:') || !value) continue
+      const kept = value as StoredTask
+      // Delivering another writer's queue: only its tasks with unacknowledged changes.
+      if (this.adopted && !kept.inflight && !kept.pending) continue
       const t = new TaskHandle(key.slice(5), this.host)
       t.restore(value as StoredTask)
       this.tasks.set(t.id, t)
@@ -164,19 +225,25 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (!meta) await this.persister.persist('meta')
     this.conn = this.makeConnection()
     this.conn.start()
+    if (!this.adopted) this.watchWriters(locks, [...slotsIn(await this.storage.load()).keys()])
   }
 
   /** Closes the socket and stops timers; resolves once every local change is durable in storage. */
   async close(): Promise<void> {
     this.closed = true
+    this.stopWatching.abort()
+    this.offAnnounce?.()
     this.conn?.stop()
     this.auth.close()
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
     this.setStatus('offline')
     this.wake()
+    await Promise.all([...this.deliveries].map((d) => d.close()))
     await this.persister.stop()
-    await this.storage.close?.()
+    // Only once everything is durable may another client take this writer's slot.
+    await this.lease?.release()
+    if (!this.adopted) await this.storage.close?.()
   }
 
   /** The app's offline switch: closes the socket and stays offline; local changes keep queueing. */
@@ -296,6 +363,68 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     return task.comments
   }
 
+  // ---- other writers of the storage ---------------------------------------
+
+  /**
+   * Waits for the lock of every other writer of the storage (those there now
+   * and those announced later): granted, it means that writer is gone (its tab
+   * closed, its process ended) and its queue is delivered from here.
+   */
+  private watchWriters(locks: WriterLocks, ids: string[]): void {
+    if (this.closed) return
+    this.offAnnounce = locks.onAnnounce((id) => this.watchWriter(locks, id))
+    for (const id of ids) this.watchWriter(locks, id)
+  }
+
+  private watchWriter(locks: WriterLocks, id: string): void {
+    if (this.closed || id === this.meta?.clientId || this.watchingWriters.has(id)) return
+    this.watchingWriters.add(id)
+    locks.acquire(id, this.stopWatching.signal).then(
+      (lease) => void this.deliverFor(id, lease),
+      () => this.watchingWriters.delete(id),
+    )
+  }
+
+  /**
+   * Delivers the queue of a writer that is gone, as that writer: its clientId
+   * and its seqs (a resend of what it already sent stays idempotent), through
+   * a client of its own on that writer's slot. The slot is free again once the
+   * queue is acknowledged (or when this client closes first).
+   */
+  private async deliverFor(clientId: string, lease: WriterLease): Promise<void> {
+    let delivery: TaskSyncClient | null = null
+    try {
+      const slot = this.closed ? undefined : await readSlot(this.storage, clientId)
+      if (!slot || !hasQueue(slot)) return
+      delivery = new TaskSyncClient({ ...this.opts, clientId, credentials: undefined, getAccessToken: () => this.auth.token() }, { clientId, lease })
+      this.deliveries.add(delivery)
+      delivery.on('conflict', (e) => this.emit('conflict', e))
+      delivery.on('error', (e) => this.emit('error', e))
+      delivery.on('pending', () => this.notePending())
+      this.emit('adopted', { clientId })
+      await delivery.connect()
+      await delivery.delivered()
+    } catch (err) {
+      if (!this.closed) this.emit('error', new Error(`delivering the queue of writer ${clientId}: ${(err as Error).message}`))
+    } finally {
+      if (delivery) {
+        await delivery.close()
+        this.deliveries.delete(delivery)
+        this.notePending()
+        this.wake()
+      }
+      await lease.release()
+      // Watched again once a client announces it takes the slot back.
+      this.watchingWriters.delete(clientId)
+      if (delivery) this.emit('delivered', { clientId })
+    }
+  }
+
+  /** Resolves once nothing local waits for the server (the queue of an adopted writer is delivered). */
+  private async delivered(): Promise<void> {
+    await this.until(() => this.outbox.size === 0 && [...this.tasks.values()].every((t) => t.quiet || !!t.missing), Infinity)
+  }
+
   // ---- status and waiting -----------------------------------------------
 
   private lastPending = 0
@@ -329,6 +458,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   private settledLocally(): boolean {
     if (this.currentStatus !== 'online' || this.outbox.size > 0) return false
+    // An adopted writer's queue is this client's to deliver: not synced before it is.
+    if (this.deliveries.size > 0) return false
     for (const t of this.tasks.values()) if (!t.missing && (!t.quiet || (t.wantsSubscription() && !t.isSubscribed()))) return false
     return true
   }
@@ -505,6 +636,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
 
   /** Catches one task up from the op log (or a fresh snapshot then the log); the socket is the fallback. */
   private resync(t: TaskHandle, how: 'log' | 'snapshot'): void {
+    // A snapshot asked for during another catch-up is fetched right after it.
+    if (this.catchingUp.has(t.id) && how === 'snapshot') this.snapshotAfter.add(t.id)
     if (this.catchingUp.has(t.id) || this.closed) return
     this.catchingUp.add(t.id)
     this.refreshStatus()
@@ -513,6 +646,15 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       if (how === 'snapshot') ok = (await fetchSnapshot(this.rest, t)) !== 'failed'
       if (ok && !t.missing) ok = await catchUpFromLog(this.rest, t)
       this.catchingUp.delete(t.id)
+      if (this.snapshotAfter.delete(t.id) || (t.diverged && how === 'log')) {
+        this.resync(t, 'snapshot')
+        return
+      }
+      if (!ok && t.diverged && t.open && !this.closed) {
+        // The snapshot could not be read: try again later (the socket cannot help a copy that diverged).
+        this.retryLater(3, () => this.resync(t, 'snapshot'))
+        return
+      }
       if (!ok && this.readyEpoch && t.open) {
         // REST could not help: resubscribe on the socket (a replay, or a snapshot).
         this.conn!.send({ type: 'unsubscribe', taskIds: [t.id] })
@@ -627,7 +769,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       },
       send: (msg) => this.conn?.send(msg) ?? false,
       listPage: (projectId, cursor) => {
-        const q = new URLSearchParams({ limit: String(WATCH_PAGE) })
+        const q = new URLSearchParams({ limit: String(Math.min(WATCH_PAGE, Math.max(1, Math.floor(this.opts.watchPageSize ?? WATCH_PAGE)))) })
         if (projectId) q.set('projectId', projectId)
         if (cursor) q.set('cursor', cursor)
         return this.rest.request('GET', `/api/tasks?${q}`)
@@ -678,6 +820,14 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         client.persister.markDirty('meta')
         return meta.seq
       },
+      freshSeq() {
+        // Past what another writer sharing the clientId will use soon (its counter was near ours).
+        const meta = client.requireMeta()
+        meta.seq += 1_000_000 + Math.floor(Math.random() * 1_000_000)
+        client.persister.markDirty('meta')
+        client.emit('error', new TaskSyncError('already_exists', `another writer used seqs of clientId ${meta.clientId}: its mutations go again from seq ${meta.seq}`))
+        return meta.seq
+      },
       persist: (id) => {
         // Every local change, ack, rollback and remote op of a task is persisted: the place to notice the count moving.
         client.notePending()
@@ -685,6 +835,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       },
       send: (msg) => client.conn?.send(msg) ?? false,
       resync: (t, how) => client.resync(t, how),
+      diverged: (t, err) => {
+        client.emit('error', err)
+        client.resync(t, 'snapshot')
+      },
       subscribe: (t) => client.subscribeTasks([t]),
       retryLater: (t, attempt) => client.retryLater(attempt, () => t.flush()),
       busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id),

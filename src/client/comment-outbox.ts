@@ -15,6 +15,9 @@ export interface OutboxHost {
   taskRev(taskId: string): number | undefined
   persist(): Promise<void>
   retryLater(attempt: number, fn: () => void): boolean
+  /** A seq far past the counter (after `already_exists`: another writer used the next ones). */
+  freshSeq(): number
+  nextSeq(): number
   rejected(m: CommentMutation, code: ErrorCode, message: string): void
   changed(): void
 }
@@ -100,10 +103,23 @@ export class CommentOutbox {
     const head = this.items[0]
     if (!head) return
     this.sentEpoch = 0
-    // Comment ids are fresh UUIDs: "already exists" for our create means a concurrent resend of it won.
-    if (code === 'already_exists' && head.action === 'create') {
-      this.acked(head.seq)
-      return
+    if (code === 'already_exists') {
+      const n = head.reissues ?? 0
+      // Given a fresh seq already, a create still "exists": its comment id is taken, by an earlier attempt of it (ids are fresh UUIDs).
+      if (head.action === 'create' && n > 0) {
+        this.acked(head.seq)
+        return
+      }
+      if (n < 5) {
+        // Another writer used this seq: the queue goes again under fresh seqs, still in order.
+        head.reissues = n + 1
+        this.items.forEach((m, i) => (m.seq = i === 0 ? this.host.freshSeq() : this.host.nextSeq()))
+        void this.host.persist().then(() => {
+          this.durableSeq = Math.max(this.durableSeq, ...this.items.map((m) => m.seq))
+          this.flush()
+        })
+        return
+      }
     }
     if (isTransient(code) && this.host.retryLater((head.retries ?? 0) + 1, () => this.flush())) {
       head.retries = (head.retries ?? 0) + 1

@@ -1,16 +1,18 @@
 /**
  * Node storage: the whole state in one JSON file, replaced atomically (write a
  * temp file, fsync, rename) so a crash leaves either the old or the new state.
+ * Several clients (in this process or others) may share the file, each in its
+ * own writer slot: every save reads the file afresh under a mutex and changes
+ * only its keys, and writer locks are lease files (file-locks.ts).
  * Imports node:fs, so it is exported from `tasksync/client/node`, never from
  * the browser entry.
  */
 import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { fileLocks, withFileMutex } from './file-locks.js'
 import { applyChanges, type ClientStorage, type StorageChanges } from './storage.js'
 
 /** Keeps the client's state in the file at `path` (created on the first save). */
 export function fileStorage(path: string): ClientStorage {
-  let data: Record<string, unknown> | null = null
-  let chain: Promise<void> = Promise.resolve()
   let n = 0
   const tag = Math.random().toString(36).slice(2, 10)
 
@@ -24,7 +26,7 @@ export function fileStorage(path: string): ClientStorage {
   }
 
   const write = async (changes: StorageChanges): Promise<void> => {
-    const next = { ...(data ?? (await read())) }
+    const next = await read()
     applyChanges(next, changes)
     // Unique even across two instances on one path in one process (an app restarting its client).
     const tmp = `${path}.${process.pid}.${tag}.${++n}.tmp`
@@ -41,21 +43,17 @@ export function fileStorage(path: string): ClientStorage {
       await unlink(tmp).catch(() => {})
       throw err
     }
-    data = next
   }
 
   return {
+    locks: fileLocks(path),
     async load() {
-      await chain
-      data = await read()
-      return JSON.parse(JSON.stringify(data)) as Record<string, unknown>
+      return withFileMutex(path, read)
     },
     save(changes) {
-      // Saves are applied one at a time, in call order.
+      // Saves are applied one at a time, in call order (the mutex queues them).
       const snapshot = JSON.parse(JSON.stringify(changes)) as StorageChanges
-      const p = chain.then(() => write(snapshot))
-      chain = p.catch(() => {})
-      return p
+      return withFileMutex(path, () => write(snapshot))
     },
   }
 }

@@ -3,6 +3,7 @@
  * A batch is one readwrite transaction, durable when it completes.
  */
 import type { ClientStorage, StorageChanges } from './storage.js'
+import { namedProcessLocks, webLockManager, webLocks } from './writer-locks.js'
 
 const STORE = 'kv'
 
@@ -44,7 +45,10 @@ export function indexedDbStorage(name = 'tasksync'): ClientStorage {
     dbp.catch(() => (dbp = null))
     return dbp
   }
+  const manager = webLockManager()
   return {
+    // Every tab of the origin sees the same Web Locks; without them only this page's clients are told apart.
+    locks: manager ? webLocks(`tasksync:${name}`, manager) : namedProcessLocks(`indexeddb:${name}`),
     async load() {
       const db = await open()
       const tx = db.transaction(STORE, 'readonly')

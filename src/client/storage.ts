@@ -2,7 +2,10 @@
  * Where a client keeps what must survive a restart: its clientId and seq
  * counter, the confirmed snapshot and unacknowledged ops of each open task, and
  * its comment outbox. Adapters are small key/value stores with atomic batches.
+ * Several clients may share one storage (browser tabs): each writes under its
+ * own writer slot (slots.ts), held with the storage's `locks`.
  */
+import { processLocks, type WriterLocks } from './writer-locks.js'
 
 /** Key → new value; `null` deletes the key. */
 export type StorageChanges = Record<string, unknown>
@@ -21,6 +24,13 @@ export interface ClientStorage {
   save(changes: StorageChanges): Promise<void>
   /** Releases resources (optional). */
   close?(): Promise<void>
+  /**
+   * The writer locks of this storage, shared by every client that opens it
+   * (Web Locks in browsers, lease files for `fileStorage`). Without them the
+   * client locks within its own process only: a storage that several
+   * processes open must bring its locks.
+   */
+  readonly locks?: WriterLocks
 }
 
 /** Applies a batch to a plain map (shared by the adapters that hold a full copy). */
@@ -39,6 +49,7 @@ export function applyChanges(target: Record<string, unknown>, changes: StorageCh
 export function memoryStorage(): ClientStorage {
   let data: Record<string, unknown> = {}
   return {
+    locks: processLocks(),
     async load() {
       return JSON.parse(JSON.stringify(data)) as Record<string, unknown>
     },

@@ -33,11 +33,15 @@ export interface TaskHost {
   /** True once the client is closed: no more local changes are accepted. */
   readonly closed: boolean
   nextSeq(): number
+  /** A seq far past the counter: the counter's next ones were used by another writer sharing the clientId. */
+  freshSeq(): number
   /** Resolves once the task's current state (and the seq counter) is durable. */
   persist(taskId: string): Promise<void>
   send(msg: ClientMessage): boolean
   /** Catch up from the op log (`log`) or reload from a snapshot (`snapshot`). */
   resync(task: TaskHandle, how: 'log' | 'snapshot'): void
+  /** A committed op did not apply to the local copy (it diverged): reported, and the task reloaded from a snapshot. */
+  diverged(task: TaskHandle, err: Error): void
   subscribe(task: TaskHandle): void
   /** Schedules a resend after a transient failure; false once `attempt` is past the limit (give up). */
   retryLater(task: TaskHandle, attempt: number): boolean
@@ -50,6 +54,9 @@ export interface TaskHost {
 
 /** A committed op as the socket or the op log delivers it. */
 export type CommittedOp = Pick<OpEvent, 'rev' | 'op' | 'clientId' | 'seq' | 'userId' | 'deviceId' | 'at'>
+
+/** Fresh seqs tried for one mutation whose seq another writer had used, before it is rolled back. */
+export const MAX_REISSUES = 5
 
 /** Ops that arrived ahead of a gap are kept up to this many. */
 const MAX_FUTURE = 10_000
@@ -81,6 +88,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
   private readonly future = new Map<number, CommittedOp>()
   private cached: TaskSnapshot | null = null
   private deletedSent = false
+  /** Set when a committed op did not apply here: later ops wait for the snapshot that replaces the base. */
+  private divergent = false
   private readonly presenceBox: TaskPresence
   private readonly commentBox: TaskComments
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
@@ -356,6 +365,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** A committed op of the task (live, or replayed on resume, or read from the op log). */
   onOp(ev: CommittedOp): void {
     if (!this.base || !this.view) return
+    if (this.divergent) {
+      // Kept for after the snapshot (applied then if it follows on).
+      if (ev.rev > this.base.rev && this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
+      return
+    }
     if (ev.rev > this.base.rev + 1) {
       // Early: keep it until the revs before it arrive (from the socket or the log).
       if (this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
@@ -366,16 +380,41 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.drainFuture()
   }
 
+  /** True while the task waits for a snapshot because a committed op did not apply to it. */
+  get diverged(): boolean {
+    return this.divergent
+  }
+
   /** Applies the kept early ops that now follow on. */
   private drainFuture(): void {
-    for (let next = this.future.get(this.rev + 1); next && this.base; next = this.future.get(this.rev + 1)) {
+    for (let next = this.future.get(this.rev + 1); next && this.base && !this.divergent; next = this.future.get(this.rev + 1)) {
       this.future.delete(next.rev)
       this.applyCommitted(next)
     }
     for (const rev of this.future.keys()) if (rev <= this.rev) this.future.delete(rev)
   }
 
+  /**
+   * A committed op that does not apply here means the local copy is not the
+   * server's (a corrupted store, a bug): never throw into the socket handler;
+   * report it and reload the task from a snapshot (local changes are re-applied on it).
+   */
+  private divergedOn(ev: CommittedOp, err: unknown): void {
+    if (this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
+    this.divergent = true
+    this.cached = null
+    this.host.diverged(this, new TaskSyncError('internal', `task ${this.id}: the op at rev ${ev.rev} does not apply to the local copy (${(err as Error)?.message ?? err}); reloading it from a snapshot`))
+  }
+
   private applyCommitted(ev: CommittedOp): void {
+    try {
+      this.applyCommittedOp(ev)
+    } catch (err) {
+      this.divergedOn(ev, err)
+    }
+  }
+
+  private applyCommittedOp(ev: CommittedOp): void {
     if (!this.base || !this.view) return
     if (ev.rev <= this.base.rev) {
       const own = this.ownRevs.get(ev.rev)
@@ -454,6 +493,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       this.retries++
       return
     }
+    if (code === 'already_exists' && this.reissue(f)) return
     // (After a snapshot replaced the base, the op is expressed against a rev the client can no longer
     // transform from: refused as too old, it is rolled back rather than resent.)
     if (code === 'rev_too_old' && this.retries < 3 && f.kind === 'op' && !this.uncertain) {
@@ -464,6 +504,23 @@ export class TaskHandle extends Emitter<TaskEvents> {
       return
     }
     this.rollback(code, message)
+  }
+
+  /**
+   * `already_exists` for the in-flight mutation: another writer sharing this
+   * clientId used its seq for a different mutation, and nothing of ours was
+   * committed under it. The same edit goes again under a fresh seq (rebased
+   * like any in-flight op, as ops arrive). A create refused again after that
+   * means its task id is taken: rolled back. False when it gives up.
+   */
+  private reissue(f: TaskMutation): boolean {
+    const n = f.reissues ?? 0
+    if (n >= MAX_REISSUES || (f.kind === 'create' && n > 0)) return false
+    f.reissues = n + 1
+    f.seq = this.host.freshSeq()
+    this.heldAck = null
+    this.afterNewInflight()
+    return true
   }
 
   /** The task is deleted on the server (answer to a subscribe or resume). */
@@ -514,21 +571,28 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   // ---- transitions --------------------------------------------------------
 
+  /** Takes another client's committed op: all of it or, if any step throws, nothing (the caller reloads). */
   private applyRemote(op: TaskOp, info: { rev: number; deviceId?: string; userId?: string; at?: string }): void {
     let theirs = op
     const f = this.inflight
+    let inflightOp: TaskOp | null = null
     if (f && f.kind === 'op' && !this.uncertain) {
       const ours = f.op
-      f.op = taskType.transform(ours, theirs, 'left')
+      inflightOp = taskType.transform(ours, theirs, 'left')
       theirs = taskType.transform(theirs, ours, 'right')
     }
-    if (this.pendingOp) {
-      const ours = this.pendingOp
-      this.pendingOp = taskType.transform(ours, theirs, 'left')
+    let pendingOp = this.pendingOp
+    if (pendingOp) {
+      const ours = pendingOp
+      pendingOp = taskType.transform(ours, theirs, 'left')
       theirs = taskType.transform(theirs, ours, 'right')
     }
-    this.base = commitOnto(this.base!, op, info)
-    this.view = taskType.apply(this.view!, theirs)
+    const base = commitOnto(this.base!, op, info)
+    const view = taskType.apply(this.view!, theirs)
+    if (inflightOp && f && f.kind === 'op') f.op = inflightOp
+    this.pendingOp = pendingOp
+    this.base = base
+    this.view = view
     this.changed({ local: false, op: theirs })
     void this.host.persist(this.id)
   }
@@ -637,6 +701,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     // Keep the rev the in-flight op is expressed against: it is resent against that rev.
     if (f?.kind === 'op' && !this.uncertain && this.base) f.baseRev = this.base.rev
     this.base = snap
+    this.divergent = false
     this.ownRevs.clear()
     this.heldAck = null
     // An in-flight op sent against an older base may or may not be inside this snapshot.

@@ -63,8 +63,8 @@ export interface TaskEvents {
 
 /** A local task mutation that owns a seq: in flight, or about to be. */
 export type TaskMutation =
-  | { kind: 'create'; seq: number; task: TaskInit; projectId: string | null; count: number }
-  | { kind: 'op'; seq: number; op: TaskOp; baseRev: number; count: number }
+  | { kind: 'create'; seq: number; task: TaskInit; projectId: string | null; count: number; reissues?: number }
+  | { kind: 'op'; seq: number; op: TaskOp; baseRev: number; count: number; reissues?: number }
 
 /** What storage keeps for one open task (key `task:<id>`). */
 export interface StoredTask {
@@ -89,6 +89,8 @@ export interface CommentMutation {
   /** The comment before this change, to roll back to if it is refused (null for a create). */
   prev: Comment | null
   retries?: number
+  /** Times it was given a fresh seq after `already_exists` (its seq had been used by another writer). */
+  reissues?: number
 }
 
 /** Client identity and counters (key `meta`). */

@@ -76,7 +76,7 @@ export class CommentService {
       const body = this.checkBody(req.body)
       const { comment: current, projectId } = await this.liveComment(req)
       if (current.authorId !== req.principal.userId) throw new TaskSyncError('forbidden', 'only the author may edit a comment')
-      const comment = await this.opts.store.editComment(req.principal.orgId, req.commentId, body, new Date().toISOString(), keyOf(req, 'edit'))
+      const comment = await this.opts.store.editComment(req.principal.orgId, req.commentId, body, new Date().toISOString(), { ...keyOf(req, 'edit'), actorId: req.principal.userId })
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
     })
@@ -90,7 +90,7 @@ export class CommentService {
       if (current.authorId !== userId && role !== 'admin' && role !== 'owner') {
         throw new TaskSyncError('forbidden', 'only the author or an admin may delete a comment')
       }
-      const comment = await this.opts.store.deleteComment(orgId, req.commentId, new Date().toISOString(), keyOf(req, 'delete'))
+      const comment = await this.opts.store.deleteComment(orgId, req.commentId, new Date().toISOString(), { ...keyOf(req, 'delete'), actorId: userId })
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
     })

@@ -96,6 +96,33 @@ export const ConfigSchema = Type.Object({
   SYNC_PUSH_MAX_MUTATIONS: Int(500, 1),
   SYNC_PUSH_MAX_BYTES: Int(4 * 1024 * 1024, 1024),
   SYNC_PULL_MAX_LIMIT: Int(1000, 1),
+  /** SMTP server for notification mails (smtp://user:pass@host:port, smtps://…); absent: mails are written as .eml files under DATA_DIR/mail. */
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  /** From address of notification mails. */
+  MAIL_FROM: Type.String({ default: 'tasksync <tasksync@localhost>' }),
+  /** Base URL of the web app, for links in mails. */
+  PUBLIC_URL: Type.String({ default: 'http://localhost:3000' }),
+  /** `true` lets webhooks target private, loopback and link-local addresses (tests, internal receivers). */
+  WEBHOOK_ALLOW_PRIVATE: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  /** Milliseconds a receiver has to answer a delivery. */
+  WEBHOOK_TIMEOUT_MS: Int(10_000, 100, 60_000),
+  /** First retry delay; each retry doubles it (up to an hour), with ±50 % jitter. */
+  WEBHOOK_RETRY_BASE_MS: Int(5000, 10, 3_600_000),
+  /** How long a delivery is retried before it is a dead letter and its endpoint is marked failing. */
+  WEBHOOK_RETRY_WINDOW_S: Int(86_400, 1),
+  /** Deliveries in flight per instance, and per endpoint (so a slow receiver never holds them all). */
+  WEBHOOK_CONCURRENCY: Int(32, 1, 1000),
+  WEBHOOK_ENDPOINT_CONCURRENCY: Int(8, 1, 1000),
+  /** Milliseconds between outbox polls when idle (a busy dispatcher polls again at once). */
+  EVENT_POLL_MS: Int(100, 5, 60_000),
+  /** Milliseconds a dispatcher holds a claimed delivery or mail before another instance may take it over. */
+  EVENT_LEASE_MS: Int(60_000, 500),
+  /** Days a delivered event is kept (housekeeping purges older ones). */
+  EVENT_RETENTION_DAYS: Int(7, 1),
+  /** Seconds between due-date scans (task.due_soon, task.overdue) and digest checks; 0 disables them. */
+  DUE_SCAN_INTERVAL_S: Int(60, 0),
+  /** `false` keeps this instance out of dispatching (it still writes events). */
+  EVENT_DISPATCH: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'true' }),
   /**
    * Test-only: a deliberately broken server, so the chaos checker (chaos/) can show it
    * catches each kind of bug. Never set it anywhere else.

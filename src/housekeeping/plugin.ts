@@ -27,6 +27,7 @@ export default fp(
         tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
         syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
         replayWindowOps: config.REPLAY_WINDOW_OPS,
+        eventRetentionDays: config.EVENT_RETENTION_DAYS,
         ...overrides,
       })
     app.decorate('housekeeping', { run })

@@ -75,7 +75,7 @@ export const TaskListQuery = Type.Object({
   tag: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
-  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
 })
 
 export const OpsQuery = Type.Object({

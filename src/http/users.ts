@@ -49,7 +49,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { role } = request.body
       if (role === 'owner' && principal.role !== 'owner') throw new TaskSyncError('forbidden', 'only an owner may add another owner')
       const passwordHash = await hashPassword(request.body.password, app.config.SCRYPT_LOG_N)
-      const user = await insertUser(db, principal.orgId, { ...request.body, passwordHash })
+      const user = await insertUser(db, principal.orgId, { ...request.body, passwordHash }, principal.userId)
       return reply.code(201).send(user)
     },
   )

@@ -141,6 +141,19 @@ export type ServerMessage =
   | { type: 'sync_required'; taskId?: string; all?: boolean; reason: string }
   | { type: 'authed'; expiresAt: string }
   | { type: 'pong'; serverTime: string }
+  /** Something for the person in the app (docs/protocol.md, "Notifications"); only on that person's sockets. */
+  | {
+      type: 'notification'
+      notification: {
+        id: string
+        kind: 'assigned' | 'mentioned' | 'commented' | 'due_soon' | 'overdue'
+        taskId: string | null
+        eventId: string
+        title: string
+        createdAt: string
+        readAt: string | null
+      }
+    }
   /** `ref` names the task (or other entity); `seq`, when present, the mutation the error answers. */
   | { type: 'error'; code: ErrorCode; message: string; ref?: string; seq?: number }
 

@@ -132,6 +132,15 @@ export class TaskSequencer {
     }
   }
 
+  /** The latest snapshots of those of `taskIds` the org has, read from the database in one go, by id. */
+  async snapshots(orgId: string, taskIds: string[]): Promise<Map<string, TaskSnapshot>> {
+    try {
+      return new Map((await this.store.loadTasks(orgId, taskIds)).map((s) => [s.id, s]))
+    } catch (err) {
+      throw asUnavailable(err, this.logger)
+    }
+  }
+
   /** Committed ops with rev ≥ fromRev, ascending, at most `limit`. */
   async opsSince(orgId: string, taskId: string, fromRev: number, limit: number): Promise<OpEvent[]> {
     try {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { Db, Executor } from './db.js'
-import { organizations, users } from './schema.js'
+import { events, organizations, users } from './schema.js'
 import { isUniqueViolation } from './errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { OrganizationDto, Role, UserDto } from '../auth/types.js'
@@ -31,16 +31,26 @@ export interface NewUser {
   role: Role
 }
 
+/** The outbox row of a change to the people of an organization (never the password hash). */
+export function memberEvent(type: 'member.added' | 'member.updated' | 'member.removed', user: UserDto, actorId: string): typeof events.$inferInsert {
+  const { id, email, displayName, role } = user
+  return { orgId: user.orgId, type, actorId, change: { user: { id, email, displayName, role } } }
+}
+
 const emailTaken = () => new TaskSyncError('already_exists', 'this email is already registered')
 
-/** Inserts a user; a taken email is `already_exists`. */
-export async function insertUser(exec: Executor, orgId: string, input: NewUser): Promise<UserDto> {
+/** Inserts a user and its member.added event (one transaction, or a savepoint in the caller's); a taken email is `already_exists`. */
+export async function insertUser(exec: Executor, orgId: string, input: NewUser, actorId?: string): Promise<UserDto> {
   try {
-    const [row] = await exec
-      .insert(users)
-      .values({ orgId, id: randomUUID(), email: normalizeEmail(input.email), displayName: input.displayName.trim(), passwordHash: input.passwordHash, role: input.role })
-      .returning()
-    return toUser(row)
+    return await (exec as Db).transaction(async (tx) => {
+      const [row] = await tx
+        .insert(users)
+        .values({ orgId, id: randomUUID(), email: normalizeEmail(input.email), displayName: input.displayName.trim(), passwordHash: input.passwordHash, role: input.role })
+        .returning()
+      const user = toUser(row)
+      await tx.insert(events).values(memberEvent('member.added', user, actorId ?? user.id))
+      return user
+    })
   } catch (err) {
     if (isUniqueViolation(err)) throw emailTaken()
     throw err

@@ -73,14 +73,21 @@ const recordSql = (m: MutationKey) =>
         insert into client_mutations (client_id, seq, org_id, kind, task_id, comment_id, digest)
         select ${m.clientId}::uuid, ${m.seq}::bigint, org_id, 'comment', task_id, id, ${m.digest}::text from changed)`
 
-async function mutate(database: Database, change: SQL, m: MutationKey, more: SQL = sql``): Promise<Comment | null> {
+// The outbox row of the change, in the same statement (see tasks-commit.ts).
+const eventSql = (type: string, m: MutationKey) => sql`, ev as (
+    insert into events (org_id, type, task_id, actor_id, at, change)
+    select org_id, ${type}, task_id, coalesce(${m.actorId ?? null}::uuid, author_id), updated_at,
+      jsonb_build_object('comment', jsonb_build_object('id', id, 'parentId', parent_id, 'authorId', author_id,
+        'body', body, 'editCount', edit_count, 'deleted', deleted)) from changed)`
+
+async function mutate(database: Database, type: string, change: SQL, m: MutationKey, more: SQL = sql``): Promise<Comment | null> {
   const rows = await database.rows<CommentRow>(sql`
-    with changed as (${change}) ${recordSql(m)} ${more}
+    with changed as (${change}) ${recordSql(m)} ${eventSql(type, m)} ${more}
     select ${columns('')}, ${times('')} from changed`)
   return rows.length ? toComment(rows[0]) : null
 }
 
-const returning = sql`returning org_id, id, task_id, parent_id, author_id, body, created_at, edited_at, edit_count, deleted`
+const returning = sql`returning org_id, id, task_id, parent_id, author_id, body, created_at, edited_at, edit_count, deleted, updated_at`
 
 /** Inserts a comment; null when the org already has one with this id. */
 export function insertComment(
@@ -90,6 +97,7 @@ export function insertComment(
 ): Promise<Comment | null> {
   return mutate(
     database,
+    'comment.created',
     sql`insert into comments (org_id, id, task_id, parent_id, author_id, body, created_at, updated_at)
       values (${c.orgId}::uuid, ${c.id}::uuid, ${c.taskId}::uuid, ${c.parentId}::uuid, ${c.authorId}::uuid, ${c.body},
         ${c.at}::timestamptz, ${c.at}::timestamptz)
@@ -102,6 +110,7 @@ export function insertComment(
 export function editComment(database: Database, orgId: string, id: string, body: string, at: string, m: MutationKey): Promise<Comment | null> {
   return mutate(
     database,
+    'comment.edited',
     sql`update comments set body = ${body}, edited_at = ${at}::timestamptz, edit_count = edit_count + 1, updated_at = ${at}::timestamptz
       where org_id = ${orgId}::uuid and id = ${id}::uuid and not deleted ${returning}`,
     m,
@@ -112,6 +121,7 @@ export function editComment(database: Database, orgId: string, id: string, body:
 export function deleteComment(database: Database, orgId: string, id: string, at: string, m: MutationKey): Promise<Comment | null> {
   return mutate(
     database,
+    'comment.deleted',
     sql`update comments set body = '', deleted = true, updated_at = ${at}::timestamptz
       where org_id = ${orgId}::uuid and id = ${id}::uuid and not deleted ${returning}`,
     m,

@@ -136,5 +136,12 @@ export async function reopenConflict(database: Database, orgId: string, id: stri
 
 /** Records the rev of the op that settled the conflict. */
 export async function setResolvedRev(database: Database, orgId: string, id: string, rev: number): Promise<void> {
-  await database.rows(sql`update conflicts set resolved_rev = ${rev}::int where org_id = ${orgId}::uuid and id = ${id}::uuid`)
+  // conflict.resolved goes out with the rev, in the same statement (the outbox).
+  await database.rows(sql`
+    with r as (
+      update conflicts set resolved_rev = ${rev}::int where org_id = ${orgId}::uuid and id = ${id}::uuid and resolved_rev is null
+      returning org_id, id, task_id, field, resolution, resolved_by, resolved_rev)
+    insert into events (org_id, type, task_id, rev, actor_id, change)
+    select org_id, 'conflict.resolved', task_id, resolved_rev, resolved_by,
+      jsonb_build_object('conflict', jsonb_build_object('id', id, 'field', field, 'resolution', resolution)) from r`)
 }

@@ -8,10 +8,10 @@
  */
 import { and, eq, isNull } from 'drizzle-orm'
 import type { Db } from './db.js'
-import { users } from './schema.js'
+import { events, users } from './schema.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { Principal } from '../auth/principal.js'
-import { toUser } from './accounts.js'
+import { memberEvent, toUser } from './accounts.js'
 import { assertAdmin } from '../auth/permissions.js'
 import type { Role, UserDto } from '../auth/types.js'
 
@@ -51,6 +51,8 @@ export async function changeMember(db: Db, actor: Principal, targetId: string, c
     if (displayName !== undefined) set.displayName = displayName
     if (Object.keys(set).length === 0) return toUser(target)
     const [row] = await tx.update(users).set(set).where(active).returning()
-    return toUser(row)
+    const user = toUser(row)
+    await tx.insert(events).values(memberEvent(deactivate ? 'member.removed' : 'member.updated', user, actor.userId))
+    return user
   })
 }

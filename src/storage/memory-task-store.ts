@@ -73,6 +73,16 @@ export class MemoryTaskStore implements TaskStore {
     return task ? copy(task) : null
   }
 
+  async loadTasks(orgId: string, taskIds: string[]): Promise<TaskSnapshot[]> {
+    this.open()
+    const found: TaskSnapshot[] = []
+    for (const id of new Set(taskIds)) {
+      const task = this.tasks.get(key(orgId, id))
+      if (task) found.push(copy(task))
+    }
+    return found
+  }
+
   async loadOps(orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]> {
     this.open()
     return this.opsOf(orgId, taskId, fromRev, limit)

@@ -7,13 +7,14 @@ import type { TaskStore } from './task-store.js'
 import { claimClient, findMutation, recordMutation } from './clients.js'
 import { deleteComment, editComment, insertComment, loadComment } from './comments.js'
 import { commitCreate, commitOps } from './tasks-commit.js'
-import { loadOps, loadTask, projectExists } from './tasks.js'
+import { loadOps, loadTask, loadTasks, projectExists } from './tasks.js'
 
 export function postgresTaskStore(database: Database): TaskStore {
   return {
     // PGlite runs one statement at a time: a second slot would only queue inside it.
     commitConcurrency: database.kind === 'pglite' ? 1 : 2,
     loadTask: (orgId, taskId) => loadTask(database, orgId, taskId),
+    loadTasks: (orgId, taskIds) => loadTasks(database, orgId, taskIds),
     loadOps: (orgId, taskId, fromRev, limit) => loadOps(database, orgId, taskId, fromRev, limit),
     projectExists: (orgId, projectId) => projectExists(database, orgId, projectId),
     claimClient: (clientId, want) => claimClient(database, clientId, want),

@@ -303,3 +303,133 @@ export const syncState = pgTable('sync_state', {
   /** Other state under its key (e.g. housekeeping's last run). */
   value: jsonb('value').$type<JsonValue>(),
 })
+
+/**
+ * The transactional outbox: one row per event, written in the same transaction as
+ * the change it tells of (a rolled-back change leaves no row). `seq` orders them;
+ * `id` is the webhook-id receivers deduplicate on. A row is fanned out once, into
+ * webhook deliveries and notifications, then kept until EVENT_RETENTION_DAYS.
+ */
+export const events = pgTable(
+  'events',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    id: uuid('id').notNull().default(sql`gen_random_uuid()`),
+    orgId: uuid('org_id').notNull(),
+    type: text('type').notNull(),
+    taskId: uuid('task_id'),
+    rev: integer('rev'),
+    actorId: uuid('actor_id'),
+    at: ts('at').notNull().defaultNow(),
+    change: jsonb('change').$type<JsonValue>().notNull(),
+    /** Set when the event's deliveries and notifications were written. */
+    fannedOutAt: ts('fanned_out_at'),
+  },
+  (t) => [
+    uniqueIndex('events_id_key').on(t.id),
+    index('events_pending_idx').on(t.seq).where(sql`fanned_out_at is null`),
+    index('events_at_idx').on(t.at),
+  ],
+)
+
+/** A receiver of an organization's events (Standard Webhooks). */
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    url: text('url').notNull(),
+    /** Event types, or ['*'] for every one. */
+    events: jsonb('events').$type<string[]>().notNull(),
+    /** `whsec_…` (base64 key), as the Standard Webhooks libraries take it. */
+    secret: text('secret').notNull(),
+    active: boolean('active').notNull().default(true),
+    /** Set when a delivery ran out of retries; new events wait as dead letters until a redeliver. */
+    failingSince: ts('failing_since'),
+    createdAt: createdAt(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.id] })],
+)
+
+/** One event for one endpoint: pending (maybe leased by a dispatcher), delivered or dead. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orgId: uuid('org_id').notNull(),
+    endpointId: uuid('endpoint_id').notNull(),
+    eventSeq: bigint('event_seq', { mode: 'number' }).notNull(),
+    /** The event's task, or the event id when it has none: deliveries of one key go in seq order. */
+    orderKey: uuid('order_key').notNull(),
+    state: text('state').$type<'pending' | 'delivered' | 'dead'>().notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAt: ts('next_at').notNull().defaultNow(),
+    leaseUntil: ts('lease_until'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    lastLatencyMs: integer('last_latency_ms'),
+    createdAt: createdAt(),
+    /** Start of the retry window (reset by a redeliver). */
+    windowStart: ts('window_start').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [
+    index('webhook_deliveries_pending_idx').on(t.eventSeq).where(sql`state = 'pending'`),
+    index('webhook_deliveries_order_idx').on(t.endpointId, t.orderKey, t.eventSeq).where(sql`state = 'pending'`),
+    index('webhook_deliveries_endpoint_idx').on(t.orgId, t.endpointId, t.id),
+    uniqueIndex('webhook_deliveries_event_key').on(t.endpointId, t.eventSeq),
+  ],
+)
+
+/** What a person is told in the app (and by mail, per their preferences). */
+export const notifications = pgTable(
+  'notifications',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id').notNull(),
+    kind: text('kind').$type<'assigned' | 'mentioned' | 'commented' | 'due_soon' | 'overdue'>().notNull(),
+    eventId: uuid('event_id').notNull(),
+    taskId: uuid('task_id'),
+    title: text('title').notNull(),
+    createdAt: createdAt(),
+    readAt: ts('read_at'),
+    /** none: no mail; pending: to mail now; digest: waits for the daily digest; sent. */
+    mail: text('mail').$type<'none' | 'pending' | 'digest' | 'sent'>().notNull(),
+    mailLeaseUntil: ts('mail_lease_until'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    uniqueIndex('notifications_event_key').on(t.userId, t.eventId, t.kind),
+    index('notifications_user_idx').on(t.orgId, t.userId, t.createdAt),
+    index('notifications_mail_idx').on(t.mail).where(sql`mail in ('pending', 'digest')`),
+  ],
+)
+
+/** Per-user notification settings: mail per kind, time zone, the day of the last digest. */
+export const notificationSettings = pgTable(
+  'notification_settings',
+  {
+    orgId: uuid('org_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    timeZone: text('time_zone').notNull().default('UTC'),
+    /** kind → 'immediately' | 'digest' | 'off'; a missing kind is 'immediately'. */
+    prefs: jsonb('prefs').$type<Record<string, string>>().notNull().default({}),
+    lastDigestOn: text('last_digest_on'),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.userId] })],
+)
+
+/** Due-date alerts already emitted: once per task, due date and kind, whichever instance finds it. */
+export const dueAlerts = pgTable(
+  'due_alerts',
+  {
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    dueAt: ts('due_at').notNull(),
+    kind: text('kind').$type<'due_soon' | 'overdue'>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.taskId, t.kind, t.dueAt] })],
+)

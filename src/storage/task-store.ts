@@ -34,6 +34,8 @@ export interface MutationKey {
   seq: number | null
   /** The mutation's digest, recorded with the key (null without one). */
   digest: string | null
+  /** Who makes the change (the event's actor); absent: the comment's author. */
+  actorId?: string
 }
 
 /** A conflict the commit records for a person to settle. */
@@ -103,6 +105,8 @@ export interface TaskStore {
   readonly commitConcurrency: number
   /** The task's latest snapshot, or null when the org has no such task. */
   loadTask(orgId: string, taskId: string): Promise<TaskSnapshot | null>
+  /** The latest snapshots of those of `taskIds` the org has, in one read (the others are left out; order unspecified). */
+  loadTasks(orgId: string, taskIds: string[]): Promise<TaskSnapshot[]>
   /** Ops with rev ≥ fromRev in rev order, at most `limit`. */
   loadOps(orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]>
   /** True when the org has a project with this id (archived ones included). */

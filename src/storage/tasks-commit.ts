@@ -51,7 +51,9 @@ function payload(rows: CommitRow[]): string {
 }
 
 // The rows written beside the snapshot, shared by op commits and creates: `w` is
-// the set of rows whose snapshot write succeeded.
+// the set of rows whose snapshot write succeeded. `ins_ev` is the outbox: the
+// events of the commit (task.*, conflict.created) are in the same statement, so a
+// commit that did not happen emits nothing and one that did always emits.
 const sideWrites = (kind: 'op' | 'create') => sql`
   ins_op as (
     insert into task_ops (org_id, task_id, rev, op, user_id, device_id, client_id, seq, committed_at)
@@ -69,7 +71,14 @@ const sideWrites = (kind: 'op' | 'create') => sql`
   ins_tomb as (
     insert into tombstones (org_id, kind, id, task_id, rev, deleted_at)
     select org_id, 'task', task_id, task_id, rev, at from w where tombstone
-    on conflict (org_id, kind, id) do nothing)`
+    on conflict (org_id, kind, id) do nothing),
+  ins_ev as (
+    insert into events (org_id, type, task_id, rev, actor_id, at, change)
+    select org_id, ${kind === 'create' ? sql`'task.created'` : sql`case when tombstone then 'task.deleted' else 'task.updated' end`},
+      task_id, rev, user_id, at, jsonb_build_object('fields', changes) from w
+    union all
+    select w.org_id, 'conflict.created', w.task_id, w.rev, w.user_id, w.at, jsonb_build_object('conflict', c)
+    from w cross join lateral jsonb_array_elements(w.conflicts) as c)`
 
 interface OutcomeRow {
   r: 'ok' | 'dup'

@@ -49,6 +49,14 @@ export async function loadTask(database: Database, orgId: string, taskId: string
   return rows.length ? rowToSnapshot(rows[0]) : null
 }
 
+/** The latest snapshots of those of `taskIds` the org has, in one read (absent ids are left out). */
+export async function loadTasks(database: Database, orgId: string, taskIds: string[]): Promise<TaskSnapshot[]> {
+  if (taskIds.length === 0) return []
+  const rows = await database.rows<TaskRow>(
+    sql`select ${snapshotColumns} from tasks where org_id = ${orgId}::uuid and id = any(${`{${taskIds.join(',')}}`}::uuid[])`,
+  )
+  return rows.map(rowToSnapshot)
+}
 
 interface OpRow {
   rev: number

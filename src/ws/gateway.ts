@@ -102,7 +102,7 @@ export class Gateway {
       sequencer: deps.sequencer,
       comments: deps.comments,
       reads: {
-        snapshot: (orgId, taskId) => deps.sequencer.snapshot(orgId, taskId),
+        snapshots: (orgId, taskIds) => deps.sequencer.snapshots(orgId, taskIds),
         opsSince: (orgId, taskId, fromRev, limit) => deps.sequencer.opsSince(orgId, taskId, fromRev, limit),
         projectExists: (orgId, projectId) => deps.reads.projectExists(orgId, projectId),
       },

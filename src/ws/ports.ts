@@ -14,6 +14,8 @@ export interface SequencerPort {
   submit(req: SubmitOpRequest): Promise<CommitResult>
   /** The task's latest snapshot from the database (not a cache), or null. */
   snapshot(orgId: string, taskId: string): Promise<TaskSnapshot | null>
+  /** The latest snapshots of those of `taskIds` the org has, from the database in one read, by id. */
+  snapshots(orgId: string, taskIds: string[]): Promise<Map<string, TaskSnapshot>>
   /** Committed ops with rev ≥ fromRev, ascending, at most `limit`. */
   opsSince(orgId: string, taskId: string, fromRev: number, limit: number): Promise<OpEvent[]>
   bindClient(principal: Principal, clientId: string): Promise<void>

@@ -3,6 +3,7 @@
  * (hold), then reads the snapshot or the missed ops, then releases: ops committed
  * during the read are delivered once, after it (guarantee 4).
  */
+import type { TaskSnapshot } from '../domain/types.js'
 import type { ErrorCode } from '../protocol/errors.js'
 import type { SubscribeMessage, UnsubscribeMessage } from '../protocol/messages.js'
 import type { SyncLogEntry } from '../storage/sync/log.js'
@@ -19,7 +20,7 @@ export type ResumeRecorder = (entry: SyncLogEntry) => void
 
 /** What `subscribe` needs besides the socket and its org's router. */
 export interface SubscribeContext {
-  reads: Pick<SequencerPort, 'snapshot' | 'opsSince'> & Pick<ReadPort, 'projectExists'>
+  reads: Pick<SequencerPort, 'snapshots' | 'opsSince'> & Pick<ReadPort, 'projectExists'>
   /** Most ops a `since` may be behind and still be replayed. */
   replayWindowOps: number
   /** Records every `subscribe` carrying `since` (plugin.ts: the sync log). */
@@ -63,11 +64,26 @@ export async function handleSubscribe(ctx: SubscribeContext, session: Session, m
 
   const subscribed: string[] = []
   const served: Served = { ops: 0, snapshots: 0, syncRequired: 0 }
+  // Join every feed first (hold), then read all the snapshots in one query: ops
+  // committed meanwhile wait in the feeds and are delivered after each task's read.
+  const joined = taskIds.map((taskId) => join(session, taskId))
+  let snapshots: Map<string, TaskSnapshot> | null
+  try {
+    snapshots = taskIds.length ? await ctx.reads.snapshots(session.orgId, taskIds) : new Map()
+  } catch (err) {
+    const { code, message } = ctx.wireError(err)
+    for (let i = 0; i < taskIds.length; i++) {
+      joined[i].leave()
+      session.sendError(code, message, { ref: taskIds[i] })
+    }
+    snapshots = null
+  }
   let next = 0
   const worker = async () => {
-    while (next < taskIds.length && !session.closed) {
-      const taskId = taskIds[next++]
-      if (await serveTask(ctx, session, taskId, since[taskId], served)) subscribed.push(taskId)
+    while (snapshots && next < taskIds.length && !session.closed) {
+      const i = next++
+      const taskId = taskIds[i]
+      if (await serveTask(ctx, session, taskId, snapshots.get(taskId) ?? null, joined[i], since[taskId], served)) subscribed.push(taskId)
     }
   }
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, taskIds.length) }, worker))
@@ -87,24 +103,44 @@ function recordResume(ctx: SubscribeContext, session: Session, tasks: number, se
   record({ orgId, userId, deviceId, clientId: session.clientId, kind: 'resume', counts: { tasks, ...served }, durationMs })
 }
 
-/**
- * Joins one task: replays rev > since from the op log when it still holds all of
- * them within the replay window, else sends the snapshot. A missing task, or one
- * of another organization, is `not_found`; a deleted one is `task_deleted`; a
- * `since` ahead of the task is `sync_required`. None of those is subscribed.
- */
-async function serveTask(ctx: SubscribeContext, session: Session, taskId: string, since: number | undefined, served: Served): Promise<boolean> {
-  const { reads } = ctx
+/** Joins the task's feed, holding what it delivers until the read is served; answers how to leave it again. */
+function join(session: Session, taskId: string): Joined {
   const router = session.router
   const feed = router.feedFor(taskId)
   ;(session.tasks ??= new Set()).add(taskId)
   feed.hold(session)
-  const leave = () => {
-    session.tasks?.delete(taskId)
-    router.leaveFeed(session, feed)
+  return {
+    feed,
+    leave: () => {
+      session.tasks?.delete(taskId)
+      router.leaveFeed(session, feed)
+    },
   }
+}
+
+interface Joined {
+  feed: ReturnType<Session['router']['feedFor']>
+  leave: () => void
+}
+
+/**
+ * Serves one joined task from its snapshot read after the join: replays rev >
+ * since from the op log when it still holds all of them within the replay
+ * window, else sends the snapshot. A missing task, or one of another
+ * organization, is `not_found`; a deleted one is `task_deleted`; a `since`
+ * ahead of the task is `sync_required`. None of those is subscribed.
+ */
+async function serveTask(
+  ctx: SubscribeContext,
+  session: Session,
+  taskId: string,
+  snapshot: TaskSnapshot | null,
+  { feed, leave }: Joined,
+  since: number | undefined,
+  served: Served,
+): Promise<boolean> {
+  const { reads } = ctx
   try {
-    const snapshot = await reads.snapshot(session.orgId, taskId)
     if (session.closed) return false
     if (!snapshot) {
       leave()

@@ -6,6 +6,7 @@ import t from 'tap'
 import { memoryStorage, type ClientStatus, type ConflictEvent, type CommentEvent } from '../../src/client/index.js'
 import { nextSent, settle, waitFor } from './fake-socket.js'
 import { OTHER_CLIENT, TASK, openTask, setup } from './setup.js'
+import { slotStorage } from '../../src/client/slots.js'
 
 t.test('createTask: shown at once, create sent, subscribed after the ack, later ops follow', async (t) => {
   const s = await setup(t)
@@ -35,7 +36,13 @@ t.test('a refused create rolls the task back to nothing and says so, on the task
   task.on('conflict', (e) => conflicts.push(e))
   s.client.on('conflict', (e) => onClient.push(e))
   const create = await nextSent(s.sock, 'create')
-  s.sock.receive({ type: 'error', code: 'already_exists', message: 'id taken', ref: TASK, seq: create.seq })
+  // The first already_exists may be a seq another writer used: the create goes again under a fresh seq.
+  s.sock.receive({ type: 'error', code: 'already_exists', message: 'seq used', ref: TASK, seq: create.seq })
+  const again = await nextSent(s.sock, 'create')
+  t.ok(again.seq > create.seq + 1000, 'a fresh seq, far past the counter')
+  t.equal(again.taskId, TASK)
+  // Refused again under a seq of its own: the id is taken.
+  s.sock.receive({ type: 'error', code: 'already_exists', message: 'id taken', ref: TASK, seq: again.seq })
   t.match(conflicts, [{ kind: 'rejected', code: 'already_exists' }])
   t.match(onClient, [{ kind: 'rejected', code: 'already_exists', taskId: TASK }])
   t.equal(task.deleted, true)
@@ -67,10 +74,12 @@ t.test('offline edits survive a restart: recorded with their seq before sending,
   t.ok(op.seq > 1)
   second.sock.receive({ type: 'ack', taskId: TASK, seq: op.seq, rev: 2 })
   t.equal(restored.pending, 0)
-  let stored = await storage.load()
+  // The writer's keys live in its slot of the storage.
+  const slot = slotStorage(storage, clientId)
+  let stored = await slot.load()
   for (let i = 0; i < 100 && (stored[`task:${TASK}`] as { base: { rev: number } }).base.rev < 2; i++) {
     await settle()
-    stored = await storage.load()
+    stored = await slot.load()
   }
   t.match(stored[`task:${TASK}`], { base: { rev: 2, title: 'offline edit', priority: 2 }, inflight: null, pending: null })
   t.ok((stored.meta as { seq: number }).seq >= op.seq, 'the seq counter is stored')

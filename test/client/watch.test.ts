@@ -70,6 +70,7 @@ async function org(t: Test) {
       credentials: { email: owner.user.email, password: owner.password, device: { name, platform: 'test' } },
       WebSocket,
       backoff: { baseMs: 10, maxMs: 50 },
+      watchPageSize: 100,
       fetch: (url: string, init?: RequestInit) => {
         reads.push(`${init?.method ?? 'GET'} ${new URL(url).pathname}`)
         return fetch(url, init)
@@ -89,7 +90,7 @@ async function org(t: Test) {
 
 t.test('a project watch sees the tasks already there (every page), created there, moved in; leave on a move out and a deletion', async (t) => {
   const o = await org(t)
-  // More than one REST page (the watch lists 100 at a time).
+  // More than one REST page (this test's watches list 100 at a time).
   const existing: string[] = []
   for (let i = 0; i < 105; i += 15) {
     existing.push(...(await Promise.all(Array.from({ length: Math.min(15, 105 - i) }, (_, k) => o.createTask({ projectId: o.P, title: `old ${i + k}` })))))

@@ -47,7 +47,7 @@ t.test('two people type into the same title at once: identical text with both in
   t.same(errors, [])
 })
 
-t.test('two tabs of one person on one storage both edit: nothing is lost', { todo: process.env.TWO_TABS_FIXED ? false : 'needs one writer per tab (issue 10, helper lost): until then two tabs share a clientId' }, async (t) => {
+t.test('two tabs of one person on one storage both edit: nothing is lost', async (t) => {
   const app = await startTestApp(t)
   const owner = await registerOwner(app.url)
   const task = (await api(app.url, owner.accessToken).post('/api/tasks', { title: 'two tabs' })).body
@@ -84,4 +84,6 @@ t.test('two tabs of one person on one storage both edit: nothing is lost', { tod
     await p.waitForFunction((w) => (document.querySelector('#title') as HTMLInputElement).value === w.title && (document.querySelector('#description') as HTMLTextAreaElement).value === w.description, want, { timeout: 10_000 })
   }
   t.pass('both tabs show every edit')
+  const ops = (await api(app.url, owner.accessToken).get(`/api/tasks/${task.id}/ops?from=2`)).body.ops as { clientId: string }[]
+  t.equal(new Set(ops.map((o) => o.clientId)).size, 2, 'each tab wrote as its own writer (two clientIds in the op log)')
 })

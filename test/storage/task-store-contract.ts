@@ -69,6 +69,19 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     t.same(await store.commitCreate(createRow(randomUUID(), taskId)), { kind: 'committed' }, 'the same id in another org is another task')
   })
 
+  t.test('loadTasks: the tasks of the org among the ids, in one read; absent and foreign ids left out', async (t) => {
+    const { store } = await make(t)
+    const orgId = randomUUID()
+    const [a, b] = [randomUUID(), randomUUID()]
+    for (const id of [a, b]) t.same(await store.commitCreate(createRow(orgId, id, { title: id })), { kind: 'committed' })
+    const foreign = randomUUID()
+    t.same(await store.commitCreate(createRow(randomUUID(), foreign)), { kind: 'committed' })
+    t.same(await store.loadTasks(orgId, []), [], 'no ids, no read')
+    const found = await store.loadTasks(orgId, [b, randomUUID(), a, foreign, a])
+    t.same(found.map((s) => s.id).sort(), [a, b].sort(), 'each of the org once')
+    for (const s of found) t.same(s, await store.loadTask(orgId, s.id), 'the same snapshot as a single read')
+  })
+
   t.test('commitOps: one outcome per row, in order; a stale row or a recorded (clientId, seq) writes nothing', async (t) => {
     const { store, probe } = await make(t)
     const orgId = randomUUID()

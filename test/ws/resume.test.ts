@@ -95,11 +95,11 @@ t.test('resume', async (t) => {
       await other.request({ type: 'op', taskId, baseRev: 5, seq: s, op: { title: ['x'] } }, 'ack', (m) => m.seq === s)
     }
     // Test hooks on the real sequencer: commit an op right after each read of the resume.
-    const { snapshot, opsSince } = app.sequencer
-    t.teardown(() => Object.assign(app.sequencer, { snapshot, opsSince }))
+    const { snapshots, opsSince } = app.sequencer
+    t.teardown(() => Object.assign(app.sequencer, { snapshots, opsSince }))
     let armed = true
-    app.sequencer.snapshot = async function (this: typeof app.sequencer, ...args: Parameters<typeof snapshot>) {
-      const result = await snapshot.apply(this, args)
+    app.sequencer.snapshots = async function (this: typeof app.sequencer, ...args: Parameters<typeof snapshots>) {
+      const result = await snapshots.apply(this, args)
       if (armed) await commitNow() // rev 6: after the snapshot read
       return result
     }
@@ -114,7 +114,7 @@ t.test('resume', async (t) => {
     const s = await TestSocket.ready(url, owner.accessToken)
     await s.request({ type: 'subscribe', since: { [taskId]: 2 } }, 'subscribed')
     await s.next('op', (m) => m.taskId === taskId && m.rev === 7)
-    Object.assign(app.sequencer, { snapshot, opsSince })
+    Object.assign(app.sequencer, { snapshots, opsSince })
     await commitNow() // rev 8
     await s.next('op', (m) => m.taskId === taskId && m.rev === 8)
     t.same(stream(s, taskId).map((m: Msg) => [m.type, m.rev]), [3, 4, 5, 6, 7, 8].map((r) => ['op', r]))

@@ -8,6 +8,7 @@
 import { sql } from 'drizzle-orm'
 import type { Database, Executor } from '../db.js'
 import { purgeTombstones, trimOpLog, trimSyncLog, type PurgeCounts } from './jobs.js'
+import { purgeEvents } from '../events/outbox.js'
 
 /** Any constant: the advisory lock key of housekeeping. */
 export const HOUSEKEEPING_LOCK = 7_240_312
@@ -19,6 +20,8 @@ export interface HousekeepingOptions {
   syncLogTtlDays: number
   /** Ops kept per task (REPLAY_WINDOW_OPS). */
   replayWindowOps: number
+  /** Days a delivered event is kept (EVENT_RETENTION_DAYS); absent: events are not purged. */
+  eventRetentionDays?: number
   /** Do everything, report it, and roll it back. */
   dryRun?: boolean
   /** Skip the run when the last one finished less than this many ms ago (0: always run). */
@@ -37,6 +40,8 @@ export interface HousekeepingReport {
   purged?: PurgeCounts
   syncLogTrimmed?: number
   opsTrimmed?: number
+  /** Delivered events purged from the outbox. */
+  eventsPurged?: number
 }
 
 class DryRun extends Error {
@@ -61,7 +66,8 @@ export async function runHousekeeping(database: Database, opts: HousekeepingOpti
       const purged = await purgeTombstones(database, tx, new Date(now.getTime() - opts.tombstoneTtlDays * DAY_MS))
       const syncLogTrimmed = await trimSyncLog(database, tx, new Date(now.getTime() - opts.syncLogTtlDays * DAY_MS))
       const opsTrimmed = await trimOpLog(database, tx, opts.replayWindowOps)
-      const report: HousekeepingReport = { ...base, ran: true, durationMs: Date.now() - started, purged, syncLogTrimmed, opsTrimmed }
+      const eventsPurged = opts.eventRetentionDays === undefined ? undefined : await purgeEvents(database, new Date(now.getTime() - opts.eventRetentionDays * DAY_MS), tx)
+      const report: HousekeepingReport = { ...base, ran: true, durationMs: Date.now() - started, purged, syncLogTrimmed, opsTrimmed, eventsPurged }
       if (opts.dryRun) throw new DryRun(report)
       await database.rows(
         sql`insert into sync_state (key, value) values (${STATE_KEY}, ${JSON.stringify({ lastRunAt: now.toISOString(), report })}::jsonb)

@@ -1,4 +1,4 @@
-/** Admin (owners and admins): users, devices, projects, the sync log, the organization's conflict queue. */
+/** Admin (owners and admins): users, devices, projects, the sync log, the organization's conflict queue, webhooks. */
 import { useState, type FormEvent, type ReactNode } from 'react'
 import { api, type Session } from '../session.js'
 import { all, nameOf, usePeople, useProjects, useResource, type Person } from '../data.js'
@@ -6,8 +6,9 @@ import { Link } from '../router.js'
 import { announce } from '../announce.js'
 import { dateTime } from '../task-fields.js'
 import { ConflictQueue } from './conflict-queue.js'
+import { Webhooks } from './webhooks.js'
 
-const SECTIONS = { users: 'Users', devices: 'Devices', projects: 'Projects', 'sync-log': 'Sync log', conflicts: 'Conflicts' } as const
+const SECTIONS = { users: 'Users', devices: 'Devices', projects: 'Projects', 'sync-log': 'Sync log', conflicts: 'Conflicts', webhooks: 'Webhooks' } as const
 type Section = keyof typeof SECTIONS
 const ROLES = ['owner', 'admin', 'member', 'viewer'] as const
 
@@ -28,6 +29,7 @@ export function Admin({ section, session }: { section: string; session: Session 
       {s === 'projects' && <Projects />}
       {s === 'sync-log' && <SyncLog />}
       {s === 'conflicts' && <ConflictQueue all />}
+      {s === 'webhooks' && <Webhooks />}
     </section>
   )
 }

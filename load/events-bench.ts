@@ -1,0 +1,117 @@
+/**
+ * Events out under the real-time load: the load scenario (load/run.ts, default
+ * 100 tasks × 10 sockets) run side by side without and with one webhook endpoint
+ * subscribed to every event ('*'), alternating, so the box's drift hits both alike.
+ * The endpoint is a receiver in this process that verifies every delivery with the
+ * Standard Webhooks library and times commit → delivery (the event's `at`, taken
+ * just before its commit statement, to the arrival here; one clock). The outbox
+ * backlog is sampled from /metrics every 500 ms during the runs with the endpoint.
+ *
+ *   npx tsx load/events-bench.ts --pairs 2 --duration 20
+ */
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { readFileSync, mkdirSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import type { AddressInfo } from 'node:net'
+import { Webhook } from 'standardwebhooks'
+import { Histogram } from './histogram.js'
+
+const { values: args } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    pairs: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '20' },
+    tasks: { type: 'string', default: '100' },
+    'sockets-per-task': { type: 'string', default: '10' },
+  },
+})
+const log = (...a: unknown[]) => console.log(`[events-bench ${new Date().toISOString().slice(11, 19)}]`, ...a)
+
+const secret = `whsec_${randomBytes(24).toString('base64')}`
+const verifier = new Webhook(secret)
+let latency = new Histogram()
+let seen = new Set<string>()
+let duplicates = 0
+let forged = 0
+const receiver = createServer((req, res) => {
+  const chunks: Buffer[] = []
+  req.on('data', (c: Buffer) => chunks.push(c))
+  req.on('end', () => {
+    const arrived = Date.now()
+    try {
+      const event = verifier.verify(Buffer.concat(chunks).toString('utf8'), req.headers as Record<string, string>) as { data: { id: string; at: string } }
+      if (seen.has(event.data.id)) duplicates++
+      seen.add(event.data.id)
+      latency.record(Math.max(0, arrived - Date.parse(event.data.at)))
+    } catch {
+      forged++
+    }
+    res.writeHead(204).end()
+  })
+})
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
+
+async function backlog(): Promise<number | null> {
+  try {
+    const text = await (await fetch('http://127.0.0.1:4100/metrics')).text()
+    const m = /^tasksync_events_pending\{[^}]*\} (\d+)/m.exec(text)
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
+
+interface RunResult {
+  committedOpsPerS: number
+  ackMs: { p99: number }
+}
+
+async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { backlogMax?: number; backlogLast?: number }> {
+  mkdirSync('load/results', { recursive: true })
+  const out = `load/results/events-bench-${withEndpoint ? 'hook' : 'base'}-${i}.json`
+  const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
+  const child = spawn(process.execPath, ['--import', 'tsx', 'load/run.ts', '--tasks', args.tasks!, '--sockets-per-task', args['sockets-per-task']!, '--duration', args.duration!, '--out', out], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  const samples: number[] = []
+  const timer = withEndpoint ? setInterval(() => void backlog().then((n) => n !== null && samples.push(n)), 500) : undefined
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  clearInterval(timer)
+  if (code !== 0) throw new Error(`load/run.ts exited ${code}`)
+  const r = JSON.parse(readFileSync(out, 'utf8')) as RunResult
+  return { ...r, backlogMax: samples.length ? Math.max(...samples) : undefined, backlogLast: samples.at(-1) }
+}
+
+const rows: string[] = []
+const drops: number[] = []
+const all = new Histogram()
+for (let i = 0; i < Number(args.pairs); i++) {
+  const order = i % 2 === 0 ? [false, true] : [true, false]
+  const pair: Record<string, Awaited<ReturnType<typeof runLoad>>> = {}
+  for (const hook of order) {
+    latency = new Histogram()
+    seen = new Set()
+    log(`pair ${i + 1}: ${hook ? 'with the endpoint' : 'without'}`)
+    pair[hook ? 'hook' : 'base'] = await runLoad(hook, i)
+    if (hook) {
+      all.merge(latency)
+      rows.push(
+        `pair ${i + 1} with endpoint: ${Math.round(pair.hook.committedOpsPerS)} ops/s; ${seen.size} events delivered (${duplicates} duplicates, ${forged} failed verification); ` +
+          `commit→delivery ms p50 ${latency.percentile(50).toFixed(1)} p99 ${latency.percentile(99).toFixed(1)} max ${latency.percentile(100).toFixed(0)}; ` +
+          `backlog max ${pair.hook.backlogMax} last ${pair.hook.backlogLast}`,
+      )
+    }
+  }
+  const drop = (1 - pair.hook.committedOpsPerS / pair.base.committedOpsPerS) * 100
+  drops.push(drop)
+  rows.push(`pair ${i + 1}: without ${Math.round(pair.base.committedOpsPerS)} ops/s, with ${Math.round(pair.hook.committedOpsPerS)} ops/s: ${drop.toFixed(1)} % drop; ack p99 ${pair.base.ackMs.p99.toFixed(1)} → ${pair.hook.ackMs.p99.toFixed(1)} ms`)
+}
+console.log('\n== events bench ==')
+for (const r of rows) console.log(r)
+console.log(`all runs with the endpoint: commit→delivery ms p50 ${all.percentile(50).toFixed(1)} p99 ${all.percentile(99).toFixed(1)}; mean drop ${(drops.reduce((a, b) => a + b, 0) / drops.length).toFixed(1)} %`)
+receiver.close()
+process.exit(0)

@@ -1,0 +1,147 @@
+/**
+ * Events out: the dispatcher (webhooks, notifications, mails), the due-date scan
+ * and the daily digest on a timer, `notification` messages on the user's sockets
+ * (through the bus, so every instance reaches its own sockets), and the outbox
+ * figures in /metrics. Decorates `app.events`.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { Gauge } from 'prom-client'
+import { EventDispatcher } from './dispatcher.js'
+import { createMailer, type Mailer } from './mailer.js'
+import { outboxFigures, purgeEvents, scanDueDates, type OutboxFigures } from '../storage/events/outbox.js'
+import { runDigests } from '../storage/events/notifications.js'
+import type { NotificationDto } from './types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    events: {
+      dispatcher: EventDispatcher
+      mailer: Mailer
+      /** One due-date scan now (task.due_soon, task.overdue); how many events it emitted. */
+      scanDueDates(): Promise<number>
+      /** Sends the digests that are due now; how many. */
+      runDigests(): Promise<number>
+      /** Deletes delivered events older than EVENT_RETENTION_DAYS; how many. */
+      purge(days?: number): Promise<number>
+      figures(): Promise<OutboxFigures>
+    }
+  }
+}
+
+const CHANNEL = 'notifications'
+
+interface NotificationNotice {
+  orgId: string
+  userId: string
+  notification: NotificationDto
+}
+
+export default fp(
+  async (app) => {
+    const { config, database, bus } = app
+    const log = app.log.child({ module: 'events' })
+    const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, dataDir: config.DATA_DIR })
+    if (!config.SMTP_URL) log.info({ mailDir: mailer.target }, `no SMTP_URL: notification mails are written as .eml files to ${mailer.target}`)
+
+    const dispatcher = new EventDispatcher({
+      database,
+      mailer,
+      instanceId: config.INSTANCE_ID,
+      publicUrl: config.PUBLIC_URL,
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      allowPrivate: config.WEBHOOK_ALLOW_PRIVATE === 'true',
+      retryBaseMs: config.WEBHOOK_RETRY_BASE_MS,
+      retryWindowMs: config.WEBHOOK_RETRY_WINDOW_S * 1000,
+      concurrency: config.WEBHOOK_CONCURRENCY,
+      endpointConcurrency: config.WEBHOOK_ENDPOINT_CONCURRENCY,
+      pollMs: config.EVENT_POLL_MS,
+      leaseMs: Math.max(config.EVENT_LEASE_MS, config.WEBHOOK_TIMEOUT_MS + 1000),
+      log,
+      onNotifications: (items) => {
+        for (const n of items) {
+          const { orgId, userId, ...notification } = n
+          const notice: NotificationNotice = { orgId, userId, notification }
+          bus.publish(CHANNEL, JSON.stringify(notice)).catch((err) => log.warn({ err }, 'notification not pushed to sockets (it is in the list)'))
+        }
+      },
+    })
+
+    const digestMail = createDigestSender(mailer, config.PUBLIC_URL)
+    app.decorate('events', {
+      dispatcher,
+      mailer,
+      scanDueDates: () => scanDueDates(database),
+      runDigests: () => runDigests(database, digestMail),
+      purge: (days = config.EVENT_RETENTION_DAYS) => purgeEvents(database, new Date(Date.now() - days * 86_400_000)),
+      figures: () => outboxFigures(database),
+    })
+
+    // Each instance pushes to its own sockets of the person.
+    const unsubscribe = await bus.subscribe(CHANNEL, (payload) => {
+      const notice = JSON.parse(payload) as NotificationNotice
+      for (const s of app.gateway.sessions) {
+        if (s.orgId === notice.orgId && s.userId === notice.userId) s.send({ type: 'notification', notification: notice.notification })
+      }
+    })
+
+    registerOutboxMetrics(app)
+
+    let scanTimer: NodeJS.Timeout | undefined
+    let scanning: Promise<unknown> = Promise.resolve()
+    const scanMs = config.DUE_SCAN_INTERVAL_S * 1000
+    const scan = () => {
+      scanning = Promise.all([
+        scanDueDates(database).then((n) => n > 0 && dispatcher.wake()),
+        runDigests(database, digestMail),
+      ])
+        .catch((err) => log.warn({ err }, 'due-date scan or digest failed; retrying next interval'))
+        .finally(() => {
+          if (scanTimer) scanTimer = setTimeout(scan, scanMs).unref()
+        })
+    }
+    app.addHook('onReady', async () => {
+      if (config.EVENT_DISPATCH === 'true') dispatcher.start()
+      if (scanMs > 0) scanTimer = setTimeout(scan, Math.round(scanMs * Math.random())).unref()
+    })
+    app.addHook('preClose', async () => {
+      clearTimeout(scanTimer)
+      scanTimer = undefined
+      await scanning
+      await dispatcher.stop()
+    })
+    app.addHook('onClose', async () => {
+      await unsubscribe().catch(() => {})
+      mailer.close()
+    })
+  },
+  { name: 'events', dependencies: ['config', 'storage', 'bus', 'metrics', 'ws'] },
+)
+
+function createDigestSender(mailer: Mailer, publicUrl: string) {
+  return (d: Parameters<Parameters<typeof runDigests>[1]>[0]) =>
+    mailer.send({
+      to: d.email,
+      subject: `Your tasksync digest for ${d.day}: ${d.items.length} notification${d.items.length === 1 ? '' : 's'}`,
+      text: [`Hello ${d.displayName},`, '', ...d.items.map((i) => `- ${i.title}${i.taskId ? ` (${publicUrl.replace(/\/$/, '')}/tasks/${i.taskId})` : ''}`), '', '— tasksync'].join('\n'),
+    })
+}
+
+/** Outbox figures, read at scrape time. */
+function registerOutboxMetrics(app: FastifyInstance): void {
+  let last: Promise<OutboxFigures> | null = null
+  const read = () => (last ??= app.events.figures().finally(() => setTimeout(() => (last = null), 500).unref()))
+  const gauge = (name: string, help: string, pick: (f: OutboxFigures) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [app.metrics.registry],
+      async collect() {
+        this.set(pick(await read()))
+      },
+    })
+  gauge('tasksync_events_pending', 'Outbox events not yet fanned out plus webhook deliveries not yet made', (f) => f.pendingEvents + f.pendingDeliveries)
+  gauge('tasksync_events_delivered', 'Webhook deliveries made (kept until EVENT_RETENTION_DAYS)', (f) => f.delivered)
+  gauge('tasksync_events_retrying', 'Pending webhook deliveries that failed at least once', (f) => f.retrying)
+  gauge('tasksync_events_dead', 'Webhook deliveries out of retries (dead letters)', (f) => f.dead)
+}

@@ -1,0 +1,123 @@
+/**
+ * One HTTP POST of a webhook delivery: signed the Standard Webhooks way (the
+ * `standardwebhooks` library), no redirect followed (a 3xx is a failure), bounded
+ * in time, and refused when the target resolves to a private, loopback or
+ * link-local address unless allowed (checked on the address actually connected to,
+ * so a DNS answer that changes between check and connect cannot slip through).
+ */
+import http from 'node:http'
+import https from 'node:https'
+import { BlockList, isIP } from 'node:net'
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
+import { Webhook } from 'standardwebhooks'
+
+const PRIVATE = new BlockList()
+for (const [net, bits] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) PRIVATE.addSubnet(net, bits, 'ipv4')
+for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE.addSubnet(net, bits, 'ipv6')
+
+/** True for addresses a webhook may not reach unless WEBHOOK_ALLOW_PRIVATE=true. */
+export function isPrivateAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return PRIVATE.check(mapped[1], 'ipv4')
+  const family = isIP(address)
+  if (family === 0) return true
+  return PRIVATE.check(address, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** Why a target URL may not be used (literal addresses and names only; DNS is checked at connect time), or null. */
+export function refuseTarget(url: string, allowPrivate: boolean): string | null {
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    return 'url is not a valid URL'
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return 'url must be http or https'
+  if (u.username || u.password) return 'url must not carry credentials'
+  if (allowPrivate) return null
+  const host = u.hostname.replace(/^\[|\]$/g, '')
+  if (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && isPrivateAddress(host))) {
+    return 'url points to a private or loopback address (set WEBHOOK_ALLOW_PRIVATE=true to allow)'
+  }
+  return null
+}
+
+export interface SendResult {
+  ok: boolean
+  status: number | null
+  error: string | null
+  latencyMs: number
+}
+
+export interface SendOptions {
+  timeoutMs: number
+  allowPrivate: boolean
+  /** Names the sending instance in the user-agent (for operators reading a receiver's log). */
+  instanceId: string
+}
+
+/** Signs and posts one delivery; never throws. */
+export function sendWebhook(url: string, secret: string, msgId: string, payload: string, opts: SendOptions): Promise<SendResult> {
+  const started = performance.now()
+  const done = (status: number | null, error: string | null): SendResult => ({
+    ok: status !== null && status >= 200 && status < 300,
+    status,
+    error,
+    latencyMs: Math.round(performance.now() - started),
+  })
+  const refused = refuseTarget(url, opts.allowPrivate)
+  if (refused) return Promise.resolve(done(null, refused))
+  const now = new Date()
+  const signature = new Webhook(secret).sign(msgId, now, payload)
+  const target = new URL(url)
+  const lookup = (hostname: string, options: object, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) =>
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return cb(err, [])
+      const bad = !opts.allowPrivate && addresses.find((a) => isPrivateAddress(a.address))
+      if (bad) return cb(new Error(`${hostname} resolves to a private address ${bad.address}`), [])
+      cb(null, addresses)
+    })
+  return new Promise((resolve) => {
+    const request = (target.protocol === 'https:' ? https : http).request(
+      target,
+      {
+        method: 'POST',
+        lookup: lookup as never,
+        agent: false,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': `tasksync-webhooks (${opts.instanceId})`,
+          'webhook-id': msgId,
+          'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+          'webhook-signature': signature,
+          'content-length': Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        // The body is not used; read (and drop) at most 64 KiB of it so the socket closes cleanly.
+        let read = 0
+        res.on('data', (chunk: Buffer) => {
+          read += chunk.length
+          if (read > 65_536) res.destroy()
+        })
+        const status = res.statusCode ?? null
+        const finish = () => {
+          clearTimeout(timer)
+          resolve(done(status, status !== null && status >= 200 && status < 300 ? null : `receiver answered ${status}`))
+        }
+        res.on('end', finish)
+        res.on('close', finish)
+        res.on('error', finish)
+      },
+    )
+    const timer = setTimeout(() => request.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs)
+    request.on('error', (err) => {
+      clearTimeout(timer)
+      resolve(done(null, err.message))
+    })
+    request.end(payload)
+  })
+}

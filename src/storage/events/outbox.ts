@@ -1,0 +1,182 @@
+/**
+ * The outbox's read side: fan-out of new events into webhook deliveries and
+ * notifications (exactly once: in one transaction with marking them done),
+ * the due-date scans that emit task.due_soon / task.overdue once per due date,
+ * the purge of old events and the figures for /metrics.
+ */
+import { sql } from 'drizzle-orm'
+import type { Database, Executor } from '../db.js'
+import type { NewNotification, NotificationDto, StoredEvent } from '../../events/types.js'
+import type { Person, TaskFacts } from '../../events/rules.js'
+import { iso } from '../tasks.js'
+import { toNotification, type NotificationRow } from './notifications.js'
+
+/** Any constant: the one fan-out running at a time across instances holds it. */
+const FANOUT_LOCK = 7_240_314
+
+export interface EventRow {
+  seq: string | number
+  id: string
+  org_id: string
+  type: StoredEvent['type']
+  task_id: string | null
+  rev: number | null
+  actor_id: string | null
+  at: string
+  change: Record<string, unknown>
+}
+
+export const eventColumns = (p: string) =>
+  sql.raw(`${p}seq, ${p}id, ${p}org_id, ${p}type, ${p}task_id, ${p}rev, ${p}actor_id, ${p}change, to_char(${p}at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at`)
+
+export function toEvent(r: EventRow): StoredEvent {
+  return { seq: Number(r.seq), id: r.id, orgId: r.org_id, type: r.type, taskId: r.task_id, rev: r.rev === null ? null : Number(r.rev), actorId: r.actor_id, at: r.at, change: r.change }
+}
+
+/** What fan-out needs to know to derive notifications. */
+export interface FanOutFacts {
+  people: Map<string, Person[]>
+  tasks: Map<string, TaskFacts>
+}
+
+export const taskKey = (orgId: string, taskId: string) => `${orgId}:${taskId}`
+
+export interface FanOutResult {
+  events: StoredEvent[]
+  notifications: Array<NotificationDto & { orgId: string; userId: string }>
+}
+
+/**
+ * Takes up to `limit` events not yet fanned out, oldest first, writes a delivery
+ * for every active endpoint of their organization subscribed to their type and
+ * the notifications `derive` makes of them, and marks them fanned out — all in one
+ * transaction, so each event is fanned out exactly once. One instance at a time
+ * (a try-lock: the others skip the round), which keeps deliveries of a task in seq order.
+ */
+export async function fanOut(
+  database: Database,
+  limit: number,
+  derive: (events: StoredEvent[], facts: FanOutFacts) => NewNotification[],
+): Promise<FanOutResult> {
+  return database.db.transaction(async (tx) => {
+    const [lock] = await database.rows<{ ok: boolean }>(sql`select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok`, tx)
+    if (!lock.ok) return { events: [], notifications: [] }
+    const rows = await database.rows<EventRow>(sql`
+      select ${eventColumns('')} from events where fanned_out_at is null
+      order by seq limit ${limit}::int for update skip locked`, tx)
+    if (rows.length === 0) return { events: [], notifications: [] }
+    const events = rows.map(toEvent)
+    const seqs = `{${events.map((e) => e.seq).join(',')}}`
+    await database.rows(sql`
+      insert into webhook_deliveries (org_id, endpoint_id, event_seq, order_key, state)
+      select e.org_id, w.id, e.seq, coalesce(e.task_id, e.id), case when w.failing_since is null then 'pending' else 'dead' end
+      from events e join webhook_endpoints w on w.org_id = e.org_id and w.active
+        and (w.events @> '["*"]'::jsonb or w.events @> jsonb_build_array(e.type))
+      where e.seq = any(${seqs}::bigint[]) and e.type <> 'webhook.test'
+      order by e.seq
+      on conflict (endpoint_id, event_seq) do nothing`, tx)
+    const derived = derive(events, await loadFacts(database, events, tx))
+    const notifications = derived.length === 0 ? [] : await insertNotifications(database, derived, tx)
+    await database.rows(sql`update events set fanned_out_at = now() where seq = any(${seqs}::bigint[])`, tx)
+    return { events, notifications }
+  })
+}
+
+async function loadFacts(database: Database, events: StoredEvent[], tx: Executor): Promise<FanOutFacts> {
+  const people = new Map<string, Person[]>()
+  const tasks = new Map<string, TaskFacts>()
+  const wanted = events.filter((e) => e.taskId && /^(task|comment)\./.test(e.type))
+  if (wanted.length === 0) return { people, tasks }
+  const orgs = `{${[...new Set(wanted.map((e) => e.orgId))].join(',')}}`
+  const pairs = JSON.stringify(wanted.map((e) => ({ org_id: e.orgId, id: e.taskId })))
+  const users = await database.rows<{ org_id: string; id: string; email: string; display_name: string }>(sql`
+    select org_id, id, email, display_name from users where org_id = any(${orgs}::uuid[]) and deactivated_at is null`, tx)
+  for (const u of users) people.set(u.org_id, [...(people.get(u.org_id) ?? []), { id: u.id, email: u.email, displayName: u.display_name }])
+  const found = await database.rows<{ org_id: string; id: string; title: string; assignee_id: string | null; created_by: string }>(sql`
+    select t.org_id, t.id, t.content->>'title' as title, t.assignee_id, t.created_by
+    from tasks t join (select distinct * from jsonb_to_recordset(${pairs}::jsonb) as x(org_id uuid, id uuid)) x
+      on t.org_id = x.org_id and t.id = x.id`, tx)
+  for (const t of found) tasks.set(taskKey(t.org_id, t.id), { title: t.title, assigneeId: t.assignee_id, createdBy: t.created_by })
+  return { people, tasks }
+}
+
+async function insertNotifications(database: Database, items: NewNotification[], tx: Executor): Promise<FanOutResult['notifications']> {
+  const json = JSON.stringify(items.map((n) => ({ org_id: n.orgId, user_id: n.userId, kind: n.kind, event_id: n.eventId, task_id: n.taskId, title: n.title })))
+  const rows = await database.rows<NotificationRow & { org_id: string; user_id: string }>(sql`
+    with n as (select * from jsonb_to_recordset(${json}::jsonb) as x(org_id uuid, user_id uuid, kind text, event_id uuid, task_id uuid, title text)),
+    ins as (
+      insert into notifications (org_id, user_id, kind, event_id, task_id, title, mail)
+      select n.org_id, n.user_id, n.kind, n.event_id, n.task_id, n.title,
+        case coalesce(s.prefs->>n.kind, 'immediately') when 'digest' then 'digest' when 'off' then 'none' else 'pending' end
+      from n left join notification_settings s on s.org_id = n.org_id and s.user_id = n.user_id
+      on conflict (user_id, event_id, kind) do nothing
+      returning *)
+    select org_id, user_id, id, kind, task_id, event_id, title, ${iso(sql`created_at`)} as created_at, null as read_at from ins`, tx)
+  return rows.map((r) => ({ ...toNotification(r), orgId: r.org_id, userId: r.user_id }))
+}
+
+/**
+ * Emits task.due_soon (due within 24 h) and task.overdue (due passed) for live
+ * tasks not done or cancelled: once per task, due date and kind, whichever
+ * instance runs it first (the due_alerts key decides). Task content is not touched.
+ */
+export async function scanDueDates(database: Database): Promise<number> {
+  const rows = await database.rows<{ n: number }>(sql`
+    with due as (
+      select org_id, id, (content->>'dueAt')::timestamptz as due_at, rev from tasks
+      where not deleted and status not in ('done', 'cancelled') and content->>'dueAt' is not null),
+    found as (
+      select org_id, id, due_at, rev, case when due_at <= now() then 'overdue' else 'due_soon' end as kind
+      from due where due_at <= now() + interval '24 hours'),
+    alerts as (
+      insert into due_alerts (org_id, task_id, due_at, kind)
+      select org_id, id, due_at, kind from found
+      on conflict do nothing returning org_id, task_id, due_at, kind),
+    ev as (
+      insert into events (org_id, type, task_id, rev, change)
+      select a.org_id, 'task.' || a.kind, a.task_id, f.rev,
+        jsonb_build_object('dueAt', to_char(a.due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+      from alerts a join found f on f.org_id = a.org_id and f.id = a.task_id
+      returning 1)
+    select count(*)::int as n from ev`)
+  return Number(rows[0]?.n ?? 0)
+}
+
+/** Deletes fanned-out events from before `cutoff` whose deliveries were all delivered (dead letters and pending ones keep theirs). */
+export async function purgeEvents(database: Database, cutoff: Date, exec?: Executor): Promise<number> {
+  const rows = await database.rows<{ n: number }>(sql`
+    with gone as (
+      delete from events e where e.fanned_out_at is not null and e.at < ${cutoff.toISOString()}::timestamptz
+        and not exists (select 1 from webhook_deliveries d where d.event_seq = e.seq and d.state <> 'delivered')
+      returning seq),
+    d as (delete from webhook_deliveries where event_seq in (select seq from gone))
+    select count(*)::int as n from gone`, exec)
+  return Number(rows[0]?.n ?? 0)
+}
+
+export interface OutboxFigures {
+  /** Events not yet fanned out, plus deliveries still to make. */
+  pendingEvents: number
+  pendingDeliveries: number
+  delivered: number
+  /** Pending deliveries that failed at least once. */
+  retrying: number
+  dead: number
+}
+
+export async function outboxFigures(database: Database): Promise<OutboxFigures> {
+  const [r] = await database.rows<Record<string, string | number>>(sql`
+    select (select count(*) from events where fanned_out_at is null) as pending_events,
+      count(*) filter (where state = 'pending') as pending,
+      count(*) filter (where state = 'delivered') as delivered,
+      count(*) filter (where state = 'pending' and last_error is not null) as retrying,
+      count(*) filter (where state = 'dead') as dead
+    from webhook_deliveries`)
+  return {
+    pendingEvents: Number(r.pending_events),
+    pendingDeliveries: Number(r.pending),
+    delivered: Number(r.delivered),
+    retrying: Number(r.retrying),
+    dead: Number(r.dead),
+  }
+}

@@ -1,0 +1,55 @@
+/** The pure notification rules: mentions and who is told what (fast-check properties). */
+import t from 'tap'
+import fc from 'fast-check'
+import { mentionedIn, notificationsFor, type Person } from '../../src/events/rules.js'
+import type { StoredEvent } from '../../src/events/types.js'
+
+const name = fc.stringMatching(/^[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8})?$/)
+const person = fc.record({ id: fc.uuid(), email: fc.stringMatching(/^[a-z]{1,8}@[a-z]{1,6}\.test$/), displayName: name })
+
+t.test('a mention by display name or email finds the person, case-insensitively, wherever it stands', async (t) => {
+  fc.assert(
+    fc.property(person, fc.boolean(), fc.string({ maxLength: 20 }), fc.constantFrom('', ' ', '.', ', thanks', '!'), (p, byEmail, before, after) => {
+      const handle = byEmail ? p.email : p.displayName
+      const body = `${before} @${handle.toUpperCase()}${after}`
+      return mentionedIn(body, [p]).length === 1
+    }),
+  )
+})
+
+t.test('a longer name does not mention a shorter one; no @ mentions nobody', async (t) => {
+  fc.assert(
+    fc.property(person, fc.stringMatching(/^[a-z0-9]{1,5}$/), (p, more) => {
+      const other: Person = { ...p, id: 'x', email: 'nobody@x.test' }
+      return mentionedIn(`@${p.displayName}${more}`, [other]).length === 0 && mentionedIn(`${p.displayName} ${p.email}`, [p]).length === 0
+    }),
+  )
+})
+
+t.test('never a notification for the actor, at most one per person per event', async (t) => {
+  fc.assert(
+    fc.property(fc.uniqueArray(person, { minLength: 1, maxLength: 5, selector: (p) => p.id }), fc.nat(), fc.nat(), fc.nat(), (people, ai, bi, ci) => {
+      const actor = people[ai % people.length]
+      const assignee = people[bi % people.length]
+      const creator = people[ci % people.length]
+      const body = people.map((p) => `@${p.displayName}`).join(' ')
+      const base = { seq: 1, id: 'e', orgId: 'o', taskId: 't', rev: 2, actorId: actor.id, at: '2026-01-01T00:00:00.000Z' }
+      const events: StoredEvent[] = [
+        { ...base, type: 'comment.created', change: { comment: { body } } },
+        { ...base, type: 'task.updated', change: { fields: { assigneeId: { from: null, to: assignee.id } } } },
+      ]
+      return events.every((e) => {
+        const out = notificationsFor(e, { people, task: { title: 'T', assigneeId: assignee.id, createdBy: creator.id } })
+        return out.every((n) => n.userId !== actor.id) && new Set(out.map((n) => n.userId)).size === out.length
+      })
+    }),
+  )
+})
+
+t.test('overdue goes to the assignee, or the creator when nobody is assigned', async (t) => {
+  const a = { id: 'a', email: 'a@x.test', displayName: 'A' }
+  const c = { id: 'c', email: 'c@x.test', displayName: 'C' }
+  const e: StoredEvent = { seq: 1, id: 'e', orgId: 'o', type: 'task.overdue', taskId: 't', rev: 3, actorId: null, at: '', change: {} }
+  t.same(notificationsFor(e, { people: [a, c], task: { title: 'T', assigneeId: 'a', createdBy: 'c' } }).map((n) => [n.userId, n.kind]), [['a', 'overdue']])
+  t.same(notificationsFor(e, { people: [a, c], task: { title: 'T', assigneeId: null, createdBy: 'c' } }).map((n) => [n.userId, n.kind]), [['c', 'overdue']])
+})
