@@ -42,10 +42,15 @@ export class ConnectionBreaker {
   readonly socket = (): Socket => {
     if (!this.open) return this.rawSocket(true)
     const s = new Socket()
-    // postgres.js listens for its errors (it takes the socket after a microtask); never an unhandled one.
     s.on('error', () => {})
-    // Failed the way a refused connection fails: postgres.js rejects the waiting queries and carries on.
-    setImmediate(() => s.destroy(connectionError('CONNECTION_BREAKER_OPEN', `PostgreSQL at ${this.opts.host}:${this.opts.port} is unreachable (circuit breaker open; probing)`)))
+    // Failed the way a refused connection fails, once postgres.js writes its first message (its
+    // listeners are on by then; it drops them all when the socket closes, so nothing may follow).
+    s.write = (() => {
+      if (!s.destroyed) {
+        process.nextTick(() => s.destroy(connectionError('CONNECTION_BREAKER_OPEN', `PostgreSQL at ${this.opts.host}:${this.opts.port} is unreachable (circuit breaker open; probing)`)))
+      }
+      return false
+    }) as Socket['write']
     return s
   }
 
