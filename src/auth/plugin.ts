@@ -15,13 +15,19 @@ import { loadSigningKeys, signAccessToken, verifyAccessToken } from './tokens.js
 import { DeviceRevocations } from './revocations.js'
 import { revokeDevice } from '../storage/devices.js'
 import type { SessionDeps } from './sessions.js'
+import { ExternalTokens, unverifiedIssuer } from './external.js'
 
 /** Bus channel on which every instance hears of revoked devices. */
 export const DEVICE_REVOKED_CHANNEL = 'auth:device-revoked'
 
 export interface Tokens {
-  /** Verifies an access token and that its device is not revoked; throws `unauthorized`. */
-  verifyAccess(token: string): Promise<{ principal: Principal; expiresAt: Date }>
+  /**
+   * Verifies an access token (tasksync's own, or the identity provider's when
+   * AUTH_JWKS_URL is set) and that its device and user are live; throws `unauthorized`.
+   * `deviceKey` names the install an identity provider's token is used on (X-Device-Key,
+   * `device_key`); tasksync's own tokens name their device themselves and ignore it.
+   */
+  verifyAccess(token: string, deviceKey?: string): Promise<{ principal: Principal; expiresAt: Date; deviceKey?: string }>
   signAccess(principal: Principal): Promise<{ token: string; expiresAt: Date }>
   /** The public keys when an asymmetric key signs, else null. */
   jwks: { keys: JWK[] } | null
@@ -82,9 +88,17 @@ export default fp(
       })
     app.addHook('onClose', () => unsubscribe())
 
+    const external = config.externalAuth ? new ExternalTokens(config.externalAuth, database.db, config.JWT_CLOCK_SKEW_S) : null
+    /** The identity provider's tokens go to its verifier (chosen by `iss`, then verified); all others are tasksync's own. */
+    const verifySigned = async (token: string, deviceKey: string | undefined) => {
+      if (external && unverifiedIssuer(token) === external.issuer) return { ...(await external.verify(token, deviceKey)), deviceKey }
+      if (!config.builtinAuth) throw new TaskSyncError('unauthorized', 'invalid access token: this server accepts only its identity provider\'s tokens')
+      return verifyAccessToken(keys, token, config.JWT_CLOCK_SKEW_S)
+    }
+
     const tokens: Tokens = {
-      async verifyAccess(token) {
-        const verified = await verifyAccessToken(keys, token, config.JWT_CLOCK_SKEW_S)
+      async verifyAccess(token, deviceKey) {
+        const verified = await verifySigned(token, deviceKey)
         const { orgId, deviceId, userId } = verified.principal
         const owner = await revocations.ownerOf(orgId, deviceId)
         if (owner === null) throw new TaskSyncError('unauthorized', 'this device has been revoked')
@@ -116,8 +130,9 @@ export default fp(
         reply.header('www-authenticate', 'Bearer')
         throw new TaskSyncError('unauthorized', 'an access token is required: Authorization: Bearer <token>')
       }
+      const deviceKey = request.headers['x-device-key']
       try {
-        request.principal = (await tokens.verifyAccess(token)).principal
+        request.principal = (await tokens.verifyAccess(token, typeof deviceKey === 'string' ? deviceKey : undefined)).principal
       } catch (err) {
         if (err instanceof TaskSyncError && err.code === 'unauthorized') reply.header('www-authenticate', 'Bearer error="invalid_token"')
         throw err

@@ -41,3 +41,10 @@ export async function refreshSession(deps: SessionDeps, refreshToken: string): P
   const { token } = await accessFor(deps, user, device)
   return { accessToken: token, refreshToken: next.token, expiresIn: deps.accessTtlS, user, organization, device }
 }
+
+/** With AUTH_BUILTIN=false, the routes of built-in accounts answer this. */
+export function builtinAuthOff(): TaskSyncError {
+  return new TaskSyncError('forbidden', "built-in accounts are turned off on this server (AUTH_BUILTIN=false): sign in with the app's identity provider", {
+    reason: 'builtin_auth_disabled',
+  })
+}

@@ -136,7 +136,8 @@ export class AuthSession {
     this.access = token
     this.expiresAt = expiresAt
     this.lifetime = Math.max(0, expiresAt - Date.now())
-    this.userId ??= str(claims.sub) ?? str(claims.userId) ?? str(claims.uid)
+    // An identity provider's `sub` is not the tasksync user id: the client asks the server for that.
+    if (claims.iss === undefined || claims.iss === 'tasksync') this.userId ??= str(claims.sub) ?? str(claims.userId) ?? str(claims.uid)
     this.deviceId ??= str(claims.deviceId) ?? str(claims.did) ?? str(claims.dev)
     this.schedule()
   }

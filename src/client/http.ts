@@ -32,11 +32,13 @@ export class RestClient {
     private readonly baseUrl: string,
     private readonly fetchFn: FetchLike,
     private readonly token?: () => Promise<string>,
+    /** Headers sent with every request (the device key of an identity provider's token). */
+    private readonly extraHeaders?: () => Record<string, string>,
   ) {}
 
   /** Sends a JSON request; answers the parsed body (undefined for 204). */
   async request<T>(method: string, path: string, body?: unknown, opts: { auth?: boolean } = {}): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' }
+    const headers: Record<string, string> = { accept: 'application/json', ...this.extraHeaders?.() }
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (opts.auth !== false && this.token) headers.authorization = `Bearer ${await this.token()}`
     let res: Response

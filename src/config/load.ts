@@ -15,6 +15,73 @@ export interface Config extends RawConfig {
   generatedSecret: boolean
   /** Origins allowed to open a WebSocket ('*': any), from WS_ALLOWED_ORIGINS or its default. */
   wsOrigins: '*' | readonly string[]
+  /** Whether the built-in accounts (register, login, refresh, tasksync-signed tokens) are on. */
+  builtinAuth: boolean
+  /** The app's identity provider whose access tokens are accepted (from the AUTH_* variables), or null. */
+  externalAuth: ExternalAuthConfig | null
+}
+
+type TasksyncRole = 'owner' | 'admin' | 'member' | 'viewer'
+
+/** Bring-your-own auth, validated: see README "Bring your own auth". */
+export interface ExternalAuthConfig {
+  jwksUrl: URL
+  issuer: string
+  audience: readonly string[]
+  claims: Readonly<{ org: string; role: string; name: string; email: string }>
+  defaultOrg: string | null
+  /** Lower-cased identity-provider role → tasksync role (tasksync's own role names map to themselves). */
+  roleMap: Readonly<Record<string, TasksyncRole>>
+  /** The role of a token with no mapped role; null refuses such tokens. */
+  defaultRole: TasksyncRole | null
+  jwksCacheMs: number
+  jwksCooldownMs: number
+}
+
+const TASKSYNC_ROLES: readonly TasksyncRole[] = ['owner', 'admin', 'member', 'viewer']
+
+/** `idp=tasksync,…` → a lower-cased map; names the bad pair. */
+function roleMapOf(value: string | undefined): Record<string, TasksyncRole> {
+  const map: Record<string, TasksyncRole> = Object.create(null)
+  for (const r of TASKSYNC_ROLES) map[r] = r
+  for (const pair of (value ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = pair.lastIndexOf('=')
+    const from = pair.slice(0, at).trim().toLowerCase()
+    const to = pair.slice(at + 1).trim().toLowerCase() as TasksyncRole
+    if (at <= 0 || !from || !TASKSYNC_ROLES.includes(to)) {
+      throw new ConfigError(`AUTH_ROLE_MAP: ${JSON.stringify(pair)} is not idpRole=owner|admin|member|viewer`)
+    }
+    map[from] = to
+  }
+  return map
+}
+
+function externalAuthOf(raw: RawConfig, production: boolean): ExternalAuthConfig | null {
+  if (!raw.AUTH_JWKS_URL) {
+    if (raw.AUTH_ISSUER || raw.AUTH_AUDIENCE) throw new ConfigError('AUTH_ISSUER and AUTH_AUDIENCE need AUTH_JWKS_URL')
+    return null
+  }
+  if (!raw.AUTH_ISSUER) throw new ConfigError('AUTH_ISSUER is required with AUTH_JWKS_URL')
+  if (!raw.AUTH_AUDIENCE) throw new ConfigError('AUTH_AUDIENCE is required with AUTH_JWKS_URL')
+  if (raw.AUTH_ISSUER === 'tasksync') throw new ConfigError('AUTH_ISSUER must not be "tasksync", the issuer of the built-in tokens')
+  let jwksUrl: URL
+  try {
+    jwksUrl = new URL(raw.AUTH_JWKS_URL)
+  } catch {
+    throw new ConfigError('AUTH_JWKS_URL is not a URL')
+  }
+  if (production && jwksUrl.protocol !== 'https:') throw new ConfigError('AUTH_JWKS_URL must be https when NODE_ENV=production')
+  return Object.freeze({
+    jwksUrl,
+    issuer: raw.AUTH_ISSUER,
+    audience: Object.freeze(raw.AUTH_AUDIENCE.split(',').map((a) => a.trim()).filter(Boolean)),
+    claims: Object.freeze({ org: raw.AUTH_CLAIM_ORG, role: raw.AUTH_CLAIM_ROLE, name: raw.AUTH_CLAIM_NAME, email: raw.AUTH_CLAIM_EMAIL }),
+    defaultOrg: raw.AUTH_DEFAULT_ORG ?? null,
+    roleMap: Object.freeze(roleMapOf(raw.AUTH_ROLE_MAP)),
+    defaultRole: raw.AUTH_DEFAULT_ROLE === 'none' ? null : (raw.AUTH_DEFAULT_ROLE as TasksyncRole),
+    jwksCacheMs: raw.AUTH_JWKS_CACHE_S * 1000,
+    jwksCooldownMs: raw.AUTH_JWKS_COOLDOWN_S * 1000,
+  })
 }
 
 /** `*` or a comma-separated list → '*' or the origins, normalized as browsers send them. */
@@ -53,7 +120,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const raw = withDefaults as RawConfig
   const production = raw.NODE_ENV === 'production'
   if (production && !raw.DATABASE_URL) throw new ConfigError('DATABASE_URL is required when NODE_ENV=production')
-  if (production && !raw.JWT_SECRET && !raw.JWT_PRIVATE_KEY)
+  const builtinAuth = raw.AUTH_BUILTIN === 'true'
+  const externalAuth = externalAuthOf(raw, production)
+  if (!builtinAuth && !externalAuth) throw new ConfigError('AUTH_BUILTIN=false needs AUTH_JWKS_URL: nobody could sign in')
+  if (production && builtinAuth && !raw.JWT_SECRET && !raw.JWT_PRIVATE_KEY)
     throw new ConfigError('JWT_SECRET or JWT_PRIVATE_KEY is required when NODE_ENV=production')
   if (raw.JWT_SECRET && raw.JWT_PRIVATE_KEY) throw new ConfigError('set either JWT_SECRET or JWT_PRIVATE_KEY, not both')
 
@@ -61,8 +131,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   let secret = raw.JWT_SECRET
   let generatedSecret = false
   if (!secret && !raw.JWT_PRIVATE_KEY) {
-    secret = devSecret(dataDir)
-    generatedSecret = true
+    // Without built-in accounts nothing is signed with it: a throwaway secret will do.
+    secret = builtinAuth ? devSecret(dataDir) : randomBytes(48).toString('base64url')
+    generatedSecret = builtinAuth
   }
   const config: Config = {
     ...raw,
@@ -82,6 +153,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     generatedSecret,
     wsOrigins: originList(raw.WS_ALLOWED_ORIGINS ?? (production ? raw.CORS_ORIGIN : '*')),
+    builtinAuth,
+    externalAuth,
   }
   return Object.freeze(config)
 }

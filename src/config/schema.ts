@@ -96,6 +96,49 @@ export const ConfigSchema = Type.Object({
   SYNC_PUSH_MAX_MUTATIONS: Int(500, 1),
   SYNC_PUSH_MAX_BYTES: Int(4 * 1024 * 1024, 1024),
   SYNC_PULL_MAX_LIMIT: Int(1000, 1),
+  /** Storage an organization may use for attachments, in bytes (an owner can change it per organization). */
+  ORG_STORAGE_QUOTA_BYTES: Int(1024 * 1024 * 1024, 0),
+  /** Largest single attachment, in bytes. */
+  ATTACHMENT_MAX_BYTES: Int(100 * 1024 * 1024, 1),
+  /** Size of an upload chunk the server asks for (S3 needs at least 5 MiB for every part but the last). */
+  ATTACHMENT_CHUNK_BYTES: Int(8 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+  /** Hours an incomplete upload is kept; then its bytes and its quota reservation are released. */
+  UPLOAD_TTL_H: Int(24, 1, 24 * 365),
+  /** S3-compatible endpoint (e.g. http://127.0.0.1:9000); absent with S3_BUCKET: AWS itself. */
+  S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Bucket of attachments; set it to store them in S3 instead of under DATA_DIR/blobs. */
+  S3_BUCKET: Type.Optional(Type.String({ minLength: 3, maxLength: 63 })),
+  S3_REGION: Type.String({ default: 'us-east-1' }),
+  S3_ACCESS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
+  S3_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** `true` for path-style URLs (MinIO, s3rver, most self-hosted services). */
+  S3_FORCE_PATH_STYLE: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  /** Seconds a signed download URL is valid; downloads from S3 redirect to one. 0: stream them through the server. */
+  S3_SIGNED_URL_TTL_S: Int(300, 0, 7 * 86_400),
+  /** `false` turns the built-in accounts off: register, login, refresh and adding password users answer `forbidden`; only the identity provider's tokens are accepted. */
+  AUTH_BUILTIN: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'true' }),
+  /** Bring your own auth: the JWKS URL of the app's identity provider (its access tokens are then accepted). */
+  AUTH_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** The `iss` the identity provider's tokens carry (required with AUTH_JWKS_URL). */
+  AUTH_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  /** The `aud` tasksync requires in them (comma-separated: any of them; required with AUTH_JWKS_URL). */
+  AUTH_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Claim naming the organization (a dotted path reaches into nested claims). */
+  AUTH_CLAIM_ORG: Type.String({ default: 'org_id', minLength: 1 }),
+  /** Claim naming the role(s): a string or an array of strings. */
+  AUTH_CLAIM_ROLE: Type.String({ default: 'role', minLength: 1 }),
+  AUTH_CLAIM_NAME: Type.String({ default: 'name', minLength: 1 }),
+  AUTH_CLAIM_EMAIL: Type.String({ default: 'email', minLength: 1 }),
+  /** The organization of tokens without the org claim (single-tenant apps); absent: such tokens are refused. */
+  AUTH_DEFAULT_ORG: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  /** Identity-provider roles → tasksync roles, `idp=tasksync` pairs separated by commas (e.g. `editor=member,reader=viewer`). */
+  AUTH_ROLE_MAP: Type.Optional(Type.String({ minLength: 1 })),
+  /** The role of a token whose role claim is absent or maps to no tasksync role; `none` refuses such tokens (403). */
+  AUTH_DEFAULT_ROLE: Type.Union(['owner', 'admin', 'member', 'viewer', 'none'].map((r) => Type.Literal(r)), { default: 'member' }),
+  /** Seconds the identity provider's keys are cached before they are fetched again (an unknown `kid` refetches sooner). */
+  AUTH_JWKS_CACHE_S: Int(600, 1, 86_400),
+  /** Seconds between two fetches of the JWKS caused by unknown `kid`s (against floods of made-up kids). */
+  AUTH_JWKS_COOLDOWN_S: Int(30, 0, 3600),
   /** SMTP server for notification mails (smtp://user:pass@host:port, smtps://…); absent: mails are written as .eml files under DATA_DIR/mail. */
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
   /** From address of notification mails. */

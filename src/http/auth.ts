@@ -9,7 +9,7 @@ import { TaskSyncError } from '../protocol/errors.js'
 import { createOrganizationWithOwner, findUserByEmail } from '../storage/accounts.js'
 import { resolveLoginDevice } from '../storage/devices.js'
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.js'
-import { openSession, refreshSession } from '../auth/sessions.js'
+import { builtinAuthOff, openSession, refreshSession } from '../auth/sessions.js'
 import { revokeFamilyOf } from '../storage/refresh-tokens.js'
 import { getOrganization, normalizeEmail } from '../storage/accounts.js'
 import { loginThrottle } from '../auth/login-throttle.js'
@@ -45,6 +45,10 @@ const DEFAULT_DEVICE = { name: 'default', platform: 'unknown' }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const rateLimit = { max: app.config.AUTH_RATE_LIMIT_PER_MIN, timeWindow: 60_000 }
+  // Checked before the body is even validated: the answer does not depend on it.
+  const builtinOnly = async () => {
+    if (!app.config.builtinAuth) throw builtinAuthOff()
+  }
   const logN = app.config.SCRYPT_LOG_N
   const { db } = app.database
   const throttle = loginThrottle({
@@ -59,7 +63,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/register',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 409, 429, 503) } },
+      onRequest: builtinOnly,
+      schema: { tags: ['auth'], summary: 'Create an organization and its owner, and log in (403 with AUTH_BUILTIN=false)', body: RegisterBody, response: { 201: Session, ...errorResponses(400, 403, 409, 429, 503) } },
     },
     async (request, reply) => {
       const { orgName, email, password, displayName, device, demo } = request.body
@@ -75,7 +80,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/login',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 429, 503) } },
+      onRequest: builtinOnly,
+      schema: { tags: ['auth'], summary: 'Log in on a device (registered on first use; 403 with AUTH_BUILTIN=false)', body: LoginBody, response: { 200: Session, ...errorResponses(400, 401, 403, 429, 503) } },
     },
     async (request, reply) => {
       const { email, password, device } = request.body
@@ -108,7 +114,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/auth/refresh',
     {
       config: { rateLimit },
-      schema: { tags: ['auth'], summary: 'Spend a refresh token for a new token pair', body: RefreshBody, response: { 200: Session, ...errorResponses(400, 401, 429, 503) } },
+      onRequest: builtinOnly,
+      schema: { tags: ['auth'], summary: 'Spend a refresh token for a new token pair (403 with AUTH_BUILTIN=false)', body: RefreshBody, response: { 200: Session, ...errorResponses(400, 401, 403, 429, 503) } },
     },
     async (request) => refreshSession(app.sessions, request.body.refreshToken),
   )

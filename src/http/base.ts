@@ -82,9 +82,9 @@ export default fp(
     })
     await app.register(cors, {
       origin: CORS_ORIGIN === '*' ? '*' : CORS_ORIGIN.split(',').map((o) => o.trim()),
-      methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match'],
-      exposedHeaders: ['ETag', 'Retry-After'],
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'Range', 'X-Device-Key'],
+      exposedHeaders: ['ETag', 'Retry-After', 'Content-Range', 'Content-Disposition', 'Accept-Ranges'],
       maxAge: 600,
     })
     await app.register(helmet, {
@@ -112,7 +112,19 @@ export default fp(
           version: '0.1.0',
           description: 'Real-time task collaboration: REST API (the WebSocket protocol is in docs/protocol.md).',
         },
-        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+        components: {
+          securitySchemes: {
+            bearer: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description:
+                "An access token: tasksync's own (from register, login or refresh), or, with AUTH_JWKS_URL set, one signed by the app's identity provider " +
+                '(bring your own auth: its organization, user and device are provisioned on first sight). With an identity provider\'s token, the optional ' +
+                'header `X-Device-Key` (1–128 visible ASCII characters, default `default`; `?device_key=` on /ws) names the install it is used on.',
+            },
+          },
+        },
       },
     })
     await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } })

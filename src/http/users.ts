@@ -9,6 +9,7 @@ import { changeMember } from '../storage/members.js'
 import { activeDevicesOf } from '../storage/devices.js'
 import { decodeCursor, isIdKey, toPage } from './pagination.js'
 import { DisplayName, Email, IdParams, PageOf, PageQuery, Password, Role, User, bearer, errorResponses } from './schemas.js'
+import { builtinAuthOff } from '../auth/sessions.js'
 
 const CreateUserBody = Type.Object(
   { email: Email, password: Password, displayName: DisplayName, role: Role },
@@ -41,11 +42,13 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/api/users',
     {
-      schema: { tags: ['users'], summary: 'Add a user to the organization (owner or admin)', security: bearer, body: CreateUserBody, response: { 201: User, ...errorResponses(400, 401, 403, 409) } },
+      schema: { tags: ['users'], summary: 'Add a built-in user (with a password) to the organization (owner or admin; 403 with AUTH_BUILTIN=false)', security: bearer, body: CreateUserBody, response: { 201: User, ...errorResponses(400, 401, 403, 409) } },
     },
     async (request, reply) => {
       const { principal } = request
       assertAdmin(principal)
+      // A password account nobody could log in with would only be a trap.
+      if (!app.config.builtinAuth) throw builtinAuthOff()
       const { role } = request.body
       if (role === 'owner' && principal.role !== 'owner') throw new TaskSyncError('forbidden', 'only an owner may add another owner')
       const passwordHash = await hashPassword(request.body.password, app.config.SCRYPT_LOG_N)

@@ -71,9 +71,13 @@ export async function createOrganizationWithOwner(
   })
 }
 
-/** The user with this email (any organization), its password hash and whether it was deactivated, for login. */
+/**
+ * The built-in user with this email (any organization), its password hash and whether it was
+ * deactivated, for login. Users provisioned from an identity provider are never found: they
+ * have no password here, and their email is only what their provider says.
+ */
 export async function findUserByEmail(exec: Executor, email: string): Promise<(UserDto & { passwordHash: string; deactivated: boolean }) | null> {
-  const [row] = await exec.select().from(users).where(sql`lower(${users.email}) = ${normalizeEmail(email)}`).limit(1)
+  const [row] = await exec.select().from(users).where(and(sql`lower(${users.email}) = ${normalizeEmail(email)}`, isNull(users.issuer))).limit(1)
   return row ? { ...toUser(row), passwordHash: row.passwordHash, deactivated: row.deactivatedAt !== null } : null
 }
 

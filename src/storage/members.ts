@@ -30,6 +30,10 @@ export async function changeMember(db: Db, actor: Principal, targetId: string, c
     const deactivate = 'deactivate' in change
     const role = deactivate ? undefined : change.role
     const displayName = deactivate ? undefined : change.displayName?.trim()
+    // An identity provider's user gets role and name from its tokens: a change here would be undone by the next one.
+    if (target.issuer && (role !== undefined || displayName !== undefined)) {
+      throw new TaskSyncError('forbidden', "this user's role and name come from their identity provider: change them there")
+    }
     if (displayName !== undefined && actor.userId !== targetId) assertAdmin(actor)
     if (deactivate || (role !== undefined && role !== target.role)) {
       assertAdmin(actor)

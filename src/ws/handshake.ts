@@ -21,7 +21,7 @@ export interface HelloContext {
 /** What `auth` needs besides the socket. */
 export interface AuthContext {
   /** Throws on an invalid, expired or revoked token. */
-  verifyAccess(token: string): Promise<VerifiedToken>
+  verifyAccess(token: string, deviceKey?: string): Promise<VerifiedToken>
 }
 
 export async function handleHello(ctx: HelloContext, session: Session, msg: HelloMessage): Promise<void> {
@@ -58,7 +58,8 @@ export async function handleHello(ctx: HelloContext, session: Session, msg: Hell
 export async function handleAuth(ctx: AuthContext, session: Session, msg: AuthMessage): Promise<void> {
   let verified
   try {
-    verified = await ctx.verifyAccess(msg.token)
+    // An identity provider's token names no device: the socket's device key still does.
+    verified = await ctx.verifyAccess(msg.token, session.deviceKey)
   } catch {
     return session.sendError('unauthorized', 'the token is invalid, expired or revoked')
   }

@@ -12,7 +12,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import type { ErrorBody } from '../protocol/errors.js'
+import { TaskSyncError, type ErrorBody } from '../protocol/errors.js'
 import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
 import { latestRevs } from '../storage/tasks.js'
@@ -36,6 +36,14 @@ function tokenOf(request: FastifyRequest): string | undefined {
   if (header?.startsWith('Bearer ')) return header.slice(7).trim() || undefined
   const q = (request.query as Record<string, unknown> | undefined)?.access_token
   return typeof q === 'string' && q ? q : undefined
+}
+
+/** The device key of an identity provider's token: `?device_key=` (browsers) or `X-Device-Key`. */
+function deviceKeyOf(request: FastifyRequest): string | undefined {
+  const q = (request.query as Record<string, unknown> | undefined)?.device_key
+  if (typeof q === 'string') return q
+  const header = request.headers['x-device-key']
+  return typeof header === 'string' ? header : undefined
 }
 
 function refuse(reply: FastifyReply, status: number, code: ErrorBody['error']['code'], message: string): FastifyReply {
@@ -116,6 +124,7 @@ export default fp(
       bus: app.bus,
       sequencer: app.sequencer,
       comments: app.comments,
+      attachments: app.attachments,
       tokens,
       reads: {
         latestRevs: (keys) => latestRevs(app.database, keys),
@@ -187,8 +196,10 @@ export default fp(
           const token = tokenOf(request)
           if (!token) return refuse(reply, 401, 'unauthorized', 'an access token is required (Authorization: Bearer, or ?access_token=)')
           try {
-            request.wsAuth = await tokens.verifyAccess(token)
-          } catch {
+            request.wsAuth = await tokens.verifyAccess(token, deviceKeyOf(request))
+          } catch (err) {
+            // A valid token without a tasksync role, or the identity provider's keys out of reach, say so.
+            if (err instanceof TaskSyncError && (err.code === 'forbidden' || err.code === 'unavailable')) return refuse(reply, err.status, err.code, err.message)
             return refuse(reply, 401, 'unauthorized', 'the access token is invalid, expired or revoked')
           }
         },
@@ -200,5 +211,5 @@ export default fp(
       },
     )
   },
-  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'comments', 'auth'] },
+  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'comments', 'attachments', 'auth'] },
 )

@@ -6,6 +6,7 @@
 import type { TaskSnapshot } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
 import type { Principal } from '../auth/principal.js'
+import type { AttachmentNotice } from '../bus/notices.js'
 import type { CommitListener, CommitResult, CreateTaskRequest, SubmitOpRequest } from '../sequencer/requests.js'
 import type { CommentCreateRequest, CommentDeleteRequest, CommentEditRequest, CommentListener, CommentResult } from '../comments/types.js'
 
@@ -31,15 +32,21 @@ export interface CommentsPort {
   onComment(listener: CommentListener): () => void
 }
 
+export interface AttachmentsPort {
+  onAttachment(listener: (notice: AttachmentNotice) => void): () => void
+}
+
 export interface VerifiedToken {
   principal: Principal
   /** When the token expires (ms since epoch, a Date, or an ISO string). */
   expiresAt: number | Date | string
+  /** The device key an identity provider's token was verified with (kept for in-band `auth`). */
+  deviceKey?: string
 }
 
 export interface TokenPort {
-  /** Throws on an invalid, expired or revoked token. */
-  verifyAccess(token: string): Promise<VerifiedToken>
+  /** Throws on an invalid, expired or revoked token; `deviceKey` names the install of an identity provider's token. */
+  verifyAccess(token: string, deviceKey?: string): Promise<VerifiedToken>
 }
 
 export interface ReadPort {

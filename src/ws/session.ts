@@ -39,6 +39,8 @@ export class Session implements Subscriber {
   principal: Principal
   /** Access token expiry (ms); the socket is closed with 1008 when it passes without an `auth`. */
   expiresAt: number
+  /** The device key of an identity provider's token (undefined for tasksync's own); in-band `auth` reuses it. */
+  deviceKey: string | undefined = undefined
   clientId: string | null = null
   helloPending = false
   /** Set once the socket has closed (the gateway has removed it). */

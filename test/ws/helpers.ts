@@ -33,8 +33,9 @@ export class TestSocket {
   }
 
   /** Opens a socket with the token in the header (or in `?access_token=` when `inQuery`). */
-  static open(baseUrl: string, token: string | null, opts: { inQuery?: boolean } = {}): Promise<TestSocket> {
-    const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws' + (token && opts.inQuery ? `?access_token=${encodeURIComponent(token)}` : '')
+  static open(baseUrl: string, token: string | null, opts: { inQuery?: boolean; query?: Record<string, string> } = {}): Promise<TestSocket> {
+    const query = new URLSearchParams({ ...(token && opts.inQuery ? { access_token: token } : {}), ...opts.query }).toString()
+    const wsUrl = baseUrl.replace(/^http/, 'ws') + '/ws' + (query ? `?${query}` : '')
     const headers = token && !opts.inQuery ? { authorization: `Bearer ${token}` } : undefined
     const ws = new WebSocket(wsUrl, { headers })
     return new Promise((resolve, reject) => {
