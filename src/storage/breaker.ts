@@ -59,9 +59,9 @@ export class ConnectionBreaker {
     const s = new Socket()
     s.on('error', () => {})
     let heard = false
-    const deadline = setTimeout(() => {
-      s.destroy(connectionError('CONNECT_TIMEOUT', `PostgreSQL at ${this.opts.host}:${this.opts.port} did not answer within ${this.opts.connectTimeoutMs} ms`))
-    }, this.opts.connectTimeoutMs)
+    // Closed without an error event: the close opens the breaker, and postgres.js's retry of the
+    // waiting query then fails at once on it (an error emitted here could outlive its listeners).
+    const deadline = setTimeout(() => s.destroy(), this.opts.connectTimeoutMs)
     s.once('data', () => {
       heard = true
       clearTimeout(deadline)
