@@ -14,6 +14,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   /** Max connections of this instance's PostgreSQL pool. */
   DATABASE_POOL_SIZE: Int(10, 1, 200),
+  /** How long a new PostgreSQL connection may take to hear from the server before it counts as failed (and opens the breaker). */
+  DATABASE_CONNECT_TIMEOUT_MS: Int(1000, 50, 60_000),
   /** redis://… ; absent: in-process bus (one instance only). */
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   /** Prefix of every Redis channel and key, so several deployments (or test runs) share one Redis. */

@@ -12,6 +12,7 @@ import type { SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js'
+import { ConnectionBreaker } from './breaker.js'
 
 export type Schema = typeof schema
 export type Db = PgDatabase<PgQueryResultHKT, Schema>
@@ -36,6 +37,10 @@ export interface OpenOptions {
   poolSize?: number
   /** Run migrations at open (default true). */
   migrate?: boolean
+  /** PostgreSQL: how long a new connection may take to hear from the server (default 1000 ms); see breaker.ts. */
+  connectTimeoutMs?: number
+  /** PostgreSQL: the connection breaker opened or closed. */
+  onBreaker?: (state: 'open' | 'closed') => void
 }
 
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'drizzle')
@@ -44,7 +49,7 @@ export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..'
 const MIGRATION_LOCK = 7_240_311
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
-  const database = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : await openPglite(opts.dataDir)
+  const database = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.poolSize ?? 10, opts) : await openPglite(opts.dataDir)
   if (opts.migrate !== false) await migrateDatabase(database)
   return database
 }
@@ -54,13 +59,35 @@ function toRows<T>(result: unknown): T[] {
   return ((result as { rows?: T[] }).rows ?? []) as T[]
 }
 
-async function openPostgres(url: string, max: number): Promise<Database> {
+async function openPostgres(url: string, max: number, opts: OpenOptions): Promise<Database> {
   const { default: postgres } = await import('postgres')
   const { drizzle } = await import('drizzle-orm/postgres-js')
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 1000
+  const target = tcpTarget(url)
+  const breaker = target
+    ? new ConnectionBreaker({
+        ...target,
+        connectTimeoutMs,
+        probeMs: 250,
+        onChange: opts.onBreaker,
+        probe: async () => {
+          const probe = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: connectTimeoutMs / 1000, ...socketOption(() => breaker!.rawSocket()) })
+          let timer: NodeJS.Timeout | undefined
+          try {
+            const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('probe timed out')), 2 * connectTimeoutMs)))
+            await Promise.race([probe`select 1`, late])
+          } finally {
+            clearTimeout(timer)
+            await probe.end({ timeout: 0 }).catch(() => {})
+          }
+        },
+      })
+    : null
   const client = postgres(url, {
     max,
     onnotice: () => {},
     connect_timeout: 10,
+    ...(breaker ? socketOption(breaker.socket) : {}),
     // Keep type parsing of timestamps as strings off: drizzle maps them.
   })
   const db = drizzle(client, { schema }) as unknown as Db
@@ -77,7 +104,24 @@ async function openPostgres(url: string, max: number): Promise<Database> {
         return false
       }
     },
-    close: () => client.end({ timeout: 5 }),
+    close: () => {
+      breaker?.stop()
+      return client.end({ timeout: 5 })
+    },
+  }
+}
+
+/** postgres.js's `socket` option (a socket factory), missing from its types. */
+const socketOption = (socket: () => unknown): object => ({ socket })
+
+/** The one TCP host and port of a URL, or null (a Unix socket, several hosts): no breaker then. */
+function tcpTarget(url: string): { host: string; port: number } | null {
+  try {
+    const u = new URL(url)
+    if (!u.hostname || u.hostname.includes(',') || u.searchParams.has('host')) return null
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 5432) }
+  } catch {
+    return null
   }
 }
 

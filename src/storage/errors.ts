@@ -67,14 +67,25 @@ interface Logger {
   error(obj: unknown, msg?: string): void
 }
 
+/** The one answer for "a value does not fit its column": the request's fault, nothing was committed. */
+export function storageBadValue(): TaskSyncError {
+  return new TaskSyncError('bad_request', 'a value is not valid for its field (storage refused it); nothing was committed')
+}
+
 /**
  * A failure inside a mutation, as its caller answers it: our own errors pass
- * through; any storage failure (after the caller's retries) is `unavailable`,
- * logged as a warning when storage was unreachable and as an error otherwise.
+ * through; a value storage refuses (`bad_value`) is the client's `bad_request`,
+ * never worth a retry; any other storage failure (after the caller's retries) is
+ * `unavailable`, logged as a warning when storage was unreachable and as an error otherwise.
  */
 export function asUnavailable(err: unknown, log?: Logger): TaskSyncError {
   if (err instanceof TaskSyncError) return err
-  if (storageFault(err) === 'unreachable') log?.warn({ err }, 'storage unavailable')
+  const fault = storageFault(err)
+  if (fault === 'bad_value') {
+    log?.warn({ err }, 'storage refused a value')
+    return storageBadValue()
+  }
+  if (fault === 'unreachable') log?.warn({ err }, 'storage unavailable')
   else log?.error({ err }, 'unexpected storage error')
   return storageUnavailable()
 }
@@ -94,7 +105,7 @@ export function clientError(err: unknown, log?: Logger): TaskSyncError | null {
     case 'duplicate':
       return new TaskSyncError('already_exists', 'an entity with this id already exists')
     case 'bad_value':
-      return new TaskSyncError('bad_request', 'a value is not valid for its field')
+      return storageBadValue()
     default:
       return null
   }

@@ -22,9 +22,16 @@ export interface StoragePluginOptions {
 
 export default fp<StoragePluginOptions>(
   async (app, opts) => {
-    const { DATABASE_URL, DATA_DIR, DATABASE_POOL_SIZE } = app.config
+    const { DATABASE_URL, DATA_DIR, DATABASE_POOL_SIZE, DATABASE_CONNECT_TIMEOUT_MS } = app.config
     const database =
-      opts.database ?? (await openDatabase({ databaseUrl: DATABASE_URL, dataDir: DATA_DIR, poolSize: DATABASE_POOL_SIZE }))
+      opts.database ??
+      (await openDatabase({
+        databaseUrl: DATABASE_URL,
+        dataDir: DATA_DIR,
+        poolSize: DATABASE_POOL_SIZE,
+        connectTimeoutMs: DATABASE_CONNECT_TIMEOUT_MS,
+        onBreaker: (state) => (state === 'open' ? app.log.warn('PostgreSQL unreachable: answering unavailable at once while probing') : app.log.info('PostgreSQL reachable again')),
+      }))
     app.decorate('database', database)
     app.decorate('taskStore', postgresTaskStore(database))
     if (!opts.database) app.addHook('onClose', () => database.close())

@@ -75,5 +75,8 @@ t.test('a deletion wins: an offline edit of a deleted task is refused visibly an
   t.equal(deletedSeen, 1)
   t.equal(tb.pending, 0)
   t.same(conflicts, ['rejected:task_deleted'], 'the refused edit is reported')
-  t.same([ta.rev, tb.rev], [3, 3].map(() => ta.rev))
+  // The server's tombstone: rev 1 the create, rev 2 the delete; b's edit committed nothing.
+  const server = await (await fetch(`${app.url}/api/tasks/${ta.id}`, { headers: { authorization: `Bearer ${owner.accessToken}` } })).json()
+  t.match(server, { rev: 2, deleted: true })
+  t.same([ta.rev, tb.rev], [server.rev, server.rev], 'both clients at the tombstone rev')
 })

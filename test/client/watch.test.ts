@@ -163,7 +163,10 @@ t.test('a watch of a project that does not exist (or is not visible) reports not
   const sockets = a.net.sockets.length
   a.net.sockets.at(-1)!.terminate()
   await waitFor(() => a.net.sockets.length > sockets && a.client.status === 'online', 'back online on a new socket', 10_000)
-  await new Promise((r) => setTimeout(r, 100))
+  // A marker: a scope asked for now is sent after anything the reconnect asked for.
+  const sentBefore = a.net.sent.length
+  a.client.watch({ projectId: o.P })
+  await waitFor(() => a.net.sent.slice(sentBefore).some((f) => f.type === 'subscribe' && f.projectIds?.includes(o.P)), 'the marker scope subscribed')
   const asks = a.net.sent.filter((f) => f.type === 'subscribe' && f.projectIds?.includes(missing)).length
   t.equal(asks, 1, 'subscribed once, not again after the reconnect')
   t.equal(errors, 1, 'one error event')
@@ -234,7 +237,7 @@ t.test('after the watcher’s connection drops and comes back, a task created me
   const offline = b.client.createTask({ projectId: o.P, title: 'made while the watcher was away' })
   ;(await b.client.task(goes)).update({ projectId: o.Q })
   await b.client.whenSynced({ timeoutMs: 10_000 })
-  await new Promise((r) => setTimeout(r, 100))
+  // Committed (b is synced) while every connection of the watcher is refused: nothing can have come.
   t.notOk(seen.entered.has(offline.id), 'not seen while disconnected')
   t.ok(a.net.sockets.length > 1, 'reconnects were tried (and refused)')
 
@@ -263,8 +266,9 @@ t.test('close() unsubscribes the scope and stops events; the handles stay open',
   const after = b.client.createTask({ projectId: o.P, title: 'after close' })
   ;(await b.client.task(there)).update({ projectId: o.Q })
   await waitFor(() => control.entered.has(after.id) && control.left.includes(there), 'the sentinel sees both changes')
+  // The marker: the move comes on the watcher's own socket after the create committed before it, so
+  // an op of the new task fanned out to the closed scope would have arrived first.
   await waitFor(() => handle.snapshot.projectId === o.Q, 'the move reaches the still open handle')
-  await new Promise((r) => setTimeout(r, 200))
   t.equal(seen.events, 1, 'no event after close')
   t.same(w.tasks, [], 'a closed watch holds nothing')
   t.notOk(a.client.openTasks.some((h) => h.id === after.id), 'the new task was not opened: its ops no longer come')

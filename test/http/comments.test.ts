@@ -2,6 +2,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import type { CommentNotice } from '../../src/bus/notices.js'
 import { addMember, api, registerOwner, startTestApp } from '../helpers/app.js'
+import { until } from '../ws/helpers.js'
 
 const { url, app } = await startTestApp(t)
 const owner = await registerOwner(url)
@@ -48,7 +49,7 @@ t.test('create, list, edit, delete', async (t) => {
     ['comment', 'edit', id],
     ['comment', 'delete', id],
   ])
-  await new Promise((r) => setTimeout(r, 200))
+  await until(() => onBus.length >= 4, 'the four publications on the bus')
   t.same(onBus.map((n) => n.action), ['create', 'create', 'edit', 'delete'], 'published on org:<orgId>')
   t.equal(onBus[0].taskId, taskId)
 })

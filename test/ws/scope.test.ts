@@ -115,7 +115,8 @@ t.test('project and org subscriptions, comments, presence', async (t) => {
     const before = byProject.log.length
     const rev = await op(t2, 4, { title: ['>'] })
     await marker.next('op', (m) => m.rev === rev)
-    await sleep(50)
+    // The op fans out to every local socket at once: anything for byProject was queued before this pong.
+    await byProject.request({ type: 'ping' }, 'pong')
     t.equal(byProject.log.slice(before).filter((m) => m.taskId === t2).length, 0)
     marker.close()
   })
