@@ -71,8 +71,8 @@ interface RunResult {
 
 async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { backlogMax?: number; backlogLast?: number }> {
   mkdirSync('load/results', { recursive: true })
-  const out = `load/results/events-bench-${withEndpoint ? 'hook' : 'base'}-${i}.json`
-  const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
+  const out = `load/results/events-bench-${withEndpoint ? 'hook' : 'base'}-${i}`
+  const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', LOAD_PORT_BASE: '4100', ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
   const child = spawn(process.execPath, ['--import', 'tsx', 'load/run.ts', '--tasks', args.tasks!, '--sockets-per-task', args['sockets-per-task']!, '--duration', args.duration!, '--out', out], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -82,7 +82,7 @@ async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { 
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   clearInterval(timer)
   if (code !== 0) throw new Error(`load/run.ts exited ${code}`)
-  const r = JSON.parse(readFileSync(out, 'utf8')) as RunResult
+  const r = (JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as { results: RunResult[] }).results[0]
   return { ...r, backlogMax: samples.length ? Math.max(...samples) : undefined, backlogLast: samples.at(-1) }
 }
 

@@ -78,6 +78,7 @@ try {
   /** One catch-up, every page; its time, pages, bytes and items. */
   async function catchUp(cursor: string | undefined) {
     const started = performance.now()
+    const cpuStart = process.cpuUsage()
     let pages = 0, bytes = 0, tasks = 0, tombstones = 0
     const revs = new Map<string, number>()
     for (;;) {
@@ -91,7 +92,7 @@ try {
       tombstones += body.tombstones.length
       for (const task of body.tasks) revs.set(task.id, task.rev)
       cursor = body.cursor
-      if (!body.hasMore) return { ms: performance.now() - started, pages, bytes, tasks, tombstones, cursor: cursor!, revs }
+      if (!body.hasMore) return { ms: performance.now() - started, cpuMs: cpuMsSince(cpuStart), pages, bytes, tasks, tombstones, cursor: cursor!, revs }
     }
   }
 
@@ -122,13 +123,16 @@ try {
   }
   const f = stats(full.map((x) => x.ms))
   const d = stats(delta.map((x) => x.ms))
+  // CPU of this process (app and HTTP client both): on a busy box, less skewed than wall time.
+  const fc = stats(full.map((x) => x.cpuMs))
+  const dc = stats(delta.map((x) => x.cpuMs))
   const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1))
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, PostgreSQL ${version}`
   const lines = [
     `machine: ${machine} (app, client and PostgreSQL on one box; 1-min load average ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end)`,
     `seeded ${taskCount} tasks (${Number(values.history) + 1} revs each) in ${(seedMs / 1000).toFixed(1)} s`,
-    `full pull: ${full[0].pages} pages of ≤${limit}, ${(full[0].bytes / 1e6).toFixed(1)} MB of JSON — median ${fmt(f.median)} ms (min ${fmt(f.min)}, max ${fmt(f.max)}) over ${rounds} runs, ${Math.round(taskCount / (f.median / 1000))} tasks/s`,
-    `delta pull after ${changes} changes: ${delta[0].pages} page, ${(delta[0].bytes / 1e3).toFixed(0)} kB — median ${fmt(d.median)} ms (min ${fmt(d.min)}, max ${fmt(d.max)}) over ${rounds} runs`,
+    `full pull: ${full[0].pages} pages of ≤${limit}, ${(full[0].bytes / 1e6).toFixed(1)} MB of JSON — median ${fmt(f.median)} ms (min ${fmt(f.min)}, max ${fmt(f.max)}) over ${rounds} runs, ${Math.round(taskCount / (f.median / 1000))} tasks/s; process CPU median ${fmt(fc.median)} ms`,
+    `delta pull after ${changes} changes: ${delta[0].pages} page, ${(delta[0].bytes / 1e3).toFixed(0)} kB — median ${fmt(d.median)} ms (min ${fmt(d.min)}, max ${fmt(d.max)}) over ${rounds} runs; process CPU median ${fmt(dc.median)} ms`,
   ]
   console.log(lines.join('\n'))
   if (values['write-docs']) writeDocs(lines)
@@ -136,6 +140,11 @@ try {
   await app.close()
   await admin.unsafe(`drop database if exists ${dbName} with (force)`)
   await admin.end()
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start)
+  return (d.user + d.system) / 1000
 }
 
 async function post(path: string, body: unknown, token?: string) {

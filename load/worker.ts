@@ -8,7 +8,7 @@ import { taskType } from '../src/domain/index.js'
 import type { TaskContent, TaskOp } from '../src/domain/types.js'
 import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
-import { WorkerStats, now, serveParent } from './worker-loop.js'
+import { WorkerStats, now, random, serveParent, type Acked } from './worker-loop.js'
 
 export interface SocketPlan {
   wsUrl: string
@@ -16,6 +16,10 @@ export interface SocketPlan {
   taskId: string
   clientId: string
   writer: boolean
+  /** SDK worker only: what the client does (default: writer if `writer`, else subscriber). */
+  role?: 'writer' | 'subscriber' | 'human' | 'device'
+  /** A human's actions per minute (mixed). */
+  actionsPerMin?: number
 }
 
 interface Sock {
@@ -32,11 +36,12 @@ interface Sock {
 }
 
 const sockets: Sock[] = []
+const acked: Acked[] = []
 const stats = new WorkerStats()
 
 function nextOp(s: Sock): TaskOp {
   const len = [...s.content.title].length
-  const pos = Math.floor(Math.random() * (len + 1))
+  const pos = Math.floor(random() * (len + 1))
   const title = len < 40 ? (pos > 0 ? [pos, 'x'] : ['x']) : pos < len ? (pos > 0 ? [pos, { d: 1 }] : [{ d: 1 }]) : [{ d: 1 }]
   return { title, customFields: { lt: { set: now() } } } as TaskOp
 }
@@ -72,6 +77,7 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
       break
     case 'ack': {
       stats.acked(now() - s.inflightAt)
+      if (!m.noop && typeof m.rev === 'number') acked.push({ taskId: s.plan.taskId, clientId: s.plan.clientId, seq: m.seq, rev: m.rev })
       if (s.inflightOp && m.rev === s.rev + 1) s.content = taskType.apply(s.content, s.inflightOp)
       s.rev = m.rev
       s.inflightOp = null
@@ -125,6 +131,7 @@ serveParent(stats, {
     for (const s of sockets) if (s.plan.writer) sendNext(s)
   },
   inFlight: () => sockets.some((s) => s.inflightOp),
+  acked: () => acked,
   views: () => sockets.map((s) => ({ taskId: s.plan.taskId, rev: s.rev, hash: contentHash(s.content as unknown as Record<string, unknown>) })),
   closeAll: () => {
     for (const s of sockets) s.ws.close(1000)

@@ -1,6 +1,6 @@
 /**
  * The tasksync application as a fastify plugin, registered in dependency order:
- * config → storage → bus → sequencer → comments → auth → HTTP routes → WebSocket gateway → events out.
+ * config → storage → bus → sequencer → comments → attachments → auth → HTTP routes → WebSocket gateway → events out.
  * `buildApp` creates the fastify instance around it; src/server.ts only listens.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -14,6 +14,7 @@ import busPlugin from './bus/plugin.js'
 import metricsPlugin from './metrics/plugin.js'
 import sequencerPlugin from './sequencer/plugin.js'
 import commentsPlugin from './comments/plugin.js'
+import attachmentsPlugin from './attachments/plugin.js'
 import httpBase from './http/base.js'
 import healthRoutes from './http/health.js'
 import authPlugin from './auth/plugin.js'
@@ -21,9 +22,11 @@ import authRoutes from './http/auth.js'
 import userRoutes from './http/users.js'
 import deviceRoutes from './http/devices.js'
 import projectRoutes from './http/projects.js'
+import organizationRoutes from './http/organization.js'
 import wsPlugin from './ws/plugin.js'
 import taskRoutes from './http/tasks.js'
 import commentRoutes from './http/comments.js'
+import attachmentRoutes from './http/attachments.js'
 import syncRoutes from './http/sync.js'
 import syncConflictRoutes from './http/sync-conflicts.js'
 import syncLogRoutes from './http/sync-log.js'
@@ -66,6 +69,7 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(metricsPlugin)
   await app.register(sequencerPlugin)
   await app.register(commentsPlugin)
+  await app.register(attachmentsPlugin)
   await app.register(authPlugin)
 
   await app.register(httpBase)
@@ -74,8 +78,10 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(userRoutes)
   await app.register(deviceRoutes)
   await app.register(projectRoutes)
+  await app.register(organizationRoutes)
   await app.register(taskRoutes)
   await app.register(commentRoutes)
+  await app.register(attachmentRoutes)
   await app.register(syncRoutes)
   await app.register(syncConflictRoutes)
   await app.register(syncLogRoutes)

@@ -5,7 +5,7 @@
  * this instance's own echoes from the first bytes, without parsing them.
  */
 import type { TaskSnapshot } from '../domain/types.js'
-import type { Comment, OpEvent } from '../protocol/messages.js'
+import type { Attachment, Comment, OpEvent } from '../protocol/messages.js'
 import type { Bus } from './types.js'
 
 /** A committed op (published by the sequencer). */
@@ -58,8 +58,20 @@ export interface PresenceNotice {
   state: Record<string, unknown> | null
 }
 
+/** An attachment completed or deleted (published by the attachment service). */
+export interface AttachmentNotice {
+  kind: 'attachment'
+  from: string
+  orgId: string
+  taskId: string
+  /** The task's project when the change was checked (null: in no project). */
+  projectId: string | null
+  /** The attachment after the change (a deleted one: `deleted: true`). */
+  attachment: Attachment
+}
+
 /** Every payload on an `org:<orgId>` bus channel. */
-export type OrgNotice = CommitNotice | CommentNotice | PresenceNotice
+export type OrgNotice = CommitNotice | CommentNotice | PresenceNotice | AttachmentNotice
 
 /** The bus channel of an organization (the bus adds its own prefix). */
 export const orgChannel = (orgId: string): string => `org:${orgId}`

@@ -8,10 +8,12 @@ import type { Comment, ServerMessage, TaskInit } from '../protocol/messages.js'
 import type { TaskSnapshot } from '../domain/types.js'
 import { AuthSession, type Credentials } from './auth.js'
 import type { BackoffOptions } from './backoff.js'
+import type { UndoOptions } from './undo.js'
 import { Connection, type WebSocketConstructor } from './connection.js'
 import { Emitter } from './emitter.js'
 import { RestClient, type FetchLike } from './http.js'
 import { newId } from './ids.js'
+import { AttachmentUploads, defaultSha256, type AttachSource, type Sha256Factory, type StoredSource } from './attachments.js'
 import { memoryStorage, type ClientStorage } from './storage.js'
 import { claimSlot, hasQueue, readSlot, slotsIn, slotStorage } from './slots.js'
 import { processLocks, type WriterLease, type WriterLocks } from './writer-locks.js'
@@ -21,7 +23,7 @@ import { catchUpFromLog, commentMutationForPush, fetchSnapshot, pull, push, task
 import { TaskHandle, type TaskHost } from './task.js'
 import { TaskWatch, type WatchHost, type WatchScope } from './watch.js'
 import { creationSnapshot } from './content.js'
-import type { ClientStatus, CommentMutation, ConflictEvent, StoredMeta, StoredTask } from './types.js'
+import type { ClientStatus, CommentMutation, ConflictEvent, SearchFilters, SearchHit, StoredMeta, StoredTask, TaskDiff } from './types.js'
 
 /** Tasks per page when a watch lists its scope over REST (the server's largest page). */
 const WATCH_PAGE = 500
@@ -79,6 +81,12 @@ export interface TaskSyncClientOptions {
   retry?: { baseMs?: number; attempts?: number }
   /** An absence longer than this (ms, default 10 min) is caught up over REST before resuming on the socket. */
   longAbsenceMs?: number
+  /** Per-user undo: `pauseMs` (default 500) joins closer edits into one step; `limit` (200) steps kept per task. */
+  undo?: UndoOptions
+  /** SHA-256 of attachments (default: @noble/hashes; Node: `nodeSha256` from tasksync/client/node). */
+  sha256?: Sha256Factory
+  /** Finds the bytes of a queued attachment again after a restart (Node: `reopenFile`); small files are kept in storage. */
+  reopenSource?: (s: StoredSource) => AttachSource | null
   /** Tasks per REST page when a watch lists its scope (1–500, default 500). */
   watchPageSize?: number
 }
@@ -134,6 +142,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly host: TaskHost
   private readonly watches = new Set<TaskWatch>()
   private readonly watchHost: WatchHost
+  /** Uploads (queued in storage) and the live attachment lists of tasks (attachments.ts). */
+  readonly attachments: AttachmentUploads
 
   constructor(opts: TaskSyncClientOptions, adopted?: AdoptedSlot) {
     super()
@@ -147,6 +157,16 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token(), (): Record<string, string> => {
       const key = this.deviceKey()
       return key ? { 'x-device-key': key } : {}
+    })
+    this.attachments = new AttachmentUploads({
+      baseUrl: opts.url,
+      fetch: fetchFn,
+      rest: this.rest,
+      token: () => this.auth.token(),
+      storage: () => this.slotStore ?? this.storage,
+      sha256: opts.sha256 ?? defaultSha256,
+      reopen: opts.reopenSource,
+      online: () => this.currentStatus === 'online' || this.currentStatus === 'syncing',
     })
     this.host = this.makeHost()
     this.watchHost = this.makeWatchHost()
@@ -215,6 +235,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     }
     const meta = stored.meta as StoredMeta | undefined
     this.meta = meta ?? { clientId: slot.clientId, seq: 0 }
+    this.attachments.restore(stored.attachments)
     if (!meta) this.persister.markDirty('meta')
     if (this.meta.deviceId) this.auth.deviceId ??= this.meta.deviceId
     for (const [key, value] of Object.entries(stored)) {
@@ -245,6 +266,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   /** Closes the socket and stops timers; resolves once every local change is durable in storage. */
   async close(): Promise<void> {
     this.closed = true
+    this.attachments.close()
     this.stopWatching.abort()
     this.offAnnounce?.()
     this.conn?.stop()
@@ -363,6 +385,27 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     }
   }
 
+  /** The task as it was at `rev` (bare snapshot, from the server); `rev_too_old` when its history no longer reaches back. */
+  snapshotAt(taskId: string, rev: number): Promise<TaskSnapshot> {
+    return this.rest.request('GET', `/api/tasks/${encodeURIComponent(taskId)}?rev=${rev}`)
+  }
+
+  /** Per changed field: its value at rev `from` and at rev `to`, and who changed it in between. */
+  diff(taskId: string, from: number, to: number): Promise<TaskDiff> {
+    return this.rest.request('GET', `/api/tasks/${encodeURIComponent(taskId)}/diff?from=${from}&to=${to}`)
+  }
+
+  /**
+   * Full-text search of the organization's tasks (websearch syntax: words,
+   * "a phrase", -excluded, or), best first; each hit carries `match.snippet`
+   * (HTML-escaped, matches in <mark>). Pass `nextCursor` back for the next page.
+   */
+  searchTasks(q: string, filters: SearchFilters = {}): Promise<{ items: SearchHit[]; nextCursor: string | null }> {
+    const params = new URLSearchParams({ q })
+    for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, String(v))
+    return this.rest.request('GET', `/api/tasks?${params}`)
+  }
+
   /** Loads a task's comments from the server into its handle (following every page). */
   async loadComments(task: TaskHandle): Promise<Comment[]> {
     let cursor: string | null = null
@@ -461,6 +504,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (s === this.currentStatus) return
     this.currentStatus = s
     this.emit('status', s)
+    if (s === 'online') this.attachments.wake()
     this.wake()
   }
 
@@ -612,6 +656,9 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         break
       case 'comment':
         t?.onComment(msg.comment, this.outbox.has(msg.comment.id))
+        break
+      case 'attachment':
+        this.attachments.onServer(msg.attachment)
         break
       case 'sync_required':
         // (For a task only a watched scope covers, which the client has not opened yet: open it.)
@@ -834,6 +881,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const client = this
     return {
+      attachments: this.attachments,
       get clientId() {
         return client.requireMeta().clientId
       },
@@ -843,6 +891,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       get deviceId() {
         return client.auth.deviceId
       },
+      undo: this.opts.undo,
+      snapshotAt: (taskId: string, rev: number) => client.snapshotAt(taskId, rev),
       get epoch() {
         return client.readyEpoch
       },

@@ -12,10 +12,22 @@
  * "node" export condition).
  */
 export { TaskSyncClient, type TaskSyncClientOptions, type ClientEvents } from './client.js'
-export { TaskHandle } from './task.js'
+export { TaskHandle, type TextField } from './task.js'
+export type { UndoOptions } from './undo.js'
 export { TaskWatch, type TaskWatchEvents, type WatchScope } from './watch.js'
 export { memoryStorage, type ClientStorage, type StorageChanges } from './storage.js'
 export { indexedDbStorage } from './indexeddb-storage.js'
+export {
+  AttachmentUploads,
+  TaskAttachments,
+  UploadHandle,
+  type AttachOptions,
+  type AttachSource,
+  type Sha256Factory,
+  type StoredSource,
+  type UploadProgress,
+  type UploadStatus,
+} from './attachments.js'
 export type { Credentials } from './auth.js'
 export type { WebSocketLike, WebSocketConstructor } from './connection.js'
 export type { BackoffOptions } from './backoff.js'
@@ -32,8 +44,11 @@ export type {
   StoredMeta,
   CommentMutation,
   TaskMutation,
+  TaskDiff,
+  SearchFilters,
+  SearchHit,
 } from './types.js'
 export { TaskSyncError, type ErrorCode } from '../protocol/errors.js'
 export { InvalidOpError } from '../domain/errors.js'
-export type { Comment, TaskInit } from '../protocol/messages.js'
+export type { Attachment, Comment, TaskInit } from '../protocol/messages.js'
 export type { TaskOp, TaskSnapshot, TaskContent, TaskPatch } from '../domain/types.js'

@@ -4,3 +4,4 @@
  */
 export * from './index.js'
 export { fileStorage } from './file-storage.js'
+export { fileSource, reopenFile, nodeSha256 } from './node-files.js'

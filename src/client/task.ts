@@ -12,22 +12,28 @@
  * server transforms a late op (`transform(ours, theirs, 'left')`), and theirs
  * past ours with 'right', so every client reaches the server's snapshot.
  */
-import { opFromPatch, taskType, contentFromInit } from '../domain/index.js'
+import { opFromPatch, taskType, contentFromInit, textEdit } from '../domain/index.js'
 import type { TaskContent, TaskOp, TaskPatch, TaskSnapshot } from '../domain/types.js'
 import type { ErrorCode } from '../protocol/errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/messages.js'
 import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
+import type { AttachOptions, AttachSource, AttachmentUploads, TaskAttachments, UploadHandle } from './attachments.js'
 import { TaskComments } from './task-comments.js'
 import { TaskPresence } from './presence.js'
+import { UndoHistory, type UndoOptions } from './undo.js'
 import type { AckEvent, ConflictEvent, StoredTask, TaskEvents, TaskMutation } from './types.js'
 
 /** What a task needs from its client (the connection, the seq counter, storage). */
 export interface TaskHost {
+  /** The client's uploads and attachment lists (attachments.ts). */
+  readonly attachments: AttachmentUploads
   readonly clientId: string
   readonly userId: string | undefined
   readonly deviceId: string | undefined
+  /** Undo options of the client (pause that ends a step, steps kept). */
+  readonly undo?: UndoOptions
   /** Number of the current ready connection (after `welcome`); 0 when there is none. */
   readonly epoch: number
   /** True once the client is closed: no more local changes are accepted. */
@@ -35,6 +41,8 @@ export interface TaskHost {
   nextSeq(): number
   /** A seq far past the counter: the counter's next ones were used by another writer sharing the clientId. */
   freshSeq(): number
+  /** The task's snapshot at a past rev, from the server. */
+  snapshotAt(taskId: string, rev: number): Promise<TaskSnapshot>
   /** Resolves once the task's current state (and the seq counter) is durable. */
   persist(taskId: string): Promise<void>
   send(msg: ClientMessage): boolean
@@ -57,6 +65,8 @@ export type CommittedOp = Pick<OpEvent, 'rev' | 'op' | 'clientId' | 'seq' | 'use
 
 /** Fresh seqs tried for one mutation whose seq another writer had used, before it is rolled back. */
 export const MAX_REISSUES = 5
+/** The text fields of a task. */
+export type TextField = 'title' | 'description'
 
 /** Ops that arrived ahead of a gap are kept up to this many. */
 const MAX_FUTURE = 10_000
@@ -93,6 +103,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
   private readonly presenceBox: TaskPresence
   private readonly commentBox: TaskComments
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+  private readonly history: UndoHistory
   /** Set when the server said the task does not exist (or is not visible). */
   missing: TaskSyncError | null = null
   /** False once `close()` was called. */
@@ -106,6 +117,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       (e) => this.emit('presence', e),
     )
     this.commentBox = new TaskComments(id, (e) => this.emit('comment', e))
+    this.history = new UndoHistory(host.undo)
   }
 
   // ---- public API -------------------------------------------------------
@@ -142,6 +154,21 @@ export class TaskHandle extends Emitter<TaskEvents> {
   }
 
   /** Known comments of the task, oldest first (deleted ones left out). */
+  /**
+   * Attaches a file (a File/Blob, a Uint8Array/Buffer, or `fileSource(path)` in Node):
+   * queued in the client's storage, uploaded when online (resuming from what the
+   * server has), at most 5 chunks at once. The handle has progress, pause, resume,
+   * cancel and `done`.
+   */
+  attach(file: Blob | Uint8Array | AttachSource, opts?: AttachOptions): Promise<UploadHandle> {
+    return this.host.attachments.attach(this.id, file, opts)
+  }
+
+  /** The live list of this task's attachments (`.list`, `change` events). */
+  get attachments(): TaskAttachments {
+    return this.host.attachments.of(this.id)
+  }
+
   get comments(): Comment[] {
     return this.commentBox.list()
   }
@@ -167,6 +194,55 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** Sets fields to plain values (text fields become minimal edits); see TaskPatch. */
   update(patch: TaskPatch): void {
     this.submit(opFromPatch(this.requireView(), patch))
+  }
+
+  /** Inserts `text` into a text field at code point `pos`. */
+  insertText(field: TextField, pos: number, text: string): void {
+    this.submit({ [field]: textEdit(pos, 0, text) })
+  }
+
+  /** Deletes `length` code points of a text field from code point `pos`. */
+  deleteText(field: TextField, pos: number, length: number): void {
+    this.submit({ [field]: textEdit(pos, length) })
+  }
+
+  /** Replaces `length` code points of a text field at `pos` with `text`. */
+  replaceText(field: TextField, pos: number, length: number, text: string): void {
+    this.submit({ [field]: textEdit(pos, length, text) })
+  }
+
+  /** Sets a text field to `value` as the smallest edit (common prefix and suffix kept): what a textarea's input event needs. */
+  setText(field: TextField, value: string): void {
+    this.update({ [field]: value })
+  }
+
+  /**
+   * Undoes this client's last step on the task (edits made within the undo
+   * pause of each other), moved past everything applied since: other
+   * people's edits stay. False when there is nothing to undo.
+   */
+  undo(): boolean {
+    return this.history.step('undo', (op) => this.submit(op))
+  }
+
+  /** Redoes the step the last undo took back. False when there is nothing to redo. */
+  redo(): boolean {
+    return this.history.step('redo', (op) => this.submit(op))
+  }
+
+  /** True when `undo()` has a step of this client's to take back. */
+  get canUndo(): boolean {
+    return this.history.canUndo
+  }
+
+  /** True when `redo()` has a step to apply again. */
+  get canRedo(): boolean {
+    return this.history.canRedo
+  }
+
+  /** The task as it was at `rev`, asked of the server (needs a connection); rejects with `rev_too_old` when its history no longer reaches back. */
+  at(rev: number): Promise<TaskSnapshot> {
+    return this.host.snapshotAt(this.id, rev)
   }
 
   /** Deletes the task (deletion wins over concurrent edits). */
@@ -263,6 +339,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.pendingCount = s.pendingCount
     this.durableSeq = s.inflight?.seq ?? 0
     this.view = this.rebuildView()
+    this.history.start(this.view)
     this.resolveReady()
   }
 
@@ -271,6 +348,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     const content = contentFromInit(createInit(init, projectId))
     this.base = unborn(this.id, taskType.create(), this.host.userId)
     this.view = content
+    this.history.start(content)
     this.inflight = { kind: 'create', seq: this.host.nextSeq(), task: init, projectId, count: 1 }
     this.afterNewInflight()
     this.resolveReady()
@@ -761,6 +839,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   private changed(e: { local: boolean; op: TaskOp | null }): void {
     this.cached = null
+    this.history.observe(e.local, e.op, this.view)
     this.emit('change', e)
     if (this.view?.deleted && !this.deletedSent) {
       this.deletedSent = true

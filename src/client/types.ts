@@ -3,7 +3,7 @@
  */
 import type { ErrorCode } from '../protocol/errors.js'
 import type { Comment, TaskInit } from '../protocol/messages.js'
-import type { TaskOp, TaskSnapshot } from '../domain/types.js'
+import type { JsonValue, TaskOp, TaskSnapshot } from '../domain/types.js'
 
 /** Connection state: `online` means resumed (every open task subscribed). */
 export type ClientStatus = 'connecting' | 'syncing' | 'online' | 'offline'
@@ -101,3 +101,24 @@ export interface StoredMeta {
   deviceId?: string
   pullCursor?: string
 }
+
+/** What `client.diff` answers: per field changed between the two revs. */
+export interface TaskDiff {
+  taskId: string
+  from: number
+  to: number
+  fields: Record<string, { from: JsonValue; to: JsonValue; changedBy: string[]; changes: number }>
+}
+
+/** Filters of `client.searchTasks` (those of GET /api/tasks). */
+export interface SearchFilters {
+  projectId?: string
+  status?: string
+  assigneeId?: string
+  tag?: string
+  cursor?: string
+  limit?: number
+}
+
+/** A search hit: the task snapshot and how it matched. */
+export type SearchHit = TaskSnapshot & { match: { rank: number; snippet: string } }

@@ -94,6 +94,25 @@ export const ConfigSchema = Type.Object({
   SYNC_PUSH_MAX_MUTATIONS: Int(500, 1),
   SYNC_PUSH_MAX_BYTES: Int(4 * 1024 * 1024, 1024),
   SYNC_PULL_MAX_LIMIT: Int(1000, 1),
+  /** Storage an organization may use for attachments, in bytes (an owner can change it per organization). */
+  ORG_STORAGE_QUOTA_BYTES: Int(1024 * 1024 * 1024, 0),
+  /** Largest single attachment, in bytes. */
+  ATTACHMENT_MAX_BYTES: Int(100 * 1024 * 1024, 1),
+  /** Size of an upload chunk the server asks for (S3 needs at least 5 MiB for every part but the last). */
+  ATTACHMENT_CHUNK_BYTES: Int(8 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+  /** Hours an incomplete upload is kept; then its bytes and its quota reservation are released. */
+  UPLOAD_TTL_H: Int(24, 1, 24 * 365),
+  /** S3-compatible endpoint (e.g. http://127.0.0.1:9000); absent with S3_BUCKET: AWS itself. */
+  S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Bucket of attachments; set it to store them in S3 instead of under DATA_DIR/blobs. */
+  S3_BUCKET: Type.Optional(Type.String({ minLength: 3, maxLength: 63 })),
+  S3_REGION: Type.String({ default: 'us-east-1' }),
+  S3_ACCESS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
+  S3_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** `true` for path-style URLs (MinIO, s3rver, most self-hosted services). */
+  S3_FORCE_PATH_STYLE: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  /** Seconds a signed download URL is valid; downloads from S3 redirect to one. 0: stream them through the server. */
+  S3_SIGNED_URL_TTL_S: Int(300, 0, 7 * 86_400),
   /** `false` turns the built-in accounts off: register, login, refresh and adding password users answer `forbidden`; only the identity provider's tokens are accepted. */
   AUTH_BUILTIN: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'true' }),
   /** Bring your own auth: the JWKS URL of the app's identity provider (its access tokens are then accepted). */
@@ -132,9 +151,9 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_RETRY_BASE_MS: Int(5000, 10, 3_600_000),
   /** How long a delivery is retried before it is a dead letter and its endpoint is marked failing. */
   WEBHOOK_RETRY_WINDOW_S: Int(86_400, 1),
-  /** Deliveries in flight per instance, and per endpoint (so a slow receiver never holds them all). */
+  /** Delivery runs (an endpoint's deliveries of one task, sent in order) in flight per instance, and per endpoint (so a slow receiver never holds them all). */
   WEBHOOK_CONCURRENCY: Int(32, 1, 1000),
-  WEBHOOK_ENDPOINT_CONCURRENCY: Int(8, 1, 1000),
+  WEBHOOK_ENDPOINT_CONCURRENCY: Int(16, 1, 1000),
   /** Milliseconds between outbox polls when idle (a busy dispatcher polls again at once). */
   EVENT_POLL_MS: Int(100, 5, 60_000),
   /** Milliseconds a dispatcher holds a claimed delivery or mail before another instance may take it over. */

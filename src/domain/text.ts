@@ -99,3 +99,20 @@ export function textDiff(before: string, after: string): TextOp {
 
 const isHigh = (c: number) => c >= 0xd800 && c <= 0xdbff
 const isLow = (c: number) => c >= 0xdc00 && c <= 0xdfff
+
+/**
+ * The text op replacing `deleteCount` code points at code point `pos` with
+ * `insert` (what insert, delete and replace helpers build). Throws
+ * InvalidOpError when the numbers are not non-negative integers.
+ */
+export function textEdit(pos: number, deleteCount: number, insert = ''): TextOp {
+  for (const [name, n] of [['position', pos], ['length', deleteCount]] as const) {
+    if (!Number.isSafeInteger(n) || n < 0) fail(name, `must be a non-negative integer (code points), got ${describe(n)}`)
+  }
+  checkString(insert, 'text')
+  const op: TextOp = []
+  if (pos > 0) op.push(pos)
+  if (deleteCount > 0) op.push({ d: deleteCount })
+  if (insert.length > 0) op.push(insert)
+  return op
+}

@@ -85,7 +85,7 @@ export class EventDispatcher {
         const again = this.again || busy === true
         this.again = false
         // Busy: go again almost at once (a short pause lets a round gather more work).
-        this.timer = setTimeout(() => this.runRound(), again ? 2 : this.o.pollMs)
+        this.timer = setTimeout(() => this.runRound(), again ? 5 : this.o.pollMs)
       })
   }
 
@@ -114,40 +114,39 @@ export class EventDispatcher {
   private async deliverRun(run: ClaimedDelivery[]): Promise<void> {
     const o = this.o
     const started = Date.now()
+    // Successes are recorded together when the run ends: one statement per run. A
+    // crash before that sends them again (same webhook-id): at least once.
+    const delivered: Array<{ id: number; status: number; latencyMs: number }> = []
     this.inflight++
     let i = 0
     try {
       for (; i < run.length; i++) {
         if (this.stopped || (i > 0 && Date.now() - started > o.leaseMs / 2)) break
-        const ok = await this.deliver(run[i])
-        if (!ok) {
-          i++
-          break
+        const d = run[i]
+        const result = await sendWebhook(d.url, d.secret, d.event.id, webhookPayload(d.event), { timeoutMs: o.timeoutMs, allowPrivate: o.allowPrivate, instanceId: o.instanceId })
+        o.onAttempt?.(d, result.ok)
+        if (result.ok) {
+          delivered.push({ id: d.id, status: result.status!, latencyMs: result.latencyMs })
+          continue
         }
+        await markDelivered(o.database, delivered.splice(0))
+        if (!this.stopped) {
+          const elapsed = Date.now() - Date.parse(d.windowStart)
+          const delay = retryDelayMs(d.attempt, o.retryBaseMs)
+          const retryAt = elapsed + delay <= o.retryWindowMs ? new Date(Date.now() + delay) : null
+          await markFailed(o.database, d, { status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs }, retryAt)
+        }
+        i++
+        break
       }
+      await markDelivered(o.database, delivered)
       await releaseDeliveries(o.database, run.slice(i).map((d) => d.id))
     } catch (err) {
-      o.log.warn({ err, delivery: run[i]?.id }, 'could not record a delivery attempt; its lease will run out and it is retried')
+      o.log.warn({ err, delivery: run[i]?.id }, 'could not record delivery attempts; their leases will run out and they are sent again')
     } finally {
       this.inflight--
       this.wake()
     }
-  }
-
-  /** One attempt, recorded; true when delivered. */
-  private async deliver(d: ClaimedDelivery): Promise<boolean> {
-    const o = this.o
-    const result = await sendWebhook(d.url, d.secret, d.event.id, webhookPayload(d.event), { timeoutMs: o.timeoutMs, allowPrivate: o.allowPrivate, instanceId: o.instanceId })
-    if (this.stopped && !result.ok) return false // the lease runs out and another instance retries
-    if (result.ok) await markDelivered(o.database, d.id, result.status!, result.latencyMs)
-    else {
-      const elapsed = Date.now() - Date.parse(d.windowStart)
-      const delay = retryDelayMs(d.attempt, o.retryBaseMs)
-      const retryAt = elapsed + delay <= o.retryWindowMs ? new Date(Date.now() + delay) : null
-      await markFailed(o.database, d, { status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs }, retryAt)
-    }
-    o.onAttempt?.(d, result.ok)
-    return result.ok
   }
 
   private async mail(): Promise<void> {

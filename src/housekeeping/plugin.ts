@@ -22,14 +22,18 @@ export default fp(
     const intervalMs = config.HOUSEKEEPING_INTERVAL_S * 1000
     // setTimeout fires at once for delays past 2^31-1 ms (24.8 days).
     const delayMs = Math.min(intervalMs, 2 ** 31 - 1)
-    const run = (overrides: Partial<HousekeepingOptions> = {}) =>
-      runHousekeeping(app.database, {
+    const run = async (overrides: Partial<HousekeepingOptions> = {}) => {
+      const report = await runHousekeeping(app.database, {
         tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
         syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
         replayWindowOps: config.REPLAY_WINDOW_OPS,
         eventRetentionDays: config.EVENT_RETENTION_DAYS,
         ...overrides,
       })
+      // Bytes of expired uploads and of attachments whose task was purged (outside the run's transaction: blob I/O).
+      if (report.ran && !report.dryRun) report.attachments = await app.attachments.reclaim(overrides.now)
+      return report
+    }
     app.decorate('housekeeping', { run })
     if (intervalMs <= 0) return
 
@@ -55,5 +59,5 @@ export default fp(
       await running
     })
   },
-  { name: 'housekeeping', dependencies: ['config', 'storage'] },
+  { name: 'housekeeping', dependencies: ['config', 'storage', 'attachments'] },
 )

@@ -82,9 +82,9 @@ export default fp(
     })
     await app.register(cors, {
       origin: CORS_ORIGIN === '*' ? '*' : CORS_ORIGIN.split(',').map((o) => o.trim()),
-      methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'X-Device-Key'],
-      exposedHeaders: ['ETag', 'Retry-After'],
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'Range', 'X-Device-Key'],
+      exposedHeaders: ['ETag', 'Retry-After', 'Content-Range', 'Content-Disposition', 'Accept-Ranges'],
       maxAge: 600,
     })
     await app.register(helmet, {

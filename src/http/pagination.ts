@@ -27,6 +27,13 @@ export function isIdKey(key: unknown): key is { id: string } {
   return typeof key === 'object' && key !== null && typeof (key as { id?: unknown }).id === 'string' && UUID.test((key as { id: string }).id)
 }
 
+/** Cursor check for search results ordered by rank (a real, as text), then id. */
+export function isRankKey(key: unknown): key is { rank: string; id: string } {
+  if (!isIdKey(key)) return false
+  const rank = (key as { rank?: unknown }).rank
+  return typeof rank === 'string' && /^[0-9.e+-]{1,32}$/i.test(rank) && Number.isFinite(Number(rank))
+}
+
 /** Takes `limit + 1` rows (fetched to learn whether more exist) and builds the page. */
 export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => Record<string, string | number>): { items: T[]; nextCursor: string | null } {
   const items = rows.slice(0, limit)

@@ -5,6 +5,7 @@
 import { Type, type TSchema } from 'typebox'
 import { Uuid } from './schemas.js'
 import { Comment, TaskSnapshot } from './tasks-schemas.js'
+import { Attachment } from './attachments-schemas.js'
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 const Timestamp = Type.String({ format: 'date-time' })
@@ -22,7 +23,7 @@ export const PushResult = Type.Object({
 export const PushAnswer = Type.Object({ results: Type.Array(PushResult) })
 
 export const Tombstone = Type.Object({
-  kind: Type.Union([Type.Literal('task'), Type.Literal('comment')]),
+  kind: Type.Union([Type.Literal('task'), Type.Literal('comment'), Type.Literal('attachment')]),
   id: Uuid,
   rev: Type.Optional(Type.Integer()),
   taskId: Type.Optional(Uuid),
@@ -31,6 +32,7 @@ export const Tombstone = Type.Object({
 export const PullPage = Type.Object({
   tasks: Type.Array(TaskSnapshot),
   comments: Type.Array(Comment),
+  attachments: Type.Array(Attachment),
   tombstones: Type.Array(Tombstone),
   cursor: Type.String(),
   hasMore: Type.Boolean(),

@@ -102,7 +102,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: PullAnswer, ...errorResponses(400, 401, 503) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const started = performance.now()
       const { cursor, limit } = request.query
       const p = request.principal
@@ -117,7 +117,11 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
           ? { reset: 1 }
           : { tasks: answer.tasks.length, comments: answer.comments.length, tombstones: answer.tombstones.length, hasMore: answer.hasMore ? 1 : 0 }
       await log(p, { kind: 'pull', counts, durationMs: performance.now() - started })
-      return answer
+      // The answer is built field by field in the schema's order (toSnapshot, toComment), so
+      // JSON.stringify writes the bytes the schema's serializer would. That serializer, for a
+      // union at the root, first validates the whole page against each branch to choose one:
+      // about 60% of a full pull's server time (load/pull-bench.ts, --cpu-prof).
+      return reply.type('application/json; charset=utf-8').send(JSON.stringify(answer) as never) // a string is sent as it is
     },
   )
 }

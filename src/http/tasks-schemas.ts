@@ -33,6 +33,17 @@ export const TaskSnapshot = Type.Object({
   updatedBy: Uuid,
 })
 
+/** A task of a list; with `q`, how it matched. */
+export const TaskListItem = Type.Object({
+  ...TaskSnapshot.properties,
+  match: Type.Optional(
+    Type.Object({
+      rank: Type.Number({ description: 'ts_rank of the hit: higher is better' }),
+      snippet: Type.String({ description: 'title and description around the matches, HTML-escaped, matches in <mark>…</mark>' }),
+    }),
+  ),
+})
+
 /** The content fields a create or a plain PATCH may carry; their text is the op type's to check (422). */
 const contentFields = {
   title: Type.Optional(opContent(Type.String())),
@@ -73,9 +84,29 @@ export const TaskListQuery = Type.Object({
   status: Type.Optional(Type.String({ maxLength: 32 })),
   assigneeId: Type.Optional(Uuid),
   tag: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'full-text search, websearch syntax: words, "a phrase", -excluded, or' })),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+})
+
+const PastRev = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })
+
+export const RevQuery = Type.Object({ rev: Type.Optional(PastRev) })
+
+export const DiffQuery = Type.Object({ from: PastRev, to: PastRev })
+
+export const FieldDiff = Type.Object({
+  from: Json,
+  to: Json,
+  changedBy: Type.Array(Uuid, { description: 'users who changed the field in (from, to], in the order of their first change' }),
+  changes: Type.Integer({ description: 'revs in (from, to] that changed the field' }),
+})
+
+export const TaskDiff = Type.Object({
+  taskId: Uuid,
+  from: Type.Integer(),
+  to: Type.Integer(),
+  fields: Type.Record(Type.String(), FieldDiff, { description: 'by field name: only the fields changed in (from, to] or different between the two revs' }),
 })
 
 export const OpsQuery = Type.Object({
@@ -104,6 +135,20 @@ export const HistoryEntry = Type.Object({
   deviceId: Uuid,
   at: Timestamp,
   changes: Type.Record(Type.String(), Type.Object({ from: Json, to: Json })),
+  /** Attachments added or removed while the task was at this rev (docs/protocol.md, "Attachments"). */
+  attachments: Type.Optional(
+    Type.Array(
+      Type.Object({
+        attachmentId: Uuid,
+        action: Type.Union([Type.Literal('attached'), Type.Literal('removed')]),
+        name: Type.String(),
+        size: Type.Integer(),
+        userId: Uuid,
+        deviceId: Uuid,
+        at: Timestamp,
+      }),
+    ),
+  ),
 })
 
 export const Comment = Type.Object({

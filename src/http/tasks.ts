@@ -13,9 +13,13 @@ import type { TaskInit } from '../protocol/messages.js'
 import { contentOf } from '../domain/snapshot.js'
 import type { Principal } from '../auth/principal.js'
 import { listTasks, loadHistory } from '../storage/tasks.js'
-import { decodeCursor, isIdKey, toPage } from './pagination.js'
+import { decodeCursor, isIdKey, isRankKey, toPage } from './pagination.js'
+import { withAttachmentEvents } from '../storage/attachments.js'
 import { IdParams, PageOf, bearer, errorResponses } from './schemas.js'
-import { CreateTaskBody, HistoryEntry, OpEvent, OpsQuery, PatchTaskBody, TaskListQuery, TaskSnapshot as TaskSchema } from './tasks-schemas.js'
+import { CreateTaskBody, DiffQuery, HistoryEntry, OpEvent, OpsQuery, PatchTaskBody, RevQuery, TaskDiff, TaskListItem, TaskListQuery, TaskSnapshot as TaskSchema } from './tasks-schemas.js'
+import { searchTasks } from '../storage/task-search.js'
+import { historyBetween, snapshotAt } from '../storage/time-travel.js'
+import { diffSnapshots } from './task-diff.js'
 
 const HistoryQuery = Type.Object({
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
@@ -55,14 +59,20 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['tasks'],
-        summary: 'Live tasks, filtered (projectId, status, assigneeId, tag, q: title or description contains)',
+        summary: 'Live tasks, filtered (projectId, status, assigneeId, tag); with q, a full-text search ranked best first, each with a snippet',
         security: bearer,
         querystring: TaskListQuery,
-        response: { 200: PageOf(TaskSchema), ...errorResponses(400, 401) },
+        response: { 200: PageOf(TaskListItem), ...errorResponses(400, 401) },
       },
     },
     async (request) => {
-      const { cursor, limit, ...filters } = request.query
+      const { cursor, limit, q, ...filters } = request.query
+      if (q !== undefined) {
+        const after = cursor ? decodeCursor(cursor, isRankKey) : undefined
+        const hits = await searchTasks(app.database, request.principal.orgId, { ...filters, q, after, limit: limit + 1 })
+        const page = toPage(hits, limit, (h) => ({ rank: h.rank, id: h.task.id }))
+        return { items: page.items.map((h) => ({ ...h.task, match: { rank: Number(h.rank), snippet: h.snippet } })), nextCursor: page.nextCursor }
+      }
       const afterId = cursor ? decodeCursor(cursor, isIdKey).id : undefined
       const rows = await listTasks(app.database, request.principal.orgId, { ...filters, afterId, limit: limit + 1 })
       return toPage(rows, limit, (t) => ({ id: t.id }))
@@ -92,15 +102,48 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['tasks'],
-        summary: 'The task snapshot (a deleted task answers its tombstone)',
+        summary: 'The task snapshot (a deleted task answers its tombstone); with rev, the snapshot as it was at that rev (409 rev_too_old when history cannot reach it)',
         security: bearer,
         params: IdParams,
-        response: { 200: TaskSchema, ...errorResponses(400, 401, 404) },
+        querystring: RevQuery,
+        response: { 200: TaskSchema, ...errorResponses(400, 401, 404, 409) },
       },
     },
     async (request, reply) => {
-      const snapshot = await visible(request.principal, request.params.id)
+      const current = await visible(request.principal, request.params.id)
+      const { rev } = request.query
+      const snapshot = rev === undefined ? current : await pastSnapshot(request.principal.orgId, current, rev)
       return reply.header('etag', `"${snapshot.rev}"`).send(snapshot)
+    },
+  )
+
+  /** The snapshot at `rev` of the task `current`: 400 past its rev, 409 rev_too_old when neither log nor checkpoint reaches it. */
+  async function pastSnapshot(orgId: string, current: TaskSnapshot, rev: number): Promise<TaskSnapshot> {
+    if (rev > current.rev) throw new TaskSyncError('bad_request', `rev ${rev} is ahead of the task's rev ${current.rev}`)
+    const snap = await snapshotAt(app.database, orgId, current, rev)
+    if (!snap) throw new TaskSyncError('rev_too_old', `rev ${rev} is older than the task's op log and checkpoints reach`)
+    return snap
+  }
+
+  app.get(
+    '/api/tasks/:id/diff',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Per changed field: its value at rev `from` and at rev `to`, and who changed it in between',
+        security: bearer,
+        params: IdParams,
+        querystring: DiffQuery,
+        response: { 200: TaskDiff, ...errorResponses(400, 401, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { from, to } = request.query
+      if (from > to) throw new TaskSyncError('bad_request', `from (${from}) must not be after to (${to})`)
+      const current = await visible(request.principal, request.params.id)
+      const orgId = request.principal.orgId
+      const [a, b] = [await pastSnapshot(orgId, current, from), await pastSnapshot(orgId, current, to)]
+      return diffSnapshots(a, b, await historyBetween(app.database, orgId, current.id, from, to))
     },
   )
 
@@ -168,7 +211,10 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { cursor, limit } = request.query
       await visible(request.principal, request.params.id)
       const from = cursor ? decodeCursor(cursor, isRevKey).rev + 1 : 1
-      const rows = await loadHistory(app.database, request.principal.orgId, request.params.id, from, limit + 1)
+      const rows = await withAttachmentEvents(
+        app.database, request.principal.orgId, request.params.id,
+        await loadHistory(app.database, request.principal.orgId, request.params.id, from, limit + 1),
+      )
       return toPage(rows, limit, (h) => ({ rev: h.rev }))
     },
   )

@@ -107,6 +107,27 @@ export interface Comment {
   deleted: boolean
 }
 
+/**
+ * A file attached to a task (docs/protocol.md, "Attachments"). Visible once its
+ * upload completed; a deleted one is its tombstone (`deleted: true`).
+ */
+export interface Attachment {
+  id: string
+  taskId: string
+  /** The sanitised file name. */
+  name: string
+  contentType: string
+  /** Bytes. */
+  size: number
+  /** Lowercase hex SHA-256 of the bytes. */
+  sha256: string
+  createdBy: string
+  createdAt: string
+  deleted: boolean
+  /** True when a thumbnail (WebP, at most 256 px) is stored beside the file. */
+  thumbnail: boolean
+}
+
 /** A committed op as delivered to subscribers and listed by `GET /api/tasks/:id/ops`. */
 export interface OpEvent {
   type: 'op'
@@ -137,6 +158,8 @@ export type ServerMessage =
   | { type: 'snapshot'; taskId: string; rev: number; task: TaskSnapshot }
   | { type: 'presence'; taskId: string; userId: string; clientId: string; state: Record<string, unknown> | null }
   | { type: 'comment'; taskId: string; comment: Comment }
+  /** An attachment completed or deleted (a deleted one is its tombstone). */
+  | { type: 'attachment'; taskId: string; attachment: Attachment }
   | { type: 'task_deleted'; taskId: string; rev: number }
   | { type: 'sync_required'; taskId?: string; all?: boolean; reason: string }
   | { type: 'authed'; expiresAt: string }

@@ -5,7 +5,7 @@
  * and response schemas (http/sync.ts, http/sync-schemas.ts) validate these shapes.
  */
 import type { ErrorCode } from './errors.js'
-import type { Comment } from './messages.js'
+import type { Attachment, Comment } from './messages.js'
 import type { TaskSnapshot } from '../domain/types.js'
 
 /** A comment change inside a push (the mutation's taskId names its task). */
@@ -44,10 +44,10 @@ export interface PushResult {
 
 /** A deletion the device must apply; `rev` is the task's deleting rev. */
 export interface Tombstone {
-  kind: 'task' | 'comment'
+  kind: 'task' | 'comment' | 'attachment'
   id: string
   rev?: number
-  /** For a comment: its task. */
+  /** For a comment or an attachment: its task. */
   taskId?: string
 }
 
@@ -55,6 +55,8 @@ export interface Tombstone {
 export interface PullPage {
   tasks: TaskSnapshot[]
   comments: Comment[]
+  /** Completed attachments changed since the cursor (deleted ones are tombstones). */
+  attachments: Attachment[]
   tombstones: Tombstone[]
   cursor: string
   hasMore: boolean

@@ -3,7 +3,9 @@
  * otherwise embedded PGlite persisted under DATA_DIR. Both speak through drizzle;
  * `rows()` runs raw SQL on either and returns plain rows.
  */
-import { mkdirSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { SQL } from 'drizzle-orm'
@@ -79,18 +81,56 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   }
 }
 
+/**
+ * PGlite's own defaults size PostgreSQL for a server: shared_buffers of 128 MB
+ * lives inside the WASM heap, which never shrinks. One embedded instance with a
+ * single connection gets along with far less (load/embedded-memory.ts). wal_buffers
+ * is pinned at what it was (by default 1/32 of shared_buffers: 4 MB), so a commit
+ * writes its WAL exactly as before.
+ */
+const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB', '-c', 'wal_buffers=4MB']
+
+/**
+ * Creates a fresh PGlite data directory in a short-lived child process. initdb runs
+ * in its own WASM instances (the initdb program and a second PostgreSQL), and
+ * PGlite keeps their memory reachable after they close: done in process, a
+ * first start stays at about 850 MB resident. The child's memory goes back to the
+ * system when it exits.
+ */
+async function initPgliteDir(dir: string, startParams: string[]): Promise<void> {
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite')
+  const script = `const { PGlite } = require(process.argv[1]);
+const db = new PGlite(process.argv[2], { startParams: JSON.parse(process.argv[3]) });
+db.waitReady.then(() => db.close()).then(() => process.exit(0), (err) => { console.error(err && err.message); process.exit(1) });`
+  const child = spawn(process.execPath, ['-e', script, entry, dir, JSON.stringify(startParams)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('exit', resolve)
+  })
+  if (code !== 0) throw new Error(`PGlite could not create its data directory ${dir}: ${stderr.trim() || `exit ${code}`}`)
+}
+
 async function openPglite(dataDir: string): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
+  const startParams = [...PGlite.defaultStartParams, ...PGLITE_SETTINGS]
   let client: InstanceType<typeof PGlite>
   let lock: DataDirLock | null = null
-  if (dataDir === 'memory://') client = new PGlite()
+  if (dataDir === 'memory://') client = new PGlite({ startParams })
   else {
     const dir = join(dataDir, 'pglite')
     mkdirSync(dir, { recursive: true })
     // One process per data folder: a second one would write a store the first never sees.
     lock = lockDataDir(dataDir)
-    client = new PGlite(dir)
+    try {
+      if (!existsSync(join(dir, 'PG_VERSION'))) await initPgliteDir(dir, startParams)
+    } catch (err) {
+      lock.release()
+      throw err
+    }
+    client = new PGlite(dir, { startParams })
   }
   try {
     await client.waitReady

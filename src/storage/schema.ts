@@ -33,11 +33,17 @@ const createdAt = () => ts('created_at').notNull().defaultNow()
 const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' })
 const changeXid = () => xid8('change_xid').notNull().default(sql`pg_current_xact_id()`)
 
+/** A text search configuration name (`simple`, `english`, …): what to_tsvector takes. */
+const regconfig = customType<{ data: string; driverData: string }>({ dataType: () => 'regconfig' })
+const tsvector = customType<{ data: string; driverData: string }>({ dataType: () => 'tsvector' })
+
 export const organizations = pgTable(
   'organizations',
   {
     id: uuid('id').primaryKey(),
     name: text('name').notNull(),
+    /** The text search configuration of the org's task search (validated against pg_ts_config when set). */
+    searchLanguage: text('search_language').notNull().default('simple'),
     createdAt: createdAt(),
     /** Provisioned from an identity provider's token: its issuer and the token's organization claim; null for built-in ones. */
     issuer: text('issuer'),
@@ -152,10 +158,23 @@ export const tasks = pgTable(
     updatedAt: ts('updated_at').notNull().defaultNow(),
     updatedBy: uuid('updated_by').notNull(),
     changeXid: changeXid(),
+    /** The org's search language, copied on insert by a trigger (migration search_sql) and when the org changes it. */
+    searchLanguage: regconfig('search_language').notNull().default(sql`'simple'::regconfig`),
+    /**
+     * Full-text document: title (weight A), tags (B), description (C). Angle brackets are
+     * escaped first: task text is plain text, and the parser would skip `<script>…` as markup.
+     */
+    search: tsvector('search')
+      .notNull()
+      .generatedAlwaysAs(
+        sql`setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'title', ''), '<', '&lt;'), '>', '&gt;')), 'A') || setweight(to_tsvector(search_language, coalesce(content->'tags', '[]'::jsonb)), 'B') || setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'description', ''), '<', '&lt;'), '>', '&gt;')), 'C')`,
+      ),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
-    index('tasks_change_idx').on(t.orgId, t.changeXid),
+    index('tasks_search_idx').using('gin', t.search),
+    // With id, a page's (change_xid, id) > cursor bound and its order are the index's: a seek, not a sort of every row of the xid.
+    index('tasks_change_idx').on(t.orgId, t.changeXid, t.id),
     index('tasks_project_idx').on(t.orgId, t.projectId, t.id),
     index('tasks_status_idx').on(t.orgId, t.status, t.id),
     index('tasks_assignee_idx').on(t.orgId, t.assigneeId, t.id),
@@ -231,11 +250,29 @@ export const comments = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
-    index('comments_change_idx').on(t.orgId, t.changeXid),
+    index('comments_change_idx').on(t.orgId, t.changeXid, t.id),
     index('comments_task_idx').on(t.orgId, t.taskId, t.createdAt)],
 )
 
 /** Human-readable history: one row per committed rev, what changed from what to what. */
+/**
+ * Snapshots of a task at a rev, written when housekeeping trims the op log
+ * past that rev: time travel replays from the nearest one at or below a rev.
+ */
+export const taskCheckpoints = pgTable(
+  'task_checkpoints',
+  {
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    content: jsonb('content').$type<TaskContent>().notNull(),
+    clock: jsonb('clock').$type<Record<string, number>>().notNull(),
+    updatedAt: ts('updated_at').notNull(),
+    updatedBy: uuid('updated_by').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.taskId, t.rev] })],
+)
+
 export const taskHistory = pgTable(
   'task_history',
   {
@@ -283,7 +320,7 @@ export const tombstones = pgTable(
   'tombstones',
   {
     orgId: uuid('org_id').notNull(),
-    kind: text('kind').$type<'task' | 'comment'>().notNull(),
+    kind: text('kind').$type<'task' | 'comment' | 'attachment'>().notNull(),
     id: uuid('id').notNull(),
     taskId: uuid('task_id'),
     rev: integer('rev'),
@@ -323,6 +360,91 @@ export const syncState = pgTable('sync_state', {
   /** Other state under its key (e.g. housekeeping's last run). */
   value: jsonb('value').$type<JsonValue>(),
 })
+
+/**
+ * Files attached to tasks. A row is written when an upload opens (`state`
+ * 'uploading', its size reserved against the organization's quota), turns 'ready'
+ * when the complete bytes are verified, and 'deleted' (a tombstone) when removed.
+ */
+export const attachments = pgTable(
+  'attachments',
+  {
+    orgId: uuid('org_id').notNull(),
+    id: uuid('id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    name: text('name').notNull(),
+    contentType: text('content_type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    chunkSize: integer('chunk_size').notNull(),
+    state: text('state').$type<'uploading' | 'ready' | 'deleted'>().notNull().default('uploading'),
+    /** The blob store's id of the multipart upload in progress (S3), or null. */
+    uploadId: text('upload_id'),
+    /** Content type of the thumbnail stored beside the file, when one was made. */
+    thumbnail: text('thumbnail'),
+    createdBy: uuid('created_by').notNull(),
+    createdAt: createdAt(),
+    completedAt: ts('completed_at'),
+    /** An upload still 'uploading' after this is expired and its bytes reclaimed. */
+    expiresAt: ts('expires_at').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    changeXid: changeXid(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    index('attachments_task_idx').on(t.orgId, t.taskId, t.createdAt),
+    index('attachments_change_idx').on(t.orgId, t.changeXid),
+    index('attachments_expiry_idx').on(t.expiresAt).where(sql`state = 'uploading'`),
+  ],
+)
+
+/** The chunks of an upload the server has stored: the hash decides whether a resent chunk is the same. */
+export const attachmentChunks = pgTable(
+  'attachment_chunks',
+  {
+    orgId: uuid('org_id').notNull(),
+    attachmentId: uuid('attachment_id').notNull(),
+    n: integer('n').notNull(),
+    size: integer('size').notNull(),
+    sha256: text('sha256').notNull(),
+    /** The blob store's tag of the stored part (S3 ETag). */
+    etag: text('etag'),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.attachmentId, t.n] })],
+)
+
+/**
+ * Storage of each organization: bytes reserved by open uploads and stored files
+ * together, and the owner's quota (null: ORG_STORAGE_QUOTA_BYTES). A reservation is
+ * one conditional UPDATE of this row, so racing uploads on any instance cannot both pass.
+ */
+export const orgStorage = pgTable('org_storage', {
+  orgId: uuid('org_id').primaryKey(),
+  usedBytes: bigint('used_bytes', { mode: 'number' }).notNull().default(0),
+  quotaBytes: bigint('quota_bytes', { mode: 'number' }),
+})
+
+/**
+ * What happened to a task's attachments, for its history: each event hangs on
+ * the task's rev at the time (the history entry of that rev lists it).
+ */
+export const attachmentHistory = pgTable(
+  'attachment_history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    rev: integer('rev').notNull(),
+    attachmentId: uuid('attachment_id').notNull(),
+    action: text('action').$type<'attached' | 'removed'>().notNull(),
+    name: text('name').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    userId: uuid('user_id').notNull(),
+    deviceId: uuid('device_id').notNull(),
+    at: ts('at').notNull().defaultNow(),
+  },
+  (t) => [index('attachment_history_task_idx').on(t.orgId, t.taskId, t.rev)],
+)
 
 /**
  * The transactional outbox: one row per event, written in the same transaction as

@@ -25,6 +25,8 @@ export interface SeedOptions {
   /** Produces the stored password hash (the auth module's). */
   hashPassword: (password: string) => Promise<string>
   randomSeed?: number
+  /** Title and description of task `i` (default: a few words of a small vocabulary). */
+  text?: (i: number, rnd: () => number) => { title: string; description: string }
   /** Called after each chunk of tasks is written. */
   onProgress?: (tasksWritten: number) => void
 }
@@ -180,8 +182,7 @@ function buildTask(org: SeededOrg, i: number, o: SeedOptions, rnd: () => number,
   const author = pick(org.users)
   const base = Date.now() - 30 * 86_400_000 + Math.floor(rnd() * 20 * 86_400_000)
   const content = contentFromInit({
-    title: `${pick(WORDS)} ${pick(WORDS)} #${i + 1}`,
-    description: `Seeded task ${i + 1}: ${pick(WORDS)} the ${pick(WORDS)}.`,
+    ...(o.text ? o.text(i, rnd) : { title: `${pick(WORDS)} ${pick(WORDS)} #${i + 1}`, description: `Seeded task ${i + 1}: ${pick(WORDS)} the ${pick(WORDS)}.` }),
     status: pick(STATUSES),
     priority: Math.floor(rnd() * 5),
     tags: [...new Set([pick(TAGS), pick(TAGS)])],

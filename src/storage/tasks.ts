@@ -138,8 +138,6 @@ export interface TaskFilter {
   status?: string
   assigneeId?: string
   tag?: string
-  /** Case-insensitive substring of the title or the description. */
-  q?: string
   /** Only tasks whose id sorts after this one (the cursor). */
   afterId?: string
   limit: number
@@ -152,10 +150,6 @@ export async function listTasks(database: Database, orgId: string, f: TaskFilter
   if (f.status !== undefined) where.push(sql`status = ${f.status}`)
   if (f.assigneeId !== undefined) where.push(sql`assignee_id = ${f.assigneeId}::uuid`)
   if (f.tag !== undefined) where.push(sql`content->'tags' ? ${f.tag}`)
-  if (f.q !== undefined) {
-    const pattern = '%' + f.q.replace(/[\\%_]/g, (c) => '\\' + c) + '%'
-    where.push(sql`(content->>'title' ilike ${pattern} or content->>'description' ilike ${pattern})`)
-  }
   if (f.afterId !== undefined) where.push(sql`id > ${f.afterId}::uuid`)
   const rows = await database.rows<TaskRow>(
     sql`select ${snapshotColumns} from tasks where ${sql.join(where, sql` and `)} order by id limit ${f.limit}::int`,

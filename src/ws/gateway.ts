@@ -10,7 +10,7 @@
 import type { RawData, WebSocket } from 'ws'
 import type { Bus } from '../bus/types.js'
 import { CloseCode } from '../protocol/close-codes.js'
-import type { CommentsPort, GatewayLogger, GatewaySettings, ReadPort, SequencerPort, TokenPort, VerifiedToken } from './ports.js'
+import type { AttachmentsPort, CommentsPort, GatewayLogger, GatewaySettings, ReadPort, SequencerPort, TokenPort, VerifiedToken } from './ports.js'
 import { toMillis } from './ports.js'
 import { Flusher, type Corkable } from './outbox.js'
 import { OrgRouter, type RouterDeps } from './org-router.js'
@@ -24,6 +24,8 @@ export interface GatewayDeps {
   bus: Bus
   sequencer: SequencerPort
   comments: CommentsPort
+  /** Completed and deleted attachments of this instance, delivered like comment changes. */
+  attachments?: AttachmentsPort
   tokens: TokenPort
   reads: ReadPort
   log: GatewayLogger
@@ -119,6 +121,7 @@ export class Gateway {
   start(): void {
     this.unlisten.push(this.deps.sequencer.onCommit((n) => this.orgs.get(n.orgId)?.route(n)))
     this.unlisten.push(this.deps.comments.onComment((n) => this.orgs.get(n.orgId)?.route(n)))
+    if (this.deps.attachments) this.unlisten.push(this.deps.attachments.onAttachment((n) => this.orgs.get(n.orgId)?.route(n)))
     const tickMs = Math.max(20, Math.min(1000, this.settings.helloTimeoutMs / 4))
     this.every(tickMs, () => this.tick())
     const turns = Math.max(1, Math.min(HEARTBEAT_TURNS, Math.floor(this.settings.heartbeatMs / 100)))

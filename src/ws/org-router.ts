@@ -4,7 +4,7 @@
  * somebody here follows, the project and org-wide subscribers, and presences.
  * The bus handler only parses and hands over; feeds order, sockets queue.
  */
-import { publishNotice, subscribeOrgNotices, type CommentNotice, type CommitNotice, type OrgNotice, type PresenceNotice } from '../bus/notices.js'
+import { publishNotice, subscribeOrgNotices, type AttachmentNotice, type CommentNotice, type CommitNotice, type OrgNotice, type PresenceNotice } from '../bus/notices.js'
 import type { Bus } from '../bus/types.js'
 import type { TaskSnapshot } from '../domain/types.js'
 import type { Comment, OpEvent, ServerMessage } from '../protocol/messages.js'
@@ -133,6 +133,7 @@ export class OrgRouter implements FeedHost<Subscriber> {
 
   route(notice: OrgNotice): void {
     if (notice.kind === 'comment') this.deliverComment(notice)
+    else if (notice.kind === 'attachment') this.deliverAttachment(notice)
     else if (notice.kind === 'presence') this.deliverPresence(notice)
     else this.ingestCommit(notice)
   }
@@ -327,6 +328,12 @@ export class OrgRouter implements FeedHost<Subscriber> {
         () => {},
       )
     }
+  }
+
+  /** Like a comment change, to every socket covering the task; no ack: uploads are REST requests. */
+  private deliverAttachment(n: AttachmentNotice): void {
+    let frame: Buffer | undefined
+    this.forEachCovering(n.taskId, n.projectId, (s) => s.sendFrame((frame ??= encode({ type: 'attachment', taskId: n.taskId, attachment: n.attachment }))))
   }
 
   private deliverPresence(n: PresenceNotice): void {

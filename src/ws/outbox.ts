@@ -1,11 +1,17 @@
 /**
  * Outbound side of a socket: messages queued in one tick are written together
- * (one corked write pass per socket per tick), and a socket whose data not yet
+ * (one corked write pass per socket per tick), straight to the TCP stream as the
+ * complete frames `encode` built (one Buffer shared by every socket a broadcast
+ * goes to: nothing is framed or allocated per socket). ws stays coherent: with
+ * compression off its sender never queues, so its own frames (ping, close) and
+ * these leave in the order they were written, and its `bufferedAmount` reads the
+ * stream's buffer, which these writes fill. A socket whose data not yet
  * taken by the kernel passes the limit is cut: nothing more is queued, a 4009 close goes out behind
  * what is already queued (ws destroys the connection if the close handshake has
  * not finished within its closeTimeout, 30 s).
  */
 import { CloseCode } from '../protocol/close-codes.js'
+import { payloadOf } from './wire.js'
 
 /** The subset of a ws WebSocket the outbox writes to. */
 export interface OutboundSocket {
@@ -16,10 +22,11 @@ export interface OutboundSocket {
   close(code: number, reason: string): void
 }
 
-/** The underlying stream, corked around a write pass so the frames leave in one writev. */
+/** The underlying TCP stream: written to directly, corked around a write pass so the frames leave in one writev. */
 export interface Corkable {
   cork(): void
   uncork(): void
+  write(frame: Buffer): boolean
 }
 
 const OPEN = 0
@@ -28,7 +35,8 @@ const CLOSED = 2
 const WS_OPEN = 1
 
 export class Outbox {
-  private frames: Buffer[] | null = null
+  /** This tick's frames; the array is kept and reused, not allocated per pass. */
+  private readonly frames: Buffer[] = []
   private queuedBytes = 0
   private state = OPEN
   private closeCode = 0
@@ -53,13 +61,13 @@ export class Outbox {
   }
 
   /**
-   * Queues one message (a UTF-8 JSON text frame). Returns false when nothing was
+   * Queues one message (a complete text frame from `encode`). Returns false when nothing was
    * queued: the socket is closing, or its backlog has passed the limit (then it is cut).
    */
   send(frame: Buffer): boolean {
     if (this.state !== OPEN || this.socket.readyState !== WS_OPEN) return false
     if (this.overLimit()) return false
-    ;(this.frames ??= []).push(frame)
+    this.frames.push(frame)
     this.queuedBytes += frame.length
     this.flusher.schedule(this)
     return true
@@ -89,14 +97,17 @@ export class Outbox {
   /** Writes the queue (called by the flusher once per tick). */
   flush(): void {
     const frames = this.frames
-    this.frames = null
     this.queuedBytes = 0
-    if (frames && this.socket.readyState === WS_OPEN) {
-      this.stream?.cork()
-      for (const frame of frames) this.socket.send(frame, { binary: false })
-      this.stream?.uncork()
+    if (frames.length > 0 && this.socket.readyState === WS_OPEN) {
+      const stream = this.stream
+      if (stream) {
+        stream.cork()
+        for (const frame of frames) stream.write(frame)
+        stream.uncork()
+      } else for (const frame of frames) this.socket.send(payloadOf(frame), { binary: false })
       if (this.state === OPEN) this.overLimit()
     }
+    frames.length = 0
     if (this.state === CLOSING) {
       this.state = CLOSED
       this.socket.close(this.closeCode, this.closeReason)

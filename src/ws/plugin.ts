@@ -124,6 +124,7 @@ export default fp(
       bus: app.bus,
       sequencer: app.sequencer,
       comments: app.comments,
+      attachments: app.attachments,
       tokens,
       reads: {
         latestRevs: (keys) => latestRevs(app.database, keys),
@@ -210,5 +211,5 @@ export default fp(
       },
     )
   },
-  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'comments', 'auth'] },
+  { name: 'ws', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'comments', 'attachments', 'auth'] },
 )

@@ -6,6 +6,7 @@
 import type { TaskSnapshot } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
 import type { Principal } from '../auth/principal.js'
+import type { AttachmentNotice } from '../bus/notices.js'
 import type { CommitListener, CommitResult, CreateTaskRequest, SubmitOpRequest } from '../sequencer/requests.js'
 import type { CommentCreateRequest, CommentDeleteRequest, CommentEditRequest, CommentListener, CommentResult } from '../comments/types.js'
 
@@ -29,6 +30,10 @@ export interface CommentsPort {
   edit(req: CommentEditRequest): Promise<CommentResult>
   delete(req: CommentDeleteRequest): Promise<CommentResult>
   onComment(listener: CommentListener): () => void
+}
+
+export interface AttachmentsPort {
+  onAttachment(listener: (notice: AttachmentNotice) => void): () => void
 }
 
 export interface VerifiedToken {

@@ -11,7 +11,7 @@
  * with bodies generated from its schema; if that cannot be done the suite says so.
  */
 import fc from 'fast-check'
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import postgres from 'postgres'
 import { startTestApp, api, registerOwner, addMember, type Session, type TestApp } from '../helpers/app.js'
 import { fillPath, loadOperations, pathParams, send, type Operation } from '../helpers/openapi.js'
@@ -48,7 +48,7 @@ export interface World {
   fingerprint(orgId?: string): Promise<string>
 }
 
-const SEGMENT_KINDS: Record<string, string> = { users: 'user', devices: 'device', projects: 'project', tasks: 'task', comments: 'comment', conflicts: 'conflict' }
+const SEGMENT_KINDS: Record<string, string> = { users: 'user', devices: 'device', projects: 'project', tasks: 'task', comments: 'comment', conflicts: 'conflict', attachments: 'attachment', chunks: 'chunk' }
 const FIELD_KINDS: Record<string, string> = {
   userId: 'user',
   assigneeId: 'user',
@@ -61,6 +61,7 @@ const FIELD_KINDS: Record<string, string> = {
   commentId: 'comment',
   conflictId: 'conflict',
   clientId: 'client',
+  attachmentId: 'attachment',
 }
 
 /** `/api/tasks/{id}/comments` → 'task' for `id`. */
@@ -112,6 +113,9 @@ async function buildOrg(url: string, marker: string): Promise<Org> {
     clientIds.push(clientId)
   }
   await must(c.get('/api/sync/pull'), 'a pull')
+  // A completed attachment (one chunk) and an upload left open, so every attachment route has a target.
+  const attachment = await seedAttachment(url, owner.accessToken, task.id, Buffer.from(`Attachment ${marker}`), true)
+  const upload = await seedAttachment(url, owner.accessToken, task.id, Buffer.from(`Upload ${marker}`), false)
   return {
     owner,
     member,
@@ -124,8 +128,29 @@ async function buildOrg(url: string, marker: string): Promise<Org> {
       comment: [comment.id],
       conflict: [(conflicts as any).items[0].id],
       client: clientIds,
+      attachment: [attachment, upload],
+      // Chunk numbers of the attachment routes.
+      chunk: ['0'],
     },
   }
+}
+
+async function seedAttachment(url: string, token: string, taskId: string, bytes: Buffer, finish: boolean): Promise<string> {
+  const id = randomUUID()
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  const c = api(url, token)
+  const opened = await c.post(`/api/tasks/${taskId}/attachments`, { id, name: 'seed.txt', contentType: 'text/plain', size: bytes.length, sha256 })
+  if (opened.status !== 201) throw new Error(`world: an attachment answered ${opened.status} ${JSON.stringify(opened.body)}`)
+  if (!finish) return id
+  const put = await fetch(`${url}/api/tasks/${taskId}/attachments/${id}/chunks/0`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+    body: Uint8Array.from(bytes),
+  })
+  if (put.status !== 200) throw new Error(`world: an attachment chunk answered ${put.status}`)
+  const done = await c.post(`/api/tasks/${taskId}/attachments/${id}/complete`)
+  if (done.status !== 201) throw new Error(`world: completing an attachment answered ${done.status}`)
+  return id
 }
 
 /**

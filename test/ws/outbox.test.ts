@@ -1,6 +1,7 @@
 import t from 'tap'
 import { Flusher, Outbox, type OutboundSocket } from '../../src/ws/outbox.js'
 import { TokenBucket } from '../../src/ws/token-bucket.js'
+import { payloadOf, textFrame } from '../../src/ws/wire.js'
 
 /** A socket that records what it is given; `backlog` plays bytes the kernel has not taken yet. */
 function fakeSocket() {
@@ -16,12 +17,17 @@ function fakeSocket() {
     send: (data) => void sent.push(data.toString()),
     close: (code, reason) => void closes.push([code, reason]),
   }
-  const stream = { cork: () => void corks.push('cork'), uncork: () => void corks.push('uncork') }
+  // Frames are written to the stream as they are; what a peer would read is the payload.
+  const stream = {
+    cork: () => void corks.push('cork'),
+    uncork: () => void corks.push('uncork'),
+    write: (frame: Buffer) => sent.push(payloadOf(frame).toString()) > 0,
+  }
   return { socket, sent, closes, corks, stream }
 }
 
 const tick = () => new Promise((r) => setImmediate(r))
-const frame = (s: string) => Buffer.from(s)
+const frame = (s: string) => textFrame(s)
 
 t.test('messages queued in one tick are written in one corked pass, in order', async (t) => {
   const { socket, sent, corks, stream } = fakeSocket()
@@ -30,7 +36,7 @@ t.test('messages queued in one tick are written in one corked pass, in order', a
   outbox.send(frame('b'))
   outbox.send(frame('c'))
   t.same(sent, [], 'nothing written synchronously')
-  t.equal(outbox.unsentBytes, 3)
+  t.equal(outbox.unsentBytes, 9, 'three 1-byte messages, each behind its 2-byte frame header')
   await tick()
   t.same(sent, ['a', 'b', 'c'])
   t.same(corks, ['cork', 'uncork'], 'one write pass')

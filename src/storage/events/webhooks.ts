@@ -184,16 +184,19 @@ export async function claimDeliveries(database: Database, limit: number, perEndp
     with busy as (
       select endpoint_id, count(distinct order_key) as n from webhook_deliveries
       where state = 'pending' and lease_until > now() group by endpoint_id),
+    -- The oldest pending delivery of each (endpoint, task), read in the order of the
+    -- partial index on pending ones; it is claimable when due and not leased.
+    oldest as (
+      select distinct on (d.endpoint_id, d.order_key) d.id, d.org_id, d.endpoint_id, d.order_key, d.event_seq, d.next_at, d.lease_until
+      from webhook_deliveries d where d.state = 'pending'
+      order by d.endpoint_id, d.order_key, d.event_seq),
     heads as (
-      select d.id, d.endpoint_id, d.order_key, d.event_seq,
-        row_number() over (partition by d.endpoint_id order by d.event_seq) + coalesce(b.n, 0) as slot
-      from webhook_deliveries d
-      join webhook_endpoints w on w.org_id = d.org_id and w.id = d.endpoint_id and w.active
-      left join busy b on b.endpoint_id = d.endpoint_id
-      where d.state = 'pending' and d.next_at <= now() and (d.lease_until is null or d.lease_until < now())
-        and not exists (
-          select 1 from webhook_deliveries p
-          where p.endpoint_id = d.endpoint_id and p.order_key = d.order_key and p.state = 'pending' and p.event_seq < d.event_seq)),
+      select o.id, o.endpoint_id, o.order_key, o.event_seq,
+        row_number() over (partition by o.endpoint_id order by o.event_seq) + coalesce(b.n, 0) as slot
+      from oldest o
+      join webhook_endpoints w on w.org_id = o.org_id and w.id = o.endpoint_id and w.active
+      left join busy b on b.endpoint_id = o.endpoint_id
+      where o.next_at <= now() and (o.lease_until is null or o.lease_until < now())),
     picked as (select * from heads where slot <= ${perEndpoint}::int order by event_seq limit ${limit}::int),
     c as (
       -- The head and the next ones of its run; state and lease are checked again on the
@@ -233,12 +236,15 @@ export async function releaseDeliveries(database: Database, ids: number[]): Prom
   await database.rows(sql`update webhook_deliveries set lease_until = null where id = any(${`{${ids.join(',')}}`}::bigint[]) and state = 'pending'`)
 }
 
-/** A delivery answered 2xx. */
-export async function markDelivered(database: Database, id: number, status: number, latencyMs: number): Promise<void> {
+/** Deliveries answered 2xx, recorded in one statement (a run's worth). */
+export async function markDelivered(database: Database, done: Array<{ id: number; status: number; latencyMs: number }>): Promise<void> {
+  if (done.length === 0) return
+  const json = JSON.stringify(done.map((d) => ({ id: d.id, status: d.status, latency: d.latencyMs })))
   await database.rows(sql`
-    update webhook_deliveries set state = 'delivered', delivered_at = now(), lease_until = null, attempts = attempts + 1,
-      last_status = ${status}::int, last_latency_ms = ${latencyMs}::int, last_error = null
-    where id = ${id}::bigint and state = 'pending'`)
+    update webhook_deliveries d set state = 'delivered', delivered_at = now(), lease_until = null, attempts = d.attempts + 1,
+      last_status = x.status, last_latency_ms = x.latency, last_error = null
+    from jsonb_to_recordset(${json}::jsonb) as x(id bigint, status int, latency int)
+    where d.id = x.id and d.state = 'pending'`)
 }
 
 /**

@@ -11,6 +11,8 @@ import { sql } from 'drizzle-orm'
 import type { Database, Executor } from '../db.js'
 import { advanceHorizon } from '../sync/horizon.js'
 import { parseSnapshot } from '../sync/snapshot.js'
+import { iso } from '../tasks.js'
+import { writeCheckpoint } from '../time-travel.js'
 
 export interface PurgeCounts {
   tasks: number
@@ -33,6 +35,7 @@ export async function purgeTombstones(database: Database, tx: Executor, cutoff: 
             select 1 from tombstones b where b.org_id = x.org_id and b.kind = 'task' and b.id = x.id and b.deleted_at < ${at}::timestamptz))
           returning x.org_id, x.id, x.change_xid),
         o as (delete from task_ops x using d where x.org_id = d.org_id and x.task_id = d.id returning 1),
+        k as (delete from task_checkpoints x using d where x.org_id = d.org_id and x.task_id = d.id returning 1),
         c as (delete from comments x using d where x.org_id = d.org_id and x.task_id = d.id returning x.change_xid),
         b as (delete from tombstones x using d where x.org_id = d.org_id
                 and ((x.kind = 'task' and x.id = d.id) or (x.kind = 'comment' and x.task_id = d.id)) returning x.change_xid)
@@ -92,15 +95,26 @@ export async function trimSyncLog(database: Database, tx: Executor, cutoff: Date
 /**
  * Keeps the last `keep` ops of every task (the replay window: an op further
  * behind is rev_too_old anyway, a resume further behind gets a snapshot).
+ * Before a task's ops are deleted, its snapshot at the newest deleted rev is
+ * stored as a checkpoint, so time travel still reaches the revs from there on.
  */
 export async function trimOpLog(database: Database, tx: Executor, keep: number): Promise<number> {
-  const [r] = await database.rows<{ n: string | number }>(
-    sql`with d as (
-          delete from task_ops o using tasks t
-          where t.org_id = o.org_id and t.id = o.task_id and t.rev > ${keep}::int and o.rev <= t.rev - ${keep}::int
-          returning 1)
-        select count(*) as n from d`,
+  const due = await database.rows<{ org_id: string; id: string; upto: number; created_at: string }>(
+    sql`select t.org_id, t.id, t.rev - ${keep}::int as upto, ${iso(sql`t.created_at`)} as created_at from tasks t
+        where t.rev > ${keep}::int and exists (
+          select 1 from task_ops o where o.org_id = t.org_id and o.task_id = t.id and o.rev <= t.rev - ${keep}::int)`,
     tx,
   )
-  return Number(r.n)
+  let trimmed = 0
+  for (const d of due) {
+    const upto = Number(d.upto)
+    await writeCheckpoint(database, tx, d.org_id, d.id, d.created_at, upto)
+    const [r] = await database.rows<{ n: string | number }>(
+      sql`with x as (delete from task_ops where org_id = ${d.org_id}::uuid and task_id = ${d.id}::uuid and rev <= ${upto}::int returning 1)
+          select count(*) as n from x`,
+      tx,
+    )
+    trimmed += Number(r.n)
+  }
+  return trimmed
 }

@@ -40,6 +40,8 @@ export interface HousekeepingReport {
   purged?: PurgeCounts
   syncLogTrimmed?: number
   opsTrimmed?: number
+  /** Attachments reclaimed by the server after the run: expired uploads, attachments of purged tasks. */
+  attachments?: { expired: number; purged: number }
   /** Delivered events purged from the outbox. */
   eventsPurged?: number
 }

@@ -12,9 +12,9 @@ const VERSION = 1
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const XID = /^\d{1,20}$/
 
-/** Where a paginated catch-up stopped: 0 = tasks, 1 = comments. */
+/** Where a paginated catch-up stopped: 0 = tasks, 1 = comments, 2 = attachments. */
 export interface PullPosition {
-  source: 0 | 1
+  source: 0 | 1 | 2
   xid: string
   id: string
 }
@@ -55,7 +55,7 @@ export function decodeCursor(text: string): PullCursor | null {
   const p = b.p
   if (!target || !Array.isArray(p) || p.length !== 3) return null
   const [source, xid, id] = p as unknown[]
-  if ((source !== 0 && source !== 1) || typeof xid !== 'string' || !XID.test(xid) || typeof id !== 'string' || !UUID.test(id)) return null
+  if ((source !== 0 && source !== 1 && source !== 2) || typeof xid !== 'string' || !XID.test(xid) || typeof id !== 'string' || !UUID.test(id)) return null
   // The target is taken after `since`, so it cannot see less.
   if (since && target.xmax < since.xmax) return null
   return { since, page: { target, position: { source, xid, id } } }

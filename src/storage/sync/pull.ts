@@ -10,8 +10,10 @@ import type { Database, Executor } from '../db.js'
 import { iso } from '../tasks.js'
 import { toSnapshot } from '../../domain/snapshot.js'
 import { toComment, type CommentRow } from '../comments.js'
+import { changedAttachments, type ChangedAttachmentRow } from './attachments.js'
+import { toAttachment, toRecord } from '../attachments.js'
 import type { TaskContent, TaskSnapshot } from '../../domain/types.js'
-import type { Comment } from '../../protocol/messages.js'
+import type { Attachment, Comment } from '../../protocol/messages.js'
 import type { PullAnswer, Tombstone } from '../../protocol/sync.js'
 import { decodeCursor, encodeCursor, type PullPosition } from './cursor.js'
 import { isBeforeHorizon, readHorizon } from './horizon.js'
@@ -25,7 +27,7 @@ export interface PullRequest {
 }
 
 const RESET = { reset: true } as const
-const START = (source: 0 | 1): PullPosition => ({ source, xid: '0', id: '00000000-0000-0000-0000-000000000000' })
+const START = (source: 0 | 1 | 2): PullPosition => ({ source, xid: '0', id: '00000000-0000-0000-0000-000000000000' })
 
 /** Runs one page of a catch-up; `{reset: true}` for a cursor that is unknown, malformed or past the horizon. */
 export async function pullChanges(database: Database, req: PullRequest): Promise<PullAnswer> {
@@ -43,7 +45,7 @@ export async function pullChanges(database: Database, req: PullRequest): Promise
       const out = await readPage(database, tx, req, since, page?.position ?? START(0))
       const lastSeq = await lastSeqAt(database, tx, req.orgId, req.deviceId, target)
       const next = out.more ? encodeCursor({ since, page: { target, position: out.more } }) : encodeCursor({ since: target })
-      return { tasks: out.tasks, comments: out.comments, tombstones: out.tombstones, cursor: next, hasMore: out.more !== null, lastSeq }
+      return { tasks: out.tasks, comments: out.comments, attachments: out.attachments, tombstones: out.tombstones, cursor: next, hasMore: out.more !== null, lastSeq }
     },
     { isolationLevel: 'repeatable read', accessMode: 'read only' },
   )
@@ -52,25 +54,29 @@ export async function pullChanges(database: Database, req: PullRequest): Promise
 interface PageContent {
   tasks: TaskSnapshot[]
   comments: Comment[]
+  attachments: Attachment[]
   tombstones: Tombstone[]
   /** Where the next page starts; null when this page ends the catch-up. */
   more: PullPosition | null
 }
 
 async function readPage(database: Database, tx: Executor, req: PullRequest, since: PgSnapshot | null, from: PullPosition): Promise<PageContent> {
-  const out: PageContent = { tasks: [], comments: [], tombstones: [], more: null }
+  const out: PageContent = { tasks: [], comments: [], attachments: [], tombstones: [], more: null }
   let remaining = req.limit
-  for (const source of [0, 1] as const) {
+  for (const source of [0, 1, 2] as const) {
     if (source < from.source) continue
     const after = source === from.source ? from : START(source)
     // One row more than fits tells whether this source goes on.
     const rows = source === 0
       ? await changedTasks(database, tx, req.orgId, since, after, remaining + 1)
-      : await changedComments(database, tx, req.orgId, since, after, remaining + 1)
+      : source === 1
+        ? await changedComments(database, tx, req.orgId, since, after, remaining + 1)
+        : await changedAttachments(database, tx, req.orgId, sql`${changedAfter(since, sql`a`)} and ${afterPosition(after, sql`a`)}`, !since, remaining + 1)
     const fits = rows.slice(0, remaining)
     for (const r of fits) {
       if (source === 0) addTask(out, r as TaskRow)
-      else addComment(out, r as ChangedCommentRow)
+      else if (source === 1) addComment(out, r as ChangedCommentRow)
+      else addAttachment(out, r as ChangedAttachmentRow)
     }
     remaining -= fits.length
     if (rows.length > fits.length) {
@@ -80,6 +86,14 @@ async function readPage(database: Database, tx: Executor, req: PullRequest, sinc
     }
   }
   return out
+}
+
+function addAttachment(out: PageContent, r: ChangedAttachmentRow): void {
+  if (r.state === 'deleted') {
+    out.tombstones.push({ kind: 'attachment', id: r.id, taskId: r.task_id })
+    return
+  }
+  out.attachments.push(toAttachment(toRecord(r)))
 }
 
 /** Rows written by a transaction `since` cannot see; the index bound is xmin. */

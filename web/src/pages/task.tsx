@@ -6,6 +6,7 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react'
 import type { Comment, TaskHandle, TaskSnapshot } from 'tasksync/client'
 import { useComments, useConflicts, usePresence, useTask, useTextField } from 'tasksync/react'
+import { Attachments } from './attachments.js'
 import { api, type Session } from '../session.js'
 import { nameOf, usePeople, useProjects, useResource, type Person } from '../data.js'
 import { Link, navigate } from '../router.js'
@@ -34,10 +35,12 @@ export function TaskPage({ id, session }: { id: string; session: Session }) {
       <h1 id="task-h" className="sr-only">
         Task {snapshot.title}
       </h1>
+      {!readOnly && <UndoBar task={task} />}
       <Editor task={task} session={session} people={people} readOnly={readOnly} />
       <div className="task-grid">
         <div>
           <Comments taskId={id} session={session} people={people} readOnly={readOnly} />
+          <Attachments task={task} readOnly={readOnly} />
         </div>
         <aside aria-label="Task details">
           <Fields task={task} snapshot={snapshot} people={people} readOnly={readOnly} />
@@ -46,6 +49,49 @@ export function TaskPage({ id, session }: { id: string; session: Session }) {
         </aside>
       </div>
     </article>
+  )
+}
+
+/**
+ * Undo and redo of this browser's own edits of the task (the SDK's per-user
+ * undo: others' edits stay). Ctrl/Cmd+Z and Ctrl/Cmd+Shift+Z (or Ctrl+Y) anywhere
+ * on the page but in the comment boxes, whose own text undo is left alone. The
+ * page re-renders on every change of the task, so canUndo/canRedo stay current.
+ */
+function UndoBar({ task }: { task: TaskHandle }) {
+  const [problem, setProblem] = useState<string | null>(null)
+  const run = (what: 'undo' | 'redo') => {
+    try {
+      if (what === 'undo' ? task.undo() : task.redo()) announce(what === 'undo' ? 'Undone' : 'Redone')
+      setProblem(null)
+    } catch (err) {
+      setProblem((err as Error).message)
+    }
+  }
+  useEffect(() => {
+    const key = (e: KeyboardEvent) => {
+      if (!(e.ctrlKey || e.metaKey) || e.altKey) return
+      const k = e.key.toLowerCase()
+      if (k !== 'z' && k !== 'y') return
+      const target = e.target as HTMLElement | null
+      const editable = target?.closest('input, textarea, [contenteditable]')
+      if (editable && editable.id !== 'title' && editable.id !== 'description') return
+      e.preventDefault() // the browser's own text undo would fight the task's history
+      run(k === 'y' || e.shiftKey ? 'redo' : 'undo')
+    }
+    window.addEventListener('keydown', key)
+    return () => window.removeEventListener('keydown', key)
+  }, [task])
+  return (
+    <div className="undo-bar" role="toolbar" aria-label="Undo and redo">
+      <button type="button" onClick={() => run('undo')} disabled={!task.canUndo} title="Undo your last change (Ctrl+Z)">
+        ↶ Undo
+      </button>
+      <button type="button" onClick={() => run('redo')} disabled={!task.canRedo} title="Redo (Ctrl+Shift+Z)">
+        ↷ Redo
+      </button>
+      {problem && <span role="alert" className="error">{problem}</span>}
+    </div>
   )
 }
 
