@@ -86,7 +86,8 @@ const commentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         params: IdParams,
         body: EditCommentBody,
-        response: { 200: Comment, ...errorResponses(400, 401, 403, 404, 410, 422, 503) },
+        // 409: a (clientId, seq) already used by another mutation (resend digests).
+        response: { 200: Comment, ...errorResponses(400, 401, 403, 404, 409, 410, 422, 503) },
       },
     },
     async (request) => {
