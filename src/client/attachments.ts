@@ -251,20 +251,24 @@ export interface TaskAttachmentEvents {
 /** The live list of one task's attachments (completed, not deleted), oldest first. */
 export class TaskAttachments extends Emitter<TaskAttachmentEvents> {
   private readonly byId = new Map<string, Attachment>()
+  /** The sorted list, kept until the next change: the same array for every read in between (what useSyncExternalStore needs). */
+  private sorted: Attachment[] | null = null
   loaded = false
 
   constructor(readonly taskId: string) {
     super()
   }
 
+  /** The attachments, oldest first; the same array until the list changes. */
   get list(): Attachment[] {
-    return [...this.byId.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id))
+    return (this.sorted ??= [...this.byId.values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id)))
   }
 
   /** @internal */
   apply(a: Attachment): void {
     if (a.deleted) this.byId.delete(a.id)
     else this.byId.set(a.id, a)
+    this.sorted = null
     this.emit('change', this.list)
   }
 
@@ -273,6 +277,7 @@ export class TaskAttachments extends Emitter<TaskAttachmentEvents> {
     this.byId.clear()
     for (const a of items) this.byId.set(a.id, a)
     this.loaded = true
+    this.sorted = null
     this.emit('change', this.list)
   }
 }
