@@ -684,8 +684,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private onServerError(msg: Extract<ServerMessage, { type: 'error' }>): void {
     // A refused token: reconnect with a fresh one (what was in flight is resent there).
     if (msg.code === 'unauthorized') return this.conn?.reconnect('token refused', true)
-    const ref = msg.ref
-    // The gateway names the mutation by `seq` (and its task by `ref`); a numeric ref is taken as a seq too.
+    // The gateway names the mutation by `seq` (and its task by `ref`, or the seq itself for already_exists); a numeric ref is taken as a seq too.
+    const ref = msg.ref === undefined ? undefined : String(msg.ref)
     const given = (msg as { seq?: unknown }).seq
     const seq = typeof given === 'number' ? given : ref !== undefined && /^\d+$/.test(ref) ? Number(ref) : undefined
     const head = this.outbox.sentHead

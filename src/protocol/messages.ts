@@ -178,5 +178,5 @@ export type ServerMessage =
       }
     }
   /** `ref` names the task (or other entity); `seq`, when present, the mutation the error answers. */
-  | { type: 'error'; code: ErrorCode; message: string; ref?: string; seq?: number }
+  | { type: 'error'; code: ErrorCode; message: string; ref?: string | number; seq?: number }
 

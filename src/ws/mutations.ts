@@ -59,7 +59,8 @@ async function commit(ctx: MutationContext, session: Session, taskId: string, se
   } catch (err) {
     acks.refused(seq, entry)
     const { code, message } = ctx.wireError(err)
-    return session.sendError(code, message, { ref: taskId, seq })
+    // PROTOCOL §3: a different mutation under a used (clientId, seq) names the seq in `ref`.
+    return session.sendError(code, message, { ref: code === 'already_exists' ? seq : taskId, seq })
   }
   ctx.ackLatency((performance.now() - started) / 1000)
   const ack = acks.committed(seq, entry, result, session.router.positionOf(session, taskId))
@@ -85,7 +86,7 @@ export async function handleComment(ctx: MutationContext, session: Session, msg:
   } catch (err) {
     acks.refused(msg.seq, entry)
     const { code, message } = ctx.wireError(err)
-    return session.sendError(code, message, { ref: msg.taskId, seq: msg.seq })
+    return session.sendError(code, message, { ref: code === 'already_exists' ? msg.seq : msg.taskId, seq: msg.seq })
   }
   // The comment's fan-out may already have acked it in place of the echo.
   const ack = acks.commentCommitted(msg.seq, entry, msg.commentId)

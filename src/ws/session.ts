@@ -109,7 +109,7 @@ export class Session implements Subscriber {
     if (this.outbox.send(frame)) this.shared.stats.out++
   }
 
-  sendError(code: ErrorCode, message: string, ref?: { ref?: string; seq?: number }): void {
+  sendError(code: ErrorCode, message: string, ref?: { ref?: string | number; seq?: number }): void {
     this.send({ type: 'error', code, message, ...ref })
   }
 

@@ -29,7 +29,7 @@ t.test('socket: another op, create or comment under a used seq is already_exists
 
   const other = s.nextWhere((m) => m.seq === 2)
   s.send({ type: 'op', taskId, baseRev: 2, seq: 2, op: { title: [3, '!'] } })
-  t.match(await other, { type: 'error', code: 'already_exists', seq: 2, ref: taskId }, 'another op under seq 2')
+  t.match(await other, { type: 'error', code: 'already_exists', seq: 2, ref: 2 }, 'another op under seq 2')
   const otherCreate = s.nextWhere((m) => m.seq === 1)
   s.send({ type: 'create', taskId, seq: 1, task: { title: 'abd' } })
   t.match(await otherCreate, { type: 'error', code: 'already_exists', seq: 1 }, 'another create under seq 1')
