@@ -287,6 +287,8 @@ export interface AttachmentUploadsOptions {
   fetch: FetchLike
   rest: RestClient
   token: () => Promise<string>
+  /** Headers sent with every request besides the token (the device key of an identity provider's token). */
+  headers?: () => Record<string, string>
   /** The client's storage (its slot of it, once connected). */
   storage: () => ClientStorage
   sha256: Sha256Factory
@@ -352,7 +354,7 @@ export class AttachmentUploads {
 
   /** Downloads an attachment (or a byte range of it): follows a redirect to a signed URL. */
   async download(taskId: string, id: string, range?: { start: number; end: number }): Promise<Response> {
-    const headers: Record<string, string> = { authorization: `Bearer ${await this.opts.token()}` }
+    const headers: Record<string, string> = { ...this.opts.headers?.(), authorization: `Bearer ${await this.opts.token()}` }
     if (range) headers.range = `bytes=${range.start}-${range.end}`
     const res = await this.opts.fetch(`${this.opts.baseUrl}/api/tasks/${taskId}/attachments/${id}`, { headers })
     if (!res.ok) throw new RestError(res.status === 404 ? 'not_found' : 'unavailable', `download answered ${res.status}`, res.status)
@@ -362,7 +364,7 @@ export class AttachmentUploads {
   /** The thumbnail of an image attachment (WebP), for an object URL. */
   async thumbnail(taskId: string, id: string): Promise<Blob> {
     const res = await this.opts.fetch(`${this.opts.baseUrl}/api/tasks/${taskId}/attachments/${id}/thumbnail`, {
-      headers: { authorization: `Bearer ${await this.opts.token()}` },
+      headers: { ...this.opts.headers?.(), authorization: `Bearer ${await this.opts.token()}` },
     })
     if (!res.ok) throw new RestError('not_found', `thumbnail answered ${res.status}`, res.status)
     return res.blob()
@@ -433,7 +435,7 @@ export class AttachmentUploads {
     try {
       res = await this.opts.fetch(`${this.opts.baseUrl}${path}`, {
         method: 'PUT',
-        headers: { authorization: `Bearer ${await this.opts.token()}`, 'content-type': 'application/octet-stream' },
+        headers: { ...this.opts.headers?.(), authorization: `Bearer ${await this.opts.token()}`, 'content-type': 'application/octet-stream' },
         body: bytes as unknown as BodyInit,
         signal,
       })

@@ -154,15 +154,17 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     if (!fetchFn) throw new TypeError('TaskSyncClient: no fetch available; pass options.fetch')
     this.auth = new AuthSession({ baseUrl: opts.url, fetch: fetchFn, credentials: opts.credentials, getAccessToken: opts.getAccessToken })
     this.auth.onRenewed = (token) => this.conn?.send({ type: 'auth', token })
-    this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token(), (): Record<string, string> => {
+    const deviceHeaders = (): Record<string, string> => {
       const key = this.deviceKey()
       return key ? { 'x-device-key': key } : {}
-    })
+    }
+    this.rest = new RestClient(opts.url, fetchFn, () => this.auth.token(), deviceHeaders)
     this.attachments = new AttachmentUploads({
       baseUrl: opts.url,
       fetch: fetchFn,
       rest: this.rest,
       token: () => this.auth.token(),
+      headers: deviceHeaders,
       storage: () => this.slotStore ?? this.storage,
       sha256: opts.sha256 ?? defaultSha256,
       reopen: opts.reopenSource,
