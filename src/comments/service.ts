@@ -64,6 +64,9 @@ export class CommentService {
       const at = new Date().toISOString()
       const { orgId, userId } = req.principal
       const c = { orgId, id: req.commentId, taskId: req.taskId, parentId, authorId: userId, body, at }
+      // Refused before the clientId is bound: a refusal changes nothing, not even the binding.
+      if (await this.opts.store.loadComment(orgId, req.commentId)) throw new TaskSyncError('already_exists', `comment ${req.commentId} already exists`)
+      await this.bind(req)
       const comment = await this.opts.store.insertComment(c, keyOf(req, 'create'))
       if (!comment) throw new TaskSyncError('already_exists', `comment ${req.commentId} already exists`)
       return { comment, projectId }
@@ -76,6 +79,7 @@ export class CommentService {
       const body = this.checkBody(req.body)
       const { comment: current, projectId } = await this.liveComment(req)
       if (current.authorId !== req.principal.userId) throw new TaskSyncError('forbidden', 'only the author may edit a comment')
+      await this.bind(req)
       const comment = await this.opts.store.editComment(req.principal.orgId, req.commentId, body, new Date().toISOString(), { ...keyOf(req, 'edit'), actorId: req.principal.userId })
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
@@ -90,6 +94,7 @@ export class CommentService {
       if (current.authorId !== userId && role !== 'admin' && role !== 'owner') {
         throw new TaskSyncError('forbidden', 'only the author or an admin may delete a comment')
       }
+      await this.bind(req)
       const comment = await this.opts.store.deleteComment(orgId, req.commentId, new Date().toISOString(), { ...keyOf(req, 'delete'), actorId: userId })
       if (!comment) throw new TaskSyncError('not_found', `comment ${req.commentId} not found`)
       return { comment, projectId }
@@ -121,11 +126,19 @@ export class CommentService {
     }
   }
 
+  /** Binds the request's clientId to the caller's device (or refuses one bound to another), right before the write. */
+  private async bind(req: Request): Promise<void> {
+    if (req.clientId !== null) await this.opts.bindClient(req.principal, req.clientId)
+  }
+
   private async commit(req: Request, action: CommentNotice['action'], write: () => Promise<Written>): Promise<CommentResult> {
     try {
-      if (req.clientId !== null) await this.opts.bindClient(req.principal, req.clientId)
       const resent = await this.resent(req, action)
-      if (resent) return resent
+      if (resent) {
+        // The record is there, so the binding is: this only checks that it is the caller's.
+        await this.bind(req)
+        return resent
+      }
       let written: Written
       try {
         written = await write()
