@@ -133,6 +133,9 @@ export async function startTasksync(admin: postgres.Sql, pgUrl: string, o: Tasks
     LOG_LEVEL: 'warn',
     AUTH_RATE_LIMIT_PER_MIN: '100000',
     WS_MAX_SOCKETS: '100000',
+    // One op in flight per writer acks in a few ms on a quiet box: a writer may send more than the default 100 messages/s.
+    WS_RATE_PER_S: '100000',
+    WS_RATE_BURST: '100000',
     DATABASE_POOL_SIZE: o.poolSize,
     // Each SDK writer stamps its send time in a custom field of its own (load/sdk-worker.ts): hot has 50 and more on one task.
     LIMIT_CUSTOM_FIELDS: '1000',
