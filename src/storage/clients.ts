@@ -18,7 +18,15 @@ export async function claimClient(database: Database, clientId: string, want: Cl
     select org_id, user_id, device_id from ins
     union all
     select org_id, user_id, device_id from clients where org_id = ${want.orgId}::uuid and client_id = ${clientId}::uuid`)
-  const r = rows[0]
+  // A claim racing another instance's claim of the same clientId waits for it and then inserts
+  // nothing, but the statement's snapshot predates that commit: read the binding again.
+  const r =
+    rows[0] ??
+    (
+      await database.rows<{ org_id: string; user_id: string; device_id: string }>(
+        sql`select org_id, user_id, device_id from clients where org_id = ${want.orgId}::uuid and client_id = ${clientId}::uuid`,
+      )
+    )[0]
   return { orgId: r.org_id, userId: r.user_id, deviceId: r.device_id }
 }
 
