@@ -3,8 +3,8 @@
  * and metadata, keeping the metadata current as ops commit, and undoing a
  * rejected op under later local ones.
  */
-import { taskType } from '../domain/index.js'
-import type { TaskContent, TaskOp, TaskSnapshot, TextOp } from '../domain/types.js'
+import { invertText, taskType } from '../domain/index.js'
+import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
 import { contentOf } from '../domain/snapshot.js'
 
@@ -46,25 +46,6 @@ export function unborn(id: string, content: TaskContent, userId: string | undefi
   return { ...content, id, rev: 0, clock: {}, createdAt: now, updatedAt: now, updatedBy: userId ?? '' }
 }
 
-/** The text op that undoes `op` on `doc` (the text `op` was applied to). Positions are code points. */
-export function invertText(op: TextOp, doc: string): TextOp {
-  const chars = Array.from(doc)
-  const out: TextOp = []
-  let pos = 0
-  for (const c of op) {
-    if (typeof c === 'number') {
-      out.push(c)
-      pos += c
-    } else if (typeof c === 'string') {
-      out.push({ d: Array.from(c).length })
-    } else {
-      out.push(chars.slice(pos, pos + c.d).join(''))
-      pos += c.d
-    }
-  }
-  return out
-}
-
 /**
  * `pending` (built on `base`+`rejected`) rewritten to apply on `base` alone:
  * text edits are transformed past the undo of the rejected text edits;
@@ -76,7 +57,7 @@ export function withoutRejected(base: TaskContent, rejected: TaskOp, pending: Ta
     const r = rejected[field]
     const p = pending[field]
     if (!r || !p) continue
-    const undo = invertText(r, base[field])
+    const undo = invertText(base[field], r)
     const t = taskType.transform({ [field]: p }, { [field]: undo }, 'left')[field]
     if (t) out[field] = t
     else delete out[field]
