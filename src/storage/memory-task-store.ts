@@ -6,7 +6,8 @@
  * every other commit of that task until its callback settles. Values go in and
  * come out as copies, as they would through a database.
  */
-import type { JsonValue, TaskSnapshot } from '../domain/types.js'
+import type { Conflict } from './conflicts.js'
+import type { TaskSnapshot } from '../domain/types.js'
 import type { Comment } from '../protocol/messages.js'
 import { toSnapshot } from '../domain/snapshot.js'
 import type {
@@ -30,17 +31,8 @@ export interface MemoryHistoryEntry {
   changes: Record<string, unknown>
 }
 
-/** A conflict as written beside a commit. */
-export interface MemoryConflict {
-  id: string
-  taskId: string
-  field: 'status' | 'assigneeId'
-  committedValue: JsonValue
-  incomingValue: JsonValue
-  committedRev: number
-  incomingRev: number
-  incomingUserId: string
-}
+/** A conflict as written beside a commit (before anyone settles it). */
+export type MemoryConflict = Pick<Conflict, 'id' | 'taskId' | 'field' | 'committedValue' | 'incomingValue' | 'committedRev' | 'incomingRev' | 'incomingUserId'>
 
 /** A deletion kept for offline devices. */
 export interface MemoryTombstone {
