@@ -49,7 +49,8 @@ export interface StorageUse {
   quotaBytes: number
 }
 
-interface Row {
+/** An attachments row as the queries select it. */
+export interface AttachmentRow {
   org_id: string
   id: string
   task_id: string
@@ -69,7 +70,7 @@ interface Row {
 const select = sql`select org_id, id, task_id, name, content_type, size, sha256, chunk_size, state, upload_id, thumbnail, created_by,
   ${iso(sql`created_at`)} as created_at, ${iso(sql`expires_at`)} as expires_at`
 
-export function toRecord(r: Row): AttachmentRecord {
+export function toRecord(r: AttachmentRow): AttachmentRecord {
   return {
     orgId: r.org_id,
     id: r.id,
@@ -139,7 +140,7 @@ export interface AttachmentRepository {
 
 export function attachmentRepository(database: Database): AttachmentRepository {
   const one = async (q: ReturnType<typeof sql>, exec?: Executor) => {
-    const rows = await database.rows<Row>(q, exec)
+    const rows = await database.rows<AttachmentRow>(q, exec)
     return rows.length ? toRecord(rows[0]) : null
   }
   const use = async (orgId: string, defaultQuota: number, exec?: Executor): Promise<StorageUse> => {
@@ -154,7 +155,7 @@ export function attachmentRepository(database: Database): AttachmentRepository {
     load: (orgId, id) => one(sql`${select} from attachments where org_id = ${orgId}::uuid and id = ${id}::uuid`),
 
     async listReady(orgId, taskId) {
-      const rows = await database.rows<Row>(
+      const rows = await database.rows<AttachmentRow>(
         sql`${select} from attachments where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid and state = 'ready' order by created_at, id`,
       )
       return rows.map(toRecord)
@@ -238,14 +239,14 @@ export function attachmentRepository(database: Database): AttachmentRepository {
       ),
 
     async expired(now, limit) {
-      const rows = await database.rows<Row>(
+      const rows = await database.rows<AttachmentRow>(
         sql`${select} from attachments where state = 'uploading' and expires_at < ${now}::timestamptz order by expires_at limit ${limit}::int`,
       )
       return rows.map(toRecord)
     },
 
     async orphaned(limit) {
-      const rows = await database.rows<Row>(
+      const rows = await database.rows<AttachmentRow>(
         sql`${select} from attachments a where not exists (select 1 from tasks t where t.org_id = a.org_id and t.id = a.task_id) limit ${limit}::int`,
       )
       return rows.map(toRecord)

@@ -6,24 +6,9 @@
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database, Executor } from '../db.js'
 import { iso } from '../tasks.js'
+import type { AttachmentRow } from '../attachments.js'
 
-export interface ChangedAttachmentRow {
-  org_id: string
-  id: string
-  change_xid: string
-  task_id: string
-  name: string
-  content_type: string
-  size: string | number
-  sha256: string
-  chunk_size: number
-  state: 'uploading' | 'ready' | 'deleted'
-  upload_id: string | null
-  thumbnail: string | null
-  created_by: string
-  created_at: string
-  expires_at: string
-}
+export type ChangedAttachmentRow = AttachmentRow & { change_xid: string }
 
 /** `changed` filters alias `a` to the rows after the cursor's snapshot and position; `initial`: a pull without a cursor. */
 export function changedAttachments(database: Database, tx: Executor, orgId: string, changed: SQL, initial: boolean, limit: number) {
