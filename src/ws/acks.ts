@@ -50,14 +50,16 @@ export class InflightAcks {
 
   /**
    * An op commit answered. The ack to send now, or null when the feed sent it
-   * already or will send it in order; `position` is this socket's place in the
-   * task's feed (undefined: it does not follow the task).
+   * already or will send it in order; `positionOf` reads this socket's place in
+   * the task's feed (undefined: it does not follow the task), only when the feed
+   * has not acked it yet.
    */
-  committed(seq: number, entry: Inflight, result: Committed, position: number | undefined): Ack | null {
+  committed(seq: number, entry: Inflight, result: Committed, positionOf: () => number | undefined): Ack | null {
     if (this.pending.get(seq) !== entry) return null
+    const position = result.noop ? undefined : positionOf()
     // A commit this socket's stream has not reached yet (a resend that raced its first attempt on
     // another instance included): the feed acks it in the op's place, never ahead of earlier revs.
-    if (!result.noop && position !== undefined && (position === HOLD || position < result.rev)) {
+    if (position !== undefined && (position === HOLD || position < result.rev)) {
       entry.rev = result.rev
       return null
     }

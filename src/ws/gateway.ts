@@ -109,7 +109,7 @@ export class Gateway {
         projectExists: (orgId, projectId) => deps.reads.projectExists(orgId, projectId),
       },
       recordResume: deps.recordResume,
-      ackLatency: (seconds) => metrics.ackLatency(seconds),
+      ackLatency: metrics.ackLatency,
       wireError: (err) => toWireError(err, deps.log),
       welcomed: (session) => void this.unwelcomed.delete(session),
       settled: (session) => runEarly(handlers, session),

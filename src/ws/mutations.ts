@@ -63,7 +63,7 @@ async function commit(ctx: MutationContext, session: Session, taskId: string, se
     return session.sendError(code, message, { ref: code === 'already_exists' ? seq : taskId, seq })
   }
   ctx.ackLatency((performance.now() - started) / 1000)
-  const ack = acks.committed(seq, entry, result, session.router.positionOf(session, taskId))
+  const ack = acks.committed(seq, entry, result, () => session.router.positionOf(session, taskId))
   if (ack) session.send(ack)
 }
 
