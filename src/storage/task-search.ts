@@ -6,8 +6,8 @@
  *
  * Hits come in two tiers: first those the query matches on title and tags alone
  * (`search_head`, its own small GIN index), then the others; by ts_rank within a
- * tier. For a one-word query that is exactly ts_rank's order (a title hit ranks
- * ≥ 0.6, a tag-only hit ≤ 0.4, a description-only hit ≤ 0.2). It is what makes a
+ * tier. For a one-word query that is exactly ts_rank's order (a title or tag hit
+ * ranks ≥ 0.24, a description-only hit ≤ 0.2). It is what makes a
  * broad query cheap: a page inside the head tier ranks the head hits only (a
  * sixth of the matches), never the whole match set (docs/protocol.md, search).
  */
