@@ -44,24 +44,29 @@ export interface TaskHit extends SearchKey {
 const escaped = (x: SQL) => sql`replace(replace(replace(${x}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')`
 const HEADLINE_OPTIONS = 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
 
-/** Hits of one tier after `after`, best first, at most `limit`: only (id, tier, rank), the page is joined later. */
-function tierPage(tier: SearchTier, match: SQL, where: SQL[], s: TaskSearch): SQL {
+/**
+ * Hits of one tier after `after`, best first, at most `limit`: only (id, tier, rank), the page is joined
+ * later. `from` is the rows the tier's match is checked on.
+ */
+function tierPage(tier: SearchTier, from: SQL, match: SQL, where: SQL[], s: TaskSearch): SQL {
   const after = s.after
   if (after && after.tier > tier) return sql`select null::uuid as id, ${tier}::int as tier, null::real as rank where false`
   const seek = after?.tier === tier ? sql`where rank < ${after.rank}::real or (rank = ${after.rank}::real and id > ${after.id}::uuid)` : sql``
   return sql`select id, ${tier}::int as tier, rank from (
-      select id, ts_rank(search, query.q) as rank from tasks, query where ${sql.join([...where, match], sql` and `)}
+      select id, ts_rank(search, q) as rank from ${from} where ${sql.join([...where, match], sql` and `)}
     ) ranked ${seek} order by rank desc, id limit ${s.limit}::int`
 }
 
 /** Live tasks of the org matching `s.q` and every other filter, in search order (tier, rank, id). */
 export async function searchTasks(database: Database, orgId: string, s: TaskSearch): Promise<TaskHit[]> {
   const where = filterConditions(orgId, s)
-  // Head tier: found through the small head index; `ts_match_vq` (the function behind @@) so the planner
-  // checks the full vector on those rows rather than ANDing in a bitmap of the big index's every match.
-  const head = tierPage(1, sql`search_head @@ query.q and ts_match_vq(search, query.q)`, where, s)
+  // Head tier: the rows of the small head index, then the filters and the full vector checked on them. The
+  // fence (offset 0) keeps the planner from ANDing in bitmaps of the big index or of a filter's index (a
+  // status is a quarter of the org): it cannot estimate a tsquery of a CTE and takes every match as rare.
+  const headRows = sql`(select * from tasks, query where search_head @@ query.q offset 0) as head_rows`
+  const head = tierPage(1, headRows, sql`search @@ q`, where, s)
   // The rest is ranked only when the head tier does not fill the page (an InitPlan: a one-time filter).
-  const rest = tierPage(2, sql`(select count(*) from head) < ${s.limit}::int and search @@ query.q and not (search_head @@ query.q)`, where, s)
+  const rest = tierPage(2, sql`tasks, query`, sql`(select count(*) from head) < ${s.limit}::int and search @@ query.q and not (search_head @@ query.q)`, where, s)
   const rows = await database.rows<TaskRow & { tier: number; rank: string; snippet: string }>(sql`
     with query as (
       select o.search_language::regconfig as lang, websearch_to_tsquery(o.search_language::regconfig, ${s.q}) as q
