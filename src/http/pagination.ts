@@ -27,10 +27,14 @@ export function isIdKey(key: unknown): key is { id: string } {
   return typeof key === 'object' && key !== null && typeof (key as { id?: unknown }).id === 'string' && UUID.test((key as { id: string }).id)
 }
 
-/** Cursor check for search results ordered by rank (a real, as text), then id. */
-export function isRankKey(key: unknown): key is { rank: string; id: string } {
+/**
+ * Cursor check for search results ordered by tier (1 or 2), rank (a real, as text), then id.
+ * A cursor without a tier (made before tiers) reads as tier 1.
+ */
+export function isRankKey(key: unknown): key is { tier?: 1 | 2; rank: string; id: string } {
   if (!isIdKey(key)) return false
-  const rank = (key as { rank?: unknown }).rank
+  const { rank, tier } = key as { rank?: unknown; tier?: unknown }
+  if (tier !== undefined && tier !== 1 && tier !== 2) return false
   return typeof rank === 'string' && /^[0-9.e+-]{1,32}$/i.test(rank) && Number.isFinite(Number(rank))
 }
 

@@ -38,7 +38,7 @@ export const TaskListItem = Type.Object({
   ...TaskSnapshot.properties,
   match: Type.Optional(
     Type.Object({
-      rank: Type.Number({ description: 'ts_rank of the hit: higher is better' }),
+      rank: Type.Number({ description: 'ts_rank of the hit: higher is better (hits the query matches on title and tags alone come before the others)' }),
       snippet: Type.String({ description: 'title and description around the matches, HTML-escaped, matches in <mark>…</mark>' }),
     }),
   ),

@@ -68,9 +68,10 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { cursor, limit, q, ...filters } = request.query
       if (q !== undefined) {
-        const after = cursor ? decodeCursor(cursor, isRankKey) : undefined
+        const key = cursor ? decodeCursor(cursor, isRankKey) : undefined
+        const after = key && { tier: key.tier ?? 1, rank: key.rank, id: key.id }
         const hits = await searchTasks(app.database, request.principal.orgId, { ...filters, q, after, limit: limit + 1 })
-        const page = toPage(hits, limit, (h) => ({ rank: h.rank, id: h.task.id }))
+        const page = toPage(hits, limit, (h) => ({ tier: h.tier, rank: h.rank, id: h.id }))
         return { items: page.items.map((h) => ({ ...h.task, match: { rank: Number(h.rank), snippet: h.snippet } })), nextCursor: page.nextCursor }
       }
       const afterId = cursor ? decodeCursor(cursor, isIdKey).id : undefined

@@ -3,28 +3,39 @@
  * (title A, tags B, description C; GIN index), queried with
  * websearch_to_tsquery in the org's language, ranked with ts_rank, with a
  * highlighted snippet per hit. The same SQL runs on PostgreSQL and PGlite.
+ *
+ * Hits come in two tiers: first those the query matches on title and tags alone
+ * (`search_head`, its own small GIN index), then the others; by ts_rank within a
+ * tier. For a one-word query that is exactly ts_rank's order (a title or tag hit
+ * ranks ≥ 0.24, a description-only hit ≤ 0.2). It is what makes a
+ * broad query cheap: a page inside the head tier ranks the head hits only (a
+ * sixth of the matches), never the whole match set (docs/protocol.md, search).
  */
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from './db.js'
-import type { TaskContent, TaskSnapshot } from '../domain/types.js'
-import { iso } from './tasks.js'
-import { toSnapshot } from '../domain/snapshot.js'
+import type { TaskSnapshot } from '../domain/types.js'
+import { filterConditions, rowToSnapshot, snapshotColumns, type TaskFilters, type TaskRow } from './tasks.js'
 
-export interface TaskSearch {
+/** 1: the query matches title and tags alone; 2: it needs the description. */
+export type SearchTier = 1 | 2
+
+/** Where a hit sorts: tier, then rank (descending), then id. */
+export interface SearchKey {
+  tier: SearchTier
+  /** ts_rank as PostgreSQL prints the real (exact, so the cursor compares equal). */
+  rank: string
+  id: string
+}
+
+export interface TaskSearch extends TaskFilters {
   q: string
-  projectId?: string
-  status?: string
-  assigneeId?: string
-  tag?: string
-  /** Only hits after this one in rank order (the cursor: the rank as text, then the id). */
-  after?: { rank: string; id: string }
+  /** Only hits after this one in search order (the cursor). */
+  after?: SearchKey
   limit: number
 }
 
-export interface TaskHit {
+export interface TaskHit extends SearchKey {
   task: TaskSnapshot
-  /** ts_rank as text (exact, for the cursor). */
-  rank: string
   /** Title and description around the matches, HTML-escaped, matches in <mark>…</mark>. */
   snippet: string
 }
@@ -33,42 +44,40 @@ export interface TaskHit {
 const escaped = (x: SQL) => sql`replace(replace(replace(${x}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')`
 const HEADLINE_OPTIONS = 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
 
-/** Live tasks of the org matching `s.q` and every other filter, best rank first, then by id. */
+/**
+ * Hits of one tier after `after`, best first, at most `limit`: only (id, tier, rank), the page is joined
+ * later. `from` is the rows the tier's match is checked on.
+ */
+function tierPage(tier: SearchTier, from: SQL, match: SQL, where: SQL[], s: TaskSearch): SQL {
+  const after = s.after
+  if (after && after.tier > tier) return sql`select null::uuid as id, ${tier}::int as tier, null::real as rank where false`
+  const seek = after?.tier === tier ? sql`where rank < ${after.rank}::real or (rank = ${after.rank}::real and id > ${after.id}::uuid)` : sql``
+  return sql`select id, ${tier}::int as tier, rank from (
+      select id, ts_rank(search, q) as rank from ${from} where ${sql.join([...where, match], sql` and `)}
+    ) ranked ${seek} order by rank desc, id limit ${s.limit}::int`
+}
+
+/** Live tasks of the org matching `s.q` and every other filter, in search order (tier, rank, id). */
 export async function searchTasks(database: Database, orgId: string, s: TaskSearch): Promise<TaskHit[]> {
-  const where: SQL[] = [sql`t.org_id = ${orgId}::uuid`, sql`not t.deleted`, sql`t.search @@ query.q`]
-  if (s.projectId !== undefined) where.push(sql`t.project_id = ${s.projectId}::uuid`)
-  if (s.status !== undefined) where.push(sql`t.status = ${s.status}`)
-  if (s.assigneeId !== undefined) where.push(sql`t.assignee_id = ${s.assigneeId}::uuid`)
-  if (s.tag !== undefined) where.push(sql`t.content->'tags' ? ${s.tag}`)
-  const after = s.after ? sql`where (hit.rank < ${s.after.rank}::real or (hit.rank = ${s.after.rank}::real and hit.id > ${s.after.id}::uuid))` : sql``
-  // The headline is computed for the page only (the inner query is limited first).
-  const rows = await database.rows<{
-    id: string
-    rev: number
-    content: TaskContent
-    clock: Record<string, number>
-    created_at: string
-    updated_at: string
-    updated_by: string
-    rank: string
-    snippet: string
-  }>(sql`
+  const where = filterConditions(orgId, s)
+  // Head tier: the rows of the small head index, then the filters and the full vector checked on them. The
+  // fence (offset 0) keeps the planner from ANDing in bitmaps of the big index or of a filter's index (a
+  // status is a quarter of the org): it cannot estimate a tsquery of a CTE and takes every match as rare.
+  const headRows = sql`(select * from tasks, query where search_head @@ query.q offset 0) as head_rows`
+  const head = tierPage(1, headRows, sql`search @@ q`, where, s)
+  // The rest is ranked only when the head tier does not fill the page (an InitPlan: a one-time filter).
+  const rest = tierPage(2, sql`tasks, query`, sql`(select count(*) from head) < ${s.limit}::int and search @@ query.q and not (search_head @@ query.q)`, where, s)
+  const rows = await database.rows<TaskRow & { tier: number; rank: string; snippet: string }>(sql`
     with query as (
       select o.search_language::regconfig as lang, websearch_to_tsquery(o.search_language::regconfig, ${s.q}) as q
       from organizations o where o.id = ${orgId}::uuid
-    ), hit as (
-      select t.id, t.rev, t.content, t.clock, t.updated_by, t.created_at, t.updated_at, ts_rank(t.search, query.q) as rank
-      from tasks t, query where ${sql.join(where, sql` and `)}
-    ), page as (
-      select * from hit ${after} order by hit.rank desc, hit.id limit ${s.limit}::int
+    ), head as (${head}), rest as (${rest}), page as (
+      select * from head union all select * from rest order by tier, rank desc, id limit ${s.limit}::int
     )
-    select page.id, page.rev, page.content, page.clock, page.updated_by,
-      ${iso(sql`page.created_at`)} as created_at, ${iso(sql`page.updated_at`)} as updated_at, page.rank::text as rank,
-      ts_headline(query.lang, ${escaped(sql`(page.content->>'title') || E'\n' || (page.content->>'description')`)}, query.q, ${HEADLINE_OPTIONS}) as snippet
-    from page, query order by page.rank desc, page.id`)
-  return rows.map((r) => ({
-    task: toSnapshot(r.content, { id: r.id, rev: Number(r.rev), clock: r.clock, createdAt: r.created_at, updatedAt: r.updated_at, updatedBy: r.updated_by }),
-    rank: r.rank,
-    snippet: r.snippet,
-  }))
+    select ${snapshotColumns}, page.tier, page.rank::text as rank,
+      ts_headline(query.lang, ${escaped(sql`(content->>'title') || E'\n' || (content->>'description')`)}, query.q, ${HEADLINE_OPTIONS}) as snippet
+    from page join tasks using (id), query
+    where org_id = ${orgId}::uuid
+    order by page.tier, page.rank desc, id`)
+  return rows.map((r) => ({ task: rowToSnapshot(r), tier: Number(r.tier) as SearchTier, rank: r.rank, id: r.id, snippet: r.snippet }))
 }

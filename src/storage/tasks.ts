@@ -13,7 +13,8 @@ import type { StoredOp } from './task-store.js'
 /** SQL for a timestamptz column as `YYYY-MM-DDTHH:MM:SS.mmmZ`. */
 export const iso = (col: SQL): SQL => sql`to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
-interface TaskRow {
+/** A `tasks` row as snapshotColumns selects it. */
+export interface TaskRow {
   id: string
   rev: number
   content: TaskContent
@@ -23,10 +24,11 @@ interface TaskRow {
   updated_by: string
 }
 
-const snapshotColumns = sql`id, rev, content, clock, updated_by,
+/** The columns of a snapshot, unqualified (a join must leave `id` unambiguous, e.g. `using (org_id, id)`). */
+export const snapshotColumns = sql`id, rev, content, clock, updated_by,
   ${iso(sql`created_at`)} as created_at, ${iso(sql`updated_at`)} as updated_at`
 
-function rowToSnapshot(r: TaskRow): TaskSnapshot {
+export function rowToSnapshot(r: TaskRow): TaskSnapshot {
   return toSnapshot(r.content, {
     id: r.id,
     rev: Number(r.rev),
@@ -133,23 +135,33 @@ export async function loadHistory(database: Database, orgId: string, taskId: str
   return rows.map((r) => ({ rev: Number(r.rev), userId: r.user_id, deviceId: r.device_id, at: r.at, changes: r.changes }))
 }
 
-export interface TaskFilter {
+/** The filters of GET /api/tasks, with and without `q`. */
+export interface TaskFilters {
   projectId?: string
   status?: string
   assigneeId?: string
   tag?: string
+}
+
+export interface TaskFilter extends TaskFilters {
   /** Only tasks whose id sorts after this one (the cursor). */
   afterId?: string
   limit: number
 }
 
-/** Live (not deleted) tasks of the org matching every given filter, ordered by id. */
-export async function listTasks(database: Database, orgId: string, f: TaskFilter): Promise<TaskSnapshot[]> {
+/** Conditions on `tasks` (unqualified columns) for the org's live tasks matching every given filter. */
+export function filterConditions(orgId: string, f: TaskFilters): SQL[] {
   const where: SQL[] = [sql`org_id = ${orgId}::uuid`, sql`not deleted`]
   if (f.projectId !== undefined) where.push(sql`project_id = ${f.projectId}::uuid`)
   if (f.status !== undefined) where.push(sql`status = ${f.status}`)
   if (f.assigneeId !== undefined) where.push(sql`assignee_id = ${f.assigneeId}::uuid`)
   if (f.tag !== undefined) where.push(sql`content->'tags' ? ${f.tag}`)
+  return where
+}
+
+/** Live (not deleted) tasks of the org matching every given filter, ordered by id. */
+export async function listTasks(database: Database, orgId: string, f: TaskFilter): Promise<TaskSnapshot[]> {
+  const where = filterConditions(orgId, f)
   if (f.afterId !== undefined) where.push(sql`id > ${f.afterId}::uuid`)
   const rows = await database.rows<TaskRow>(
     sql`select ${snapshotColumns} from tasks where ${sql.join(where, sql` and `)} order by id limit ${f.limit}::int`,

@@ -86,6 +86,34 @@ async function suite(t: Test, url: string) {
   t.same(seen, ids(await q('paging', '&limit=50')), 'in the same order as one page')
   t.equal((await q('paging', '&cursor=garbage')).status, 400)
 
+  // Two tiers: hits on title or tags alone first, then those that need the description; pages cross the boundary.
+  const head: string[] = []
+  for (let i = 0; i < 3; i++) head.push(await make({ title: `Scrolling ${i}`, description: 'scrolling '.repeat(i) }))
+  head.push(await make({ title: 'Tagged only', tags: ['scrolling'] }))
+  const jank = await make({ title: 'Scrolling jank', description: 'when the list goes down' })
+  head.push(jank)
+  const body: string[] = []
+  for (let i = 0; i < 4; i++) body.push(await make({ title: `Other ${i}`, description: `${'scrolling '.repeat(4 - i)}down` }))
+  const whole = ids(await q('scrolling', '&limit=50'))
+  t.same(new Set(whole.slice(0, head.length)), new Set(head), 'the title and tag hits come first')
+  t.same(whole.slice(head.length), body, 'then the description hits, by rank (more occurrences first)')
+  for (const limit of [1, 2, 3, 5]) {
+    const walked: string[] = []
+    let next: string | null = null
+    do {
+      const page: { body: { items: { id: string }[]; nextCursor: string | null } } = await q('scrolling', `&limit=${limit}${next ? `&cursor=${next}` : ''}`)
+      walked.push(...ids(page))
+      next = page.body.nextCursor
+    } while (next)
+    t.same(walked, whole, `pages of ${limit}: every hit once, in the order of one page`)
+  }
+  t.same(new Set(ids(await q('scrolling -down'))), new Set(head.filter((id) => id !== jank)), 'an excluded word is checked on the whole task in the head tier too')
+  // A cursor made before tiers ({rank, id}) still reads, as one inside the head tier.
+  const first = await q('scrolling', '&limit=2')
+  const { tier: _tier, ...untiered } = JSON.parse(Buffer.from(first.body.nextCursor, 'base64url').toString())
+  const legacy = Buffer.from(JSON.stringify(untiered)).toString('base64url')
+  t.same(ids(await q('scrolling', `&limit=2&cursor=${legacy}`)), whole.slice(2, 4), 'an untiered cursor continues the head tier')
+
   // The org's language: a member may not change it; an owner may; stemming follows it.
   const org = await me.get('/api/organization')
   t.equal(org.status, 200)

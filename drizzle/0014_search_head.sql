@@ -1,0 +1,2 @@
+ALTER TABLE "tasks" ADD COLUMN "search_head" "tsvector" GENERATED ALWAYS AS (setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'title', ''), '<', '&lt;'), '>', '&gt;')), 'A') || setweight(to_tsvector(search_language, coalesce(content->'tags', '[]'::jsonb)), 'B')) STORED NOT NULL;--> statement-breakpoint
+CREATE INDEX "tasks_search_head_idx" ON "tasks" USING gin ("search_head");
