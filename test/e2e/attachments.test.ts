@@ -9,7 +9,7 @@ import t from 'tap'
 import sharp from 'sharp'
 import { randomBytes } from 'node:crypto'
 import { addMember, api, registerOwner, startTestApp } from '../helpers/app.js'
-import { axe, ensureWebBuilt, launch, newContext, shot, watchErrors } from './browser.js'
+import { axe, ensureWebBuilt, keyboardGaps, launch, newContext, shot, watchErrors } from './browser.js'
 import { signIn } from './session.js'
 
 await ensureWebBuilt()
@@ -113,5 +113,6 @@ t.test('attachments: chosen with the keyboard with progress, dropped with a thum
   t.same(await axe(bob), [], 'axe: no serious or critical violation on the task page with attachments')
   await bob.locator('[data-attachment="diagram.png"]').scrollIntoViewIfNeeded()
   await shot(bob, 'task-attachments')
+  t.same(await keyboardGaps(bob), { unreached: [], noOutline: [] }, 'keyboard: Tab reaches every control of the task page with attachments, each showing its focus')
   t.same(errors, [], 'no error in any page')
 })
