@@ -10,7 +10,7 @@
  *  - keystroke: one browser types into a title, the other sees the text change
  *    (p50/p95/max over --keys keystrokes, loopback);
  *  - bundle: the app's JavaScript, gzipped (from dist/web/build.json).
- * Options: --tasks 1000 --runs 5 --keys 100 --pg-url … --redis-url …
+ * Options: --tasks 1000 --runs 5 --keys 100 --only board|keys --pg-url … --redis-url …
  */
 import { parseArgs } from 'node:util'
 import { readFileSync } from 'node:fs'
@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
-import type { Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config/index.js'
 import { openDatabase } from '../src/storage/db.js'
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     tasks: { type: 'string', default: '1000' },
     runs: { type: 'string', default: '5' },
     keys: { type: 'string', default: '100' },
+    only: { type: 'string' },
     'pg-url': { type: 'string', default: process.env.LOAD_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
     'redis-url': { type: 'string', default: process.env.LOAD_REDIS_URL ?? 'redis://127.0.0.1:6379' },
   },
@@ -40,6 +41,8 @@ const { values: args } = parseArgs({
 const TASKS = Number(args.tasks)
 const RUNS = Number(args.runs)
 const KEYS = Number(args.keys)
+const BOARD = args.only !== 'keys'
+const TYPING = args.only !== 'board'
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -81,6 +84,30 @@ const titleWatch = `
   }, 1)
 `
 
+/**
+ * Both typing browsers: when each task op frame leaves (sender) or arrives (receiver) on the
+ * socket, to split a keystroke's latency into sender, wire + server, and receiver.
+ */
+const wsProbe = `
+  window.__wsSend = []
+  window.__wsRecv = []
+  const now = () => performance.timeOrigin + performance.now()
+  const send = WebSocket.prototype.send
+  WebSocket.prototype.send = function (d) {
+    if (typeof d === 'string' && d.includes('"type":"op"')) window.__wsSend.push(now())
+    return send.call(this, d)
+  }
+  const Native = WebSocket
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args)
+      this.addEventListener('message', (e) => {
+        if (typeof e.data === 'string' && e.data.includes('"type":"op"')) window.__wsRecv.push(now())
+      })
+    }
+  }
+`
+
 /** Navigation start → all cards shown and 500 ms without a long task (the last long task's end, or the cards' time). */
 async function measureBoard(page: Page, url: string): Promise<{ cards: number; interactive: number }> {
   await page.goto(url)
@@ -98,6 +125,54 @@ async function measureBoard(page: Page, url: string): Promise<{ cards: number; i
     if (r.now - settled >= 500) return { cards: r.cards, interactive: settled }
     await page.waitForTimeout(100)
   }
+}
+
+/** One browser types KEYS characters into a task's title, one at a time; the other sees each: the latencies. */
+async function keystrokes(browser: Browser, url: string, org: { taskIds: string[]; users: { email: string; password: string }[] }): Promise<number[] & { parts?: Record<'sender' | 'wire' | 'receiver', number[]> }> {
+  const task = org.taskIds[0]
+  const owner = org.users[0]
+  const [ca, cb] = [await browser.newContext(), await browser.newContext()]
+  await ca.addInitScript(wsProbe)
+  await cb.addInitScript(wsProbe)
+  const [pa, pb] = [await ca.newPage(), await cb.newPage()]
+  await signIn(pa, url, owner.email, owner.password)
+  await signIn(pb, url, org.users[1].email, org.users[1].password)
+  await Promise.all([pa.goto(`${url}/tasks/${task}`), pb.goto(`${url}/tasks/${task}`)])
+  for (const p of [pa, pb]) await p.getByTestId('connection').getByText('Online').waitFor({ timeout: 30_000 })
+  await pb.evaluate(titleWatch)
+  await pa.locator('#title').focus()
+  await pa.keyboard.press('End')
+  const base = await pa.locator('#title').evaluate((el: HTMLInputElement) => el.value.length)
+  await pa.evaluate(() => {
+    const el = document.querySelector('#title') as HTMLInputElement
+    const w = window as unknown as { __typed: Record<number, number> }
+    w.__typed = {}
+    // Captured on the document: before the app's own listener (and the renders its microtasks run).
+    document.addEventListener('input', (e) => e.target === el && (w.__typed[el.value.length] = performance.timeOrigin + performance.now()), true)
+  })
+  for (let i = 0; i < KEYS; i++) {
+    await pa.keyboard.type(String.fromCharCode(97 + (i % 26)))
+    await pb.waitForFunction((n) => (document.querySelector('#title') as HTMLInputElement).value.length >= n, base + i + 1, { polling: 5 })
+    await pa.waitForTimeout(30)
+  }
+  const typed = await pa.evaluate(() => (window as unknown as { __typed: Record<number, number> }).__typed)
+  const seen = await pb.evaluate(() => (window as unknown as { __seen: Record<number, number> }).__seen)
+  const lat = Object.keys(typed).map((k) => seen[Number(k)] - typed[Number(k)]).filter((x) => Number.isFinite(x))
+  // The i-th keystroke is the i-th op frame each way (one key at a time, each waited for).
+  const sent = await pa.evaluate(() => (window as unknown as { __wsSend: number[] }).__wsSend)
+  const recv = await pb.evaluate(() => (window as unknown as { __wsRecv: number[] }).__wsRecv)
+  const keys = Object.keys(typed).map(Number).sort((a, b) => a - b)
+  const parts = { sender: [] as number[], wire: [] as number[], receiver: [] as number[] }
+  if (sent.length === keys.length && recv.length >= keys.length) {
+    const r = recv.slice(-keys.length)
+    keys.forEach((k, i) => {
+      parts.sender.push(sent[i] - typed[k])
+      parts.wire.push(r[i] - sent[i])
+      parts.receiver.push(seen[k] - r[i])
+    })
+  }
+  await Promise.all([ca.close(), cb.close()])
+  return Object.assign(lat, { parts })
 }
 
 async function main(): Promise<void> {
@@ -136,7 +211,7 @@ async function main(): Promise<void> {
     const first: number[] = []
     const again: number[] = []
     const firstCards: number[] = []
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; BOARD && i < RUNS; i++) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
       await context.addInitScript(boardProbe(TASKS))
       // Signed in through the API: the first load of the board is the first visit (empty IndexedDB, no service worker).
@@ -175,40 +250,22 @@ async function main(): Promise<void> {
     }
 
     // Keystroke → the other browser.
-    const task = org.taskIds[0]
-    const [ca, cb] = [await browser.newContext(), await browser.newContext()]
-    const [pa, pb] = [await ca.newPage(), await cb.newPage()]
-    await signIn(pa, url, owner.email, owner.password)
-    await signIn(pb, url, org.users[1].email, org.users[1].password)
-    await Promise.all([pa.goto(`${url}/tasks/${task}`), pb.goto(`${url}/tasks/${task}`)])
-    for (const p of [pa, pb]) await p.getByTestId('connection').getByText('Online').waitFor({ timeout: 30_000 })
-    await pb.evaluate(titleWatch)
-    await pa.locator('#title').focus()
-    await pa.keyboard.press('End')
-    const base = await pa.locator('#title').evaluate((el: HTMLInputElement) => el.value.length)
-    await pa.evaluate(() => {
-      const el = document.querySelector('#title') as HTMLInputElement
-      const w = window as unknown as { __typed: Record<number, number> }
-      w.__typed = {}
-      el.addEventListener('input', () => (w.__typed[el.value.length] = performance.timeOrigin + performance.now()))
-    })
-    for (let i = 0; i < KEYS; i++) {
-      await pa.keyboard.type(String.fromCharCode(97 + (i % 26)))
-      await pb.waitForFunction((n) => (document.querySelector('#title') as HTMLInputElement).value.length >= n, base + i + 1, { polling: 5 })
-      await pa.waitForTimeout(30)
-    }
-    const typed = await pa.evaluate(() => (window as unknown as { __typed: Record<number, number> }).__typed)
-    const seen = await pb.evaluate(() => (window as unknown as { __seen: Record<number, number> }).__seen)
-    const lat = Object.keys(typed).map((k) => seen[Number(k)] - typed[Number(k)]).filter((x) => Number.isFinite(x))
+    const lat: number[] & { parts?: Record<string, number[]> } = TYPING ? await keystrokes(browser, url, org) : []
+
 
     const build = JSON.parse(readFileSync(join(ROOT, 'dist', 'web', 'build.json'), 'utf8')) as { sizes: Record<string, { bytes: number; gzip: number }> }
     const js = Object.entries(build.sizes).filter(([f]) => f.endsWith('.js'))
     const jsGzip = js.reduce((n, [, s]) => n + s.gzip, 0)
 
     console.log(`web bench: ${TASKS} tasks, ${RUNS} runs, ${KEYS} keystrokes, Chromium ${browser.version()}`)
-    console.log(`  board interactive, first visit:  median ${ms(pct(first, 50))}, max ${ms(Math.max(...first))} (all cards shown: median ${ms(pct(firstCards, 50))})`)
-    console.log(`  board interactive, revisit:      median ${ms(pct(again, 50))}, max ${ms(Math.max(...again))}`)
-    console.log(`  keystroke → other browser:       p50 ${ms(pct(lat, 50))}, p95 ${ms(pct(lat, 95))}, max ${ms(Math.max(...lat))} (${lat.length} samples)`)
+    if (BOARD) console.log(`  board interactive, first visit:  median ${ms(pct(first, 50))}, max ${ms(Math.max(...first))} (all cards shown: median ${ms(pct(firstCards, 50))})`)
+    if (BOARD) console.log(`  board interactive, revisit:      median ${ms(pct(again, 50))}, max ${ms(Math.max(...again))}`)
+    if (TYPING) console.log(`  keystroke → other browser:       p50 ${ms(pct(lat, 50))}, p95 ${ms(pct(lat, 95))}, max ${ms(Math.max(...lat))} (${lat.length} samples)`)
+    if (TYPING && lat.parts?.sender.length) {
+      const p = lat.parts
+      const f = (xs: number[]) => `p50 ${ms(pct(xs, 50))} p95 ${ms(pct(xs, 95))}`
+      console.log(`    input → socket send (sender): ${f(p.sender)}; send → other's socket (wire, server): ${f(p.wire)}; socket → title shows (receiver): ${f(p.receiver)}`)
+    } else if (TYPING) console.log('    (no breakdown: op frames did not pair with keystrokes)')
     console.log(`  JavaScript: ${js.map(([f, s]) => `${f} ${(s.gzip / 1024).toFixed(1)} KB`).join(', ')} → ${(jsGzip / 1024).toFixed(1)} KB gzipped in total`)
   } finally {
     for (const c of closers.reverse()) await c().catch(() => {})

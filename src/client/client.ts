@@ -27,6 +27,8 @@ import type { ClientStatus, CommentMutation, ConflictEvent, SearchFilters, Searc
 
 /** Tasks per page when a watch lists its scope over REST (the server's largest page). */
 const WATCH_PAGE = 500
+/** Seqs reserved in storage at a time (a restart skips what is left of the block: seqs may jump). */
+const SEQ_RESERVATION = 1000
 
 /** Locks for storages that bring none: within this process, one registry per storage object. */
 const fallbackLocks = new WeakMap<ClientStorage, WriterLocks>()
@@ -122,6 +124,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly rest: RestClient
   private conn: Connection | null = null
   private meta: StoredMeta | null = null
+  /** The seq reservation known to be in storage (`StoredMeta.seqReserved`). */
+  private seqReservedDurable = 0
   private readonly tasks = new Map<string, TaskHandle>()
   private readonly outbox: CommentOutbox
   private readonly persister: Persister
@@ -237,6 +241,9 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     }
     const meta = stored.meta as StoredMeta | undefined
     this.meta = meta ?? { clientId: slot.clientId, seq: 0 }
+    // Seqs up to the reservation may have gone out unwritten in an earlier life of this slot: go on past them.
+    if ((this.meta.seqReserved ?? 0) > this.meta.seq) this.meta.seq = this.meta.seqReserved!
+    this.seqReservedDurable = this.meta.seq
     this.attachments.restore(stored.attachments)
     if (!meta) this.persister.markDirty('meta')
     if (this.meta.deviceId) this.auth.deviceId ??= this.meta.deviceId
@@ -912,7 +919,17 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         const meta = client.requireMeta()
         meta.seq += 1
         client.persister.markDirty('meta')
+        if (meta.seq > (meta.seqReserved ?? 0)) {
+          // Reserve the next seqs in storage, SEQ_RESERVATION at a time: a mutation under a reserved seq may go out before its write.
+          const reserved = (meta.seqReserved = meta.seq + SEQ_RESERVATION)
+          void client.persister.persist('meta').then(() => {
+            client.seqReservedDurable = Math.max(client.seqReservedDurable, reserved)
+          })
+        }
         return meta.seq
+      },
+      seqReserved(seq: number) {
+        return seq <= client.seqReservedDurable
       },
       freshSeq() {
         // Past what another writer sharing the clientId will use soon (its counter was near ours).

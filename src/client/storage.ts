@@ -19,7 +19,9 @@ export interface ClientStorage {
   load(): Promise<Record<string, unknown>>
   /**
    * Applies the changes atomically (all or none) and resolves once they are
-   * durable: the client sends a mutation only after the save that records it resolves.
+   * durable: the client sends a mutation after the save that records it resolves,
+   * or, for an op typed while its task had nothing waiting, while it runs
+   * (docs/protocol.md, "Sending before the write").
    */
   save(changes: StorageChanges): Promise<void>
   /** Releases resources (optional). */

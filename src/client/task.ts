@@ -39,6 +39,8 @@ export interface TaskHost {
   /** True once the client is closed: no more local changes are accepted. */
   readonly closed: boolean
   nextSeq(): number
+  /** True when `seq` is under the seq reservation already in storage (a restart cannot hand it out again). */
+  seqReserved(seq: number): boolean
   /** A seq far past the counter: the counter's next ones were used by another writer sharing the clientId. */
   freshSeq(): number
   /** The task's snapshot at a past rev, from the server. */
@@ -91,6 +93,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** An ack whose rev is ahead of ours: applied once the ops before it arrive. */
   private heldAck: { rev: number; noop: boolean } | null = null
   private durableSeq = 0
+  /** A write has taken the pending op (some of it may be in storage without a seq): its promotion is written before it is sent. */
+  private pendingWritten = false
   private sentEpoch = 0
   private subscribedEpoch = 0
   private retries = 0
@@ -320,6 +324,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** @internal What storage keeps for this task (null before it is loaded). */
   toStored(): StoredTask | null {
     if (!this.base) return null
+    if (this.pendingOp) this.pendingWritten = true
     return {
       id: this.id,
       base: this.base,
@@ -338,6 +343,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.pendingOp = s.pending
     this.pendingCount = s.pendingCount
     this.durableSeq = s.inflight?.seq ?? 0
+    this.pendingWritten = !!s.pending
     this.view = this.rebuildView()
     this.history.start(this.view)
     this.resolveReady()
@@ -366,10 +372,14 @@ export class TaskHandle extends Emitter<TaskEvents> {
         this.host.settled()
         return
       }
-      this.inflight = { kind: 'op', seq: this.host.nextSeq(), op: this.pendingOp, baseRev: this.rev, count: this.pendingCount }
+      const seq = this.host.nextSeq()
+      this.inflight = { kind: 'op', seq, op: this.pendingOp, baseRev: this.rev, count: this.pendingCount }
+      // Sent at once, written meanwhile, when no write holds any of it and its seq cannot be handed out again after a restart.
+      const overlap = !this.pendingWritten && this.host.seqReserved(seq)
       this.pendingOp = null
       this.pendingCount = 0
-      this.afterNewInflight()
+      this.pendingWritten = false
+      this.afterNewInflight(overlap)
       return
     }
     const f = this.inflight
@@ -394,11 +404,23 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.host.send({ type: 'op', taskId: this.id, baseRev: f.baseRev, seq: f.seq, op: f.op as Record<string, unknown> })
   }
 
-  /** Records the new in-flight mutation durably, then sends it. */
-  private afterNewInflight(): void {
+  /**
+   * Records the new in-flight mutation durably, then sends it; or, for an op
+   * whose content no write has taken (`overlap`), sends it while it is
+   * written: why no edit is lost or doubled if the tab dies in between is in
+   * docs/protocol.md ("Sending before the write"). Creates and reissues under a
+   * fresh seq are always written first.
+   */
+  private afterNewInflight(overlap = false): void {
     const seq = this.inflight!.seq
     this.sentEpoch = 0
     this.retries = 0
+    if (overlap) {
+      this.durableSeq = seq
+      void this.host.persist(this.id)
+      this.flush()
+      return
+    }
     this.host.persist(this.id).then(() => {
       if (this.inflight?.seq === seq) {
         this.durableSeq = seq

@@ -98,6 +98,12 @@ export interface StoredMeta {
   clientId: string
   /** The last seq handed out. */
   seq: number
+  /**
+   * Seqs up to this one may have been sent before the state that used them was
+   * written (docs/protocol.md, "Sending before the write"): a writer restarting
+   * on this slot goes on past it, never under a seq its earlier life may have used.
+   */
+  seqReserved?: number
   deviceId?: string
   pullCursor?: string
 }

@@ -89,8 +89,9 @@ export default fp(
     })
     await app.register(helmet, {
       contentSecurityPolicy: {
-        // The docs UI loads its scripts and styles from /docs itself and icons as data: URIs.
-        directives: { 'img-src': ["'self'", 'data:'], 'upgrade-insecure-requests': null },
+        // The docs UI loads its scripts and styles from /docs itself and icons as data: URIs; the web
+        // app shows attachment thumbnails from blob: URLs (read with the bearer token, so no plain <img src>).
+        directives: { 'img-src': ["'self'", 'data:', 'blob:'], 'upgrade-insecure-requests': null },
       },
     })
     // Counters live in Redis when there is one, so every instance enforces one limit.

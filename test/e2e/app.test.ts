@@ -9,14 +9,17 @@ import t from 'tap'
 import postgres from 'postgres'
 import type { Page } from 'playwright-core'
 import { addMember, api, startTestApp } from '../helpers/app.js'
-import { axe, ensureWebBuilt, launch, newContext, shot, watchErrors } from './browser.js'
+import { axe, ensureWebBuilt, keyboardGaps, launch, newContext, shot, watchErrors } from './browser.js'
 
 await ensureWebBuilt()
 
+/** Every page: axe-clean, every control reached with Tab and showing its focus, photographed. */
 async function noSeriousViolations(t: { same(a: unknown, b: unknown, m: string): void }, page: Page, name: string): Promise<void> {
   const violations = await axe(page)
   t.same(violations, [], `axe: no serious or critical violation on ${name}`)
   await shot(page, name)
+  const gaps = await keyboardGaps(page)
+  t.same(gaps, { unreached: [], noOutline: [] }, `keyboard: Tab reaches every control of ${name}, each showing its focus`)
 }
 
 t.test('the web app, page by page', async (t) => {

@@ -96,3 +96,51 @@ export async function shot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: false })
   return path
 }
+
+/**
+ * Keyboard alone: Tab from the top of the page through every control. Answers
+ * the visible, enabled controls that Tab never reached, and those that showed no
+ * focus outline when reached (both empty on a page usable with the keyboard).
+ */
+export async function keyboardGaps(page: Page): Promise<{ unreached: string[]; noOutline: string[] }> {
+  const count = await page.evaluate(() => {
+    const controls = Array.from(document.querySelectorAll<HTMLElement>('a[href], button, input, select, textarea, [tabindex]')).filter(
+      (el) => el.tabIndex >= 0 && !(el as HTMLButtonElement).disabled && !el.closest('fieldset[disabled], [inert]') && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden',
+    )
+    controls.forEach((el, i) => (el.dataset.kb = String(i)))
+    ;(document.activeElement as HTMLElement | null)?.blur()
+    return controls.length
+  })
+  const reached = new Set<string>()
+  const noOutline = new Set<string>()
+  for (let i = 0; i < count + 5; i++) {
+    await page.keyboard.press('Tab')
+    const at = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null
+      if (!el?.dataset.kb) return null
+      // A visually hidden control (a file input) shows its focus on a box around it (:focus-within).
+      // (No named inner functions: tsx would wrap them in a helper the page lacks.)
+      const boxes: Element[] = [el]
+      if (el.getBoundingClientRect().width <= 1) for (let up = el.parentElement; up && boxes.length < 4; up = up.parentElement) boxes.push(up)
+      const shown = boxes.some((e) => {
+        const s = getComputedStyle(e)
+        return (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none'
+      })
+      return { kb: el.dataset.kb, outlined: shown }
+    })
+    if (!at) continue
+    reached.add(at.kb)
+    if (!at.outlined) noOutline.add(at.kb)
+  }
+  const describe = (ids: string[]) =>
+    page.evaluate(
+      (ids) =>
+        ids.map((id) => {
+          const el = document.querySelector<HTMLElement>(`[data-kb="${id}"]`)!
+          return `${el.tagName.toLowerCase()}${el.getAttribute("type") ? "[type=" + el.getAttribute("type") + "]" : ""}${el.id ? "#" + el.id : ""} "${(el.getAttribute('aria-label') ?? el.textContent ?? '').trim().slice(0, 40)}"`
+        }),
+      ids,
+    )
+  const all = Array.from({ length: count }, (_, i) => String(i))
+  return { unreached: await describe(all.filter((id) => !reached.has(id))), noOutline: await describe([...noOutline]) }
+}

@@ -55,6 +55,7 @@ t.test('offline edits survive a reload from the service worker and reach the oth
   await shot(away, 'task-offline')
   await away.goto(`${proxy.url}/board`)
   await away.locator('.card').filter({ hasText: 'Ship it (edited offline)' }).waitFor()
+  t.same(await axe(away), [], 'axe: the board offline')
   await shot(away, 'board-offline')
   t.pass('the board opens offline from the service worker and shows the task from IndexedDB')
   await away.goto(`${proxy.url}/tasks/${task.id}`)

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { registerOwner, startTestApp } from '../helpers/app.js'
-import { axe, ensureWebBuilt, launch, newContext, shot, watchErrors } from './browser.js'
+import { axe, ensureWebBuilt, keyboardGaps, launch, newContext, shot, watchErrors } from './browser.js'
 import { signIn } from './session.js'
 import { startReceiver } from '../events/receiver.js'
 
@@ -50,5 +50,6 @@ t.test('admin webhooks page: add, test, deliveries; keyboard only; axe-clean', a
   t.match(await page.locator('tr[data-delivery="delivered"]').first().textContent(), /webhook\.test/, 'the log shows the delivery')
   t.same(await axe(page), [], 'axe: endpoint, secret and delivery log')
   await shot(page, 'admin-webhooks')
+  t.same(await keyboardGaps(page), { unreached: [], noOutline: [] }, 'keyboard: Tab reaches every control, each showing its focus')
   t.same(errors, [], 'no page errors')
 })

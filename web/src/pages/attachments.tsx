@@ -3,7 +3,7 @@
  * progress bar each; the list is live (other people's uploads appear as they
  * complete) with thumbnails of images; download and delete.
  */
-import { useEffect, useState, useSyncExternalStore, type DragEvent } from 'react'
+import { memo, useEffect, useState, useSyncExternalStore, type DragEvent } from 'react'
 import type { Attachment, TaskHandle, UploadHandle, UploadProgress } from 'tasksync/client'
 import { useClient } from 'tasksync/react'
 
@@ -17,7 +17,7 @@ function useAttachments(task: TaskHandle): Attachment[] {
   )
 }
 
-export function Attachments({ task, readOnly }: { task: TaskHandle; readOnly: boolean }) {
+export const Attachments = memo(function Attachments({ task, readOnly }: { task: TaskHandle; readOnly: boolean }) {
   const items = useAttachments(task)
   const [uploads, setUploads] = useState<Record<string, UploadProgress & { name: string; error?: string }>>({})
   const [over, setOver] = useState(false)
@@ -74,7 +74,7 @@ export function Attachments({ task, readOnly }: { task: TaskHandle; readOnly: bo
       )}
     </section>
   )
-}
+})
 
 function AttachmentItem({ a, readOnly }: { a: Attachment; readOnly: boolean }) {
   const client = useClient()
@@ -107,7 +107,9 @@ function AttachmentItem({ a, readOnly }: { a: Attachment; readOnly: boolean }) {
   }
   return (
     <li className="attachment" data-attachment={a.name}>
-      {thumb ? <img src={thumb} alt="" className="thumb" width={64} height={64} /> : <span className="thumb file-icon" aria-hidden="true">📄</span>}
+      {thumb ? <img src={thumb} alt="" className="thumb" width={64} height={64} /> : <svg className="thumb file-icon" aria-hidden="true" viewBox="0 0 24 24" width={64} height={64}>
+          <path d="M6 2h8l4 4v16H6z M14 2v4h4" fill="none" stroke="currentColor" strokeWidth="1.5" />
+        </svg>}
       <button type="button" className="link" onClick={() => void download()}>
         {a.name}
       </button>

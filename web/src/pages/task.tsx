@@ -3,7 +3,7 @@
  * keystroke an op, carets kept under remote edits), who is here and where,
  * every field, threaded comments, the history, and its conflicts.
  */
-import { useEffect, useMemo, useState, type FormEvent } from 'react'
+import { memo, useEffect, useMemo, useState, type FormEvent } from 'react'
 import type { Comment, TaskHandle, TaskSnapshot } from 'tasksync/client'
 import { useComments, useConflicts, usePresence, useTask, useTextField } from 'tasksync/react'
 import { Attachments } from './attachments.js'
@@ -95,7 +95,7 @@ function UndoBar({ task }: { task: TaskHandle }) {
   )
 }
 
-function Editor({ task, session, people, readOnly }: { task: TaskHandle; session: Session; people: Person[] | null; readOnly: boolean }) {
+const Editor = memo(function Editor({ task, session, people, readOnly }: { task: TaskHandle; session: Session; people: Person[] | null; readOnly: boolean }) {
   const [peers, share] = usePresence(task.id)
   const [problem, setProblem] = useState<string | null>(null)
   const opts = (field: 'title' | 'description') => ({
@@ -139,9 +139,27 @@ function Editor({ task, session, people, readOnly }: { task: TaskHandle; session
       <textarea id="description" ref={descRef} readOnly={readOnly} rows={8} placeholder="Write the details…" />
     </section>
   )
+})
+
+/**
+ * Every change of the task renders the page again, a keystroke in the title
+ * (local or remote) too; the parts that do not show the text skip it (memo):
+ * a remote keystroke then costs the receiving browser one small render.
+ */
+const sameFields = (a: FieldsProps, b: FieldsProps) =>
+  a.task === b.task &&
+  a.people === b.people &&
+  a.readOnly === b.readOnly &&
+  (['status', 'priority', 'assigneeId', 'dueAt', 'projectId', 'tags', 'customFields', 'deleted'] as const).every((k) => a.snapshot[k] === b.snapshot[k])
+
+interface FieldsProps {
+  task: TaskHandle
+  snapshot: TaskSnapshot
+  people: Person[] | null
+  readOnly: boolean
 }
 
-function Fields({ task, snapshot, people, readOnly }: { task: TaskHandle; snapshot: TaskSnapshot; people: Person[] | null; readOnly: boolean }) {
+const Fields = memo(function Fields({ task, snapshot, people, readOnly }: FieldsProps) {
   const projects = useProjects().data
   const [tag, setTag] = useState('')
   const [cfKey, setCfKey] = useState('')
@@ -281,7 +299,7 @@ function Fields({ task, snapshot, people, readOnly }: { task: TaskHandle; snapsh
           type="button"
           className="danger"
           onClick={() => {
-            if (!confirm(`Delete “${snapshot.title}”?`)) return
+            if (!confirm(`Delete “${task.snapshot.title}”?`)) return
             task.delete()
             announce('Task deleted')
             navigate('/board')
@@ -292,9 +310,9 @@ function Fields({ task, snapshot, people, readOnly }: { task: TaskHandle; snapsh
       </fieldset>
     </section>
   )
-}
+}, sameFields)
 
-function Comments({ taskId, session, people, readOnly }: { taskId: string; session: Session; people: Person[] | null; readOnly: boolean }) {
+const Comments = memo(function Comments({ taskId, session, people, readOnly }: { taskId: string; session: Session; people: Person[] | null; readOnly: boolean }) {
   const { comments, loading, add, edit, remove } = useComments(taskId)
   const [replyTo, setReplyTo] = useState<string | null>(null)
   const [editing, setEditing] = useState<string | null>(null)
@@ -366,7 +384,7 @@ function Comments({ taskId, session, people, readOnly }: { taskId: string; sessi
       {!readOnly && form('Comment', (body) => add(body), '', 'new-comment')}
     </section>
   )
-}
+})
 
 interface HistoryEntry {
   rev: number
@@ -393,35 +411,39 @@ function History({ taskId, rev: liveRev, people }: { taskId: string; rev: number
     return page.items
   }, [rev])
   const entries = useMemo(() => [...(data ?? [])].reverse(), [data])
-  const show = (v: unknown) => (typeof v === 'string' ? (v.length > 40 ? `“${v.slice(0, 40)}…”` : `“${v}”`) : JSON.stringify(v))
-  return (
-    <section className="history" aria-labelledby="history-h">
-      <h2 id="history-h">History</h2>
-      <ol className="timeline">
-        {entries.map((h) => (
-          <li key={h.rev}>
-            <div>
-              <strong>{nameOf(people, h.userId)}</strong> <time dateTime={h.at}>{dateTime(h.at)}</time> <span className="rev">rev {h.rev}</span>
-            </div>
-            <ul>
-              {h.rev === 1 ? (
-                <li>created the task</li>
-              ) : (
-                Object.entries(h.changes).map(([field, c]) => (
-                  <li key={field}>
-                    {field}: {field === 'title' || field === 'description' ? `${show(c.from)} → ${show(c.to)}` : `${show(c.from)} → ${show(c.to)}`}
-                  </li>
-                ))
-              )}
-            </ul>
-          </li>
-        ))}
-      </ol>
-    </section>
+  const show = (v: unknown): string => (typeof v === 'string' ? (v.length > 40 ? `“${v.slice(0, 40)}…”` : `“${v}”`) : JSON.stringify(v))
+  // Rendered again only when the entries change (the component itself runs on every rev).
+  return useMemo(
+    () => (
+      <section className="history" aria-labelledby="history-h">
+        <h2 id="history-h">History</h2>
+        <ol className="timeline">
+          {entries.map((h) => (
+            <li key={h.rev}>
+              <div>
+                <strong>{nameOf(people, h.userId)}</strong> <time dateTime={h.at}>{dateTime(h.at)}</time> <span className="rev">rev {h.rev}</span>
+              </div>
+              <ul>
+                {h.rev === 1 ? (
+                  <li>created the task</li>
+                ) : (
+                  Object.entries(h.changes).map(([field, c]) => (
+                    <li key={field}>
+                      {field}: {show(c.from)} → {show(c.to)}
+                    </li>
+                  ))
+                )}
+              </ul>
+            </li>
+          ))}
+        </ol>
+      </section>
+    ),
+    [entries, people],
   )
 }
 
-function Conflicts({ taskId }: { taskId: string }) {
+const Conflicts = memo(function Conflicts({ taskId }: { taskId: string }) {
   const { conflicts, dismiss } = useConflicts(taskId)
   return (
     <section className="conflicts" aria-labelledby="conflicts-h">
@@ -438,4 +460,4 @@ function Conflicts({ taskId }: { taskId: string }) {
       <ConflictQueue taskId={taskId} />
     </section>
   )
-}
+})
