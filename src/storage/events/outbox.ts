@@ -61,11 +61,11 @@ export async function fanOut(
   derive: (events: StoredEvent[], facts: FanOutFacts) => NewNotification[],
   needsFacts: (e: StoredEvent) => boolean,
 ): Promise<FanOutResult> {
-  const [lock] = await database.rows<{ ok: boolean }>(sql`select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok`, tx)
-  if (!lock.ok) return { events: [], notifications: [] }
+  // The try-lock is taken once (a CTE with a volatile function is evaluated once), before any row is read.
   const rows = await database.rows<EventRow>(sql`
-    select ${eventColumns('')} from events where fanned_out_at is null
-    order by seq limit ${limit}::int for update skip locked`, tx)
+    with l as (select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok)
+    select ${eventColumns('events.')} from events, l where l.ok and events.fanned_out_at is null
+    order by events.seq limit ${limit}::int for update of events skip locked`, tx)
   if (rows.length === 0) return { events: [], notifications: [] }
   const events = rows.map(toEvent)
   const seqs = `{${events.map((e) => e.seq).join(',')}}`

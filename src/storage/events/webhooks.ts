@@ -180,14 +180,14 @@ export interface ClaimedDelivery {
  * order. An endpoint holds at most `perEndpoint` runs at once (a slow receiver keeps
  * to its own slots).
  *
- * Two statements: the first locks the candidates (`skip locked`: two dispatchers
- * claiming at once take different pairs), the second leases, of each pair, only
- * the run that starts at its head and has no hole — a row locked or changed by
- * someone else ends the run there, so no later delivery is ever leased without
- * the ones before it. The locks are held until the caller commits.
+ * The candidates are locked with `skip locked` (two dispatchers claiming at once
+ * take different pairs); of each pair only the run that starts at its head and has
+ * no hole is leased — a row locked or changed by someone else ends the run there,
+ * so no later delivery is ever leased without the ones before it (a locked row's
+ * rank among the pair's locked rows equals its position only up to the first hole).
  */
 export async function claimDeliveries(database: Database, tx: Executor, limit: number, perEndpoint: number, run: number, leaseMs: number): Promise<ClaimedDelivery[]> {
-  const locked = await database.rows<{ id: string; endpoint_id: string; order_key: string; pos: string }>(sql`
+  const rows = await database.rows<EventRow & { d_id: string; d_org: string; endpoint_id: string; order_key: string; url: string; secret: string; attempts: number; window_start: string }>(sql`
     with busy as (
       select endpoint_id, count(distinct order_key) as n from webhook_deliveries
       where state = 'pending' and lease_until > now() group by endpoint_id),
@@ -210,26 +210,20 @@ export async function claimDeliveries(database: Database, tx: Executor, limit: n
       cross join lateral (
         select f.id, row_number() over (order by f.event_seq) as pos from webhook_deliveries f
         where f.endpoint_id = h.endpoint_id and f.order_key = h.order_key and f.state = 'pending' and f.event_seq >= h.event_seq
-        order by f.event_seq limit ${run}::int) r)
+        order by f.event_seq limit ${run}::int) r),
     -- State and lease are checked again on the locked rows (another dispatcher may
     -- have taken or recorded them since the snapshot).
-    select d.id, cand.endpoint_id, cand.order_key, cand.pos from cand
-    join webhook_deliveries d on d.id = cand.id
-    where d.state = 'pending' and (d.lease_until is null or d.lease_until < now())
-    for update of d skip locked`, tx)
-  const runs = new Map<string, Map<number, number>>()
-  for (const r of locked) {
-    const key = `${r.endpoint_id}:${r.order_key}`
-    if (!runs.has(key)) runs.set(key, new Map())
-    runs.get(key)!.set(Number(r.pos), Number(r.id))
-  }
-  const ids: number[] = []
-  for (const byPos of runs.values()) for (let pos = 1; byPos.has(pos); pos++) ids.push(byPos.get(pos)!)
-  if (ids.length === 0) return []
-  const rows = await database.rows<EventRow & { d_id: string; d_org: string; endpoint_id: string; order_key: string; url: string; secret: string; attempts: number; window_start: string }>(sql`
-    with u as (
+    c as (
+      select d.id, cand.endpoint_id, cand.order_key, cand.pos from cand
+      join webhook_deliveries d on d.id = cand.id
+      where d.state = 'pending' and (d.lease_until is null or d.lease_until < now())
+      for update of d skip locked),
+    runs as (
+      select id from (select c.id, c.pos, row_number() over (partition by c.endpoint_id, c.order_key order by c.pos) as k from c) z
+      where z.k = z.pos),
+    u as (
       update webhook_deliveries d set lease_until = now() + make_interval(secs => ${leaseMs / 1000}::float8)
-      where d.id = any(${`{${ids.join(',')}}`}::bigint[])
+      from runs where d.id = runs.id
       returning d.id, d.org_id, d.endpoint_id, d.order_key, d.event_seq, d.attempts, d.window_start)
     select u.id as d_id, u.org_id as d_org, u.endpoint_id, u.order_key, u.attempts, ${iso(sql`u.window_start`)} as window_start,
       w.url, w.secret, ${eventColumns('e.')}
