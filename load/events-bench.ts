@@ -5,7 +5,8 @@
  * The endpoint is a receiver in this process that verifies every delivery with the
  * Standard Webhooks library and times commit → delivery (the event's `at`, taken
  * just before its commit statement, to the arrival here; one clock). The outbox
- * backlog is sampled from /metrics every 500 ms during the runs with the endpoint.
+ * backlog is sampled from /metrics every 500 ms during both runs of a pair (the
+ * scrape costs the server CPU, so both sides pay it alike).
  *
  *   npx tsx load/events-bench.ts --pairs 2 --duration 20
  */
@@ -14,6 +15,7 @@ import { createServer } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, mkdirSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { loadavg } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import { Histogram } from './histogram.js'
@@ -54,9 +56,12 @@ const receiver = createServer((req, res) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
 const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
 
+/** The dispatcher's counters at the last scrape (servers that have them). */
+let dispatch: Record<string, number> = {}
 async function backlog(): Promise<number | null> {
   try {
     const text = await (await fetch('http://127.0.0.1:4100/metrics')).text()
+    for (const m of text.matchAll(/^tasksync_(events_rounds|events_round_seconds|events_claimed|webhook_attempts|webhook_attempt_seconds)_total\{?[^} ]*\}? ([\d.e+]+)/gm)) dispatch[m[1]] = Number(m[2])
     const m = /^tasksync_events_pending\{[^}]*\} (\d+)/m.exec(text)
     return m ? Number(m[1]) : null
   } catch {
@@ -78,7 +83,8 @@ async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { 
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   const samples: number[] = []
-  const timer = withEndpoint ? setInterval(() => void backlog().then((n) => n !== null && samples.push(n)), 500) : undefined
+  dispatch = {}
+  const timer = setInterval(() => void backlog().then((n) => n !== null && samples.push(n)), 500)
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   clearInterval(timer)
   if (code !== 0) throw new Error(`load/run.ts exited ${code}`)
@@ -95,14 +101,17 @@ for (let i = 0; i < Number(args.pairs); i++) {
   for (const hook of order) {
     latency = new Histogram()
     seen = new Set()
-    log(`pair ${i + 1}: ${hook ? 'with the endpoint' : 'without'}`)
+    duplicates = 0
+    forged = 0
+    log(`pair ${i + 1}: ${hook ? 'with the endpoint' : 'without'}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
     pair[hook ? 'hook' : 'base'] = await runLoad(hook, i)
     if (hook) {
       all.merge(latency)
       rows.push(
         `pair ${i + 1} with endpoint: ${Math.round(pair.hook.committedOpsPerS)} ops/s; ${seen.size} events delivered (${duplicates} duplicates, ${forged} failed verification); ` +
           `commit→delivery ms p50 ${latency.percentile(50).toFixed(1)} p99 ${latency.percentile(99).toFixed(1)} max ${latency.percentile(100).toFixed(0)}; ` +
-          `backlog max ${pair.hook.backlogMax} last ${pair.hook.backlogLast}`,
+          `backlog max ${pair.hook.backlogMax} last ${pair.hook.backlogLast}` +
+          (dispatch.events_rounds ? `; dispatcher ${dispatch.events_rounds} rounds, ${((dispatch.events_round_seconds * 1000) / dispatch.events_rounds).toFixed(1)} ms mean, ${dispatch.webhook_attempts} attempts, ${((dispatch.webhook_attempt_seconds * 1000) / dispatch.webhook_attempts).toFixed(1)} ms mean` : ''),
       )
     }
   }
@@ -111,6 +120,7 @@ for (let i = 0; i < Number(args.pairs); i++) {
   rows.push(`pair ${i + 1}: without ${Math.round(pair.base.committedOpsPerS)} ops/s, with ${Math.round(pair.hook.committedOpsPerS)} ops/s: ${drop.toFixed(1)} % drop; ack p99 ${pair.base.ackMs.p99.toFixed(1)} → ${pair.hook.ackMs.p99.toFixed(1)} ms`)
 }
 console.log('\n== events bench ==')
+console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; cwd ${process.cwd()}`)
 for (const r of rows) console.log(r)
 console.log(`all runs with the endpoint: commit→delivery ms p50 ${all.percentile(50).toFixed(1)} p99 ${all.percentile(99).toFixed(1)}; mean drop ${(drops.reduce((a, b) => a + b, 0) / drops.length).toFixed(1)} %`)
 receiver.close()

@@ -1,16 +1,21 @@
 /**
  * The outbox dispatcher, one per instance, all sharing the work through the
- * database: each round fans new events out (one instance at a time), leases due
- * deliveries (`for update skip locked` + a lease) and posts them concurrently, and
- * leases notification mails. A delivery in flight never holds up a round, so a
- * slow receiver only ever occupies its own slots (WEBHOOK_ENDPOINT_CONCURRENCY).
+ * database. A round is one transaction: it records what the runs finished since the
+ * last round learnt (delivered, failed, given back), fans new events out (one
+ * instance at a time) and leases the next runs (`for update skip locked` + a
+ * lease). Runs are posted concurrently, each (endpoint, task) run in order, on
+ * kept-alive connections; a run in flight never holds up a round, so a slow
+ * receiver only ever occupies its own slots (WEBHOOK_ENDPOINT_CONCURRENCY).
+ * Rounds run when woken (a commit on this instance wrote events, another instance
+ * rang, a run finished) or every EVENT_POLL_MS when idle; mails are leased apart.
  */
 import type { Database } from '../storage/db.js'
-import { fanOut, taskKey, type FanOutResult } from '../storage/events/outbox.js'
-import { claimDeliveries, markDelivered, markFailed, releaseDeliveries, type ClaimedDelivery } from '../storage/events/webhooks.js'
+import { taskKey, type FanOutFacts, type FanOutResult } from '../storage/events/outbox.js'
+import { noRecords, recordCount, type AttemptRecords, type ClaimedDelivery } from '../storage/events/webhooks.js'
+import { dispatchRound } from '../storage/events/round.js'
 import { claimMails, markMailed } from '../storage/events/notifications.js'
-import { notificationsFor } from './rules.js'
-import { sendWebhook } from './sender.js'
+import { mayNotify, notificationsFor } from './rules.js'
+import { createAgents, sendWebhook, type WebhookAgents } from './sender.js'
 import { webhookPayload, type StoredEvent } from './types.js'
 import type { Mailer } from './mailer.js'
 
@@ -42,6 +47,19 @@ export function retryDelayMs(attempt: number, baseMs: number, random = Math.rand
 
 /** Deliveries of one (endpoint, task) sent in a row under one lease. */
 const RUN_LENGTH = 20
+/** Events fanned out per round. */
+const FANOUT_BATCH = 500
+
+/** Where a dispatcher's time goes (read by /metrics). */
+export interface DispatchStats {
+  rounds: number
+  roundMs: number
+  fannedOut: number
+  claimed: number
+  attempts: number
+  /** Summed over attempts (they overlap). */
+  sendMs: number
+}
 
 export class EventDispatcher {
   private inflight = 0
@@ -51,18 +69,37 @@ export class EventDispatcher {
   private round: Promise<void> | null = null
   private again = false
   private stopped = true
+  /** What finished runs learnt, recorded by the next round. */
+  private records: AttemptRecords = noRecords()
+  private agents: WebhookAgents | null = null
+  readonly stats: DispatchStats = { rounds: 0, roundMs: 0, fannedOut: 0, claimed: 0, attempts: 0, sendMs: 0 }
 
   constructor(private readonly o: DispatcherOptions) {}
 
   start(): void {
     this.stopped = false
+    this.agents ??= createAgents()
     this.wake()
   }
 
+  /**
+   * Stops dispatching: the round under way ends and what finished runs learnt is
+   * recorded. Requests still in flight are cut off unrecorded: their leases run
+   * out and they are sent again, with the same webhook-id.
+   */
   async stop(): Promise<void> {
     this.stopped = true
     clearTimeout(this.timer)
     await this.round
+    const records = this.takeRecords()
+    if (recordCount(records) > 0) {
+      await dispatchRound(this.o.database, { records, fanOut: null, claim: null }).catch((err) =>
+        this.o.log.warn({ err }, 'could not record the last delivery attempts; their leases will run out and they are sent again'),
+      )
+    }
+    this.agents?.http.destroy()
+    this.agents?.https.destroy()
+    this.agents = null
   }
 
   /** Runs a round as soon as possible (new work may be there). */
@@ -89,62 +126,89 @@ export class EventDispatcher {
       })
   }
 
+  private takeRecords(): AttemptRecords {
+    const r = this.records
+    this.records = noRecords()
+    return r
+  }
+
+  private keep(r: AttemptRecords): void {
+    this.records.delivered.push(...r.delivered)
+    this.records.failed.push(...r.failed)
+    this.records.released.push(...r.released)
+  }
+
   private async work(): Promise<boolean> {
     const o = this.o
-    const fanned = await fanOut(o.database, 500, derive)
-    if (fanned.notifications.length > 0) o.onNotifications(fanned.notifications)
-    let claimed: ClaimedDelivery[] = []
+    const records = this.takeRecords()
     const free = o.concurrency - this.inflight
-    if (free > 0) claimed = await claimDeliveries(o.database, free, o.endpointConcurrency, RUN_LENGTH, o.leaseMs)
+    const claim = free > 0 ? { limit: free, perEndpoint: o.endpointConcurrency, run: RUN_LENGTH, leaseMs: o.leaseMs } : null
+    const started = performance.now()
+    let round: Awaited<ReturnType<typeof dispatchRound>>
+    try {
+      round = await dispatchRound(o.database, { records, fanOut: { limit: FANOUT_BATCH, derive, needsFacts: mayNotify }, claim })
+    } catch (err) {
+      this.keep(records) // recorded by the next round (the leases still hold them meanwhile)
+      throw err
+    }
+    this.stats.rounds++
+    this.stats.roundMs += performance.now() - started
+    this.stats.fannedOut += round.events.length
+    this.stats.claimed += round.claimed.length
+    if (round.notifications.length > 0) o.onNotifications(round.notifications)
     const runs = new Map<string, ClaimedDelivery[]>()
-    for (const d of claimed) {
+    for (const d of round.claimed) {
       const key = `${d.endpointId}:${d.orderKey}`
       runs.set(key, [...(runs.get(key) ?? []), d])
     }
     for (const run of runs.values()) void this.deliverRun(run)
     if (!this.mailing && Date.now() - this.mailedAt >= o.pollMs) void this.mail()
-    return fanned.events.length > 0 || claimed.length > 0
+    // More may be waiting when a round took all it could.
+    return round.events.length >= FANOUT_BATCH || (claim !== null && runs.size >= claim.limit)
   }
 
   /**
    * Sends one (endpoint, task) run in order, one after the other. A failure, or a
    * run taking half its lease, stops it: the rest is given back and claimed again
-   * later, after the failed one (which keeps them waiting: rev order).
+   * later, after the failed one (which keeps them waiting: rev order). What it
+   * learnt is recorded by the next round; a crash before that sends the run again
+   * (same webhook-ids): at least once.
    */
   private async deliverRun(run: ClaimedDelivery[]): Promise<void> {
     const o = this.o
     const started = Date.now()
-    // Successes are recorded together when the run ends: one statement per run. A
-    // crash before that sends them again (same webhook-id): at least once.
-    const delivered: Array<{ id: number; status: number; latencyMs: number }> = []
+    const out = noRecords()
     this.inflight++
     let i = 0
     try {
       for (; i < run.length; i++) {
         if (this.stopped || (i > 0 && Date.now() - started > o.leaseMs / 2)) break
         const d = run[i]
-        const result = await sendWebhook(d.url, d.secret, d.event.id, webhookPayload(d.event), { timeoutMs: o.timeoutMs, allowPrivate: o.allowPrivate, instanceId: o.instanceId })
+        const result = await sendWebhook(d.url, d.secret, d.event.id, webhookPayload(d.event), {
+          timeoutMs: o.timeoutMs,
+          allowPrivate: o.allowPrivate,
+          instanceId: o.instanceId,
+          agents: this.agents ?? undefined,
+        })
+        this.stats.attempts++
+        this.stats.sendMs += result.latencyMs
         o.onAttempt?.(d, result.ok)
         if (result.ok) {
-          delivered.push({ id: d.id, status: result.status!, latencyMs: result.latencyMs })
+          out.delivered.push({ id: d.id, status: result.status!, latencyMs: result.latencyMs })
           continue
         }
-        await markDelivered(o.database, delivered.splice(0))
-        if (!this.stopped) {
-          const elapsed = Date.now() - Date.parse(d.windowStart)
-          const delay = retryDelayMs(d.attempt, o.retryBaseMs)
-          const retryAt = elapsed + delay <= o.retryWindowMs ? new Date(Date.now() + delay) : null
-          await markFailed(o.database, d, { status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs }, retryAt)
-        }
+        const elapsed = Date.now() - Date.parse(d.windowStart)
+        const delay = retryDelayMs(d.attempt, o.retryBaseMs)
+        const retryAt = elapsed + delay <= o.retryWindowMs ? new Date(Date.now() + delay) : null
+        out.failed.push({ id: d.id, orgId: d.orgId, endpointId: d.endpointId, status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs, retryAt })
         i++
         break
       }
-      await markDelivered(o.database, delivered)
-      await releaseDeliveries(o.database, run.slice(i).map((d) => d.id))
-    } catch (err) {
-      o.log.warn({ err, delivery: run[i]?.id }, 'could not record delivery attempts; their leases will run out and they are sent again')
+      out.released.push(...run.slice(i).map((d) => d.id))
     } finally {
       this.inflight--
+      // Once stopped, nothing more is recorded (stop() recorded what was learnt before).
+      if (!this.stopped) this.keep(out)
       this.wake()
     }
   }
@@ -167,7 +231,7 @@ export class EventDispatcher {
   }
 }
 
-function derive(events: StoredEvent[], facts: Parameters<Parameters<typeof fanOut>[2]>[1]) {
+function derive(events: StoredEvent[], facts: FanOutFacts) {
   return events.flatMap((e) =>
     notificationsFor(e, { people: facts.people.get(e.orgId) ?? [], task: e.taskId ? (facts.tasks.get(taskKey(e.orgId, e.taskId)) ?? null) : null }),
   )

@@ -1,13 +1,15 @@
 /**
- * Events out: the dispatcher (webhooks, notifications, mails), the due-date scan
- * and the daily digest on a timer, `notification` messages on the user's sockets
- * (through the bus, so every instance reaches its own sockets), and the outbox
- * figures in /metrics. Decorates `app.events`.
+ * Events out: the dispatcher (webhooks, notifications, mails), woken by the
+ * commits that write events (the doorbell), the due-date scan and the daily
+ * digest on a timer, `notification` messages on the user's sockets (through the
+ * bus, so every instance reaches its own sockets), and the outbox figures in
+ * /metrics. Decorates `app.events`.
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { Gauge } from 'prom-client'
-import { EventDispatcher } from './dispatcher.js'
+import { Counter, Gauge } from 'prom-client'
+import { EventDispatcher, type DispatchStats } from './dispatcher.js'
+import { Doorbell } from './doorbell.js'
 import { createMailer, type Mailer } from './mailer.js'
 import { outboxFigures, purgeEvents, scanDueDates, type OutboxFigures } from '../storage/events/outbox.js'
 import { runDigests } from '../storage/events/notifications.js'
@@ -30,6 +32,8 @@ declare module 'fastify' {
 }
 
 const CHANNEL = 'notifications'
+/** Least time between two doorbell messages on the bus (other instances wake at most this much later). */
+const DOORBELL_GAP_MS = 20
 
 interface NotificationNotice {
   orgId: string
@@ -85,7 +89,16 @@ export default fp(
       }
     })
 
+    // Op commits (task.*, conflict.created) and comment changes wake the dispatchers at
+    // once; the rarer writers (members, conflict.resolved, the due-date scan's own
+    // wake aside) are found by the next poll.
+    const doorbell = new Doorbell(bus, config.INSTANCE_ID, () => dispatcher.wake(), DOORBELL_GAP_MS, log)
+    const unlisten = await doorbell.listen()
+    const offCommit = app.sequencer.onCommit(() => doorbell.ring())
+    const offComment = app.comments.onComment(() => doorbell.ring())
+
     registerOutboxMetrics(app)
+    registerDispatchMetrics(app, dispatcher.stats)
 
     let scanTimer: NodeJS.Timeout | undefined
     let scanning: Promise<unknown> = Promise.resolve()
@@ -111,11 +124,15 @@ export default fp(
       await dispatcher.stop()
     })
     app.addHook('onClose', async () => {
+      offCommit()
+      offComment()
+      doorbell.close()
+      await unlisten().catch(() => {})
       await unsubscribe().catch(() => {})
       mailer.close()
     })
   },
-  { name: 'events', dependencies: ['config', 'storage', 'bus', 'metrics', 'ws'] },
+  { name: 'events', dependencies: ['config', 'storage', 'bus', 'metrics', 'sequencer', 'comments', 'ws'] },
 )
 
 function createDigestSender(mailer: Mailer, publicUrl: string) {
@@ -144,4 +161,27 @@ function registerOutboxMetrics(app: FastifyInstance): void {
   gauge('tasksync_events_delivered', 'Webhook deliveries made (kept until EVENT_RETENTION_DAYS)', (f) => f.delivered)
   gauge('tasksync_events_retrying', 'Pending webhook deliveries that failed at least once', (f) => f.retrying)
   gauge('tasksync_events_dead', 'Webhook deliveries out of retries (dead letters)', (f) => f.dead)
+}
+
+/** The dispatcher's own counters, read at scrape time: where its time goes. */
+function registerDispatchMetrics(app: FastifyInstance, stats: Readonly<DispatchStats>): void {
+  const counter = (name: string, help: string, read: () => number) => {
+    let seen = 0
+    new Counter({
+      name,
+      help,
+      registers: [app.metrics.registry],
+      collect() {
+        const n = read()
+        this.inc(n - seen)
+        seen = n
+      },
+    })
+  }
+  counter('tasksync_events_rounds_total', 'Dispatch rounds (one transaction each: record attempts, fan out, claim)', () => stats.rounds)
+  counter('tasksync_events_round_seconds_total', 'Time spent in dispatch rounds', () => stats.roundMs / 1000)
+  counter('tasksync_events_fanned_out_total', 'Events fanned out by this instance', () => stats.fannedOut)
+  counter('tasksync_events_claimed_total', 'Webhook deliveries leased by this instance', () => stats.claimed)
+  counter('tasksync_webhook_attempts_total', 'Webhook delivery attempts made by this instance', () => stats.attempts)
+  counter('tasksync_webhook_attempt_seconds_total', 'Time spent in webhook delivery attempts, summed over attempts', () => stats.sendMs / 1000)
 }

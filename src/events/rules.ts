@@ -38,6 +38,25 @@ export function mentionedIn(body: string, people: readonly Person[]): Person[] {
 
 const quote = (title: string | undefined) => `“${(title ?? 'a task').slice(0, 120)}”`
 
+/**
+ * False when `notificationsFor` makes nothing of the event whatever the people
+ * and the task (an update that assigns nobody, a deletion…): fan-out then
+ * looks nothing up for it.
+ */
+export function mayNotify(e: StoredEvent): boolean {
+  switch (e.type) {
+    case 'task.created':
+    case 'task.updated':
+      return typeof ((e.change.fields ?? {}) as Record<string, { to?: unknown }>).assigneeId?.to === 'string'
+    case 'comment.created':
+    case 'task.due_soon':
+    case 'task.overdue':
+      return true
+    default:
+      return false
+  }
+}
+
 /** The notifications one event makes; never one for the person who acted. */
 export function notificationsFor(e: StoredEvent, ctx: RuleContext): NewNotification[] {
   const out: NewNotification[] = []

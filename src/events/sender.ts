@@ -4,6 +4,8 @@
  * in time, and refused when the target resolves to a private, loopback or
  * link-local address unless allowed (checked on the address actually connected to,
  * so a DNS answer that changes between check and connect cannot slip through).
+ * Connections are kept alive in the dispatcher's agents: a reused socket was
+ * checked when it connected and stays on that address.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -57,11 +59,50 @@ export interface SendOptions {
   allowPrivate: boolean
   /** Names the sending instance in the user-agent (for operators reading a receiver's log). */
   instanceId: string
+  /** Keep-alive agents (see `createAgents`); without them each delivery opens its own connection. */
+  agents?: WebhookAgents
 }
 
-/** Signs and posts one delivery; never throws. */
-export function sendWebhook(url: string, secret: string, msgId: string, payload: string, opts: SendOptions): Promise<SendResult> {
+export interface WebhookAgents {
+  http: http.Agent
+  https: https.Agent
+}
+
+/**
+ * Keep-alive agents for the deliveries of one dispatcher. An idle socket is closed
+ * after 4 s, before the 5 s keep-alive of common servers (Node's included) runs out
+ * on the other side, so a request rarely meets a socket the receiver just closed.
+ */
+export function createAgents(): WebhookAgents {
+  const options = { keepAlive: true, timeout: 4000, scheduling: 'lifo' as const }
+  return { http: new http.Agent(options), https: new https.Agent(options) }
+}
+
+/** Signers by secret: decoding the key once per endpoint, not per delivery. */
+const signers = new Map<string, Webhook>()
+function signer(secret: string): Webhook {
+  let w = signers.get(secret)
+  if (!w) {
+    if (signers.size >= 1000) signers.clear()
+    w = new Webhook(secret)
+    signers.set(secret, w)
+  }
+  return w
+}
+
+/**
+ * Signs and posts one delivery; never throws. A kept-alive socket that fails before
+ * any answer (the receiver closed it meanwhile) is tried once more on a new one:
+ * the receiver may see the delivery twice, with the same webhook-id (at least once).
+ */
+export async function sendWebhook(url: string, secret: string, msgId: string, payload: string, opts: SendOptions): Promise<SendResult> {
   const started = performance.now()
+  const first = await postOnce(url, secret, msgId, payload, opts, started)
+  if (!first.staleSocket) return first.result
+  return (await postOnce(url, secret, msgId, payload, opts, started)).result
+}
+
+function postOnce(url: string, secret: string, msgId: string, payload: string, opts: SendOptions, started: number): Promise<{ result: SendResult; staleSocket: boolean }> {
   const done = (status: number | null, error: string | null): SendResult => ({
     ok: status !== null && status >= 200 && status < 300,
     status,
@@ -69,9 +110,9 @@ export function sendWebhook(url: string, secret: string, msgId: string, payload:
     latencyMs: Math.round(performance.now() - started),
   })
   const refused = refuseTarget(url, opts.allowPrivate)
-  if (refused) return Promise.resolve(done(null, refused))
+  if (refused) return Promise.resolve({ result: done(null, refused), staleSocket: false })
   const now = new Date()
-  const signature = new Webhook(secret).sign(msgId, now, payload)
+  const signature = signer(secret).sign(msgId, now, payload)
   const target = new URL(url)
   const lookup = (hostname: string, options: object, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) =>
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
@@ -81,12 +122,13 @@ export function sendWebhook(url: string, secret: string, msgId: string, payload:
       cb(null, addresses)
     })
   return new Promise((resolve) => {
-    const request = (target.protocol === 'https:' ? https : http).request(
+    const secure = target.protocol === 'https:'
+    const request = (secure ? https : http).request(
       target,
       {
         method: 'POST',
         lookup: lookup as never,
-        agent: false,
+        agent: opts.agents ? (secure ? opts.agents.https : opts.agents.http) : false,
         headers: {
           'content-type': 'application/json',
           'user-agent': `tasksync-webhooks (${opts.instanceId})`,
@@ -106,7 +148,7 @@ export function sendWebhook(url: string, secret: string, msgId: string, payload:
         const status = res.statusCode ?? null
         const finish = () => {
           clearTimeout(timer)
-          resolve(done(status, status !== null && status >= 200 && status < 300 ? null : `receiver answered ${status}`))
+          resolve({ result: done(status, status !== null && status >= 200 && status < 300 ? null : `receiver answered ${status}`), staleSocket: false })
         }
         res.on('end', finish)
         res.on('close', finish)
@@ -114,9 +156,10 @@ export function sendWebhook(url: string, secret: string, msgId: string, payload:
       },
     )
     const timer = setTimeout(() => request.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs)
-    request.on('error', (err) => {
+    request.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer)
-      resolve(done(null, err.message))
+      const stale = request.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+      resolve({ result: done(null, err.message), staleSocket: stale })
     })
     request.end(payload)
   })

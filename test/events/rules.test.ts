@@ -1,8 +1,8 @@
 /** The pure notification rules: mentions and who is told what (fast-check properties). */
 import t from 'tap'
 import fc from 'fast-check'
-import { mentionedIn, notificationsFor, type Person } from '../../src/events/rules.js'
-import type { StoredEvent } from '../../src/events/types.js'
+import { mayNotify, mentionedIn, notificationsFor, type Person } from '../../src/events/rules.js'
+import { EVENT_TYPES, type StoredEvent } from '../../src/events/types.js'
 
 const name = fc.stringMatching(/^[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8})?$/)
 const person = fc.record({ id: fc.uuid(), email: fc.stringMatching(/^[a-z]{1,8}@[a-z]{1,6}\.test$/), displayName: name })
@@ -52,4 +52,34 @@ t.test('overdue goes to the assignee, or the creator when nobody is assigned', a
   const e: StoredEvent = { seq: 1, id: 'e', orgId: 'o', type: 'task.overdue', taskId: 't', rev: 3, actorId: null, at: '', change: {} }
   t.same(notificationsFor(e, { people: [a, c], task: { title: 'T', assigneeId: 'a', createdBy: 'c' } }).map((n) => [n.userId, n.kind]), [['a', 'overdue']])
   t.same(notificationsFor(e, { people: [a, c], task: { title: 'T', assigneeId: null, createdBy: 'c' } }).map((n) => [n.userId, n.kind]), [['c', 'overdue']])
+})
+
+t.test('an event mayNotify rules out makes no notification, whoever the people and whatever the task', async (t) => {
+  const change = <T>(v: fc.Arbitrary<T>) => fc.record({ from: v, to: v })
+  const fields = fc.record(
+    {
+      title: change(fc.string({ maxLength: 12 })),
+      assigneeId: change(fc.option(fc.uuid(), { nil: null })),
+      status: change(fc.constantFrom('todo', 'doing', 'done')),
+      dueAt: change(fc.option(fc.constant('2026-01-02T00:00:00.000Z'), { nil: null })),
+    },
+    { requiredKeys: [] },
+  )
+  const event = fc.record({
+    type: fc.constantFrom(...EVENT_TYPES),
+    change: fc.oneof(fc.record({ fields }), fc.record({ comment: fc.record({ body: fc.string({ maxLength: 30 }) }) }), fc.constant({})),
+  })
+  fc.assert(
+    fc.property(fc.uniqueArray(person, { minLength: 1, maxLength: 4, selector: (p) => p.id }), event, fc.nat(), fc.nat(), (people, ev, ai, bi) => {
+      // Every field value that names somebody names one of the people.
+      const pick = (i: number) => people[i % people.length].id
+      const change = JSON.parse(JSON.stringify(ev.change).replace(/"to":"[0-9a-f-]{36}"/g, `"to":"${pick(bi)}"`))
+      const e: StoredEvent = { seq: 1, id: 'e', orgId: 'o', taskId: 't', rev: 2, actorId: pick(ai + 1), at: '2026-01-01T00:00:00.000Z', type: ev.type, change }
+      const made = notificationsFor(e, { people, task: { title: 'T', assigneeId: pick(bi), createdBy: pick(ai) } })
+      return mayNotify(e) || made.length === 0
+    }),
+  )
+  const assign: StoredEvent = { seq: 1, id: 'e', orgId: 'o', taskId: 't', rev: 2, actorId: null, at: '', type: 'task.updated', change: { fields: { assigneeId: { from: null, to: 'a' } } } }
+  t.equal(mayNotify(assign), true, 'an assignment may notify')
+  t.equal(mayNotify({ ...assign, change: { fields: { title: { from: 'x', to: 'y' } } } }), false, 'a title change does not')
 })

@@ -49,37 +49,41 @@ export interface FanOutResult {
 /**
  * Takes up to `limit` events not yet fanned out, oldest first, writes a delivery
  * for every active endpoint of their organization subscribed to their type and
- * the notifications `derive` makes of them, and marks them fanned out — all in one
- * transaction, so each event is fanned out exactly once. One instance at a time
- * (a try-lock: the others skip the round), which keeps deliveries of a task in seq order.
+ * the notifications `derive` makes of them, and marks them fanned out — inside the
+ * caller's transaction, so each event is fanned out exactly once. One instance at
+ * a time (a try-lock: the others skip it), which keeps deliveries of a task in seq
+ * order. People and tasks are read only for the events `needsFacts` names.
  */
 export async function fanOut(
   database: Database,
+  tx: Executor,
   limit: number,
   derive: (events: StoredEvent[], facts: FanOutFacts) => NewNotification[],
+  needsFacts: (e: StoredEvent) => boolean,
 ): Promise<FanOutResult> {
-  return database.db.transaction(async (tx) => {
-    const [lock] = await database.rows<{ ok: boolean }>(sql`select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok`, tx)
-    if (!lock.ok) return { events: [], notifications: [] }
-    const rows = await database.rows<EventRow>(sql`
-      select ${eventColumns('')} from events where fanned_out_at is null
-      order by seq limit ${limit}::int for update skip locked`, tx)
-    if (rows.length === 0) return { events: [], notifications: [] }
-    const events = rows.map(toEvent)
-    const seqs = `{${events.map((e) => e.seq).join(',')}}`
-    await database.rows(sql`
+  // The try-lock is taken once (a CTE with a volatile function is evaluated once), before any row is read.
+  const rows = await database.rows<EventRow>(sql`
+    with l as (select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok)
+    select ${eventColumns('events.')} from events, l where l.ok and events.fanned_out_at is null
+    order by events.seq limit ${limit}::int for update of events skip locked`, tx)
+  if (rows.length === 0) return { events: [], notifications: [] }
+  const events = rows.map(toEvent)
+  const seqs = `{${events.map((e) => e.seq).join(',')}}`
+  // Deliveries and the mark in one statement; notifications, when any, in a second.
+  await database.rows(sql`
+    with d as (
       insert into webhook_deliveries (org_id, endpoint_id, event_seq, order_key, state)
       select e.org_id, w.id, e.seq, coalesce(e.task_id, e.id), case when w.failing_since is null then 'pending' else 'dead' end
       from events e join webhook_endpoints w on w.org_id = e.org_id and w.active
         and (w.events @> '["*"]'::jsonb or w.events @> jsonb_build_array(e.type))
       where e.seq = any(${seqs}::bigint[]) and e.type <> 'webhook.test'
       order by e.seq
-      on conflict (endpoint_id, event_seq) do nothing`, tx)
-    const derived = derive(events, await loadFacts(database, events, tx))
-    const notifications = derived.length === 0 ? [] : await insertNotifications(database, derived, tx)
-    await database.rows(sql`update events set fanned_out_at = now() where seq = any(${seqs}::bigint[])`, tx)
-    return { events, notifications }
-  })
+      on conflict (endpoint_id, event_seq) do nothing)
+    update events set fanned_out_at = now() where seq = any(${seqs}::bigint[])`, tx)
+  const factful = events.filter(needsFacts)
+  const derived = factful.length === 0 ? [] : derive(factful, await loadFacts(database, factful, tx))
+  const notifications = derived.length === 0 ? [] : await insertNotifications(database, derived, tx)
+  return { events, notifications }
 }
 
 async function loadFacts(database: Database, events: StoredEvent[], tx: Executor): Promise<FanOutFacts> {

@@ -6,7 +6,7 @@
  * died) makes the delivery claimable again: at least once, same webhook-id.
  */
 import { sql } from 'drizzle-orm'
-import type { Database } from '../db.js'
+import type { Database, Executor } from '../db.js'
 import type { StoredEvent } from '../../events/types.js'
 import { iso } from '../tasks.js'
 import { eventColumns, toEvent, type EventRow } from './outbox.js'
@@ -173,13 +173,20 @@ export interface ClaimedDelivery {
 }
 
 /**
- * Leases due deliveries in runs: for up to `limit` (endpoint, task) pairs whose
- * oldest pending delivery is due and unleased, that one and up to `run - 1` more of
- * the same pair, in seq order. Nobody else can claim a later delivery of the pair
- * while an earlier one is pending, so runs keep rev order. An endpoint holds at most
- * `perEndpoint` runs at once (a slow receiver keeps to its own slots).
+ * Leases due deliveries in runs, inside the caller's transaction: for up to `limit`
+ * (endpoint, task) pairs whose oldest pending delivery is due and unleased, that one
+ * and up to `run - 1` more of the same pair, in seq order. Nobody else can claim a
+ * later delivery of the pair while an earlier one is pending, so runs keep rev
+ * order. An endpoint holds at most `perEndpoint` runs at once (a slow receiver keeps
+ * to its own slots).
+ *
+ * The candidates are locked with `skip locked` (two dispatchers claiming at once
+ * take different pairs); of each pair only the run that starts at its head and has
+ * no hole is leased — a row locked or changed by someone else ends the run there,
+ * so no later delivery is ever leased without the ones before it (a locked row's
+ * rank among the pair's locked rows equals its position only up to the first hole).
  */
-export async function claimDeliveries(database: Database, limit: number, perEndpoint: number, run: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+export async function claimDeliveries(database: Database, tx: Executor, limit: number, perEndpoint: number, run: number, leaseMs: number): Promise<ClaimedDelivery[]> {
   const rows = await database.rows<EventRow & { d_id: string; d_org: string; endpoint_id: string; order_key: string; url: string; secret: string; attempts: number; window_start: string }>(sql`
     with busy as (
       select endpoint_id, count(distinct order_key) as n from webhook_deliveries
@@ -198,25 +205,30 @@ export async function claimDeliveries(database: Database, limit: number, perEndp
       left join busy b on b.endpoint_id = o.endpoint_id
       where o.next_at <= now() and (o.lease_until is null or o.lease_until < now())),
     picked as (select * from heads where slot <= ${perEndpoint}::int order by event_seq limit ${limit}::int),
-    c as (
-      -- The head and the next ones of its run; state and lease are checked again on the
-      -- locked rows (another dispatcher may have taken them since the snapshot).
-      select d.id from picked h
+    cand as (
+      select r.id, h.endpoint_id, h.order_key, r.pos from picked h
       cross join lateral (
-        select f.id from webhook_deliveries f
+        select f.id, row_number() over (order by f.event_seq) as pos from webhook_deliveries f
         where f.endpoint_id = h.endpoint_id and f.order_key = h.order_key and f.state = 'pending' and f.event_seq >= h.event_seq
-        order by f.event_seq limit ${run}::int) r
-      join webhook_deliveries d on d.id = r.id
+        order by f.event_seq limit ${run}::int) r),
+    -- State and lease are checked again on the locked rows (another dispatcher may
+    -- have taken or recorded them since the snapshot).
+    c as (
+      select d.id, cand.endpoint_id, cand.order_key, cand.pos from cand
+      join webhook_deliveries d on d.id = cand.id
       where d.state = 'pending' and (d.lease_until is null or d.lease_until < now())
       for update of d skip locked),
+    runs as (
+      select id from (select c.id, c.pos, row_number() over (partition by c.endpoint_id, c.order_key order by c.pos) as k from c) z
+      where z.k = z.pos),
     u as (
       update webhook_deliveries d set lease_until = now() + make_interval(secs => ${leaseMs / 1000}::float8)
-      from c where d.id = c.id
+      from runs where d.id = runs.id
       returning d.id, d.org_id, d.endpoint_id, d.order_key, d.event_seq, d.attempts, d.window_start)
     select u.id as d_id, u.org_id as d_org, u.endpoint_id, u.order_key, u.attempts, ${iso(sql`u.window_start`)} as window_start,
       w.url, w.secret, ${eventColumns('e.')}
     from u join events e on e.seq = u.event_seq join webhook_endpoints w on w.org_id = u.org_id and w.id = u.endpoint_id
-    order by e.seq`)
+    order by e.seq`, tx)
   return rows.map((r) => ({
     id: Number(r.d_id),
     orgId: r.d_org,
@@ -230,38 +242,53 @@ export async function claimDeliveries(database: Database, limit: number, perEndp
   }))
 }
 
-/** Gives back leased deliveries that were not attempted (the run stopped early). */
-export async function releaseDeliveries(database: Database, ids: number[]): Promise<void> {
-  if (ids.length === 0) return
-  await database.rows(sql`update webhook_deliveries set lease_until = null where id = any(${`{${ids.join(',')}}`}::bigint[]) and state = 'pending'`)
+/** What a dispatcher learnt from its finished runs, recorded together in its next round. */
+export interface AttemptRecords {
+  /** Answered 2xx. */
+  delivered: Array<{ id: number; status: number; latencyMs: number }>
+  /** Failed: retried at `retryAt`, or dead when null (past the retry window). */
+  failed: Array<{ id: number; orgId: string; endpointId: string; status: number | null; error: string; latencyMs: number; retryAt: Date | null }>
+  /** Leased but not attempted (the run stopped early): given back. */
+  released: number[]
 }
 
-/** Deliveries answered 2xx, recorded in one statement (a run's worth). */
-export async function markDelivered(database: Database, done: Array<{ id: number; status: number; latencyMs: number }>): Promise<void> {
-  if (done.length === 0) return
-  const json = JSON.stringify(done.map((d) => ({ id: d.id, status: d.status, latency: d.latencyMs })))
-  await database.rows(sql`
-    update webhook_deliveries d set state = 'delivered', delivered_at = now(), lease_until = null, attempts = d.attempts + 1,
-      last_status = x.status, last_latency_ms = x.latency, last_error = null
-    from jsonb_to_recordset(${json}::jsonb) as x(id bigint, status int, latency int)
-    where d.id = x.id and d.state = 'pending'`)
-}
+export const noRecords = (): AttemptRecords => ({ delivered: [], failed: [], released: [] })
 
+export const recordCount = (r: AttemptRecords): number => r.delivered.length + r.failed.length + r.released.length
+
+/**
+ * Records finished attempts in the caller's transaction: the successes and the
+ * given-back leases in one statement, each failure in its own (they are rare).
+ */
+export async function recordAttempts(database: Database, r: AttemptRecords, tx: Executor): Promise<void> {
+  if (r.delivered.length > 0 || r.released.length > 0) {
+    const done = JSON.stringify(r.delivered.map((d) => ({ id: d.id, status: d.status, latency: d.latencyMs })))
+    await database.rows(sql`
+      with x as (select * from jsonb_to_recordset(${done}::jsonb) as x(id bigint, status int, latency int)),
+      ok as (
+        update webhook_deliveries d set state = 'delivered', delivered_at = now(), lease_until = null, attempts = d.attempts + 1,
+          last_status = x.status, last_latency_ms = x.latency, last_error = null
+        from x where d.id = x.id and d.state = 'pending')
+      update webhook_deliveries set lease_until = null where id = any(${`{${r.released.join(',')}}`}::bigint[]) and state = 'pending'`, tx)
+  }
+  for (const f of r.failed) await markFailed(database, f, f, f.retryAt, tx)
+}
 /**
  * A delivery failed: retried at `retryAt`, or, past its window, dead — then the
  * endpoint is marked failing and its other pending deliveries become dead letters too.
  */
-export async function markFailed(
+async function markFailed(
   database: Database,
   d: { id: number; orgId: string; endpointId: string },
   result: { status: number | null; error: string; latencyMs: number },
   retryAt: Date | null,
+  tx: Executor,
 ): Promise<void> {
   if (retryAt) {
     await database.rows(sql`
       update webhook_deliveries set next_at = ${retryAt.toISOString()}::timestamptz, lease_until = null, attempts = attempts + 1,
         last_status = ${result.status}::int, last_error = ${result.error}, last_latency_ms = ${result.latencyMs}::int
-      where id = ${d.id}::bigint and state = 'pending'`)
+      where id = ${d.id}::bigint and state = 'pending'`, tx)
     return
   }
   await database.rows(sql`
@@ -275,5 +302,5 @@ export async function markFailed(
     rest as (
       update webhook_deliveries set state = 'dead', lease_until = null
       where org_id = ${d.orgId}::uuid and endpoint_id in (select id from ep) and state = 'pending' and id <> ${d.id}::bigint)
-    select 1`)
+    select 1`, tx)
 }

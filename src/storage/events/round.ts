@@ -1,0 +1,39 @@
+/**
+ * One dispatch round in one transaction (one commit, a handful of round trips):
+ * record the attempts of the runs that finished since the last round, fan new
+ * events out, then lease the next runs. Recording first frees the heads of those
+ * runs' (endpoint, task) pairs, so the claim of the same round can take the pair's
+ * next deliveries. If the transaction fails nothing of it stays: the caller keeps
+ * its records for the next round, and the leases it held run out as before.
+ */
+import type { Database } from '../db.js'
+import type { NewNotification, StoredEvent } from '../../events/types.js'
+import { fanOut, type FanOutFacts, type FanOutResult } from './outbox.js'
+import { claimDeliveries, recordAttempts, type AttemptRecords, type ClaimedDelivery } from './webhooks.js'
+
+export interface RoundInput {
+  records: AttemptRecords
+  /** Null: no fan-out this round (a last recording at shutdown). */
+  fanOut: {
+    limit: number
+    derive: (events: StoredEvent[], facts: FanOutFacts) => NewNotification[]
+    needsFacts: (e: StoredEvent) => boolean
+  } | null
+  /** Null when this dispatcher has no free slot. */
+  claim: { limit: number; perEndpoint: number; run: number; leaseMs: number } | null
+}
+
+export interface RoundResult extends FanOutResult {
+  claimed: ClaimedDelivery[]
+}
+
+export function dispatchRound(database: Database, input: RoundInput): Promise<RoundResult> {
+  return database.db.transaction(async (tx) => {
+    await recordAttempts(database, input.records, tx)
+    const f = input.fanOut
+    const fanned = f ? await fanOut(database, tx, f.limit, f.derive, f.needsFacts) : { events: [], notifications: [] }
+    const c = input.claim
+    const claimed = c && c.limit > 0 ? await claimDeliveries(database, tx, c.limit, c.perEndpoint, c.run, c.leaseMs) : []
+    return { ...fanned, claimed }
+  })
+}
