@@ -2,20 +2,22 @@
  * Group commit: commits that become ready while `concurrency` statements are
  * already in flight wait and leave together in the next statement. Under light
  * load each commit goes alone at once (no added latency); under heavy load the
- * round trips and WAL flushes are shared by many tasks.
+ * round trips and WAL flushes are shared by many tasks. A commit is one task's
+ * row, or a chain of its consecutive revs (a hot task's queued ops), never split.
  */
 import type { CommitOutcome, CommitRow } from '../storage/task-store.js'
 import { isLostRace } from '../storage/errors.js'
 
 interface Pending {
-  row: CommitRow
+  /** One task's row, or its chain of consecutive revs. */
+  rows: CommitRow[]
   /** performance.now() when queued. */
   at: number
-  resolve(o: CommitOutcome): void
+  resolve(o: CommitOutcome[]): void
   reject(err: unknown): void
 }
 
-/** Writes rows of distinct tasks at once; one outcome per row, in order. */
+/** Writes rows of distinct tasks (or chains of one task's consecutive revs) at once; one outcome per row, in order. */
 export type WriteBatch = (rows: CommitRow[]) => Promise<CommitOutcome[]>
 
 export class GroupCommitter {
@@ -30,10 +32,13 @@ export class GroupCommitter {
     private readonly maxBatch: number,
   ) {}
 
-  /** Queues one row (at most one per task at a time: the caller's per-task queue ensures it). */
-  commit(row: CommitRow): Promise<CommitOutcome> {
+  /**
+   * Queues one task's row, or its chain of consecutive revs in rev order (at most one
+   * commit per task at a time: the caller's per-task queue ensures it); one outcome per row.
+   */
+  commit(rows: CommitRow[]): Promise<CommitOutcome[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ row, at: performance.now(), resolve, reject })
+      this.queue.push({ rows, at: performance.now(), resolve, reject })
       this.pump()
     })
   }
@@ -41,7 +46,10 @@ export class GroupCommitter {
   private pump(): void {
     while (this.inFlight < this.concurrency && this.queue.length > 0) {
       this.inFlight++
-      void this.flush(this.queue.splice(0, this.maxBatch))
+      // Whole commits up to maxBatch rows (at least one commit, whatever its length).
+      let n = 1
+      for (let rows = this.queue[0].rows.length; n < this.queue.length && rows + this.queue[n].rows.length <= this.maxBatch; n++) rows += this.queue[n].rows.length
+      void this.flush(this.queue.splice(0, n))
     }
   }
 
@@ -57,7 +65,7 @@ export class GroupCommitter {
    * which would otherwise hold the next statement back.
    */
   private async flush(batch: Pending[]): Promise<void> {
-    let outcomes: CommitOutcome[]
+    let outcomes: CommitOutcome[][]
     try {
       outcomes = await this.statement(batch)
     } catch (err) {
@@ -72,13 +80,17 @@ export class GroupCommitter {
     batch.forEach((p, i) => p.resolve(outcomes[i]))
   }
 
-  private async statement(batch: Pending[]): Promise<CommitOutcome[]> {
+  /** Writes the batch's commits in one statement: each commit's outcomes. */
+  private async statement(batch: Pending[]): Promise<CommitOutcome[][]> {
+    const rows = batch.length === 1 ? batch[0].rows : batch.flatMap((p) => p.rows)
     this.stats.statements++
-    this.stats.rows += batch.length
+    this.stats.rows += rows.length
     const started = performance.now()
-    for (const p of batch) this.stats.queuedMs += started - p.at
-    const outcomes = await this.write(batch.map((p) => p.row))
+    for (const p of batch) this.stats.queuedMs += (started - p.at) * p.rows.length
+    const outcomes = await this.write(rows)
     this.stats.statementMs += performance.now() - started
-    return outcomes
+    if (batch.length === 1) return [outcomes]
+    let i = 0
+    return batch.map((p) => outcomes.slice(i, (i += p.rows.length)))
   }
 }

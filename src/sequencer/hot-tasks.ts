@@ -13,13 +13,37 @@ import { Lru } from './lru.js'
 
 /** Ops kept per hot task: enough for clients a few revs behind, without a read. */
 const RECENT_OPS = 32
+/**
+ * A task written faster keeps the ops of its last RECENT_MS, up to MAX_RECENT_OPS: its
+ * writers are as many revs behind as there are writers (50 on one task: about 49), and
+ * reading those ops for every commit cost more than the commit (hot scenario). Memory
+ * beyond RECENT_OPS per task is bounded by the commit rate, not by the cached tasks.
+ */
+const RECENT_MS = 5_000
+const MAX_RECENT_OPS = 512
+
+/** A committed op kept in memory; `ms` is performance.now() when this instance committed it (absent: read from the log). */
+export interface RecentOp {
+  rev: number
+  op: TaskOp
+  ms?: number
+}
+
+/** Drops the oldest ops beyond what a hot task keeps. */
+function trim(recent: RecentOp[]): void {
+  if (recent.length <= RECENT_OPS) return
+  const old = performance.now() - RECENT_MS
+  let drop = Math.max(0, recent.length - MAX_RECENT_OPS)
+  while (recent.length - drop > RECENT_OPS && !(recent[drop].ms! > old)) drop++
+  if (drop > 0) recent.splice(0, drop)
+}
 
 export interface HotTask {
   snapshot: TaskSnapshot
   /** The snapshot's content (what the next op applies to), kept so a commit need not split it again. */
   content: TaskContent
   /** The last committed ops, oldest first, ending at snapshot.rev (possibly empty). */
-  recent: { rev: number; op: TaskOp }[]
+  recent: RecentOp[]
 }
 
 export class HotTasks {
@@ -50,12 +74,42 @@ export class HotTasks {
     return hot
   }
 
+  /**
+   * The task after a commit prepared on `prev` and not written yet (a chain's next
+   * link): `prev` is left as it is, its recent ops copied.
+   */
+  static after(prev: HotTask, snapshot: TaskSnapshot, content: TaskContent, op: TaskOp): HotTask {
+    // Not trimmed here: a later op of the chain may be based on any rev the chain started with.
+    const recent = [...prev.recent, { rev: snapshot.rev, op, ms: performance.now() }]
+    return { snapshot, content, recent }
+  }
+
+  /**
+   * The task with every committed op after `baseRev` held in memory (read from the log
+   * when not held), for a chain whose ops are based on older revs than the cache keeps.
+   * The task as it is when the log no longer holds them.
+   */
+  async widened(orgId: string, taskId: string, hot: HotTask, baseRev: number): Promise<HotTask> {
+    if (holdsOpsAfter(hot, baseRev)) return hot
+    try {
+      return { ...hot, recent: await this.opsAfter(orgId, taskId, hot, baseRev) }
+    } catch {
+      return hot
+    }
+  }
+
   /** Records a commit made by this instance. */
   committed(orgId: string, taskId: string, snapshot: TaskSnapshot, content: TaskContent, op: TaskOp, prev: HotTask | null): void {
     const recent = prev && prev.snapshot.rev === snapshot.rev - 1 ? prev.recent : []
-    recent.push({ rev: snapshot.rev, op })
-    if (recent.length > RECENT_OPS) recent.shift()
+    recent.push({ rev: snapshot.rev, op, ms: performance.now() })
+    trim(recent)
     this.lru.set(`${orgId}:${taskId}`, { snapshot, content, recent })
+  }
+
+  /** Records a commit of this instance prepared by `after`. */
+  put(orgId: string, taskId: string, hot: HotTask): void {
+    trim(hot.recent)
+    this.lru.set(`${orgId}:${taskId}`, hot)
   }
 
   forget(orgId: string, taskId: string): void {
@@ -78,4 +132,11 @@ export class HotTasks {
     }
     return ops
   }
+}
+
+/** Whether the ops with rev in (baseRev, hot's rev] are all held in memory (or there are none). */
+export function holdsOpsAfter(hot: HotTask, baseRev: number): boolean {
+  if (hot.snapshot.rev <= baseRev) return true
+  const first = hot.recent[0]
+  return first !== undefined && first.rev <= baseRev + 1
 }

@@ -28,7 +28,7 @@ import { Announcer } from '../bus/announcer.js'
 import type { ClientBinding, CommitOutcome, CommitRow, ConflictRow, LockedTask, MutationRecord, TaskStore } from '../storage/task-store.js'
 import { asUnavailable, isLostRace } from '../storage/errors.js'
 import { GroupCommitter } from './group-commit.js'
-import { HotTasks, type HotTask } from './hot-tasks.js'
+import { HotTasks, holdsOpsAfter, type HotTask } from './hot-tasks.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { Lru } from './lru.js'
 import { mutationDigest } from './digest.js'
@@ -63,6 +63,9 @@ export class TaskSequencer {
   private readonly replayWindow: number
   private readonly maxRetries: number
   private readonly queue = new KeyedQueue()
+  /** Per task, the ops queued behind its running commit, not yet begun (taken together when their turn comes). */
+  private readonly waiting = new Map<string, QueuedOp[]>()
+  private readonly maxChain: number
   private readonly hot: HotTasks
   private readonly committer: GroupCommitter
   private readonly bindings = new Lru<ClientBinding>(50_000)
@@ -78,6 +81,7 @@ export class TaskSequencer {
     this.type = makeTaskType(opts.limits)
     this.replayWindow = opts.replayWindow
     this.maxRetries = opts.maxRetries ?? 10
+    this.maxChain = opts.maxBatch ?? 64
     this.hot = new HotTasks(opts.store, opts.cacheSize ?? 10_000)
     const concurrency = opts.commitConcurrency ?? opts.store.commitConcurrency
     this.committer = new GroupCommitter((rows) => opts.store.commitOps(rows), concurrency, opts.maxBatch ?? 64)
@@ -103,6 +107,8 @@ export class TaskSequencer {
     if (req.clientId !== null) await this.bindClient(req.principal, req.clientId)
     const digest = mutationDigest({ kind: 'create', taskId: req.taskId, task: content })
     const sent: Sent = { kind: 'create', digest }
+    // Ops sent after the create queue after it.
+    this.waiting.delete(keyOf(req))
     return this.queue.run(keyOf(req), () => this.orResend(req, sent, () => this.commitCreate(req, content, digest)))
   }
 
@@ -118,9 +124,23 @@ export class TaskSequencer {
     checkOpSize(req.op, this.type.limits)
     const op = this.type.normalize(req.op)
     if (req.clientId !== null) await this.bindClient(req.principal, req.clientId)
-    const patchDigest = req.patch ? mutationDigest({ kind: 'patch', taskId: req.taskId, fields: req.patch }) : null
-    const sent: Sent = { kind: 'op', op, baseRev: req.baseRev, patchDigest }
-    return this.queue.run(keyOf(req), () => this.orResend(req, sent, () => this.commitOp(req, sent)))
+    // Digested once here (the op is normalized already): the commit records it, a resend compares with it.
+    const digest =
+      req.clientId === null ? null : req.patch ? mutationDigest({ kind: 'patch', taskId: req.taskId, fields: req.patch }) : mutationDigest({ kind: 'op', taskId: req.taskId, op })
+    const sent: SentOp = { kind: 'op', op, baseRev: req.baseRev, patched: req.patch !== undefined, digest }
+    return new Promise((resolve, reject) => {
+      const key = keyOf(req)
+      const queued: QueuedOp = { req, sent, resolve, reject }
+      // Ops arriving while the task's queue is busy wait together and commit as one chain.
+      const waiting = this.waiting.get(key)
+      if (waiting && waiting.length < this.maxChain) return void waiting.push(queued)
+      const ops = [queued]
+      this.waiting.set(key, ops)
+      void this.queue.run(key, () => {
+        if (this.waiting.get(key) === ops) this.waiting.delete(key)
+        return this.commitQueued(ops)
+      })
+    })
   }
 
   /** The task's latest snapshot read from the database, or null (also for another org's task). */
@@ -253,8 +273,8 @@ export class TaskSequencer {
   ): Promise<boolean> {
     if (record.digest === null) return true
     if (sent.kind === 'create') return sent.digest === record.digest
-    if (sent.patchDigest !== null) return sent.patchDigest === record.digest
-    if (this.opDigest(req.taskId, sent.op) === record.digest) return true
+    if (sent.patched) return sent.digest === record.digest
+    if (sent.digest === record.digest) return true
     if (committedOp === null) return true
     const at = record.rev ?? 0
     const upTo = noop ? at : at - 1
@@ -271,6 +291,92 @@ export class TaskSequencer {
       }
     }
     return this.opDigest(req.taskId, a) === this.opDigest(req.taskId, committedOp)
+  }
+
+  /**
+   * Commits a task's queued ops, in order. Two or more are prepared one after the other
+   * on the task as the ones before them leave it, and leave as one chain of consecutive
+   * revs in one statement; a chain that is not written whole (the task moved on, a
+   * resend among them, an error a retry may cure) commits each of its ops again on its
+   * own, as if it had come alone. An op that cannot join a chain (refused, identity,
+   * behind the ops held in memory) commits on its own after the chain before it.
+   */
+  private async commitQueued(ops: QueuedOp[]): Promise<void> {
+    for (let i = 0; i < ops.length; ) {
+      const chain = ops.length - i > 1 ? await this.prepareChain(ops, i) : null
+      if (chain) {
+        await this.commitChain(chain)
+        i += chain.length
+      } else {
+        await this.alone(ops[i])
+        i++
+      }
+    }
+  }
+
+  /** One queued op committed on its own, as every op is when it comes alone. */
+  private alone({ req, sent, resolve, reject }: QueuedOp): Promise<void> {
+    return this.orResend(req, sent, () => this.commitOp(req, sent)).then(resolve, reject)
+  }
+
+  /** The rows of ops[from…] that chain on the task (each on the one before): null when fewer than two do. */
+  private async prepareChain(ops: QueuedOp[], from: number): Promise<Link[] | null> {
+    const { req } = ops[from]
+    let hot: HotTask
+    try {
+      hot = await this.hot.get(req.principal.orgId, req.taskId, req.baseRev)
+    } catch {
+      return null
+    }
+    // Every op of the chain is transformed from memory: the committed ops after the oldest base in it, read once.
+    let oldest = req.baseRev
+    for (let i = from + 1; i < ops.length; i++) oldest = Math.min(oldest, ops[i].req.baseRev)
+    hot = await this.hot.widened(req.principal.orgId, req.taskId, hot, Math.max(oldest, hot.snapshot.rev - this.replayWindow, 0))
+    const links: Link[] = []
+    for (let i = from; i < ops.length; i++) {
+      const { req, sent } = ops[i]
+      // Past the first, the task is not committed yet: the ops it is transformed against must all be in memory.
+      if (links.length > 0 && !holdsOpsAfter(hot, req.baseRev)) break
+      let row: CommitRow | null
+      try {
+        row = await this.prepare(req, sent, hot)
+      } catch {
+        break
+      }
+      if (!row) break
+      const next = HotTasks.after(hot, this.snapshotOf(row, hot), row.content, row.op)
+      links.push({ queued: ops[i], row, prev: hot, next })
+      hot = next
+    }
+    return links.length > 1 ? links : null
+  }
+
+  private async commitChain(links: Link[]): Promise<void> {
+    const { orgId, taskId } = links[0].row
+    const pending = this.committer.commit(links.map((l) => l.row))
+    let outcomes: CommitOutcome[] | null = null
+    if (this.ackBeforeCommit) {
+      // The deliberate bug: answered as committed whatever the commit then does.
+      pending.catch(() => {})
+    } else {
+      try {
+        outcomes = await pending
+      } catch (err) {
+        this.hot.forget(orgId, taskId)
+        if (!isLostRace(err)) {
+          const refused = asUnavailable(err, this.logger)
+          for (const l of links) l.queued.reject(refused)
+          return
+        }
+      }
+    }
+    if (this.ackBeforeCommit || outcomes?.every((o) => o.kind === 'committed')) {
+      for (const l of links) l.queued.resolve(this.committed(l.row, l.prev, l.row.conflicts, l.next))
+      return
+    }
+    // Nothing of the chain was written: each op on its own, in order, from the database's task.
+    this.hot.forget(orgId, taskId)
+    for (const l of links) await this.alone(l.queued)
   }
 
   /** The digest of an op, normalized. */
@@ -321,11 +427,10 @@ export class TaskSequencer {
    */
   private async commitOp(req: SubmitOpRequest, sent: SentOp): Promise<CommitResult> {
     const { orgId } = req.principal
-    const op = sent.op
     for (let attempt = 0; ; attempt++) {
       let step: Step
       try {
-        step = attempt === 0 ? await this.optimistic(req, op) : await this.locked(req, op)
+        step = attempt === 0 ? await this.optimistic(req, sent) : await this.locked(req, sent)
       } catch (err) {
         if (err instanceof TaskSyncError) throw err
         // The outcome is unknown (or a racing duplicate): forget the cached task either way.
@@ -346,31 +451,31 @@ export class TaskSequencer {
     }
   }
 
-  private async optimistic(req: SubmitOpRequest, op: TaskOp): Promise<Step> {
+  private async optimistic(req: SubmitOpRequest, sent: SentOp): Promise<Step> {
     const hot = await this.hot.get(req.principal.orgId, req.taskId, req.baseRev)
-    const row = await this.prepare(req, op, hot)
+    const row = await this.prepare(req, sent, hot)
     if (!row) return { kind: 'identity', hot }
-    const outcome = this.committer.commit(row)
+    const outcome = this.committer.commit([row])
     if (this.ackBeforeCommit) {
       // The deliberate bug: answered as committed whatever the commit then does.
       outcome.catch(() => {})
       return { kind: 'committed', row, hot }
     }
-    return step(await outcome, row, hot)
+    return step((await outcome)[0], row, hot)
   }
 
-  private locked(req: SubmitOpRequest, op: TaskOp): Promise<Step> {
+  private locked(req: SubmitOpRequest, sent: SentOp): Promise<Step> {
     return this.store.withTaskLocked(req.principal.orgId, req.taskId, async (locked) => {
       if (!locked.snapshot) throw new TaskSyncError('not_found', `task ${req.taskId} not found`)
       const hot: HotTask = { snapshot: locked.snapshot, content: contentOf(locked.snapshot), recent: [] }
-      const row = await this.prepare(req, op, hot, locked)
+      const row = await this.prepare(req, sent, hot, locked)
       if (!row) return { kind: 'identity', hot }
       return step(await locked.commit(row), row, hot)
     })
   }
 
   /** Checks the op against the task, transforms it past what was committed since baseRev, applies it: the row to write, or null for an identity op. */
-  private async prepare(req: SubmitOpRequest, op: TaskOp, hot: HotTask, locked?: LockedTask): Promise<CommitRow | null> {
+  private async prepare(req: SubmitOpRequest, sent: SentOp, hot: HotTask, locked?: LockedTask): Promise<CommitRow | null> {
     const { orgId, userId, deviceId } = req.principal
     const current = hot.snapshot.rev
     if (hot.snapshot.deleted) throw new TaskSyncError('task_deleted', `task ${req.taskId} is deleted`, { rev: current })
@@ -378,7 +483,7 @@ export class TaskSequencer {
     if (current - req.baseRev > this.replayWindow) {
       throw new TaskSyncError('rev_too_old', `rev ${req.baseRev} is more than ${this.replayWindow} revs behind: rebase on a fresh snapshot`)
     }
-    let a = op
+    let a = sent.op
     const conflicts: ConflictRow[] = []
     for (const c of await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev, locked)) {
       for (const r of detectConflicts(a, c.op)) conflicts.push({ id: randomUUID(), ...r, committedRev: c.rev })
@@ -386,7 +491,6 @@ export class TaskSequencer {
     }
     if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
     if (Object.keys(a).length === 0) return null
-    const digest = req.clientId === null ? null : (req.patch ? mutationDigest({ kind: 'patch', taskId: req.taskId, fields: req.patch }) : this.opDigest(req.taskId, op))
     const before = hot.content
     const content = this.type.apply(before, a)
     return {
@@ -401,7 +505,7 @@ export class TaskSequencer {
       deviceId,
       clientId: req.clientId,
       seq: req.seq,
-      digest,
+      digest: sent.digest,
       op: a,
       changes: historyChanges(before, content),
       conflicts,
@@ -413,8 +517,7 @@ export class TaskSequencer {
   private async identity(req: SubmitOpRequest, sent: SentOp, hot: HotTask): Promise<CommitResult> {
     const rev = hot.snapshot.rev
     if (req.clientId !== null && req.seq !== null) {
-      const digest = sent.patchDigest ?? this.opDigest(req.taskId, sent.op)
-      const record = { clientId: req.clientId, seq: req.seq, orgId: req.principal.orgId, kind: 'op' as const, taskId: req.taskId, rev, commentId: null, digest }
+      const record = { clientId: req.clientId, seq: req.seq, orgId: req.principal.orgId, kind: 'op' as const, taskId: req.taskId, rev, commentId: null, digest: sent.digest }
       let fresh: boolean
       try {
         fresh = await this.store.recordMutation(record)
@@ -429,9 +532,9 @@ export class TaskSequencer {
     return { taskId: req.taskId, rev, duplicate: false, noop: true, snapshot: hot.snapshot, event: null, conflicts: [] }
   }
 
-  /** After a successful write: update the hot task, tell local listeners, publish. */
-  private committed(row: CommitRow, prev: HotTask | null, conflicts: ConflictRow[]): CommitResult {
-    const snapshot = toSnapshot(row.content, {
+  /** The task's snapshot after `row`. */
+  private snapshotOf(row: CommitRow, prev: HotTask | null): TaskSnapshot {
+    return toSnapshot(row.content, {
       id: row.taskId,
       rev: row.rev,
       clock: row.clock,
@@ -439,7 +542,18 @@ export class TaskSequencer {
       updatedAt: row.at,
       updatedBy: row.userId,
     })
-    this.hot.committed(row.orgId, row.taskId, snapshot, row.content, row.op, prev)
+  }
+
+  /** After a successful write: update the hot task (to `next` when a chain prepared it), tell local listeners, publish. */
+  private committed(row: CommitRow, prev: HotTask | null, conflicts: ConflictRow[], next?: HotTask): CommitResult {
+    let snapshot: TaskSnapshot
+    if (next) {
+      snapshot = next.snapshot
+      this.hot.put(row.orgId, row.taskId, next)
+    } else {
+      snapshot = this.snapshotOf(row, prev)
+      this.hot.committed(row.orgId, row.taskId, snapshot, row.content, row.op, prev)
+    }
     const event: OpEvent = {
       type: 'op',
       taskId: row.taskId,
@@ -480,8 +594,27 @@ export class TaskSequencer {
 
 /** What a mutation sent, for telling its resend from another mutation under its (clientId, seq). */
 type Sent = { kind: 'create'; digest: string } | SentOp
-/** An op as normalized, with its baseRev; or the digest of the field values a REST PATCH sent. */
-type SentOp = { kind: 'op'; op: TaskOp; baseRev: number; patchDigest: string | null }
+/**
+ * An op as normalized, with its baseRev and its digest (null without a (clientId, seq)): of the
+ * op, or of the field values a REST PATCH sent (`patched`).
+ */
+type SentOp = { kind: 'op'; op: TaskOp; baseRev: number; patched: boolean; digest: string | null }
+
+/** An op waiting in its task's queue, answered when its commit settles. */
+interface QueuedOp {
+  req: SubmitOpRequest
+  sent: SentOp
+  resolve(result: CommitResult): void
+  reject(err: unknown): void
+}
+
+/** One op of a chain: its row, the task before it and after it. */
+interface Link {
+  queued: QueuedOp
+  row: CommitRow
+  prev: HotTask
+  next: HotTask
+}
 
 /** Where one commit attempt ended. */
 type Step =

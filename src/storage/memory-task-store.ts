@@ -120,7 +120,22 @@ export class MemoryTaskStore implements TaskStore {
     // Like the statement waiting on a row lock: a locked task's commit waits for its holder.
     for (let held = this.held(rows); held.length > 0; held = this.held(rows)) await Promise.all(held)
     this.open()
-    return rows.map((row) => this.commitOp(row))
+    // A chain (one task's consecutive revs) is written whole or not at all, as by the statement.
+    const outcomes: CommitOutcome[] = []
+    for (let i = 0; i < rows.length; ) {
+      let end = i + 1
+      while (end < rows.length && rows[end].orgId === rows[i].orgId && rows[end].taskId === rows[i].taskId) end++
+      const chain = rows.slice(i, end)
+      const dups = chain.map((row) => this.duplicateOf(row))
+      const current = this.tasks.get(key(rows[i].orgId, rows[i].taskId))
+      if (dups.some((d) => d !== null) || !current || current.rev !== rows[i].prevRev) {
+        outcomes.push(...dups.map((d) => d ?? { kind: 'lost' as const }))
+      } else {
+        for (const row of chain) outcomes.push(this.commitOp(row))
+      }
+      i = end
+    }
+    return outcomes
   }
 
   async withTaskLocked<T>(orgId: string, taskId: string, fn: (task: LockedTask) => Promise<T>): Promise<T> {

@@ -119,7 +119,11 @@ export interface TaskStore {
   recordMutation(record: MutationRecord): Promise<boolean>
   /** Creates a task at rev 1 (row.prevRev 0); `lost` when the org has a task with that id. */
   commitCreate(row: CommitRow): Promise<CommitOutcome>
-  /** Commits ops of distinct tasks at once (group commit); one outcome per row, in order. */
+  /**
+   * Commits ops at once (group commit): rows of distinct tasks, or of one task a chain of
+   * consecutive revs in rev order, written whole or not at all (a row not written is `lost`,
+   * or `duplicate` when its own (clientId, seq) is recorded). One outcome per row, in order.
+   */
   commitOps(rows: CommitRow[]): Promise<CommitOutcome[]>
   /** Runs `fn` with the task locked against every other commit until it settles. */
   withTaskLocked<T>(orgId: string, taskId: string, fn: (task: LockedTask) => Promise<T>): Promise<T>

@@ -1,9 +1,13 @@
 /**
  * The write side of the op log: each commit is ONE statement (data-modifying CTEs
  * run atomically), so a commit is one round trip. Several tasks' commits share a
- * statement (group commit). The version check `tasks.rev = prev_rev` under a row
- * lock, plus the task_ops primary key, make sure two instances never commit the
- * same rev; (clientId, seq) already in client_mutations is reported, not re-applied.
+ * statement (group commit), and a hot task's queued ops commit as one chain of
+ * consecutive revs: the snapshot is written once, at the chain's last rev, every
+ * rev gets its op, history, mutation record and events. The version check
+ * `tasks.rev = prev_rev` (the chain's first) under a row lock, plus the task_ops
+ * primary key, make sure two instances never commit the same rev; (clientId, seq)
+ * already in client_mutations is reported, not re-applied, and keeps its whole
+ * chain from being written.
  */
 import { sql, type SQL } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
@@ -74,16 +78,21 @@ const sideWrites = (kind: 'op' | 'create') => sql`
     on conflict (org_id, kind, id) do nothing),
   ins_ev as (
     insert into events (org_id, type, task_id, rev, actor_id, at, change)
-    select org_id, ${kind === 'create' ? sql`'task.created'` : sql`case when tombstone then 'task.deleted' else 'task.updated' end`},
-      task_id, rev, user_id, at, jsonb_build_object('fields', changes) from w
-    union all
-    select w.org_id, 'conflict.created', w.task_id, w.rev, w.user_id, w.at, jsonb_build_object('conflict', c)
-    from w cross join lateral jsonb_array_elements(w.conflicts) as c)`
+    select org_id, type, task_id, rev, actor_id, at, change from (
+      select org_id, ${kind === 'create' ? sql`'task.created'` : sql`case when tombstone then 'task.deleted' else 'task.updated' end`} as type,
+        task_id, rev, user_id as actor_id, at, jsonb_build_object('fields', changes) as change, 0 as o from w
+      union all
+      select w.org_id, 'conflict.created', w.task_id, w.rev, w.user_id, w.at, jsonb_build_object('conflict', c), 1
+      from w cross join lateral jsonb_array_elements(w.conflicts) as c) e
+    -- A chain's events take their seq in rev order, each rev's update before its conflicts.
+    order by rev, o)`
 
 interface OutcomeRow {
   r: 'ok' | 'dup'
   org_id: string
   task_id: string
+  /** The duplicate row's rev (null on 'ok': every row of the task's chain was written). */
+  rev: number | null
   m_client_id: string | null
   m_seq: string | number | null
   m_kind: MutationRecord['kind'] | null
@@ -93,12 +102,14 @@ interface OutcomeRow {
   m_digest: string | null
 }
 
-/** One outcome per written row, in their order: the statement answers the committed and the duplicate ones. */
+/**
+ * One outcome per written row, in their order: the statement answers the committed tasks
+ * (all of their rows) and the duplicate rows; any other row was `lost`.
+ */
 function toOutcomes(rows: CommitRow[], result: OutcomeRow[]): CommitOutcome[] {
   const byKey = new Map<string, CommitOutcome>()
   for (const r of result) {
-    const key = commitKey(r.org_id, r.task_id)
-    if (r.r === 'ok') byKey.set(key, { kind: 'committed' })
+    if (r.r === 'ok') byKey.set(commitKey(r.org_id, r.task_id), { kind: 'committed' })
     else {
       const record: MutationRecord = {
         clientId: r.m_client_id!,
@@ -110,25 +121,30 @@ function toOutcomes(rows: CommitRow[], result: OutcomeRow[]): CommitOutcome[] {
         commentId: r.m_comment_id,
         digest: r.m_digest,
       }
-      byKey.set(key, { kind: 'duplicate', record })
+      byKey.set(`${commitKey(r.org_id, r.task_id)}:${r.rev}`, { kind: 'duplicate', record })
     }
   }
-  return rows.map((row) => byKey.get(commitKey(row.orgId, row.taskId)) ?? { kind: 'lost' })
+  return rows.map((row) => {
+    const key = commitKey(row.orgId, row.taskId)
+    return byKey.get(key) ?? byKey.get(`${key}:${row.rev}`) ?? { kind: 'lost' }
+  })
 }
 
 // The recorded mutations among the rows' (clientId, seq). A lateral lookup per row, so
 // it stays a primary-key probe however large client_mutations grows (`limit 1` keeps
 // the planner from flattening it into a hash join over the whole table).
 const dupOf = sql`
-  select v.org_id, v.task_id, m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind,
+  select v.org_id, v.task_id, v.rev, m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind,
     m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id, m.digest as m_digest
   from v cross join lateral (
     select * from client_mutations c where c.org_id = v.org_id and c.client_id = v.client_id and c.seq = v.seq limit 1) m`
 
 /**
- * Commits ops of distinct tasks in one statement: one outcome per row (`lost`
- * when its snapshot moved on). Rows are locked in key order so two instances'
- * batches cannot deadlock.
+ * Commits ops in one statement: rows of distinct tasks, or of one task several
+ * consecutive revs in rev order (a chain, written whole or not at all). One outcome
+ * per row: `duplicate` for a recorded (clientId, seq), `lost` for a row not written
+ * (its task moved on, or another row of its chain is a duplicate). Rows are locked
+ * in key order so two instances' batches cannot deadlock.
  */
 export async function commitOps(database: Database, rows: CommitRow[], exec?: Executor): Promise<CommitOutcome[]> {
   return toOutcomes(rows, await runPrepared<OutcomeRow>(database, commitOpsStatement(rows), exec))
@@ -154,23 +170,25 @@ export function commitOpsStatement(rows: CommitRow[]): SQL {
   return sql`
     with v as materialized (select * from jsonb_to_recordset(${payload(rows)}::jsonb) as ${recordset}),
     dup as materialized (${dupOf}),
+    chain as materialized (select org_id, task_id, min(prev_rev) as prev_rev, max(rev) as rev from v group by org_id, task_id),
     locked as materialized (
-      select t.org_id, t.id from tasks t join v on t.org_id = v.org_id and t.id = v.task_id and t.rev = v.prev_rev
-      where not exists (select 1 from dup where dup.org_id = v.org_id and dup.task_id = v.task_id)
+      select t.org_id, t.id from tasks t join chain c on t.org_id = c.org_id and t.id = c.task_id and t.rev = c.prev_rev
+      where not exists (select 1 from dup where dup.org_id = c.org_id and dup.task_id = c.task_id)
       order by t.org_id, t.id for update of t),
     upd as (
       update tasks t set rev = v.rev, content = v.content, clock = v.clock, project_id = v.project_id,
         status = v.status, priority = v.priority, assignee_id = v.assignee_id, deleted = v.deleted,
         updated_at = v.at, updated_by = v.user_id
-      from v join locked l on l.org_id = v.org_id and l.id = v.task_id
-      where t.org_id = v.org_id and t.id = v.task_id and t.rev = v.prev_rev
+      from v join chain c on c.org_id = v.org_id and c.task_id = v.task_id and c.rev = v.rev
+        join locked l on l.org_id = v.org_id and l.id = v.task_id
+      where t.org_id = v.org_id and t.id = v.task_id and t.rev = c.prev_rev
       returning t.org_id, t.id),
     w as materialized (select v.* from v join upd on upd.org_id = v.org_id and upd.id = v.task_id),
     ${sideWrites('op')}
-    select 'ok' as r, org_id, id as task_id, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
+    select 'ok' as r, org_id, id as task_id, null::int as rev, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
       null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id, null::text as m_digest from upd
     union all
-    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id, m_digest from dup`
+    select 'dup', org_id, task_id, rev, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id, m_digest from dup`
 }
 
 /**
@@ -191,9 +209,9 @@ export async function commitCreate(database: Database, row: CommitRow): Promise<
       returning org_id, id),
     w as materialized (select v.* from v join ins on ins.org_id = v.org_id and ins.id = v.task_id),
     ${sideWrites('create')}
-    select 'ok' as r, org_id, id as task_id, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
+    select 'ok' as r, org_id, id as task_id, null::int as rev, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
       null::uuid as m_task_id, null::int as m_rev, null::uuid as m_comment_id, null::text as m_digest from ins
     union all
-    select 'dup', org_id, task_id, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id, m_digest from dup`)
+    select 'dup', org_id, task_id, rev, m_client_id, m_seq, m_kind, m_task_id, m_rev, m_comment_id, m_digest from dup`)
   return toOutcomes([row], result)[0]
 }

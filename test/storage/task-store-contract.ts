@@ -105,6 +105,44 @@ export function taskStoreContract(t: Test, make: MakeStore): void {
     t.same((await probe.history(orgId, a.taskId)).map((h) => [h.rev, h.changes]), [[1, a.changes], [2, { title: { from: 'a', to: 'a!' } }]])
   })
 
+  t.test('commitOps: a chain of one task\'s consecutive revs is written whole, or nothing of it', async (t) => {
+    const { store, probe } = await make(t)
+    const orgId = randomUUID()
+    const [a, b] = [createRow(orgId, randomUUID(), { title: 'a' }), createRow(orgId, randomUUID(), { title: 'b' })]
+    for (const row of [a, b]) await store.commitCreate(row)
+    const clientId = randomUUID()
+    const a2 = opRow(a, { title: [1, '1'] }, { clientId, seq: 1, digest: 'd1' })
+    const a3 = opRow(a2, { title: [2, '2'] }, { clientId, seq: 2, digest: 'd2' })
+    const a4 = opRow(a3, { priority: { set: 4 } })
+    const b2 = opRow(b, { title: [1, '!'] })
+    t.same(await store.commitOps([a2, a3, a4, b2]), Array(4).fill({ kind: 'committed' }), 'the chain and a row of another task beside it')
+    t.match(await store.loadTask(orgId, a.taskId), { rev: 4, title: 'a12', priority: 4, clock: a4.clock, updatedAt: a4.at }, 'the snapshot at the last rev')
+    t.equal((await store.loadTask(orgId, b.taskId))?.title, 'b!')
+    t.same((await store.loadOps(orgId, a.taskId, 2, 10)).map((o) => [o.rev, o.op, o.seq]), [[2, a2.op, 1], [3, a3.op, 2], [4, a4.op, null]], 'every rev its op')
+    t.same((await probe.history(orgId, a.taskId)).map((h) => [h.rev, h.changes]), [[1, a.changes], [2, a2.changes], [3, a3.changes], [4, a4.changes]], 'and its history')
+    t.match(await store.findMutation(orgId, clientId, 2), { rev: 3, digest: 'd2' }, 'and its mutation record')
+
+    // A chain with a recorded (clientId, seq) inside: nothing of it is written.
+    const a5 = opRow(a4, { title: ['x'] }, { clientId, seq: 3, digest: 'd3' })
+    const a6 = opRow(a5, { title: ['y'] }, { clientId, seq: 2, digest: 'd2-again' })
+    const a7 = opRow(a6, { priority: { set: 1 } })
+    const outcomes = await store.commitOps([a5, a6, a7])
+    t.same(outcomes[0], { kind: 'lost' }, 'the rows around the duplicate are not written')
+    t.match(outcomes[1], { kind: 'duplicate', record: { seq: 2, rev: 3, digest: 'd2' } }, 'the duplicate is reported as such')
+    t.same(outcomes[2], { kind: 'lost' })
+    t.equal((await store.loadTask(orgId, a.taskId))?.rev, 4, 'the task did not move')
+    t.same((await store.loadOps(orgId, a.taskId, 5, 10)), [], 'no op written')
+    t.equal(await store.findMutation(orgId, clientId, 3), null, 'no record of the rows before the duplicate')
+
+    // A chain whose first rev is stale: nothing of it is written.
+    const stale2 = opRow(a, { title: ['s'] })
+    const stale3 = opRow(stale2, { title: ['t'] })
+    t.same(await store.commitOps([stale2, stale3]), [{ kind: 'lost' }, { kind: 'lost' }])
+    t.equal((await store.loadTask(orgId, a.taskId))?.title, 'a12')
+    t.same(await store.commitOps([a5, opRow(a5, { priority: { set: 1 } })]), [{ kind: 'committed' }, { kind: 'committed' }], 'the chain again without the duplicate')
+    t.equal((await store.loadTask(orgId, a.taskId))?.rev, 6)
+  })
+
   t.test('loadOps: rev order from a rev, at most limit', async (t) => {
     const { store } = await make(t)
     const orgId = randomUUID()
