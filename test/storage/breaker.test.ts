@@ -35,13 +35,17 @@ for (const fault of ['blackhole', 'refuse'] as const) {
     else proxy.refuse()
     // The pool's open connections go (a partition left them hanging, or they were closed): every read needs a new one.
     proxy.dropConnections()
-    const first = await read()
-    t.match(first, { status: 503, code: 'unavailable' }, 'the first read')
-    t.ok(first.ms < 3000, `the first read fails at the connect deadline (1 s), not after postgres.js's 10 s (${Math.round(first.ms)} ms)`)
-    for (let i = 0; i < 5; i++) {
+    // The first read that needs a new connection waits for the connect deadline (1 s), never postgres.js's
+    // 10 s; every read after it is refused at once by the open breaker. That is usually the first read,
+    // but when the drop races it, the first read fails at once on its dying connection and the second connects.
+    let connected = false
+    for (let i = 0; i < 6; i++) {
       const r = await read()
-      t.match(r, { status: 503, code: 'unavailable' })
-      t.ok(r.ms < 1000, `read ${i + 2}: ${Math.round(r.ms)} ms`)
+      t.match(r, { status: 503, code: 'unavailable' }, `read ${i + 1}`)
+      if (!connected && (i === 0 || r.ms >= 500)) {
+        connected = r.ms >= 500
+        t.ok(r.ms < 3000, `read ${i + 1} fails at the connect deadline (1 s), not after postgres.js's 10 s (${Math.round(r.ms)} ms)`)
+      } else t.ok(r.ms < 1000, `read ${i + 1}: ${Math.round(r.ms)} ms`)
     }
     const token = await api(a.url).post('/api/auth/login', { email: owner.user.email, password: owner.password, device: { name: 'x', platform: 'y' } })
     t.equal(token.status, 503, 'a login (a read of the account) too')
