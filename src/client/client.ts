@@ -133,6 +133,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly snapshotAfter = new Set<string>()
   /** Tasks whose queue is being pushed over REST: the socket must not send it meanwhile. */
   private readonly pushing = new Set<string>()
+  /** Tasks named by `sync_required` whose rev is being compared with the server's: nothing is sent meanwhile. */
+  private readonly comparing = new Set<string>()
   private restSyncs = 0
   private lostAt = 0
   private closed = false
@@ -520,7 +522,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private refreshStatus(): void {
     if (!this.conn?.isReady) return
     const resuming = [...this.tasks.values()].some((t) => t.wantsSubscription() && !t.isSubscribed())
-    this.setStatus(resuming || this.catchingUp.size > 0 || this.restSyncs > 0 ? 'syncing' : 'online')
+    this.setStatus(resuming || this.catchingUp.size > 0 || this.restSyncs > 0 || this.comparing.size > 0 ? 'syncing' : 'online')
   }
 
   private settledLocally(): boolean {
@@ -672,7 +674,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       case 'sync_required':
         // (For a task only a watched scope covers, which the client has not opened yet: open it.)
         if (msg.taskId && !t && this.watches.size > 0) this.arrivedInScope(msg.taskId)
-        else void this.syncOverRest(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
+        else void this.onSyncRequired(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
         break
       case 'error':
         this.onServerError(msg)
@@ -756,6 +758,63 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       this.refreshStatus()
       this.wake()
     })()
+  }
+
+  /**
+   * `sync_required`: the socket cannot resume these tasks. A task the server holds
+   * at an older rev than this client (restored from a backup: the op at the
+   * client's rev is not in its log) takes the server's snapshot, keeps its
+   * unacknowledged changes rebased onto it, and is subscribed again from there;
+   * the others catch up over REST (push, pull, op log).
+   */
+  private async onSyncRequired(tasks: TaskHandle[]): Promise<void> {
+    const ahead: TaskHandle[] = []
+    const others: TaskHandle[] = []
+    const fresh = tasks.filter((t) => !this.comparing.has(t.id))
+    for (const t of fresh) this.comparing.add(t.id)
+    this.refreshStatus()
+    try {
+      for (const t of fresh) {
+        const snap = await this.serverCopyIfBehind(t)
+        if (!snap || this.closed) {
+          others.push(t)
+          continue
+        }
+        const rev = t.rev
+        const kept = t.onServerBehind(snap)
+        ahead.push(t)
+        this.emit('error', new TaskSyncError('internal', `task ${t.id}: the server holds it at rev ${snap.rev}, behind this client's rev ${rev} (restored from a backup?): the server's state is taken, ${kept} unacknowledged change(s) kept and sent again`))
+      }
+    } finally {
+      for (const t of fresh) this.comparing.delete(t.id)
+    }
+    if (ahead.length > 0) {
+      // Changes the server issued cursors for may be gone too: the next pull starts over.
+      this.meta!.pullCursor = undefined
+      void this.persister.persist('meta')
+      for (const t of ahead) {
+        t.resubscribing()
+        t.flush()
+      }
+      this.subscribeTasks(ahead)
+    }
+    if (others.length > 0) await this.syncOverRest(others)
+    this.refreshStatus()
+    this.wake()
+  }
+
+  /** The server's snapshot of `t` when it is at an older rev than this client's; null otherwise or when it cannot be told. */
+  private async serverCopyIfBehind(t: TaskHandle): Promise<TaskSnapshot | null> {
+    if (!t.loaded || t.rev === 0 || t.missing || t.deleted) return null
+    try {
+      // The op at the client's rev: the server has it unless it is behind (or trimmed it: rev_too_old, not behind).
+      const page = await this.rest.request<{ ops: unknown[] }>('GET', `/api/tasks/${t.id}/ops?from=${t.rev}&limit=1`)
+      if (page.ops.length > 0) return null
+      const snap = await this.rest.request<TaskSnapshot>('GET', `/api/tasks/${t.id}`)
+      return !snap.deleted && snap.rev < t.rev ? snap : null
+    } catch {
+      return null
+    }
   }
 
   /**
@@ -935,7 +994,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       },
       subscribe: (t) => client.subscribeTasks([t]),
       retryLater: (t, attempt) => client.retryLater(attempt, () => t.flush()),
-      busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id),
+      busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id) || client.comparing.has(t.id),
       settled: () => {
         client.refreshStatus()
         client.wake()
