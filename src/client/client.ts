@@ -135,6 +135,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly pushing = new Set<string>()
   /** Tasks named by `sync_required` whose rev is being compared with the server's: nothing is sent meanwhile. */
   private readonly comparing = new Set<string>()
+  /** Tasks the server stopped following for this socket (`sync_required`): subscribed again once caught up over REST. */
+  private readonly resubscribeAfter = new Set<string>()
   private restSyncs = 0
   private lostAt = 0
   private closed = false
@@ -616,6 +618,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private onLost(): void {
     this.readyEpoch = 0
     this.lostAt = Date.now()
+    // A new socket subscribes every task anyway.
+    this.resubscribeAfter.clear()
     for (const t of this.tasks.values()) t.disconnected()
     this.setStatus(this.closed ? 'offline' : 'connecting')
   }
@@ -642,7 +646,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     const t = 'taskId' in msg && msg.taskId ? this.tasks.get(msg.taskId) : undefined
     switch (msg.type) {
       case 'subscribed':
-        for (const id of msg.taskIds) this.tasks.get(id)?.onSubscribed()
+        for (const id of msg.taskIds) {
+          this.resubscribeAfter.delete(id)
+          this.tasks.get(id)?.onSubscribed()
+        }
         for (const w of this.watches) w.onSubscribed(msg.projectIds, msg.all)
         break
       case 'ack':
@@ -674,7 +681,12 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       case 'sync_required':
         // (For a task only a watched scope covers, which the client has not opened yet: open it.)
         if (msg.taskId && !t && this.watches.size > 0) this.arrivedInScope(msg.taskId)
-        else void this.onSyncRequired(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
+        else {
+          const named = msg.taskId ? (t ? [t] : []) : [...this.tasks.values()]
+          // No longer followed on this socket (unless a `subscribed` naming it comes after).
+          for (const x of named) this.resubscribeAfter.add(x.id)
+          void this.onSyncRequired(named)
+        }
         break
       case 'error':
         this.onServerError(msg)
@@ -748,9 +760,14 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         this.retryLater(3, () => this.resync(t, 'snapshot'))
         return
       }
+      const again = this.resubscribeAfter.delete(t.id)
       if (!ok && this.readyEpoch && t.open) {
         // REST could not help: resubscribe on the socket (a replay, or a snapshot).
         this.conn!.send({ type: 'unsubscribe', taskIds: [t.id] })
+        t.resubscribing()
+        this.subscribeTasks([t])
+      } else if (again && this.readyEpoch && t.open) {
+        // Caught up after `sync_required`: the server no longer follows the task for this socket.
         t.resubscribing()
         this.subscribeTasks([t])
       }
@@ -793,6 +810,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       this.meta!.pullCursor = undefined
       void this.persister.persist('meta')
       for (const t of ahead) {
+        this.resubscribeAfter.delete(t.id)
         t.resubscribing()
         t.flush()
       }

@@ -87,3 +87,23 @@ t.test('a push result does not say whether the op committed: the op log settles 
   t.same([task.rev, task.snapshot.priority, task.snapshot.description, task.snapshot.title], [7, 3, 'x', 'ab'])
   t.notOk(s.calls.includes(`GET /api/tasks/${TASK}`), 'settled without reloading a snapshot')
 })
+
+t.test('after the REST catch-up the task is subscribed again (the server dropped it with sync_required): later ops arrive', async (t) => {
+  const s = await setup(t, {
+    fetch: (method, path) => {
+      if (path === '/api/sync/push') return { status: 200, body: { results: [] } }
+      if (path.startsWith('/api/sync/pull')) return { status: 200, body: { tasks: [], comments: [], tombstones: [], cursor: 'c1', hasMore: false, lastSeq: {} } }
+      if (path === `/api/tasks/${TASK}/ops?from=6`) return { status: 200, body: { ops: [remoteOp(6, { priority: { set: 2 } })], hasMore: false } }
+      return undefined
+    },
+  })
+  const task = await openTask(s, 5, { title: 'x' })
+  // Mid-stream, the server says the socket missed revs it can no longer replay: the task is no longer subscribed there.
+  s.sock.receive({ type: 'sync_required', taskId: TASK, reason: 'missed ops are no longer in the log; catch up over REST' })
+  await waitFor(() => task.rev === 6, 'caught up to rev 6 over REST')
+  const sub = await nextSent(s.sock, 'subscribe')
+  t.same([sub.taskIds, sub.since], [[TASK], { [TASK]: 6 }], 'subscribed again from the caught-up rev')
+  s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  s.sock.receive(remoteOp(7, { title: [1, 'y'] }))
+  t.same([task.rev, task.snapshot.title, task.snapshot.priority], [7, 'xy', 2])
+})
