@@ -135,6 +135,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly pushing = new Set<string>()
   /** Tasks named by `sync_required` whose rev is being compared with the server's: nothing is sent meanwhile. */
   private readonly comparing = new Set<string>()
+  /** Subscribes refused for a passing reason (unavailable), per task: the backoff of the next attempt. */
+  private readonly subscribeRefusals = new Map<string, number>()
   /** Tasks the server stopped following for this socket (`sync_required`): subscribed again once caught up over REST. */
   private readonly resubscribeAfter = new Set<string>()
   private restSyncs = 0
@@ -648,6 +650,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       case 'subscribed':
         for (const id of msg.taskIds) {
           this.resubscribeAfter.delete(id)
+          this.subscribeRefusals.delete(id)
           this.tasks.get(id)?.onSubscribed()
         }
         for (const w of this.watches) w.onSubscribed(msg.projectIds, msg.all)
@@ -713,6 +716,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     }
     let task = ref ? this.tasks.get(ref) : undefined
     if (!task && seq !== undefined) task = [...this.tasks.values()].find((x) => x.inflightSeq() === seq)
+    if (task && seq === undefined && !task.isSubscribed() && task.inflightSeq() === undefined && (msg.code === 'unavailable' || msg.code === 'internal')) {
+      // The subscribe's read failed for a passing reason (storage down): ask again, with backoff, for as long as this socket lasts.
+      return this.resubscribeLater(task)
+    }
     if (task) {
       if (seq !== undefined && task.inflightSeq() === seq) return task.onRejected(msg.code, msg.message)
       if (msg.code === 'not_found' && !task.isSubscribed()) return task.onMissing(msg.message)
@@ -723,6 +730,16 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     // A message dropped by the rate limit cannot be named: resume on a new socket, which resends everything unanswered.
     if (msg.code === 'rate_limited' && seq === undefined) this.conn?.reconnect('rate limited')
     this.emit('error', new TaskSyncError(msg.code, `server: ${msg.message}${ref ? ` (ref ${ref})` : ''}`))
+  }
+
+  /** Subscribes the task again after a backoff that grows per refusal (never giving up while the socket lasts). */
+  private resubscribeLater(task: TaskHandle): void {
+    const epoch = this.readyEpoch
+    const attempt = (this.subscribeRefusals.get(task.id) ?? 0) + 1
+    this.subscribeRefusals.set(task.id, attempt)
+    this.retryLater(Math.min(attempt, 6), () => {
+      if (this.readyEpoch === epoch && task.open && !task.isSubscribed()) this.subscribeTasks([task])
+    })
   }
 
   /** Runs `fn` after a full-jitter delay for `attempt`; false when attempts are used up. */

@@ -7,7 +7,7 @@ import t from 'tap'
 import { taskType } from '../../src/domain/index.js'
 import type { TaskOp } from '../../src/domain/types.js'
 import { nextSent, waitFor } from './fake-socket.js'
-import { TASK, openTask, remoteOp, setup } from './setup.js'
+import { TASK, openTask, remoteOp, setup, snapshot } from './setup.js'
 
 t.test('sync_required: push, pull, then the op log; the pushed op is recognised in the log', async (t) => {
   const mine: TaskOp = { title: [5, ' A'] }
@@ -106,4 +106,19 @@ t.test('after the REST catch-up the task is subscribed again (the server dropped
   s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
   s.sock.receive(remoteOp(7, { title: [1, 'y'] }))
   t.same([task.rev, task.snapshot.title, task.snapshot.priority], [7, 'xy', 2])
+})
+
+t.test('a subscribe refused as unavailable (storage down during its read) is asked again: the task loads', async (t) => {
+  const s = await setup(t)
+  const opened = s.client.task(TASK)
+  const first = await nextSent(s.sock, 'subscribe')
+  t.same(first.taskIds, [TASK])
+  s.sock.receive({ type: 'error', code: 'unavailable', message: 'storage is unavailable', ref: TASK })
+  s.sock.receive({ type: 'subscribed', taskIds: [], projectIds: [], all: false })
+  const again = await nextSent(s.sock, 'subscribe')
+  t.same(again.taskIds, [TASK], 'subscribed again on the same socket')
+  s.sock.receive({ type: 'snapshot', taskId: TASK, rev: 3, task: snapshot(3, { title: 'back' }) })
+  s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  const task = await opened
+  t.same([task.rev, task.snapshot.title, task.isSubscribed()], [3, 'back', true])
 })
