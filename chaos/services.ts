@@ -265,10 +265,10 @@ export class ServerInstance {
       this.crashes.push(how)
       this.onCrash?.(how)
     })
-    await waitUntil(async () => {
-      if (child.exitCode !== null) throw new Error(`${this.name} exited at start (code ${child.exitCode}); see ${this.logPath}:\n${tail(this.logPath)}`)
-      return (await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) })).ok
-    }, `${this.name} to answer /health`, 60_000)
+    // (waitUntil takes a throwing probe as a "not yet": an exit at start is told apart here, at once.)
+    const gone = () => child.exitCode !== null || child.signalCode !== null || this.child !== child
+    await waitUntil(async () => gone() || (await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) })).ok, `${this.name} to answer /health`, 60_000)
+    if (gone()) throw new Error(`${this.name} exited at start (${child.signalCode ? `signal ${child.signalCode}` : `code ${child.exitCode}`}); see ${this.logPath}:\n${tail(this.logPath)}`)
   }
 
   /** kill -9: no drain, no close frames. */

@@ -31,17 +31,27 @@ const edits = [
     from: '    incomings = null\n    clearImmediate(nextWriteTimer)\n',
     to: `    incomings = null\n    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null ${MARK}\n`,
   },
+  {
+    // The array-type fetch after connecting is an async function whose promise nobody holds: when the
+    // connection dies during it (PostgreSQL shutting down), its rejection is unhandled and the process
+    // exits. Its failure needs no handling of its own: a dead connection retries the query that opened it
+    // on reconnect (the close path), and after a server error ReadyForQuery runs that query anyway.
+    from: '        return fetchArrayTypes()\n',
+    to: `        return fetchArrayTypes().catch(() => {}) ${MARK}\n`,
+  },
 ]
 
 for (const file of ['src/connection.js', 'cjs/src/connection.js']) {
   const path = join(root, 'node_modules', 'postgres', file)
   if (!existsSync(path)) continue
   let text = readFileSync(path, 'utf8')
-  if (text.includes(MARK)) continue
-  if (!edits.every((e) => text.includes(e.from))) {
+  // Each edit once: an install patched by an earlier version of this script gets the newer edits.
+  const todo = edits.filter((e) => !text.includes(e.to))
+  if (todo.length === 0) continue
+  if (!todo.every((e) => text.includes(e.from))) {
     console.warn(`patch-postgres: ${file} is not the postgres.js this patch knows; left as it is`)
     continue
   }
-  for (const e of edits) text = text.replace(e.from, e.to)
+  for (const e of todo) text = text.replace(e.from, e.to)
   writeFileSync(path, text)
 }

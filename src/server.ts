@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     fail(`cannot start: ${err.message}`)
   })
 
+  // Which kind of fatal error closes the process (close-with-grace logs both alike): a thrown error or event, not a rejection.
+  process.on('uncaughtExceptionMonitor', (err, origin) => app.log.error({ err, origin }, `fatal: ${origin}`))
   closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: { error: (m: string) => app.log.error(m) } }, async ({ err, signal }) => {
     if (err) app.log.error({ err }, 'fatal error: closing')
     else app.log.info(`${signal ?? 'close'} received: draining`)

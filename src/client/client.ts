@@ -137,6 +137,12 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly snapshotAfter = new Set<string>()
   /** Tasks whose queue is being pushed over REST: the socket must not send it meanwhile. */
   private readonly pushing = new Set<string>()
+  /** Tasks named by `sync_required` whose rev is being compared with the server's: nothing is sent meanwhile. */
+  private readonly comparing = new Set<string>()
+  /** Subscribes refused for a passing reason (unavailable), per task: the backoff of the next attempt. */
+  private readonly subscribeRefusals = new Map<string, number>()
+  /** Tasks the server stopped following for this socket (`sync_required`): subscribed again once caught up over REST. */
+  private readonly resubscribeAfter = new Set<string>()
   private restSyncs = 0
   private lostAt = 0
   private closed = false
@@ -527,7 +533,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private refreshStatus(): void {
     if (!this.conn?.isReady) return
     const resuming = [...this.tasks.values()].some((t) => t.wantsSubscription() && !t.isSubscribed())
-    this.setStatus(resuming || this.catchingUp.size > 0 || this.restSyncs > 0 ? 'syncing' : 'online')
+    this.setStatus(resuming || this.catchingUp.size > 0 || this.restSyncs > 0 || this.comparing.size > 0 ? 'syncing' : 'online')
   }
 
   private settledLocally(): boolean {
@@ -621,6 +627,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private onLost(): void {
     this.readyEpoch = 0
     this.lostAt = Date.now()
+    // A new socket subscribes every task anyway.
+    this.resubscribeAfter.clear()
     for (const t of this.tasks.values()) t.disconnected()
     this.setStatus(this.closed ? 'offline' : 'connecting')
   }
@@ -647,7 +655,11 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     const t = 'taskId' in msg && msg.taskId ? this.tasks.get(msg.taskId) : undefined
     switch (msg.type) {
       case 'subscribed':
-        for (const id of msg.taskIds) this.tasks.get(id)?.onSubscribed()
+        for (const id of msg.taskIds) {
+          this.resubscribeAfter.delete(id)
+          this.subscribeRefusals.delete(id)
+          this.tasks.get(id)?.onSubscribed()
+        }
         for (const w of this.watches) w.onSubscribed(msg.projectIds, msg.all)
         break
       case 'ack':
@@ -679,7 +691,12 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       case 'sync_required':
         // (For a task only a watched scope covers, which the client has not opened yet: open it.)
         if (msg.taskId && !t && this.watches.size > 0) this.arrivedInScope(msg.taskId)
-        else void this.syncOverRest(msg.taskId ? (t ? [t] : []) : [...this.tasks.values()])
+        else {
+          const named = msg.taskId ? (t ? [t] : []) : [...this.tasks.values()]
+          // No longer followed on this socket (unless a `subscribed` naming it comes after).
+          for (const x of named) this.resubscribeAfter.add(x.id)
+          void this.onSyncRequired(named)
+        }
         break
       case 'error':
         this.onServerError(msg)
@@ -706,6 +723,10 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     }
     let task = ref ? this.tasks.get(ref) : undefined
     if (!task && seq !== undefined) task = [...this.tasks.values()].find((x) => x.inflightSeq() === seq)
+    if (task && seq === undefined && !task.isSubscribed() && task.inflightSeq() === undefined && (msg.code === 'unavailable' || msg.code === 'internal')) {
+      // The subscribe's read failed for a passing reason (storage down): ask again, with backoff, for as long as this socket lasts.
+      return this.resubscribeLater(task)
+    }
     if (task) {
       if (seq !== undefined && task.inflightSeq() === seq) return task.onRejected(msg.code, msg.message)
       if (msg.code === 'not_found' && !task.isSubscribed()) return task.onMissing(msg.message)
@@ -716,6 +737,16 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     // A message dropped by the rate limit cannot be named: resume on a new socket, which resends everything unanswered.
     if (msg.code === 'rate_limited' && seq === undefined) this.conn?.reconnect('rate limited')
     this.emit('error', new TaskSyncError(msg.code, `server: ${msg.message}${ref ? ` (ref ${ref})` : ''}`))
+  }
+
+  /** Subscribes the task again after a backoff that grows per refusal (never giving up while the socket lasts). */
+  private resubscribeLater(task: TaskHandle): void {
+    const epoch = this.readyEpoch
+    const attempt = (this.subscribeRefusals.get(task.id) ?? 0) + 1
+    this.subscribeRefusals.set(task.id, attempt)
+    this.retryLater(Math.min(attempt, 6), () => {
+      if (this.readyEpoch === epoch && task.open && !task.isSubscribed()) this.subscribeTasks([task])
+    })
   }
 
   /** Runs `fn` after a full-jitter delay for `attempt`; false when attempts are used up. */
@@ -753,9 +784,14 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         this.retryLater(3, () => this.resync(t, 'snapshot'))
         return
       }
+      const again = this.resubscribeAfter.delete(t.id)
       if (!ok && this.readyEpoch && t.open) {
         // REST could not help: resubscribe on the socket (a replay, or a snapshot).
         this.conn!.send({ type: 'unsubscribe', taskIds: [t.id] })
+        t.resubscribing()
+        this.subscribeTasks([t])
+      } else if (again && this.readyEpoch && t.open) {
+        // Caught up after `sync_required`: the server no longer follows the task for this socket.
         t.resubscribing()
         this.subscribeTasks([t])
       }
@@ -763,6 +799,64 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       this.refreshStatus()
       this.wake()
     })()
+  }
+
+  /**
+   * `sync_required`: the socket cannot resume these tasks. A task the server holds
+   * at an older rev than this client (restored from a backup: the op at the
+   * client's rev is not in its log) takes the server's snapshot, keeps its
+   * unacknowledged changes rebased onto it, and is subscribed again from there;
+   * the others catch up over REST (push, pull, op log).
+   */
+  private async onSyncRequired(tasks: TaskHandle[]): Promise<void> {
+    const ahead: TaskHandle[] = []
+    const others: TaskHandle[] = []
+    const fresh = tasks.filter((t) => !this.comparing.has(t.id))
+    for (const t of fresh) this.comparing.add(t.id)
+    this.refreshStatus()
+    try {
+      for (const t of fresh) {
+        const snap = await this.serverCopyIfBehind(t)
+        if (!snap || this.closed) {
+          others.push(t)
+          continue
+        }
+        const rev = t.rev
+        const kept = t.onServerBehind(snap)
+        ahead.push(t)
+        this.emit('error', new TaskSyncError('internal', `task ${t.id}: the server holds it at rev ${snap.rev}, behind this client's rev ${rev} (restored from a backup?): the server's state is taken, ${kept} unacknowledged change(s) kept and sent again`))
+      }
+    } finally {
+      for (const t of fresh) this.comparing.delete(t.id)
+    }
+    if (ahead.length > 0) {
+      // Changes the server issued cursors for may be gone too: the next pull starts over.
+      this.meta!.pullCursor = undefined
+      void this.persister.persist('meta')
+      for (const t of ahead) {
+        this.resubscribeAfter.delete(t.id)
+        t.resubscribing()
+        t.flush()
+      }
+      this.subscribeTasks(ahead)
+    }
+    if (others.length > 0) await this.syncOverRest(others)
+    this.refreshStatus()
+    this.wake()
+  }
+
+  /** The server's snapshot of `t` when it is at an older rev than this client's; null otherwise or when it cannot be told. */
+  private async serverCopyIfBehind(t: TaskHandle): Promise<TaskSnapshot | null> {
+    if (!t.loaded || t.rev === 0 || t.missing || t.deleted) return null
+    try {
+      // The op at the client's rev: the server has it unless it is behind (or trimmed it: rev_too_old, not behind).
+      const page = await this.rest.request<{ ops: unknown[] }>('GET', `/api/tasks/${t.id}/ops?from=${t.rev}&limit=1`)
+      if (page.ops.length > 0) return null
+      const snap = await this.rest.request<TaskSnapshot>('GET', `/api/tasks/${t.id}`)
+      return !snap.deleted && snap.rev < t.rev ? snap : null
+    } catch {
+      return null
+    }
   }
 
   /**
@@ -952,7 +1046,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       },
       subscribe: (t) => client.subscribeTasks([t]),
       retryLater: (t, attempt) => client.retryLater(attempt, () => t.flush()),
-      busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id),
+      busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id) || client.comparing.has(t.id),
       settled: () => {
         client.refreshStatus()
         client.wake()

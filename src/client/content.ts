@@ -3,8 +3,8 @@
  * and metadata, keeping the metadata current as ops commit, and undoing a
  * rejected op under later local ones.
  */
-import { invertText, taskType } from '../domain/index.js'
-import type { TaskContent, TaskOp, TaskSnapshot } from '../domain/types.js'
+import { invertText, taskType, textDiff } from '../domain/index.js'
+import type { TaskContent, TaskOp, TaskSnapshot, TextOp } from '../domain/types.js'
 import type { OpEvent } from '../protocol/messages.js'
 import { contentOf } from '../domain/snapshot.js'
 
@@ -64,5 +64,115 @@ export function withoutRejected(base: TaskContent, rejected: TaskOp, pending: Ta
   }
   const normalized = taskType.normalize(out)
   taskType.apply(base, normalized)
+  return normalized
+}
+
+/** Most edit steps the fine diff looks for before it settles for one replaced span. */
+const MAX_DIFF_STEPS = 2000
+
+/**
+ * The edit turning `before` into `after` as a text op (code points), keeping
+ * every common stretch (Myers' diff), so that an edit made elsewhere in the text
+ * keeps its place when transformed past it. Texts that differ by more than
+ * MAX_DIFF_STEPS code points get one replaced span (prefix and suffix kept).
+ */
+export function textChange(before: string, after: string): TextOp {
+  if (before === after) return []
+  const a = Array.from(before)
+  const b = Array.from(after)
+  let pre = 0
+  while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++
+  let suf = 0
+  while (suf < a.length - pre && suf < b.length - pre && a[a.length - 1 - suf] === b[b.length - 1 - suf]) suf++
+  const A = a.slice(pre, a.length - suf)
+  const B = b.slice(pre, b.length - suf)
+  const steps = myers(A, B)
+  if (!steps) return textDiff(before, after)
+  const op: TextOp = []
+  const push = (c: number | string | { d: number }) => {
+    const last = op[op.length - 1]
+    if (typeof c === 'number' && typeof last === 'number') op[op.length - 1] = last + c
+    else if (typeof c === 'string' && typeof last === 'string') op[op.length - 1] = last + c
+    else if (typeof c === 'object' && typeof last === 'object') op[op.length - 1] = { d: last.d + c.d }
+    else op.push(c)
+  }
+  if (pre > 0) push(pre)
+  for (const s of steps) push(s === 'keep' ? 1 : s === 'del' ? { d: 1 } : s.ins)
+  while (typeof op[op.length - 1] === 'number') op.pop()
+  return op
+}
+
+type Step = 'keep' | 'del' | { ins: string }
+
+/** The shortest edit script from A to B (code point arrays), or null past MAX_DIFF_STEPS. */
+function myers(A: string[], B: string[]): Step[] | null {
+  const N = A.length
+  const M = B.length
+  const max = Math.min(N + M, MAX_DIFF_STEPS)
+  const off = max + 1
+  const v = new Int32Array(2 * max + 3)
+  const trace: Int32Array[] = []
+  for (let d = 0; d <= max; d++) {
+    trace.push(v.slice())
+    for (let k = -d; k <= d; k += 2) {
+      let x = k === -d || (k !== d && v[k - 1 + off] < v[k + 1 + off]) ? v[k + 1 + off] : v[k - 1 + off] + 1
+      let y = x - k
+      while (x < N && y < M && A[x] === B[y]) {
+        x++
+        y++
+      }
+      v[k + off] = x
+      if (x >= N && y >= M) return backtrack(A, B, trace, d, off)
+    }
+  }
+  return null
+}
+
+function backtrack(A: string[], B: string[], trace: Int32Array[], D: number, off: number): Step[] {
+  const out: Step[] = []
+  let x = A.length
+  let y = B.length
+  for (let d = D; d > 0; d--) {
+    const v = trace[d]
+    const k = x - y
+    const prevK = k === -d || (k !== d && v[k - 1 + off] < v[k + 1 + off]) ? k + 1 : k - 1
+    const prevX = v[prevK + off]
+    const prevY = prevX - prevK
+    while (x > prevX && y > prevY) {
+      out.push('keep')
+      x--
+      y--
+    }
+    if (x === prevX) out.push({ ins: B[--y] })
+    else {
+      out.push('del')
+      x--
+    }
+  }
+  while (x > 0 && y > 0) {
+    out.push('keep')
+    x--
+    y--
+  }
+  return out.reverse()
+}
+
+/**
+ * `local` (built on `from`) rewritten to apply on `to`, a state the server went
+ * back to (restored from a backup): text edits are transformed past the edit
+ * turning `from` into `to`, as if it had been made concurrently; set-like fields
+ * keep their values (they are absolute). Throws if it cannot apply.
+ */
+export function rebaseOnto(from: TaskContent, to: TaskContent, local: TaskOp): TaskOp {
+  const out: TaskOp = { ...local }
+  for (const field of ['title', 'description'] as const) {
+    const p = local[field]
+    if (!p) continue
+    const t = taskType.transform({ [field]: p }, { [field]: textChange(from[field], to[field]) }, 'left')[field]
+    if (t) out[field] = t
+    else delete out[field]
+  }
+  const normalized = taskType.normalize(out)
+  taskType.apply(to, normalized)
   return normalized
 }

@@ -17,7 +17,7 @@ import type { TaskContent, TaskOp, TaskPatch, TaskSnapshot } from '../domain/typ
 import type { ErrorCode } from '../protocol/errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/messages.js'
-import { commitOnto, contentOf, unborn, withoutRejected } from './content.js'
+import { commitOnto, contentOf, rebaseOnto, unborn, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
 import type { AttachOptions, AttachSource, AttachmentUploads, TaskAttachments, UploadHandle } from './attachments.js'
 import { TaskComments } from './task-comments.js'
@@ -582,6 +582,57 @@ export class TaskHandle extends Emitter<TaskEvents> {
     else if (at === current + 1) this.commitInflight(at)
     else this.heldAck = { rev: at, noop: false }
     return true
+  }
+
+  /**
+   * The server holds this task at an older rev than this client (`snap.rev` <
+   * `rev`: it was restored from a backup). Its snapshot becomes the base: the revs
+   * after it are gone from the server, whoever made them. Every unacknowledged
+   * local change is kept, rebased onto the snapshot as if those revs had been
+   * undone concurrently, and goes again as one new mutation under a fresh seq (the
+   * one in flight was sent to a history the server no longer has; its seq is not
+   * reused for a different op). Answers how many local changes were kept.
+   */
+  onServerBehind(snap: TaskSnapshot): number {
+    if (!this.base || !this.view || snap.rev >= this.base.rev) return 0
+    const from = contentOf(this.base)
+    const f = this.inflight?.kind === 'op' ? this.inflight : null
+    let count = this.pendingCount + (f?.count ?? 0)
+    let local: TaskOp | null = this.pendingOp
+    try {
+      if (f && !this.uncertain) local = local ? taskType.compose(f.op, local) : f.op
+      else if (f) {
+        // Its effect is not in the view (a snapshot replaced the base while it was in flight): taken as made on the base, before the later ones.
+        taskType.apply(from, f.op)
+        local = local ? taskType.compose(f.op, taskType.transform(local, f.op, 'left')) : f.op
+      }
+      if (local) local = rebaseOnto(from, contentOf(snap), local)
+    } catch (err) {
+      if (local) this.reportConflict({ kind: 'lost', message: `local changes do not apply to the server's older copy: ${(err as Error).message}`, op: local })
+      local = null
+    }
+    if (!local || isEmpty(local)) {
+      local = null
+      count = 0
+    }
+    this.inflight = null
+    this.uncertain = false
+    this.heldAck = null
+    this.sentEpoch = 0
+    this.retries = 0
+    this.divergent = false
+    this.ownRevs.clear()
+    this.future.clear()
+    this.base = { ...snap }
+    this.pendingOp = local
+    this.pendingCount = count
+    this.view = this.rebuildView()
+    this.changed({ local: false, op: null })
+    // Promotes the rebased changes to a new in-flight mutation (fresh seq), recorded before it is sent.
+    this.flush()
+    void this.host.persist(this.id)
+    this.host.settled()
+    return count
   }
 
   /** The server refused the in-flight mutation with `code`. */

@@ -26,6 +26,19 @@ export interface BreakerOptions {
 
 const connectionError = (code: string, message: string) => Object.assign(new Error(message), { code })
 
+/**
+ * A socket whose `error` event never throws: postgres.js removes every listener
+ * of a socket when it closes (ours included), and an error emitted after that
+ * (a deferred failure, a late reset) would be an uncaught exception that takes
+ * the whole process down. Its failure still reaches postgres.js while it listens.
+ */
+function quietSocket(): Socket {
+  const s = new Socket()
+  const emit = s.emit.bind(s)
+  s.emit = ((event: string | symbol, ...args: unknown[]) => (event === 'error' && s.listenerCount('error') === 0 ? false : emit(event, ...args))) as Socket['emit']
+  return s
+}
+
 export class ConnectionBreaker {
   private open = false
   private probing: Promise<void> | null = null
@@ -41,8 +54,7 @@ export class ConnectionBreaker {
   /** The socket factory of the pool: fails at once while open. */
   readonly socket = (): Socket => {
     if (!this.open) return this.rawSocket(true)
-    const s = new Socket()
-    s.on('error', () => {})
+    const s = quietSocket()
     // Failed the way a refused connection fails, once postgres.js writes its first message (its
     // listeners are on by then; it drops them all when the socket closes, so nothing may follow).
     s.write = (() => {
@@ -56,8 +68,7 @@ export class ConnectionBreaker {
 
   /** A connecting socket; with `watch`, its failure before the server's first byte opens the breaker. */
   rawSocket(watch = false): Socket {
-    const s = new Socket()
-    s.on('error', () => {})
+    const s = quietSocket()
     let heard = false
     // Closed without an error event: the close opens the breaker, and postgres.js's retry of the
     // waiting query then fails at once on it (an error emitted here could outlive its listeners).

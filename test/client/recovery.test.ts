@@ -2,7 +2,8 @@
  * The SDK's recoveries against the real server (not a scripted one): an op
  * that does not apply to a local copy that diverged; a token renewed on an
  * open socket; `rev_too_old` answered to an op that fell behind; a clash of
- * (clientId, seq) with another writer (`already_exists`).
+ * (clientId, seq) with another writer (`already_exists`); `sync_required` from a
+ * server restored from a backup (its copy of a task is behind the client's).
  */
 import t from 'tap'
 import WebSocket from 'ws'
@@ -10,6 +11,7 @@ import { TaskSyncClient, memoryStorage, type ClientStorage, type WebSocketConstr
 import { slotStorage } from '../../src/client/slots.js'
 import type { StoredTask } from '../../src/client/types.js'
 import { api, registerOwner, startTestApp } from '../helpers/app.js'
+import { copyTestDatabase } from '../helpers/db.js'
 import type { Teardown } from '../helpers/teardown.js'
 
 type Frame = { dir: 'in' | 'out'; conn: number; msg: Record<string, any> }
@@ -49,6 +51,10 @@ function recordingSocket() {
       const queued = held ?? []
       held = null
       for (const f of queued) f()
+    },
+    /** Lets go of the hold without sending what it kept (those frames never left the client). */
+    drop() {
+      held = null
     },
     /** Resolves with the first frame (past or future) that matches. */
     waitFor(pred: (f: Frame) => boolean): Promise<Frame> {
@@ -201,4 +207,58 @@ t.test('already_exists from the real server: two writers forced onto one clientI
   t.ok(errors.some((e) => (e as { code?: string }).code === 'already_exists'), 'the clash is reported as an error event')
   const comments = (await api(app.url, owner.accessToken).get(`/api/tasks/${created.id}/comments`)).body.items as { id: string; body: string }[]
   t.same(comments.map((c) => [c.id, c.body]), [[c1.id, 'from two']], 'the comment too')
+})
+
+t.test('sync_required from a server restored from a backup (behind the client): the client takes the state of the server, keeps every unacknowledged edit and delivers it once', async (t) => {
+  const first = await startTestApp(t)
+  const port = Number(new URL(first.url).port)
+  const owner = await registerOwner(first.url)
+  const created = (await api(first.url, owner.accessToken).post('/api/tasks', { title: 'plan' })).body
+  t.equal((await api(first.url, owner.accessToken).patch(`/api/tasks/${created.id}`, { description: 'notes' })).status, 200)
+  const net = recordingSocket()
+  const client = makeClient(first.url, owner, t, { WebSocket: net.WebSocket })
+  const errors: Error[] = []
+  client.on('error', (e) => errors.push(e))
+  await client.connect()
+  const task = await client.task(created.id)
+  await client.whenSynced({ timeoutMs: 20_000 })
+  t.equal(task.rev, 2)
+  // The backup: the database as it is at rev 2 (the client's device and clientId are in it).
+  await first.close()
+  const backup = await copyTestDatabase(t, first.databaseUrl)
+  // Life goes on after the backup: the client's own edit (rev 3, acknowledged) and two of someone else's.
+  const second = await startTestApp(t, { databaseUrl: first.databaseUrl, port })
+  task.update({ title: 'plan v2' })
+  await client.whenSynced({ timeoutMs: 20_000 })
+  t.equal((await api(second.url, owner.accessToken).patch(`/api/tasks/${created.id}`, { op: { title: ['[x] '] }, baseRev: 3 })).status, 200)
+  t.equal((await api(second.url, owner.accessToken).patch(`/api/tasks/${created.id}`, { priority: 3 })).status, 200)
+  await client.whenSynced({ timeoutMs: 20_000 })
+  t.same([task.rev, task.snapshot.title], [5, '[x] plan v2'])
+  // An edit sent but never answered (the uplink stalls, the server goes down), then edits made offline.
+  net.hold()
+  task.update({ description: 'notes A' })
+  const unanswered = await net.waitFor((f) => f.dir === 'out' && f.msg.type === 'op')
+  await second.close()
+  net.drop()
+  task.update({ title: '[x] plan v2 + mine', status: 'done' })
+  t.equal(task.pending, 2, 'two local changes unacknowledged')
+  // The server comes back restored from the backup: its task is at rev 2, behind the client's rev 5.
+  const restored = await startTestApp(t, { databaseUrl: backup, port })
+  const syncRequired = await net.waitFor((f) => f.dir === 'in' && f.msg.type === 'sync_required' && f.msg.taskId === created.id && f.conn > unanswered.conn)
+  t.match(syncRequired.msg.reason, /ahead/, 'the real server says the client is ahead of it')
+  await client.whenSynced({ timeoutMs: 30_000 })
+  const server = (await api(restored.url, owner.accessToken).get(`/api/tasks/${created.id}`)).body
+  // The revs the restore lost (the client's acknowledged " v2", someone's "[x] ", priority 3) are the
+  // server's to lose; the three unacknowledged edits are kept, rebased onto what the server has.
+  t.match(server, { title: 'plan + mine', description: 'notes A', status: 'done', priority: 0 }, 'every unacknowledged edit committed')
+  t.same([task.rev, task.snapshot.title, task.snapshot.description, task.snapshot.status, task.snapshot.priority], [server.rev, server.title, server.description, server.status, server.priority], 'the client equals the server')
+  t.equal(task.pending, 0)
+  const ops = (await api(restored.url, owner.accessToken).get(`/api/tasks/${created.id}/ops?from=3`)).body.ops as { clientId: string; seq: number; op: Record<string, unknown> }[]
+  t.ok(ops.length > 0 && ops.every((o) => o.clientId === client.clientId), 'committed by this client')
+  t.equal(new Set(ops.map((o) => o.seq)).size, ops.length, 'each mutation once')
+  t.ok(errors.some((e) => /behind/.test(e.message)), 'the rollback of the server is reported as an error event')
+  // And the task goes on from there.
+  task.update({ priority: 1 })
+  await client.whenSynced({ timeoutMs: 20_000 })
+  t.equal((await api(restored.url, owner.accessToken).get(`/api/tasks/${created.id}`)).body.priority, 1)
 })

@@ -7,7 +7,7 @@ import t from 'tap'
 import { taskType } from '../../src/domain/index.js'
 import type { TaskOp } from '../../src/domain/types.js'
 import { nextSent, waitFor } from './fake-socket.js'
-import { TASK, openTask, remoteOp, setup } from './setup.js'
+import { TASK, openTask, remoteOp, setup, snapshot } from './setup.js'
 
 t.test('sync_required: push, pull, then the op log; the pushed op is recognised in the log', async (t) => {
   const mine: TaskOp = { title: [5, ' A'] }
@@ -86,4 +86,39 @@ t.test('a push result does not say whether the op committed: the op log settles 
   t.same([next.baseRev, next.op], [7, { title: [1, 'b'] }], 'the no-op dropped, the pending op sent on the caught-up rev')
   t.same([task.rev, task.snapshot.priority, task.snapshot.description, task.snapshot.title], [7, 3, 'x', 'ab'])
   t.notOk(s.calls.includes(`GET /api/tasks/${TASK}`), 'settled without reloading a snapshot')
+})
+
+t.test('after the REST catch-up the task is subscribed again (the server dropped it with sync_required): later ops arrive', async (t) => {
+  const s = await setup(t, {
+    fetch: (method, path) => {
+      if (path === '/api/sync/push') return { status: 200, body: { results: [] } }
+      if (path.startsWith('/api/sync/pull')) return { status: 200, body: { tasks: [], comments: [], tombstones: [], cursor: 'c1', hasMore: false, lastSeq: {} } }
+      if (path === `/api/tasks/${TASK}/ops?from=6`) return { status: 200, body: { ops: [remoteOp(6, { priority: { set: 2 } })], hasMore: false } }
+      return undefined
+    },
+  })
+  const task = await openTask(s, 5, { title: 'x' })
+  // Mid-stream, the server says the socket missed revs it can no longer replay: the task is no longer subscribed there.
+  s.sock.receive({ type: 'sync_required', taskId: TASK, reason: 'missed ops are no longer in the log; catch up over REST' })
+  await waitFor(() => task.rev === 6, 'caught up to rev 6 over REST')
+  const sub = await nextSent(s.sock, 'subscribe')
+  t.same([sub.taskIds, sub.since], [[TASK], { [TASK]: 6 }], 'subscribed again from the caught-up rev')
+  s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  s.sock.receive(remoteOp(7, { title: [1, 'y'] }))
+  t.same([task.rev, task.snapshot.title, task.snapshot.priority], [7, 'xy', 2])
+})
+
+t.test('a subscribe refused as unavailable (storage down during its read) is asked again: the task loads', async (t) => {
+  const s = await setup(t)
+  const opened = s.client.task(TASK)
+  const first = await nextSent(s.sock, 'subscribe')
+  t.same(first.taskIds, [TASK])
+  s.sock.receive({ type: 'error', code: 'unavailable', message: 'storage is unavailable', ref: TASK })
+  s.sock.receive({ type: 'subscribed', taskIds: [], projectIds: [], all: false })
+  const again = await nextSent(s.sock, 'subscribe')
+  t.same(again.taskIds, [TASK], 'subscribed again on the same socket')
+  s.sock.receive({ type: 'snapshot', taskId: TASK, rev: 3, task: snapshot(3, { title: 'back' }) })
+  s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  const task = await opened
+  t.same([task.rev, task.snapshot.title, task.isSubscribed()], [3, 'back', true])
 })

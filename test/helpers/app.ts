@@ -26,6 +26,8 @@ export interface TestAppOptions {
   redis?: boolean
   /** Extra or overriding environment variables (strings, as in a real environment). */
   env?: Record<string, string>
+  /** Listen on this port (e.g. the port of an instance closed before: clients reconnect to it); a free one by default. */
+  port?: number
 }
 
 export interface TestApp {
@@ -67,7 +69,7 @@ export async function startTestApp(t: Teardown, opts: TestAppOptions = {}): Prom
       rmSync(dataDir, { recursive: true, force: true })
     })())
   t.teardown(close)
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
   return { app, url: `http://127.0.0.1:${port}`, databaseUrl, redisPrefix, close }

@@ -30,6 +30,27 @@ export async function createTestDatabaseUrl(t: Teardown): Promise<string> {
   return urlFor(name)
 }
 
+/**
+ * A copy of the database at `url` as it is now (a backup to restore later), dropped at
+ * teardown. Nothing may be connected to the source: close its apps first.
+ */
+export async function copyTestDatabase(t: Teardown, url: string): Promise<string> {
+  const source = new URL(url).pathname.slice(1)
+  const name = `tasksync_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  try {
+    await admin.unsafe(`create database ${name} template ${source}`)
+  } finally {
+    await admin.end()
+  }
+  t.teardown(async () => {
+    const a = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+    await a.unsafe(`drop database if exists ${name} with (force)`)
+    await a.end()
+  })
+  return urlFor(name)
+}
+
 /** A migrated database opened for direct use (closed at teardown). */
 export async function createTestDatabase(t: Teardown): Promise<Database> {
   const url = await createTestDatabaseUrl(t)
