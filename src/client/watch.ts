@@ -158,14 +158,20 @@ export class TaskWatch extends Emitter<TaskWatchEvents> {
 
   /** Lists every page of the scope; tasks found are opened and come back through `track`. */
   private async list(generation: number, attempt: number): Promise<void> {
-    let cursor: string | null = null
+    type Page = { items: TaskSnapshot[]; nextCursor: string | null }
+    // The next page is asked for before this one is adopted (opening hundreds of handles takes a while).
+    let next: Promise<Page> | null = this.host.listPage(this.projectId, null)
     try {
-      do {
-        const page: { items: TaskSnapshot[]; nextCursor: string | null } = await this.host.listPage(this.projectId, cursor)
+      while (next) {
+        const page: Page = await next
+        next = null
         if (this.stopped || generation !== this.listing) return
+        if (page.nextCursor) {
+          next = this.host.listPage(this.projectId, page.nextCursor)
+          next.catch(() => {}) // awaited on the next turn, or dropped when this listing ends
+        }
         this.host.adopt(page.items)
-        cursor = page.nextCursor
-      } while (cursor)
+      }
     } catch (err) {
       if (this.stopped || generation !== this.listing) return
       // The next reconnect lists again anyway; until then, retry with backoff.
