@@ -158,20 +158,14 @@ export class TaskWatch extends Emitter<TaskWatchEvents> {
 
   /** Lists every page of the scope; tasks found are opened and come back through `track`. */
   private async list(generation: number, attempt: number): Promise<void> {
-    type Page = { items: TaskSnapshot[]; nextCursor: string | null }
-    // The next page is asked for before this one is adopted (opening hundreds of handles takes a while).
-    let next: Promise<Page> | null = this.host.listPage(this.projectId, null)
+    let cursor: string | null = null
     try {
-      while (next) {
-        const page: Page = await next
-        next = null
+      do {
+        const page: { items: TaskSnapshot[]; nextCursor: string | null } = await this.host.listPage(this.projectId, cursor)
         if (this.stopped || generation !== this.listing) return
-        if (page.nextCursor) {
-          next = this.host.listPage(this.projectId, page.nextCursor)
-          next.catch(() => {}) // awaited on the next turn, or dropped when this listing ends
-        }
         this.host.adopt(page.items)
-      }
+        cursor = page.nextCursor
+      } while (cursor)
     } catch (err) {
       if (this.stopped || generation !== this.listing) return
       // The next reconnect lists again anyway; until then, retry with backoff.
