@@ -798,9 +798,11 @@ export class TaskHandle extends Emitter<TaskEvents> {
   }
 
   private afterCommit(ack?: AckEvent): void {
-    if (ack) this.emit('ack', ack)
+    // Cleared before the ack event: a listener that edits sends the next op at once (sent before its
+    // write), and clearing after it would send that op a second time on the same socket.
     this.sentEpoch = 0
     this.retries = 0
+    if (ack) this.emit('ack', ack)
     this.flush()
     void this.host.persist(this.id)
     this.host.settled()

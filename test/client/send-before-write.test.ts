@@ -138,3 +138,26 @@ t.test('an op whose content a write already took (composed while another was in 
   t.same([c.baseRev, c.op], [7, { title: [7, '3'] }])
   t.match((await slot.load())[`task:${TASK}`], { inflight: { seq: c.seq }, pending: null }, 'written with its seq before it was sent')
 })
+
+t.test('an edit made in the ack listener is sent once (the ack does not clear the new op\'s sent mark)', async (t) => {
+  const s = await setup(t)
+  const task = await openTask(s, 5, { title: 'hello' })
+  task.submit({ title: [5, '1'] })
+  const a = await nextSent(s.sock, 'op')
+  s.sock.receive({ type: 'ack', taskId: TASK, seq: a.seq, rev: 6 })
+  await settle()
+  // Writers that keep one op in flight edit again on each ack, synchronously.
+  let edited = false
+  task.on('ack', () => {
+    if (edited) return
+    edited = true
+    task.submit({ title: [7, '3'] })
+  })
+  task.submit({ title: [6, '2'] })
+  const b = await nextSent(s.sock, 'op')
+  s.sock.receive({ type: 'ack', taskId: TASK, seq: b.seq, rev: 7 })
+  for (let i = 0; i < 20; i++) await settle()
+  const sent = s.sock.take('op')
+  t.equal(sent.length, 1, 'the edit went out once on this socket (twice, the server refuses the second: seq already in flight)')
+  t.same([sent[0]?.baseRev, sent[0]?.op], [7, { title: [7, '3'] }])
+})
