@@ -8,6 +8,7 @@
 import t from 'tap'
 import sharp from 'sharp'
 import { randomBytes } from 'node:crypto'
+import type { FileChooser } from 'playwright-core'
 import { addMember, api, registerOwner, startTestApp } from '../helpers/app.js'
 import { axe, ensureWebBuilt, keyboardGaps, launch, newContext, shot, watchErrors } from './browser.js'
 import { signIn } from './session.js'
@@ -52,7 +53,16 @@ t.test('attachments: chosen with the keyboard with progress, dropped with a thum
     reached = await ada.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type === 'file')
   }
   t.ok(reached, 'Tab reaches the file input of the drop zone')
-  const [chooser] = await Promise.all([ada.waitForEvent('filechooser'), ada.keyboard.press('Space')])
+  // Space on the focused file input opens the chooser; a re-render on a loaded machine can take the
+  // focus between the Tab and the key, so the input is re-focused by keyboard and the key pressed again.
+  let chooser: FileChooser | null = null
+  for (let attempt = 0; attempt < 3 && !chooser; attempt++) {
+    for (let i = 0; i < 60 && !(await ada.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type === 'file')); i++) {
+      await ada.keyboard.press('Tab')
+    }
+    ;[chooser] = await Promise.all([ada.waitForEvent('filechooser', { timeout: 8000 }).catch(() => null), ada.keyboard.press('Space')])
+  }
+  if (!chooser) throw new Error('Space on the focused file input never opened the file chooser')
   await chooser.setFiles({ name: 'notes.bin', mimeType: 'application/octet-stream', buffer: notes })
 
   // Progress: the bar shows the chunks that went (all but the held one: 240 KB of 300), neither 0 nor done.
