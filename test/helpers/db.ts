@@ -16,30 +16,12 @@ function urlFor(name: string): string {
   return u.toString()
 }
 
-/** Creates an empty, migrated database for one test file; dropped at teardown. Returns its URL. */
-export async function createTestDatabaseUrl(t: Teardown): Promise<string> {
-  const name = `tasksync_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
-  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database ${name}`)
-  await admin.end()
-  t.teardown(async () => {
-    const a = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
-    await a.unsafe(`drop database if exists ${name} with (force)`)
-    await a.end()
-  })
-  return urlFor(name)
-}
-
-/**
- * A copy of the database at `url` as it is now (a backup to restore later), dropped at
- * teardown. Nothing may be connected to the source: close its apps first.
- */
-export async function copyTestDatabase(t: Teardown, url: string): Promise<string> {
-  const source = new URL(url).pathname.slice(1)
+/** Creates a database (a copy of `template` when given), dropped at teardown. Returns its URL. */
+async function testDatabase(t: Teardown, template?: string): Promise<string> {
   const name = `tasksync_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
   try {
-    await admin.unsafe(`create database ${name} template ${source}`)
+    await admin.unsafe(`create database ${name}${template ? ` template ${template}` : ''}`)
   } finally {
     await admin.end()
   }
@@ -50,6 +32,15 @@ export async function copyTestDatabase(t: Teardown, url: string): Promise<string
   })
   return urlFor(name)
 }
+
+/** Creates an empty, migrated database for one test file; dropped at teardown. Returns its URL. */
+export const createTestDatabaseUrl = (t: Teardown): Promise<string> => testDatabase(t)
+
+/**
+ * A copy of the database at `url` as it is now (a backup to restore later), dropped at
+ * teardown. Nothing may be connected to the source: close its apps first.
+ */
+export const copyTestDatabase = (t: Teardown, url: string): Promise<string> => testDatabase(t, new URL(url).pathname.slice(1))
 
 /** A migrated database opened for direct use (closed at teardown). */
 export async function createTestDatabase(t: Teardown): Promise<Database> {
