@@ -100,6 +100,8 @@ export class WorkerStats {
 export function serveParent(stats: WorkerStats, driver: Driver): void {
   const send = (m: unknown) => process.send!(m)
   let recordAcks = false
+  // Exit (not die) on the fleet's SIGTERM, so flags like --cpu-prof in LOAD_WORKER_ARGS write their output.
+  process.once('SIGTERM', () => process.exit(0))
   process.on('message', async (msg: FromParent) => {
     if (msg.type === 'cmd') {
       try {
