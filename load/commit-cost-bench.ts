@@ -7,7 +7,7 @@
  * connection each, and the CPU of that connection's backend (from /proc) is divided
  * by the ops committed. The table of medians is the breakdown of a commit's cost.
  *
- *   npx tsx load/commit-cost-bench.ts [--tasks 100] [--batch 25] [--statements 40] [--rounds 5] [--variants base,…]
+ *   npx tsx load/commit-cost-bench.ts [--tasks 100] [--batch 25] [--statements 100] [--rounds 5] [--title 40] [--reindex 0] [--variants base,…]
  *   env BENCH_PG_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres)
  *
  * Variants: `base` (the schema and statement as they are) and the ones in VARIANTS.
@@ -75,9 +75,18 @@ const { values } = parseArgs({
     statements: { type: 'string', default: '100' },
     rounds: { type: 'string', default: '5' },
     variants: { type: 'string', default: Object.keys(VARIANTS).join(',') },
+    // Title length the ops keep the tasks at (the steady scenario: 40; the hot one grows to thousands).
+    title: { type: 'string', default: '40' },
+    // Runs the search indexer (src/storage/search-index.ts) on the same connection every N statements
+    // (0: never), so its CPU counts: at 2,400 ops/s and one round a second, 96 statements of 25.
+    reindex: { type: 'string', default: '0' },
   },
 })
 const taskCount = Number(values.tasks)
+const titleLength = Number(values.title)
+const reindexEvery = Number(values.reindex)
+// Imported only when asked for: the bench also runs on trees from before the indexer.
+const reindex = reindexEvery > 0 ? ((await import('../src/storage/search-index.js')) as { reindexAll: (d: Database) => Promise<number> }).reindexAll : null
 const batch = Number(values.batch)
 const statements = Number(values.statements)
 const rounds = Number(values.rounds)
@@ -113,8 +122,15 @@ interface Run {
 function loadOp(content: TaskContent, i: number): TaskOp {
   const len = [...content.title].length
   const pos = (i * 7919) % (len + 1)
-  const title = len < 40 ? (pos > 0 ? [pos, 'x'] : ['x']) : pos < len ? (pos > 0 ? [pos, { d: 1 }] : [{ d: 1 }]) : [{ d: 1 }]
+  const title = len < titleLength ? (pos > 0 ? [pos, 'x'] : ['x']) : pos < len ? (pos > 0 ? [pos, { d: 1 }] : [{ d: 1 }]) : [{ d: 1 }]
   return { title, customFields: { lt: { set: 1_700_000_000_000 + i } } } as TaskOp
+}
+
+/** `load task i`, then words up to the title length. */
+function initialTitle(i: number): string {
+  let t = `load task ${i}`
+  for (let k = 0; t.length < titleLength; k++) t += ` word${(k * 31 + i) % 997}`
+  return t.slice(0, Math.max(titleLength, `load task ${i}`.length))
 }
 
 function opRow(orgId: string, w: Writer, i: number): CommitRow {
@@ -156,7 +172,7 @@ async function setUp(name: string): Promise<Run> {
   await database.rows(sql`insert into organizations (id, name) values (${orgId}::uuid, 'bench')`)
   const writers: Writer[] = []
   for (let i = 0; i < taskCount; i++) {
-    const w: Writer = { taskId: randomUUID(), userId: randomUUID(), deviceId: randomUUID(), clientId: randomUUID(), seq: 0, rev: 0, content: contentFromInit({ title: `load task ${i}` }, DEFAULT_LIMITS), clock: {} }
+    const w: Writer = { taskId: randomUUID(), userId: randomUUID(), deviceId: randomUUID(), clientId: randomUUID(), seq: 0, rev: 0, content: contentFromInit({ title: initialTitle(i) }, DEFAULT_LIMITS), clock: {} }
     const create: CommitRow = {
       orgId, taskId: w.taskId, prevRev: 0, rev: 1, content: w.content, clock: increment({}, w.deviceId), at: new Date().toISOString(),
       userId: w.userId, deviceId: w.deviceId, clientId: w.clientId, seq: ++w.seq, digest: mutationDigest({ kind: 'create', taskId: w.taskId, task: w.content }),
@@ -181,6 +197,7 @@ async function round(run: Run, r: number): Promise<number> {
     for (let k = 0; k < batch; k++) rows.push(opRow(run.orgId, run.writers[(next++) % taskCount], (r + 1) * statements * batch + s * batch + k))
     rows.sort((a, b) => (a.taskId < b.taskId ? -1 : 1))
     if ((await commitVariant(run, rows)) !== new Set(rows.map((x) => x.taskId)).size) throw new Error(`${run.name}: a task was not committed`)
+    if (reindex && (s + 1) % reindexEvery === 0) await reindex(run.database)
   }
   return ((cpuSeconds(run.backendPid) - before) * 1000) / (statements * batch)
 }
@@ -200,7 +217,7 @@ try {
     loads.push(loadavg()[0])
   }
   const base = runs.find((r) => r.name === 'base')
-  console.log(`commit cost: ${taskCount} tasks, ${rounds} rounds × ${statements} statements × ${batch} rows; load average ${loads.map((l) => l.toFixed(1)).join(', ')}`)
+  console.log(`commit cost: ${taskCount} tasks, titles ~${titleLength} chars, reindex every ${reindexEvery || '—'} statements, ${rounds} rounds × ${statements} statements × ${batch} rows; load average ${loads.map((l) => l.toFixed(1)).join(', ')}`)
   console.log('variant                      PostgreSQL core-ms/op (median)  vs base   samples')
   for (const run of runs) {
     const m = median(run.samples)
