@@ -33,10 +33,12 @@ function cpuSeconds(pid: number): number {
 /**
  * What a commit costs without the thing each variant removes: `ddl` runs on its
  * database after the migrations, `cut` names CTEs of the commit statement left out
- * (each replaced by an empty one: the write is not done).
+ * (each replaced by an empty one: the write is not done), `replace` a text of it.
  */
-const VARIANTS: Record<string, { ddl?: string; cut?: string[] }> = {
+const VARIANTS: Record<string, { ddl?: string; cut?: string[]; replace?: [string, string] }> = {
   base: {},
+  'history-without-id': { ddl: 'alter table task_history drop column id' },
+  'json-payload': { replace: ['jsonb_to_recordset($1::jsonb)', 'json_to_recordset($1::json)'] },
   'no-search-vectors': { ddl: 'alter table tasks drop column search, drop column search_head' },
   'no-search-head': { ddl: 'alter table tasks drop column search_head' },
   'no-change-xid-trigger': { ddl: 'drop trigger tasks_touch_change_xid on tasks' },
@@ -53,8 +55,8 @@ const dialect = new PgDialect()
 
 /** The commit statement of `rows` with the variant's CTEs cut, run as commitOps runs it (named prepared). */
 async function commitVariant(run: Run, rows: CommitRow[]): Promise<number> {
-  const cut = VARIANTS[run.name].cut ?? []
-  if (!cut.length) return (await commitOps(run.database, rows)).filter((o) => o.kind === 'committed').length
+  const { cut = [], replace } = VARIANTS[run.name]
+  if (!cut.length && !replace) return (await commitOps(run.database, rows)).filter((o) => o.kind === 'committed').length
   let { sql: text, params } = dialect.sqlToQuery(commitOpsStatement(rows))
   for (const name of cut) {
     const re = new RegExp(`\\b${name} as \\(([\\s\\S]*?)\\)(?=,\\s*ins_\\w+ as \\(|\\s*select 'ok')`)
@@ -63,6 +65,10 @@ async function commitVariant(run: Run, rows: CommitRow[]): Promise<number> {
     // A placeholder of the cut text stays used, so the parameters keep their numbers.
     const kept = [...m[1].matchAll(/\$\d+/g)].map((p) => `${p[0]}::text`)
     text = text.replace(re, `${name} as (select ${kept.length ? kept.join(', ') : '1'})`)
+  }
+  if (replace) {
+    if (!text.includes(replace[0])) throw new Error(`no ${replace[0]} in the commit statement`)
+    text = text.replace(replace[0], replace[1])
   }
   const client = (run.database.db as unknown as { $client: { unsafe: (q: string, p: unknown[], o: object) => Promise<{ r: string }[]> } }).$client
   return (await client.unsafe(text, params, { prepare: true })).filter((r) => r.r === 'ok').length
