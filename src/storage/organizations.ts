@@ -28,7 +28,7 @@ export async function searchLanguages(database: Database): Promise<string[]> {
 
 /**
  * Changes the org's name and/or search language; a new language re-indexes the
- * org's tasks (the generated search column follows `tasks.search_language`).
+ * org's tasks (marked search_stale: the search indexer re-computes their vectors).
  * `searchLanguage` must be one of searchLanguages.
  */
 export async function updateOrganization(database: Database, orgId: string, change: { name?: string; searchLanguage?: string }): Promise<void> {
@@ -38,7 +38,7 @@ export async function updateOrganization(database: Database, orgId: string, chan
     if (lang === undefined) return
     await database.rows(sql`update organizations set search_language = ${lang} where id = ${orgId}::uuid`, tx)
     await database.rows(
-      sql`update tasks set search_language = ${lang}::regconfig where org_id = ${orgId}::uuid and search_language <> ${lang}::regconfig`,
+      sql`update tasks set search_language = ${lang}::regconfig, search_stale = true where org_id = ${orgId}::uuid and search_language <> ${lang}::regconfig`,
       tx,
     )
   })

@@ -1,12 +1,17 @@
 /**
  * Decorates `app.database`: PostgreSQL when DATABASE_URL is set, otherwise PGlite
  * under DATA_DIR, and `app.taskStore`, the sequencer's port onto it. Migrations
- * run here, before any route can answer.
+ * run here, before any route can answer. Runs the search indexer (search-index.ts)
+ * every SEARCH_INDEX_INTERVAL_MS: the search vectors of rows changed since its last round.
  */
 import fp from 'fastify-plugin'
 import { openDatabase, type Database } from './db.js'
 import { postgresTaskStore } from './postgres-task-store.js'
 import type { TaskStore } from './task-store.js'
+import { reindexAll } from './search-index.js'
+
+/** How often the search indexer re-indexes the rows commits marked stale. */
+export const SEARCH_INDEX_INTERVAL_MS = 1000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,7 +39,27 @@ export default fp<StoragePluginOptions>(
       }))
     app.decorate('database', database)
     app.decorate('taskStore', postgresTaskStore(database))
-    if (!opts.database) app.addHook('onClose', () => database.close())
+
+    // Each instance runs it: a batch skips the rows another one holds (search-index.ts). A failed
+    // round (database unreachable) is retried next interval; search reads stale rows meanwhile.
+    let timer: NodeJS.Timeout | undefined
+    let running: Promise<unknown> = Promise.resolve()
+    const tick = () => {
+      running = reindexAll(database)
+        .catch((err) => app.log.warn({ err }, 'search indexing failed; retrying next interval'))
+        .finally(() => {
+          if (timer) timer = setTimeout(tick, SEARCH_INDEX_INTERVAL_MS).unref()
+        })
+    }
+    app.addHook('onReady', async () => {
+      timer = setTimeout(tick, SEARCH_INDEX_INTERVAL_MS).unref()
+    })
+    app.addHook('onClose', async () => {
+      clearTimeout(timer)
+      timer = undefined
+      await running
+      if (!opts.database) await database.close()
+    })
   },
   { name: 'storage', dependencies: ['config'] },
 )

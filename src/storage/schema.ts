@@ -161,29 +161,29 @@ export const tasks = pgTable(
     /** The org's search language, copied on insert by a trigger (migration search_sql) and when the org changes it. */
     searchLanguage: regconfig('search_language').notNull().default(sql`'simple'::regconfig`),
     /**
-     * Full-text document: title (weight A), tags (B), description (C). Angle brackets are
-     * escaped first: task text is plain text, and the parser would skip `<script>…` as markup.
+     * Full-text document: title (weight A), tags (B), description (C), as of the last
+     * re-index (search-index.ts `searchVector`). A commit does not compute it: it marks
+     * the row `search_stale`, and the search indexer re-computes stale rows in batches.
      */
-    search: tsvector('search')
-      .notNull()
-      .generatedAlwaysAs(
-        sql`setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'title', ''), '<', '&lt;'), '>', '&gt;')), 'A') || setweight(to_tsvector(search_language, coalesce(content->'tags', '[]'::jsonb)), 'B') || setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'description', ''), '<', '&lt;'), '>', '&gt;')), 'C')`,
-      ),
+    search: tsvector('search').notNull().default(sql`''::tsvector`),
     /**
      * The title and tags part of `search` (the same words, weights and positions): its
      * small GIN index finds the head tier of a search, ranked before description-only hits,
      * so a broad query ranks a few thousand rows instead of every match (task-search.ts).
      */
-    searchHead: tsvector('search_head')
-      .notNull()
-      .generatedAlwaysAs(
-        sql`setweight(to_tsvector(search_language, replace(replace(coalesce(content->>'title', ''), '<', '&lt;'), '>', '&gt;')), 'A') || setweight(to_tsvector(search_language, coalesce(content->'tags', '[]'::jsonb)), 'B')`,
-      ),
+    searchHead: tsvector('search_head').notNull().default(sql`''::tsvector`),
+    /**
+     * The content changed since `search` and `search_head` were computed: search computes
+     * this row's vectors from its content (read-your-writes) until the indexer clears it.
+     */
+    searchStale: boolean('search_stale').notNull().default(true),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
     index('tasks_search_idx').using('gin', t.search),
     index('tasks_search_head_idx').using('gin', t.searchHead),
+    // The rows a search computes vectors for and the indexer re-indexes: few, however large the table.
+    index('tasks_search_stale_idx').on(t.orgId).where(sql`search_stale`),
     // With id, a page's (change_xid, id) > cursor bound and its order are the index's: a seek, not a sort of every row of the xid.
     index('tasks_change_idx').on(t.orgId, t.changeXid, t.id),
     index('tasks_project_idx').on(t.orgId, t.projectId, t.id),

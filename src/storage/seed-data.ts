@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import type { Database } from './db.js'
+import { searchHeadVector, searchVector } from './search-index.js'
 import { taskType, contentFromInit, creationOp, historyChanges } from '../domain/index.js'
 import type { Status, TaskContent, TaskOp } from '../domain/types.js'
 
@@ -242,10 +243,14 @@ async function insertTasks(database: Database, orgId: string, batch: BuiltTask[]
   const revs = batch.flatMap((b) => b.revs.map((r) => ({ task_id: b.id, rev: r.rev, op: r.op, user_id: r.userId, device_id: r.deviceId, at: r.at, changes: r.changes })))
   const comments = batch.flatMap((b) => b.comments.map((c) => ({ id: c.id, task_id: b.id, author_id: c.authorId, body: c.body, at: c.at })))
   await database.db.transaction(async (tx) => {
-    await database.rows(sql`insert into tasks (org_id, id, rev, content, clock, project_id, status, priority, assignee_id, deleted, created_at, created_by, updated_at, updated_by)
-      select ${orgId}::uuid, id, rev, content, clock, project_id, status, priority, assignee_id, false, created_at, created_by, updated_at, updated_by
-      from jsonb_to_recordset(${JSON.stringify(tasks)}::jsonb) as x(id uuid, rev int, content jsonb, clock jsonb, project_id uuid, status text,
-        priority int, assignee_id uuid, created_at timestamptz, created_by uuid, updated_at timestamptz, updated_by uuid)`, tx)
+    // Written indexed (the search vectors computed in the org's language), not left stale for the indexer.
+    await database.rows(sql`insert into tasks (org_id, id, rev, content, clock, project_id, status, priority, assignee_id, deleted, created_at, created_by, updated_at, updated_by,
+        search, search_head, search_stale)
+      select ${orgId}::uuid, id, rev, content, clock, project_id, status, priority, assignee_id, false, created_at, created_by, updated_at, updated_by,
+        ${searchVector(sql`t`)}, ${searchHeadVector(sql`t`)}, false
+      from (select x.*, (select o.search_language::regconfig from organizations o where o.id = ${orgId}::uuid) as search_language
+        from jsonb_to_recordset(${JSON.stringify(tasks)}::jsonb) as x(id uuid, rev int, content jsonb, clock jsonb, project_id uuid, status text,
+          priority int, assignee_id uuid, created_at timestamptz, created_by uuid, updated_at timestamptz, updated_by uuid)) t`, tx)
     const revJson = JSON.stringify(revs)
     await database.rows(sql`insert into task_ops (org_id, task_id, rev, op, user_id, device_id, committed_at)
       select ${orgId}::uuid, task_id, rev, op, user_id, device_id, at

@@ -1,5 +1,5 @@
 /**
- * Full-text search of an organization's tasks: the generated `search` tsvector
+ * Full-text search of an organization's tasks: the `search` tsvector
  * (title A, tags B, description C; GIN index), queried with
  * websearch_to_tsquery in the org's language, ranked with ts_rank, with a
  * highlighted snippet per hit. The same SQL runs on PostgreSQL and PGlite.
@@ -10,11 +10,17 @@
  * ranks ≥ 0.24, a description-only hit ≤ 0.2). It is what makes a
  * broad query cheap: a page inside the head tier ranks the head hits only (a
  * sixth of the matches), never the whole match set (docs/protocol.md, search).
+ *
+ * The stored vectors are those of the last re-index (search-index.ts): a row whose
+ * content changed since (`search_stale`, a few rows, found by their partial index) is
+ * matched and ranked on vectors computed from its content, so a search sees every
+ * committed change at once.
  */
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from './db.js'
 import type { TaskSnapshot } from '../domain/types.js'
 import { filterConditions, rowToSnapshot, snapshotColumns, type TaskFilters, type TaskRow } from './tasks.js'
+import { searchHeadVector, searchVector } from './search-index.js'
 
 /** 1: the query matches title and tags alone; 2: it needs the description. */
 export type SearchTier = 1 | 2
@@ -46,27 +52,42 @@ const HEADLINE_OPTIONS = 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWord
 
 /**
  * Hits of one tier after `after`, best first, at most `limit`: only (id, tier, rank), the page is joined
- * later. `from` is the rows the tier's match is checked on.
+ * later. `from` is the rows the tier's match is checked on, each with its full vector as `doc`.
  */
 function tierPage(tier: SearchTier, from: SQL, match: SQL, where: SQL[], s: TaskSearch): SQL {
   const after = s.after
   if (after && after.tier > tier) return sql`select null::uuid as id, ${tier}::int as tier, null::real as rank where false`
   const seek = after?.tier === tier ? sql`where rank < ${after.rank}::real or (rank = ${after.rank}::real and id > ${after.id}::uuid)` : sql``
   return sql`select id, ${tier}::int as tier, rank from (
-      select id, ts_rank(search, q) as rank from ${from} where ${sql.join([...where, match], sql` and `)}
+      select id, ts_rank(doc, q) as rank from ${from} where ${sql.join([...where, match], sql` and `)}
     ) ranked ${seek} order by rank desc, id limit ${s.limit}::int`
 }
 
 /** Live tasks of the org matching `s.q` and every other filter, in search order (tier, rank, id). */
 export async function searchTasks(database: Database, orgId: string, s: TaskSearch): Promise<TaskHit[]> {
   const where = filterConditions(orgId, s)
+  // Each tier's rows come from the stored vectors of fresh rows and from vectors computed for the
+  // org's stale ones (their stored vectors may match words no longer there: they are never used).
+  const t = sql`t`
+  const stale = sql`t.org_id = ${orgId}::uuid and t.search_stale`
   // Head tier: the rows of the small head index, then the filters and the full vector checked on them. The
   // fence (offset 0) keeps the planner from ANDing in bitmaps of the big index or of a filter's index (a
   // status is a quarter of the org): it cannot estimate a tsquery of a CTE and takes every match as rare.
-  const headRows = sql`(select * from tasks, query where search_head @@ query.q offset 0) as head_rows`
-  const head = tierPage(1, headRows, sql`search @@ q`, where, s)
+  const headRows = sql`(
+      select t.*, query.q, t.search as doc from tasks t, query where t.search_head @@ query.q and not t.search_stale
+      union all
+      select t.*, query.q, ${searchVector(t)} as doc from tasks t, query where ${stale} and ${searchHeadVector(t)} @@ query.q
+      offset 0) as head_rows`
+  const head = tierPage(1, headRows, sql`doc @@ q`, where, s)
   // The rest is ranked only when the head tier does not fill the page (an InitPlan: a one-time filter).
-  const rest = tierPage(2, sql`tasks, query`, sql`(select count(*) from head) < ${s.limit}::int and search @@ query.q and not (search_head @@ query.q)`, where, s)
+  const ranked = sql`(select count(*) from head) < ${s.limit}::int`
+  const restRows = sql`(
+      select t.*, query.q, t.search as doc from tasks t, query
+      where ${ranked} and t.search @@ query.q and not (t.search_head @@ query.q) and not t.search_stale
+      union all
+      select t.*, query.q, ${searchVector(t)} as doc from tasks t, query
+      where ${ranked} and ${stale} and ${searchVector(t)} @@ query.q and not (${searchHeadVector(t)} @@ query.q)) as rest_rows`
+  const rest = tierPage(2, restRows, sql`true`, where, s)
   const rows = await database.rows<TaskRow & { tier: number; rank: string; snippet: string }>(sql`
     with query as (
       select o.search_language::regconfig as lang, websearch_to_tsquery(o.search_language::regconfig, ${s.q}) as q

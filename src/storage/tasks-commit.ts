@@ -7,7 +7,8 @@
  * `tasks.rev = prev_rev` (the chain's first) under a row lock, plus the task_ops
  * primary key, make sure two instances never commit the same rev; (clientId, seq)
  * already in client_mutations is reported, not re-applied, and keeps its whole
- * chain from being written.
+ * chain from being written. The search vectors are not computed here: the row is
+ * marked search_stale for the search indexer (search-index.ts).
  */
 import { sql, type SQL } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
@@ -178,7 +179,7 @@ export function commitOpsStatement(rows: CommitRow[]): SQL {
     upd as (
       update tasks t set rev = v.rev, content = v.content, clock = v.clock, project_id = v.project_id,
         status = v.status, priority = v.priority, assignee_id = v.assignee_id, deleted = v.deleted,
-        updated_at = v.at, updated_by = v.user_id
+        updated_at = v.at, updated_by = v.user_id, search_stale = true
       from v join chain c on c.org_id = v.org_id and c.task_id = v.task_id and c.rev = v.rev
         join locked l on l.org_id = v.org_id and l.id = v.task_id
       where t.org_id = v.org_id and t.id = v.task_id and t.rev = c.prev_rev
