@@ -573,6 +573,8 @@ export class TaskSequencer {
       rev: row.rev,
       projectId: row.content.projectId,
       event,
+      // Serialized once: the local sockets' frame and the bus payload.
+      eventJson: JSON.stringify(event),
     }
     const prevProject = prev ? prev.snapshot.projectId : null
     if (prev && prevProject !== row.content.projectId) {
