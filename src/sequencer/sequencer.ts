@@ -497,7 +497,8 @@ export class TaskSequencer {
     if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
     if (Object.keys(a).length === 0) return null
     const before = hot.content
-    const content = this.type.apply(before, a)
+    // An op no commit was transformed against is still the one normalize read: not read again.
+    const content = a === sent.op ? this.type.applyNormalized(before, a) : this.type.apply(before, a)
     return {
       orgId,
       taskId: req.taskId,
