@@ -23,6 +23,12 @@ export interface CommitNotice {
   /** The snapshot after this commit, when the op moved the task (subscribers of the new project get it). */
   snapshot?: TaskSnapshot
   event: OpEvent
+  /**
+   * `event` as JSON, when the publisher has it (this instance's sequencer): the
+   * frame for local sockets and the bus payload are both made from it, so an op is
+   * serialized once. Never on the wire itself (encodeNotice writes it as `event`).
+   */
+  eventJson?: string
 }
 
 /** A comment created, edited or deleted (published by the comment service). */
@@ -78,8 +84,18 @@ export const orgChannel = (orgId: string): string => `org:${orgId}`
 
 /** The one way a notice is written for the bus: `kind` first, `from` second, then the rest. */
 export function encodeNotice(notice: OrgNotice): string {
+  if (notice.kind === 'op') return encodeCommitNotice(notice)
   const { kind, from, ...rest } = notice
   return JSON.stringify({ kind, from, ...rest })
+}
+
+/** A commit notice, one per op: written field by field (no copy of the notice), its event from `eventJson` when it has it. */
+function encodeCommitNotice(n: CommitNotice): string {
+  let out = `{"kind":"op","from":${JSON.stringify(n.from)},"orgId":${JSON.stringify(n.orgId)},"taskId":${JSON.stringify(n.taskId)},"rev":${JSON.stringify(n.rev)}`
+  if (n.projectId !== undefined) out += `,"projectId":${JSON.stringify(n.projectId)}`
+  if (n.prevProjectId !== undefined) out += `,"prevProjectId":${JSON.stringify(n.prevProjectId)}`
+  if (n.snapshot !== undefined) out += `,"snapshot":${JSON.stringify(n.snapshot)}`
+  return `${out},"event":${n.eventJson ?? JSON.stringify(n.event)}}`
 }
 
 const KIND_KEY = '{"kind":"'

@@ -16,6 +16,8 @@ export interface TaskType {
   create(init?: TaskInit): TaskContent
   /** `op` applied to `snapshot`, as a new object. Throws InvalidOpError when it cannot apply. */
   apply(snapshot: TaskContent, op: TaskOp): TaskContent
+  /** Like apply, for an op exactly as `normalize` of this type returned it: it is not read (validated) a second time. */
+  applyNormalized(snapshot: TaskContent, op: TaskOp): TaskContent
   /** `op` rewritten to apply after the concurrent `other`; see transform.ts for the meaning of `side`. */
   transform(op: TaskOp, other: TaskOp, side: 'left' | 'right'): TaskOp
   /** One op with the effect of `a` then `b`. */
@@ -45,6 +47,7 @@ export function makeTaskType(limits: TaskLimits): TaskType {
     limits: frozen,
     create: (init?: TaskInit) => (init === undefined ? createContent() : contentFromInit(init, frozen)),
     apply: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, readOp(op, frozen), frozen),
+    applyNormalized: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, op, frozen),
     transform(op: TaskOp, other: TaskOp, side: 'left' | 'right') {
       if (side !== 'left' && side !== 'right') throw new TypeError(`side must be 'left' or 'right', got ${String(side)}`)
       return transformOp(readOp(op, loose), readOp(other, loose), side)

@@ -56,6 +56,12 @@ export class HotTasks {
     this.lru = new Lru(size)
   }
 
+  /** The task from memory when it is held at rev ≥ minRev (no await for the common case); undefined otherwise. */
+  cached(orgId: string, taskId: string, minRev: number): HotTask | undefined {
+    const cached = this.lru.get(`${orgId}:${taskId}`)
+    return cached && cached.snapshot.rev >= minRev ? cached : undefined
+  }
+
   /**
    * The task at rev ≥ minRev if it exists: from memory when the cached rev is at
    * least minRev, else from the database. Throws not_found for a missing task.

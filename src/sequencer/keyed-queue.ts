@@ -10,14 +10,12 @@ export class KeyedQueue {
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key)
     const result = prev ? prev.then(fn) : fn()
-    const tail = result.then(
-      () => {},
-      () => {},
-    )
-    this.tails.set(key, tail)
-    void tail.then(() => {
+    // The tail settles with the work, whatever its outcome, and forgets the key when nothing queued behind it.
+    const settle = (): void => {
       if (this.tails.get(key) === tail) this.tails.delete(key)
-    })
+    }
+    const tail: Promise<void> = result.then(settle, settle)
+    this.tails.set(key, tail)
     return result
   }
 

@@ -123,7 +123,8 @@ export class TaskSequencer {
     if (!Number.isSafeInteger(req.baseRev) || req.baseRev < 0) throw new TaskSyncError('bad_request', 'baseRev must be a non-negative integer')
     checkOpSize(req.op, this.type.limits)
     const op = this.type.normalize(req.op)
-    if (req.clientId !== null) await this.bindClient(req.principal, req.clientId)
+    // A known binding is checked without an await (one per op saved).
+    if (req.clientId !== null && !this.knownBinding(req.principal, req.clientId)) await this.bindClient(req.principal, req.clientId)
     // Digested once here (the op is normalized already): the commit records it, a resend compares with it.
     const digest =
       req.clientId === null ? null : req.patch ? mutationDigest({ kind: 'patch', taskId: req.taskId, fields: req.patch }) : mutationDigest({ kind: 'op', taskId: req.taskId, op })
@@ -176,19 +177,23 @@ export class TaskSequencer {
    * UUID is another client and neither conflicts nor shows (PROTOCOL.md section 3).
    */
   async bindClient(principal: Principal, clientId: string): Promise<void> {
-    const key = `${principal.orgId}:${clientId}`
-    let binding = this.bindings.get(key)
-    if (!binding) {
-      try {
-        binding = await this.store.claimClient(clientId, principal)
-      } catch (err) {
-        throw asUnavailable(err, this.logger)
-      }
-      this.bindings.set(key, binding)
+    if (this.knownBinding(principal, clientId)) return
+    let binding: ClientBinding
+    try {
+      binding = await this.store.claimClient(clientId, principal)
+    } catch (err) {
+      throw asUnavailable(err, this.logger)
     }
-    if (binding.orgId !== principal.orgId || binding.userId !== principal.userId || binding.deviceId !== principal.deviceId) {
-      throw new TaskSyncError('forbidden', `clientId ${clientId} is bound to another device`)
-    }
+    this.bindings.set(`${principal.orgId}:${clientId}`, binding)
+    checkBinding(binding, principal, clientId)
+  }
+
+  /** True when this instance knows the binding and it is the principal's device; forbidden when it is another's; false when unknown. */
+  private knownBinding(principal: Principal, clientId: string): boolean {
+    const binding = this.bindings.get(`${principal.orgId}:${clientId}`)
+    if (!binding) return false
+    checkBinding(binding, principal, clientId)
+    return true
   }
 
   /** Listens to this instance's commits, synchronously, in rev order per task; returns an unsubscribe. */
@@ -452,7 +457,7 @@ export class TaskSequencer {
   }
 
   private async optimistic(req: SubmitOpRequest, sent: SentOp): Promise<Step> {
-    const hot = await this.hot.get(req.principal.orgId, req.taskId, req.baseRev)
+    const hot = this.hot.cached(req.principal.orgId, req.taskId, req.baseRev) ?? (await this.hot.get(req.principal.orgId, req.taskId, req.baseRev))
     const row = await this.prepare(req, sent, hot)
     if (!row) return { kind: 'identity', hot }
     const outcome = this.committer.commit([row])
@@ -492,7 +497,8 @@ export class TaskSequencer {
     if (a.projectId?.set) await this.checkProject(orgId, a.projectId.set)
     if (Object.keys(a).length === 0) return null
     const before = hot.content
-    const content = this.type.apply(before, a)
+    // An op no commit was transformed against is still the one normalize read: not read again.
+    const content = a === sent.op ? this.type.applyNormalized(before, a) : this.type.apply(before, a)
     return {
       orgId,
       taskId: req.taskId,
@@ -573,6 +579,8 @@ export class TaskSequencer {
       rev: row.rev,
       projectId: row.content.projectId,
       event,
+      // Serialized once: the local sockets' frame and the bus payload.
+      eventJson: JSON.stringify(event),
     }
     const prevProject = prev ? prev.snapshot.projectId : null
     if (prev && prevProject !== row.content.projectId) {
@@ -627,6 +635,12 @@ function step(outcome: CommitOutcome, row: CommitRow, hot: HotTask): Step {
   if (outcome.kind === 'committed') return { kind: 'committed', row, hot }
   if (outcome.kind === 'duplicate') return { kind: 'duplicate', record: outcome.record }
   return { kind: 'lost' }
+}
+
+function checkBinding(binding: ClientBinding, principal: Principal, clientId: string): void {
+  if (binding.orgId !== principal.orgId || binding.userId !== principal.userId || binding.deviceId !== principal.deviceId) {
+    throw new TaskSyncError('forbidden', `clientId ${clientId} is bound to another device`)
+  }
 }
 
 const keyOf = (req: { principal: Principal; taskId: string }) => `${req.principal.orgId}:${req.taskId}`

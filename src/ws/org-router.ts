@@ -146,6 +146,7 @@ export class OrgRouter implements FeedHost<Subscriber> {
       feed = this.feedFor(n.taskId)
     }
     const entry: RoutedEntry = { event: n.event, projectId: n.projectId }
+    if (n.eventJson !== undefined) entry.json = n.eventJson
     if (n.prevProjectId !== undefined) entry.prevProjectId = n.prevProjectId
     if (n.snapshot) entry.snapshot = n.snapshot
     if (lost) entry.lost = lost

@@ -35,8 +35,13 @@ const CLOSED = 2
 const WS_OPEN = 1
 
 export class Outbox {
-  /** This tick's frames; the array is kept and reused, not allocated per pass. */
-  private readonly frames: Buffer[] = []
+  /**
+   * This tick's frames: the first in a field of its own (a socket usually gets one
+   * message per tick: one op of its task per group commit), the rest in an array
+   * made only when a second one comes. Nothing is allocated per message.
+   */
+  private first: Buffer | null = null
+  private rest: Buffer[] | null = null
   private queuedBytes = 0
   private state = OPEN
   private closeCode = 0
@@ -67,7 +72,8 @@ export class Outbox {
   send(frame: Buffer): boolean {
     if (this.state !== OPEN || this.socket.readyState !== WS_OPEN) return false
     if (this.overLimit()) return false
-    this.frames.push(frame)
+    if (this.first === null) this.first = frame
+    else (this.rest ??= []).push(frame)
     this.queuedBytes += frame.length
     this.flusher.schedule(this)
     return true
@@ -94,20 +100,30 @@ export class Outbox {
     this.flusher.schedule(this)
   }
 
-  /** Writes the queue (called by the flusher once per tick). */
+  /**
+   * Writes the queue (called by the flusher once per tick). One frame is one write
+   * (corking it would only add the stream's bookkeeping); several leave corked, in one writev.
+   */
   flush(): void {
-    const frames = this.frames
+    const first = this.first
+    const rest = this.rest
+    this.first = null
+    this.rest = null
     this.queuedBytes = 0
-    if (frames.length > 0 && this.socket.readyState === WS_OPEN) {
+    if (first !== null && this.socket.readyState === WS_OPEN) {
       const stream = this.stream
-      if (stream) {
+      if (stream && rest === null) stream.write(first)
+      else if (stream) {
         stream.cork()
-        for (const frame of frames) stream.write(frame)
+        stream.write(first)
+        for (const frame of rest!) stream.write(frame)
         stream.uncork()
-      } else for (const frame of frames) this.socket.send(payloadOf(frame), { binary: false })
+      } else {
+        this.socket.send(payloadOf(first), { binary: false })
+        if (rest) for (const frame of rest) this.socket.send(payloadOf(frame), { binary: false })
+      }
       if (this.state === OPEN) this.overLimit()
     }
-    frames.length = 0
     if (this.state === CLOSING) {
       this.state = CLOSED
       this.socket.close(this.closeCode, this.closeReason)
@@ -117,7 +133,9 @@ export class Outbox {
 
 /** Runs every scheduled outbox once per tick (setImmediate), after the current I/O phase. */
 export class Flusher {
+  /** This tick's outboxes; two lists swapped per pass (a flush may schedule its outbox again: its close). */
   private list: Outbox[] = []
+  private spare: Outbox[] = []
   private pending = false
 
   constructor(
@@ -141,10 +159,14 @@ export class Flusher {
   readonly run = (): void => {
     this.pending = false
     const list = this.list
-    this.list = []
-    for (const outbox of list) {
+    this.list = this.spare
+    for (let i = 0; i < list.length; i++) {
+      const outbox = list[i]
       outbox.scheduled = false
       outbox.flush()
     }
+    // Emptied, not replaced: the next pass reuses it.
+    list.length = 0
+    this.spare = list
   }
 }

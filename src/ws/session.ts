@@ -15,7 +15,7 @@ import type { Principal } from '../auth/principal.js'
 import { parseClientMessage } from './inbound.js'
 import { Outbox, type Corkable, type Flusher } from './outbox.js'
 import { TokenBucket, type RateSpec } from './token-bucket.js'
-import { encode } from './wire.js'
+import { encode, textFrame } from './wire.js'
 import { InflightAcks } from './acks.js'
 import type { FeedEntry } from './task-feed.js'
 import type { OrgRouter, Subscriber } from './org-router.js'
@@ -122,7 +122,7 @@ export class Session implements Subscriber {
   receive(entry: FeedEntry): void {
     const ack = this.acks?.forOp(entry.event)
     if (ack) return this.send(ack)
-    this.sendFrame((entry.frame ??= encode(entry.event)))
+    this.sendFrame((entry.frame ??= entry.json !== undefined ? textFrame(entry.json) : encode(entry.event)))
   }
 
   /** A comment change for this socket: its own change's ack goes out in place of the echo. */

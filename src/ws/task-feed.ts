@@ -20,6 +20,8 @@ export interface FeedEntry {
   projectId?: string | null
   /** The `op` message, encoded once for every socket that gets it. */
   frame?: Buffer
+  /** `event` as JSON when its source had it already (this instance's commits): the frame is made from it. */
+  json?: string
   /** Test-only (TASKSYNC_FAULT=drop-publication): members are moved past this op without getting it. */
   lost?: true
 }
@@ -159,7 +161,9 @@ export class TaskFeed<M extends FeedMember = FeedMember> {
     this.projectId = entry.projectId
     this.recent.push(entry)
     if (this.recent.length > this.timing.recentEntries) this.recent.shift()
-    for (const [member, pos] of this.members) {
+    // Keys and a lookup rather than entries: no [member, pos] array per member per op.
+    for (const member of this.members.keys()) {
+      const pos = this.members.get(member)!
       if (pos === rev - 1) {
         this.members.set(member, rev)
         if (!entry.lost) member.receive(entry)

@@ -146,3 +146,26 @@ t.test('invalid input is rejected with InvalidOpError and nothing else', async (
     }
   }))
 })
+
+t.test('applyNormalized of a normalized op is apply (the sequencer skips the second read)', async (t) => {
+  holds(
+    t,
+    'same content, or the same refusal',
+    fc.property(content, rawOp, (s, raw) => {
+      const op = T.normalize(buildOp(s, raw))
+      let expected: TaskContent | string
+      try {
+        expected = T.apply(s, op)
+      } catch (e) {
+        expected = (e as Error).message
+      }
+      let got: TaskContent | string
+      try {
+        got = T.applyNormalized(s, op)
+      } catch (e) {
+        got = (e as Error).message
+      }
+      deepStrictEqual(got, expected)
+    }),
+  )
+})
