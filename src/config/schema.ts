@@ -154,8 +154,8 @@ export const ConfigSchema = Type.Object({
   /** How long a delivery is retried before it is a dead letter and its endpoint is marked failing. */
   WEBHOOK_RETRY_WINDOW_S: Int(86_400, 1),
   /** Delivery runs (an endpoint's deliveries of one task, sent in order) in flight per instance, and per endpoint (so a slow receiver never holds them all). */
-  WEBHOOK_CONCURRENCY: Int(128, 1, 1000),
-  WEBHOOK_ENDPOINT_CONCURRENCY: Int(64, 1, 1000),
+  WEBHOOK_CONCURRENCY: Int(256, 1, 1000),
+  WEBHOOK_ENDPOINT_CONCURRENCY: Int(128, 1, 1000),
   /** Milliseconds between outbox polls when idle (a busy dispatcher polls again at once). */
   EVENT_POLL_MS: Int(100, 5, 60_000),
   /** Milliseconds a dispatcher holds a claimed delivery or mail before another instance may take it over. */

@@ -5,12 +5,15 @@
  * instance at a time) and leases the next runs (`for update skip locked` + a
  * lease). Runs are posted concurrently, each (endpoint, task) run in order, on
  * kept-alive connections; a run in flight never holds up a round, so a slow
- * receiver only ever occupies its own slots (WEBHOOK_ENDPOINT_CONCURRENCY).
+ * receiver only ever occupies its own slots (WEBHOOK_ENDPOINT_CONCURRENCY). A run
+ * still sending when a round fans out new events of its pair gets them appended
+ * (leased by the fan-out itself), so a busy task's events do not wait for the run
+ * to end and another round to claim them.
  * Rounds run when woken (a commit on this instance wrote events, another instance
  * rang, a run finished) or every EVENT_POLL_MS when idle; mails are leased apart.
  */
 import type { Database } from '../storage/db.js'
-import { taskKey, type FanOutFacts, type FanOutResult } from '../storage/events/outbox.js'
+import { taskKey, type FanOutFacts, type FanOutResult, type LeasedDelivery } from '../storage/events/outbox.js'
 import { noRecords, recordCount, type AttemptRecords, type ClaimedDelivery } from '../storage/events/webhooks.js'
 import { dispatchRound } from '../storage/events/round.js'
 import { claimMails, markMailed } from '../storage/events/notifications.js'
@@ -45,8 +48,10 @@ export function retryDelayMs(attempt: number, baseMs: number, random = Math.rand
   return Math.round(exp * (0.5 + random()))
 }
 
-/** Deliveries of one (endpoint, task) sent in a row under one lease. */
+/** Deliveries of one (endpoint, task) claimed in a row under one lease. */
 const RUN_LENGTH = 20
+/** A run takes appended deliveries until it has had this many (then it ends and the pair queues for a slot again). */
+const RUN_APPEND_LIMIT = 2 * RUN_LENGTH
 /** Events fanned out per round. */
 const FANOUT_BATCH = 500
 
@@ -61,8 +66,23 @@ export interface DispatchStats {
   sendMs: number
 }
 
+/** One (endpoint, task) run being sent, in seq order; `leasedAt` per delivery bounds how long it may still be sent. */
+interface Run {
+  key: string
+  endpointId: string
+  orderKey: string
+  queue: Array<ClaimedDelivery & { leasedAt: number }>
+  /** Deliveries it has had (claimed and appended). */
+  taken: number
+  startedAt: number
+  /** sending; done: ended with every delivery sent and answered 2xx; blocked: ended by a failure, a stop or its lease. */
+  state: 'sending' | 'done' | 'blocked'
+}
+
 export class EventDispatcher {
   private inflight = 0
+  /** Runs being sent, by `endpoint:orderKey`. */
+  private readonly runs = new Map<string, Run>()
   private mailing = false
   private mailedAt = 0
   private timer: NodeJS.Timeout | undefined
@@ -144,9 +164,13 @@ export class EventDispatcher {
     const free = o.concurrency - this.inflight
     const claim = free > 0 ? { limit: free, perEndpoint: o.endpointConcurrency, run: RUN_LENGTH, leaseMs: o.leaseMs } : null
     const started = performance.now()
+    const leasedAt = Date.now()
+    // The runs that may take appended deliveries: young enough to send them well within their lease.
+    const held = new Map([...this.runs].filter(([, r]) => r.state === 'sending' && r.taken < RUN_APPEND_LIMIT && leasedAt - r.startedAt < o.leaseMs / 4))
+    const heldPairs = { pairs: [...held.values()].map((r) => ({ endpointId: r.endpointId, orderKey: r.orderKey })), leaseMs: o.leaseMs }
     let round: Awaited<ReturnType<typeof dispatchRound>>
     try {
-      round = await dispatchRound(o.database, { records, fanOut: { limit: FANOUT_BATCH, derive, needsFacts: mayNotify }, claim })
+      round = await dispatchRound(o.database, { records, fanOut: { limit: FANOUT_BATCH, derive, needsFacts: mayNotify, held: heldPairs }, claim })
     } catch (err) {
       this.keep(records) // recorded by the next round (the leases still hold them meanwhile)
       throw err
@@ -154,36 +178,65 @@ export class EventDispatcher {
     this.stats.rounds++
     this.stats.roundMs += performance.now() - started
     this.stats.fannedOut += round.events.length
-    this.stats.claimed += round.claimed.length
+    this.stats.claimed += round.claimed.length + round.leased.length
     if (round.notifications.length > 0) o.onNotifications(round.notifications)
+    const appended = new Map<string, LeasedDelivery[]>()
+    for (const d of round.leased) {
+      const key = `${d.endpointId}:${d.orderKey}`
+      appended.set(key, [...(appended.get(key) ?? []), d])
+    }
+    for (const [key, ds] of appended) {
+      const run = held.get(key)
+      const items = ds.map((d) => ({ ...d, orgId: d.event.orgId, attempt: 1, leasedAt }))
+      if (run?.state === 'sending') {
+        run.queue.push(...items)
+        run.taken += items.length
+      } else if (run?.state === 'done' && !this.runs.has(key)) {
+        // The run ended with all it had delivered: these come next in the pair's order,
+        // in a run that carries on its count and age (so the pair still gives up its slot in time).
+        this.startRun(key, items, run.startedAt, run.taken + items.length)
+      } else if (!this.stopped) {
+        // The run ended on a failure (or a stop): they wait behind it.
+        this.records.released.push(...items.map((d) => d.id))
+      }
+    }
     const runs = new Map<string, ClaimedDelivery[]>()
     for (const d of round.claimed) {
       const key = `${d.endpointId}:${d.orderKey}`
       runs.set(key, [...(runs.get(key) ?? []), d])
     }
-    for (const run of runs.values()) void this.deliverRun(run)
+    for (const [key, run] of runs) this.startRun(key, run.map((d) => ({ ...d, leasedAt })), leasedAt, run.length)
     if (!this.mailing && Date.now() - this.mailedAt >= o.pollMs) void this.mail()
     // More may be waiting when a round took all it could.
     return round.events.length >= FANOUT_BATCH || (claim !== null && runs.size >= claim.limit)
   }
 
+  private startRun(key: string, queue: Run['queue'], startedAt: number, taken: number): void {
+    const run: Run = { key, endpointId: queue[0].endpointId, orderKey: queue[0].orderKey, queue, taken, startedAt, state: 'sending' }
+    this.runs.set(key, run)
+    void this.deliverRun(run)
+  }
+
   /**
-   * Sends one (endpoint, task) run in order, one after the other. A failure, or a
-   * run taking half its lease, stops it: the rest is given back and claimed again
-   * later, after the failed one (which keeps them waiting: rev order). What it
-   * learnt is recorded by the next round; a crash before that sends the run again
-   * (same webhook-ids): at least once.
+   * Sends one (endpoint, task) run in order, one after the other, including what
+   * rounds append to it meanwhile. A failure, or a delivery leased half its lease
+   * ago, stops it: the rest is given back and claimed again later, after the
+   * failed one (which keeps them waiting: rev order). What it learns is recorded by
+   * the next round; a crash before that sends the run again (same webhook-ids):
+   * at least once.
    */
-  private async deliverRun(run: ClaimedDelivery[]): Promise<void> {
+  private async deliverRun(run: Run): Promise<void> {
     const o = this.o
-    const started = Date.now()
-    const out = noRecords()
     this.inflight++
-    let i = 0
+    let clean = true
     try {
-      for (; i < run.length; i++) {
-        if (this.stopped || (i > 0 && Date.now() - started > o.leaseMs / 2)) break
-        const d = run[i]
+      for (let i = 0; run.queue.length > 0; i++) {
+        const d = run.queue[0]
+        if (this.stopped || (i > 0 && Date.now() - d.leasedAt > o.leaseMs / 2)) {
+          clean = false
+          break
+        }
+        run.queue.shift()
         const result = await sendWebhook(d.url, d.secret, d.event.id, webhookPayload(d.event), {
           timeoutMs: o.timeoutMs,
           allowPrivate: o.allowPrivate,
@@ -193,22 +246,24 @@ export class EventDispatcher {
         this.stats.attempts++
         this.stats.sendMs += result.latencyMs
         o.onAttempt?.(d, result.ok)
+        // Once stopped, nothing more is recorded (stop() recorded what was learnt before).
         if (result.ok) {
-          out.delivered.push({ id: d.id, status: result.status!, latencyMs: result.latencyMs })
+          if (!this.stopped) this.records.delivered.push({ id: d.id, status: result.status!, latencyMs: result.latencyMs })
           continue
         }
         const elapsed = Date.now() - Date.parse(d.windowStart)
         const delay = retryDelayMs(d.attempt, o.retryBaseMs)
         const retryAt = elapsed + delay <= o.retryWindowMs ? new Date(Date.now() + delay) : null
-        out.failed.push({ id: d.id, orgId: d.orgId, endpointId: d.endpointId, status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs, retryAt })
-        i++
+        if (!this.stopped) this.records.failed.push({ id: d.id, orgId: d.orgId, endpointId: d.endpointId, status: result.status, error: result.error ?? 'failed', latencyMs: result.latencyMs, retryAt })
+        clean = false
         break
       }
-      out.released.push(...run.slice(i).map((d) => d.id))
     } finally {
+      run.state = clean && !this.stopped ? 'done' : 'blocked'
+      const rest = run.queue.splice(0)
+      if (!this.stopped) this.records.released.push(...rest.map((d) => d.id))
+      if (this.runs.get(run.key) === run) this.runs.delete(run.key)
       this.inflight--
-      // Once stopped, nothing more is recorded (stop() recorded what was learnt before).
-      if (!this.stopped) this.keep(out)
       this.wake()
     }
   }

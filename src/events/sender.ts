@@ -11,6 +11,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { BlockList, isIP } from 'node:net'
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
+import { createHmac } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 
 const PRIVATE = new BlockList()
@@ -78,16 +79,52 @@ export function createAgents(): WebhookAgents {
   return { http: new http.Agent(options), https: new https.Agent(options) }
 }
 
-/** Signers by secret: decoding the key once per endpoint, not per delivery. */
-const signers = new Map<string, Webhook>()
-function signer(secret: string): Webhook {
-  let w = signers.get(secret)
-  if (!w) {
-    if (signers.size >= 1000) signers.clear()
-    w = new Webhook(secret)
-    signers.set(secret, w)
+/** Keys by secret, decoded (and checked) by the `standardwebhooks` library once per endpoint, not per delivery. */
+const keys = new Map<string, Buffer>()
+function signingKey(secret: string): Buffer {
+  let k = keys.get(secret)
+  if (!k) {
+    if (keys.size >= 1000) keys.clear()
+    const w = new Webhook(secret) as unknown as { key: Uint8Array }
+    k = Buffer.from(w.key)
+    keys.set(secret, k)
   }
-  return w
+  return k
+}
+
+/**
+ * The Standard Webhooks signature (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`),
+ * what `Webhook#sign` computes, with node:crypto's native HMAC instead of the
+ * library's JavaScript SHA-256 (the test suite checks both agree).
+ */
+export function signWebhook(secret: string, msgId: string, at: Date, payload: string): string {
+  return `v1,${createHmac('sha256', signingKey(secret)).update(`${msgId}.${Math.floor(at.getTime() / 1000)}.`).update(payload).digest('base64')}`
+}
+
+/** Targets by URL, checked and parsed once (the refusal, or the request options of a delivery to it). */
+const targets = new Map<string, { refused: string | null; secure: boolean; hostname: string; port: string; path: string }>()
+function target(url: string, allowPrivate: boolean) {
+  const key = `${allowPrivate ? 1 : 0}${url}`
+  let t = targets.get(key)
+  if (!t) {
+    if (targets.size >= 1000) targets.clear()
+    const refused = refuseTarget(url, allowPrivate)
+    const u = refused ? null : new URL(url)
+    t = { refused, secure: u?.protocol === 'https:', hostname: u?.hostname.replace(/^\[|\]$/g, '') ?? '', port: u?.port ?? '', path: u ? `${u.pathname}${u.search}` : '' }
+    targets.set(key, t)
+  }
+  return t
+}
+
+type LookupCallback = (err: Error | null, address: string | LookupAddress[], family?: number) => void
+/** A DNS lookup refusing private addresses (checked on what is actually connected to). */
+function publicLookup(hostname: string, options: object, cb: LookupCallback): void {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return cb(err, [])
+    const bad = addresses.find((a) => isPrivateAddress(a.address))
+    if (bad) return cb(new Error(`${hostname} resolves to a private address ${bad.address}`), [])
+    cb(null, addresses)
+  })
 }
 
 /**
@@ -109,26 +146,19 @@ function postOnce(url: string, secret: string, msgId: string, payload: string, o
     error,
     latencyMs: Math.round(performance.now() - started),
   })
-  const refused = refuseTarget(url, opts.allowPrivate)
-  if (refused) return Promise.resolve({ result: done(null, refused), staleSocket: false })
+  const t = target(url, opts.allowPrivate)
+  if (t.refused) return Promise.resolve({ result: done(null, t.refused), staleSocket: false })
   const now = new Date()
-  const signature = signer(secret).sign(msgId, now, payload)
-  const target = new URL(url)
-  const lookup = (hostname: string, options: object, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) =>
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return cb(err, [])
-      const bad = !opts.allowPrivate && addresses.find((a) => isPrivateAddress(a.address))
-      if (bad) return cb(new Error(`${hostname} resolves to a private address ${bad.address}`), [])
-      cb(null, addresses)
-    })
+  const signature = signWebhook(secret, msgId, now, payload)
   return new Promise((resolve) => {
-    const secure = target.protocol === 'https:'
-    const request = (secure ? https : http).request(
-      target,
+    const request = (t.secure ? https : http).request(
       {
         method: 'POST',
-        lookup: lookup as never,
-        agent: opts.agents ? (secure ? opts.agents.https : opts.agents.http) : false,
+        hostname: t.hostname,
+        port: t.port || undefined,
+        path: t.path,
+        ...(opts.allowPrivate ? {} : { lookup: publicLookup as never }),
+        agent: opts.agents ? (t.secure ? opts.agents.https : opts.agents.http) : false,
         headers: {
           'content-type': 'application/json',
           'user-agent': `tasksync-webhooks (${opts.instanceId})`,

@@ -3,7 +3,8 @@
  * backlog share it, and each event reaches the receiver once and in rev order per
  * task; a row of a run held by someone else ends the run there (a race forced with
  * a real row lock, no sleeps), so a later delivery is never leased without the
- * ones before it; the commit that wrote an event wakes the dispatcher at once.
+ * ones before it; fan-out appends a held pair's new deliveries to its holder only
+ * when that keeps rev order; the commit that wrote an event wakes the dispatcher at once.
  */
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
@@ -102,6 +103,43 @@ t.test('a row of a run locked by someone else ends the run there: nothing after 
   t.same(second.claimed.map((d) => d.event.rev), [3, 4, 5, 6], 'the pair goes on from its head')
   const third = await dispatchRound(database, { records: noRecords(), fanOut: fanOutOnly, claim })
   t.same(third.claimed, [], 'leased runs are not claimed twice')
+})
+
+t.test("fan-out leases a held pair's new deliveries to its holder only when nothing of the pair waits unleased before them", async (t) => {
+  const a = await startTestApp(t, { redis: false, env: { ...env, EVENT_DISPATCH: 'false' } })
+  const owner = await registerOwner(a.url)
+  const c = api(a.url, owner.accessToken)
+  const rx = await startReceiver(t)
+  const endpointId = (await c.post('/api/webhooks', { url: rx.url, events: ['task.created', 'task.updated'] })).body.id as string
+  const taskId = randomUUID()
+  const otherTask = randomUUID()
+  await c.post('/api/tasks', { id: taskId, title: 'v1' })
+  for (let n = 2; n <= 3; n++) await c.patch(`/api/tasks/${taskId}`, { title: `v${n}` })
+  const database = a.app.database
+  const held = { pairs: [{ endpointId, orderKey: taskId }], leaseMs: 60_000 }
+  const withHeld = { ...fanOutOnly, held }
+  // A run of two: rev 3 stays pending and unleased behind it.
+  const first = await dispatchRound(database, { records: noRecords(), fanOut: fanOutOnly, claim: { limit: 10, perEndpoint: 16, run: 2, leaseMs: 60_000 } })
+  t.same(first.claimed.map((d) => d.event.rev), [1, 2])
+
+  await c.patch(`/api/tasks/${taskId}`, { title: 'v4' })
+  const second = await dispatchRound(database, { records: noRecords(), fanOut: withHeld, claim: null })
+  t.same(second.leased, [], 'rev 4 is not appended while rev 3 waits unleased before it')
+
+  // Revs 1 and 2 delivered; the claim takes 3 and 4; then rev 5 and another task's first event are fanned out.
+  const records = noRecords()
+  records.delivered.push(...first.claimed.map((d) => ({ id: d.id, status: 204, latencyMs: 1 })))
+  const third = await dispatchRound(database, { records, fanOut: fanOutOnly, claim: { limit: 10, perEndpoint: 16, run: 20, leaseMs: 60_000 } })
+  t.same(third.claimed.map((d) => d.event.rev), [3, 4])
+  await c.patch(`/api/tasks/${taskId}`, { title: 'v5' })
+  await c.post('/api/tasks', { id: otherTask, title: 'other' })
+  const fourth = await dispatchRound(database, { records: noRecords(), fanOut: withHeld, claim: { limit: 10, perEndpoint: 16, run: 20, leaseMs: 60_000 } })
+  t.same(fourth.leased.map((d) => [d.event.taskId, d.event.rev, d.url]), [[taskId, 5, rx.url]], 'rev 5 is appended to the held run, with its url')
+  t.same(fourth.claimed.map((d) => [d.event.taskId, d.event.rev]), [[otherTask, 1]], 'the claim takes the pair nobody holds, not the appended delivery')
+  const sql = postgres(a.databaseUrl, { max: 1, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const [row] = await sql`select lease_until > now() as leased, state from webhook_deliveries where id = ${fourth.leased[0].id}`
+  t.same({ ...row }, { leased: true, state: 'pending' }, 'the appended delivery is pending under a lease')
 })
 
 t.test('a commit wakes the dispatcher: no poll interval between commit and delivery', async (t) => {

@@ -47,12 +47,38 @@ export interface FanOutResult {
 }
 
 /**
+ * (Endpoint, task) pairs whose run a dispatcher is sending right now: fan-out
+ * leases their new deliveries to it at once (`leaseMs`), so they join the run
+ * without waiting for the run to end and a round to claim them.
+ */
+export interface HeldPairs {
+  pairs: Array<{ endpointId: string; orderKey: string }>
+  leaseMs: number
+}
+
+/** A delivery fan-out leased to the dispatcher holding its pair (url and secret as of now). */
+export interface LeasedDelivery {
+  id: number
+  endpointId: string
+  orderKey: string
+  url: string
+  secret: string
+  windowStart: string
+  event: StoredEvent
+}
+
+/**
  * Takes up to `limit` events not yet fanned out, oldest first, writes a delivery
  * for every active endpoint of their organization subscribed to their type and
  * the notifications `derive` makes of them, and marks them fanned out — inside the
  * caller's transaction, so each event is fanned out exactly once. One instance at
  * a time (a try-lock: the others skip it), which keeps deliveries of a task in seq
  * order. People and tasks are read only for the events `needsFacts` names.
+ *
+ * A new delivery of a `held` pair is written leased (and returned) when nothing of
+ * the pair is waiting unleased before it: the holder's run already has every
+ * earlier pending delivery of the pair, so appending keeps rev order; otherwise it
+ * is left to the claim, behind the ones waiting.
  */
 export async function fanOut(
   database: Database,
@@ -60,30 +86,52 @@ export async function fanOut(
   limit: number,
   derive: (events: StoredEvent[], facts: FanOutFacts) => NewNotification[],
   needsFacts: (e: StoredEvent) => boolean,
-): Promise<FanOutResult> {
+  held?: HeldPairs,
+): Promise<FanOutResult & { leased: LeasedDelivery[] }> {
   // The try-lock is taken once (a CTE with a volatile function is evaluated once), before any row is read.
   const rows = await database.rows<EventRow>(sql`
     with l as (select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok)
     select ${eventColumns('events.')} from events, l where l.ok and events.fanned_out_at is null
     order by events.seq limit ${limit}::int for update of events skip locked`, tx)
-  if (rows.length === 0) return { events: [], notifications: [] }
+  if (rows.length === 0) return { events: [], notifications: [], leased: [] }
   const events = rows.map(toEvent)
   const seqs = `{${events.map((e) => e.seq).join(',')}}`
+  const pairs = held && held.pairs.length > 0 ? JSON.stringify(held.pairs.map((p) => ({ e: p.endpointId, k: p.orderKey }))) : null
   // Deliveries and the mark in one statement; notifications, when any, in a second.
-  await database.rows(sql`
-    with d as (
-      insert into webhook_deliveries (org_id, endpoint_id, event_seq, order_key, state)
-      select e.org_id, w.id, e.seq, coalesce(e.task_id, e.id), case when w.failing_since is null then 'pending' else 'dead' end
+  const leasedRows = await database.rows<{ id: string; endpoint_id: string; order_key: string; event_seq: string; window_start: string; url: string; secret: string }>(sql`
+    with h as (select * from jsonb_to_recordset(${pairs}::jsonb) as h(e uuid, k uuid)),
+    d as (
+      insert into webhook_deliveries (org_id, endpoint_id, event_seq, order_key, state, lease_until)
+      select e.org_id, w.id, e.seq, coalesce(e.task_id, e.id), case when w.failing_since is null then 'pending' else 'dead' end,
+        case when w.failing_since is null and exists (select 1 from h where h.e = w.id and h.k = coalesce(e.task_id, e.id))
+          and not exists (
+            select 1 from webhook_deliveries p where p.endpoint_id = w.id and p.order_key = coalesce(e.task_id, e.id)
+              and p.state = 'pending' and (p.lease_until is null or p.lease_until < now()))
+        then now() + make_interval(secs => ${(held?.leaseMs ?? 0) / 1000}::float8) end
       from events e join webhook_endpoints w on w.org_id = e.org_id and w.active
         and (w.events @> '["*"]'::jsonb or w.events @> jsonb_build_array(e.type))
       where e.seq = any(${seqs}::bigint[]) and e.type <> 'webhook.test'
       order by e.seq
-      on conflict (endpoint_id, event_seq) do nothing)
-    update events set fanned_out_at = now() where seq = any(${seqs}::bigint[])`, tx)
+      on conflict (endpoint_id, event_seq) do nothing
+      returning id, org_id, endpoint_id, order_key, event_seq, lease_until, window_start),
+    u as (update events set fanned_out_at = now() where seq = any(${seqs}::bigint[]))
+    select d.id, d.endpoint_id, d.order_key, d.event_seq, ${iso(sql`d.window_start`)} as window_start, w.url, w.secret
+    from d join webhook_endpoints w on w.org_id = d.org_id and w.id = d.endpoint_id
+    where d.lease_until is not null order by d.event_seq`, tx)
+  const bySeq = new Map(events.map((e) => [e.seq, e]))
+  const leased = leasedRows.map((r) => ({
+    id: Number(r.id),
+    endpointId: r.endpoint_id,
+    orderKey: r.order_key,
+    url: r.url,
+    secret: r.secret,
+    windowStart: r.window_start,
+    event: bySeq.get(Number(r.event_seq))!,
+  }))
   const factful = events.filter(needsFacts)
   const derived = factful.length === 0 ? [] : derive(factful, await loadFacts(database, factful, tx))
   const notifications = derived.length === 0 ? [] : await insertNotifications(database, derived, tx)
-  return { events, notifications }
+  return { events, notifications, leased }
 }
 
 async function loadFacts(database: Database, events: StoredEvent[], tx: Executor): Promise<FanOutFacts> {

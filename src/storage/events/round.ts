@@ -8,7 +8,7 @@
  */
 import type { Database } from '../db.js'
 import type { NewNotification, StoredEvent } from '../../events/types.js'
-import { fanOut, type FanOutFacts, type FanOutResult } from './outbox.js'
+import { fanOut, type FanOutFacts, type FanOutResult, type HeldPairs, type LeasedDelivery } from './outbox.js'
 import { claimDeliveries, recordAttempts, type AttemptRecords, type ClaimedDelivery } from './webhooks.js'
 
 export interface RoundInput {
@@ -18,12 +18,16 @@ export interface RoundInput {
     limit: number
     derive: (events: StoredEvent[], facts: FanOutFacts) => NewNotification[]
     needsFacts: (e: StoredEvent) => boolean
+    /** Pairs whose run this dispatcher is sending: their new deliveries are leased to it at once. */
+    held?: HeldPairs
   } | null
   /** Null when this dispatcher has no free slot. */
   claim: { limit: number; perEndpoint: number; run: number; leaseMs: number } | null
 }
 
 export interface RoundResult extends FanOutResult {
+  /** New deliveries of held pairs, leased to this dispatcher by the fan-out. */
+  leased: LeasedDelivery[]
   claimed: ClaimedDelivery[]
 }
 
@@ -31,7 +35,7 @@ export function dispatchRound(database: Database, input: RoundInput): Promise<Ro
   return database.db.transaction(async (tx) => {
     await recordAttempts(database, input.records, tx)
     const f = input.fanOut
-    const fanned = f ? await fanOut(database, tx, f.limit, f.derive, f.needsFacts) : { events: [], notifications: [] }
+    const fanned = f ? await fanOut(database, tx, f.limit, f.derive, f.needsFacts, f.held) : { events: [], notifications: [], leased: [] }
     const c = input.claim
     const claimed = c && c.limit > 0 ? await claimDeliveries(database, tx, c.limit, c.perEndpoint, c.run, c.leaseMs) : []
     return { ...fanned, claimed }
