@@ -4,8 +4,10 @@
  * --messages op-sized messages to every socket, one message per tick, two ways:
  *   - ws.send: what the outbox did before (per socket: cork, ws.send(payload), uncork;
  *     ws frames it for each socket: a header Buffer and a write list each time);
- *   - frame:   what it does now (encode builds the whole frame once; per socket:
- *     cork, stream.write(frame), uncork).
+ *   - frame:   encode builds the whole frame once; per socket: cork, stream.write(frame), uncork
+ *     (what the outbox did until branch oppath-server);
+ *   - write:   the same frame, per socket one plain stream.write(frame), not corked (what
+ *     the outbox does now when a socket has one message in the tick, the steady case).
  * Reports the sending process's CPU per message per socket, alternating the two ways
  * --rounds times (medians), so a busy box skews both alike.
  *
@@ -79,6 +81,10 @@ if (process.argv[2] === '--client') {
         s.stream.uncork()
       }
     },
+    write: (i: number) => {
+      const frame = encode(op(i) as never)
+      for (const s of sockets) s.stream.write(frame)
+    },
   }
   async function run(send: (i: number) => void): Promise<number> {
     const arrived = next('received')
@@ -92,7 +98,7 @@ if (process.argv[2] === '--client') {
     const d = process.cpuUsage(start)
     return ((d.user + d.system) / (MESSAGES * SOCKETS)) // µs per message per socket
   }
-  const results: Record<string, number[]> = { 'ws.send': [], frame: [] }
+  const results: Record<string, number[]> = { 'ws.send': [], frame: [], write: [] }
   await run(ways.frame) // warm-up
   await run(ways['ws.send'])
   for (let r = 0; r < ROUNDS; r++) for (const [name, send] of Object.entries(ways)) results[name].push(await run(send))

@@ -139,16 +139,21 @@ export function serveParent(stats: WorkerStats, driver: Driver): void {
         await new Promise((r) => setTimeout(r, 2000))
       }
       const { acks, delivered, gaps, errors, errorSamples, presence, comments } = stats
-      send({
+      // The result is megabytes (views, acks) and a busy parent reads it slowly: exiting 500 ms
+      // after sending lost it on a loaded box ("a raw worker exited (0)"). The fleet kills the
+      // worker once it has the result; exiting on its own is only the fallback, well after the send.
+      const result = {
         type: 'result',
         ...{ acks, delivered, gaps, errors, errorSamples, presence, comments },
         ack: stats.ack.toSparse(),
         fanout: stats.fanout.toSparse(),
         views: driver.views(),
         acked: recordAcks ? (driver.acked?.() ?? []) : [],
-      })
+      }
+      const sent = new Promise<void>((resolve) => process.send!(result, () => resolve()))
       await driver.closeAll()
-      setTimeout(() => process.exit(0), 500).unref()
+      await sent
+      setTimeout(() => process.exit(0), 10_000).unref()
     }
   })
 }
