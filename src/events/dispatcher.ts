@@ -183,7 +183,9 @@ export class EventDispatcher {
     const appended = new Map<string, LeasedDelivery[]>()
     for (const d of round.leased) {
       const key = `${d.endpointId}:${d.orderKey}`
-      appended.set(key, [...(appended.get(key) ?? []), d])
+      const list = appended.get(key)
+      if (list) list.push(d)
+      else appended.set(key, [d])
     }
     for (const [key, ds] of appended) {
       const run = held.get(key)
@@ -203,7 +205,9 @@ export class EventDispatcher {
     const runs = new Map<string, ClaimedDelivery[]>()
     for (const d of round.claimed) {
       const key = `${d.endpointId}:${d.orderKey}`
-      runs.set(key, [...(runs.get(key) ?? []), d])
+      const list = runs.get(key)
+      if (list) list.push(d)
+      else runs.set(key, [d])
     }
     for (const [key, run] of runs) this.startRun(key, run.map((d) => ({ ...d, leasedAt })), leasedAt, run.length)
     if (!this.mailing && Date.now() - this.mailedAt >= o.pollMs) void this.mail()

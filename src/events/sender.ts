@@ -11,7 +11,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { BlockList, isIP } from 'node:net'
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
-import { createHmac } from 'node:crypto'
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 
 const PRIVATE = new BlockList()
@@ -80,13 +80,13 @@ export function createAgents(): WebhookAgents {
 }
 
 /** Keys by secret, decoded (and checked) by the `standardwebhooks` library once per endpoint, not per delivery. */
-const keys = new Map<string, Buffer>()
-function signingKey(secret: string): Buffer {
+const keys = new Map<string, KeyObject>()
+function signingKey(secret: string): KeyObject {
   let k = keys.get(secret)
   if (!k) {
     if (keys.size >= 1000) keys.clear()
     const w = new Webhook(secret) as unknown as { key: Uint8Array }
-    k = Buffer.from(w.key)
+    k = createSecretKey(Buffer.from(w.key))
     keys.set(secret, k)
   }
   return k
