@@ -117,9 +117,9 @@ export class EventDispatcher {
         this.o.log.warn({ err }, 'could not record the last delivery attempts; their leases will run out and they are sent again'),
       )
     }
-    this.agents?.http.destroy()
-    this.agents?.https.destroy()
+    const agents = this.agents
     this.agents = null
+    await agents?.destroy()
   }
 
   /** Runs a round as soon as possible (new work may be there). */
