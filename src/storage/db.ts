@@ -141,10 +141,11 @@ const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB', '-c', 'wal_buffers=4MB']
  * often with its optimizing compiler (TurboFan) on background threads; those
  * compilations leave 50–65 MB more resident (optimized code and the compiler's
  * freed working memory, which the allocator keeps), already at start (initdb,
- * migrations) and more under load. PGlite's time per transaction is the same with
- * baseline code (load/embedded-memory.ts, docs/benchmarks.md), so the optimizing tier
- * is turned off for WebAssembly before the module is compiled. It is a process-wide
- * V8 flag: it only concerns WebAssembly, and PGlite is the only WebAssembly here.
+ * migrations) and more under load. No difference in CPU per transaction was
+ * resolvable with baseline code only (docs/benchmarks.md, "Embedded default (PGlite)
+ * memory"), so the optimizing tier is turned off for WebAssembly before the module
+ * is compiled. It is a process-wide V8 flag: it only concerns WebAssembly, and PGlite
+ * is the only WebAssembly here.
  */
 const WASM_FLAGS = '--liftoff-only'
 
