@@ -5,7 +5,8 @@
  *   - peak RSS while starting (initdb + migrations on the first start),
  *   - idle RSS once it answers /health and has sat still for --idle seconds,
  *   - committed ops/s with --writers sockets on as many tasks, one op in flight each,
- *     for --seconds, and the RSS peak/after that,
+ *     for --seconds, the server's CPU time per committed op over that window (less
+ *     sensitive to a busy machine than the rate), and the RSS peak/after that,
  *   - the same idle figure for a second start on the same DATA_DIR (--restart).
  *
  *   npx tsx load/embedded-memory.ts [--idle 5] [--seconds 10] [--writers 10] [--restart]
@@ -19,7 +20,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import WebSocket from 'ws'
-import { rssBytes } from './proc.js'
+import { cpuSeconds, rssBytes } from './proc.js'
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
@@ -128,8 +129,8 @@ async function post(url: string, body: unknown, token?: string): Promise<any> {
   return json
 }
 
-/** WRITERS sockets, one task each, one title insert in flight each, for SECONDS: committed ops/s. */
-async function commitRate(base: string): Promise<number> {
+/** WRITERS sockets, one task each, one title insert in flight each, for SECONDS: committed ops/s and the server's CPU ms per op. */
+async function commitRate(base: string, pid: number): Promise<{ rate: number; cpuMsPerOp: number }> {
   const reg = await post(`${base}/api/auth/register`, {
     orgName: 'bench',
     email: `bench-${randomUUID()}@example.test`,
@@ -173,12 +174,15 @@ async function commitRate(base: string): Promise<number> {
     ),
   )
   const started = performance.now()
+  const cpuStart = cpuSeconds(pid)
   for (const ws of sockets) (ws as WebSocket & { start: () => void }).start()
   await sleep(SECONDS * 1000)
   running = false
-  const rate = acked / ((performance.now() - started) / 1000)
+  const cpu = cpuSeconds(pid) - cpuStart
+  const done = acked
+  const rate = done / ((performance.now() - started) / 1000)
   for (const ws of sockets) ws.close(1000)
-  return rate
+  return { rate, cpuMsPerOp: (cpu * 1000) / done }
 }
 
 const build = spawnSync(process.execPath, ['scripts/ensure-build.mjs'], { stdio: 'inherit' })
@@ -193,7 +197,7 @@ try {
   const startMs = await first.ready()
   const startPeak = first.peak
   const idle = await first.idle(IDLE_S)
-  const rate = await commitRate(base)
+  const { rate, cpuMsPerOp } = await commitRate(base, first.proc.pid!)
   const afterLoad = await first.idle(2)
   const loadPeak = first.peak
   await first.stop()
@@ -202,6 +206,7 @@ try {
     startPeakMB: mb(startPeak),
     idleMB: mb(idle),
     commitsPerS: rate.toFixed(0),
+    cpuMsPerCommit: cpuMsPerOp.toFixed(2),
     afterLoadMB: mb(afterLoad),
     peakMB: mb(loadPeak),
   }

@@ -19,7 +19,7 @@ export default fp(
     const { config } = app
     const attachments = new AttachmentService({
       repo: attachmentRepository(app.database),
-      store: blobStoreFor(config),
+      store: await blobStoreFor(config),
       tasks: app.taskStore,
       bus: app.bus,
       instanceId: config.INSTANCE_ID,

@@ -1,12 +1,16 @@
-/** Picks the blob store of a configuration: S3 when S3_BUCKET is set, else the disk under DATA_DIR/blobs. */
+/**
+ * Picks the blob store of a configuration: S3 when S3_BUCKET is set, else the disk
+ * under DATA_DIR/blobs. The S3 store (the AWS SDK, ~10 MB resident) is loaded only
+ * when it is the one configured.
+ */
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import { DiskBlobStore } from './disk.js'
-import { S3BlobStore } from './s3.js'
 import type { BlobStore } from './types.js'
 
-export function blobStoreFor(config: Readonly<Config>): BlobStore {
+export async function blobStoreFor(config: Readonly<Config>): Promise<BlobStore> {
   if (config.S3_BUCKET) {
+    const { S3BlobStore } = await import('./s3.js')
     return new S3BlobStore({
       bucket: config.S3_BUCKET,
       region: config.S3_REGION,

@@ -21,6 +21,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { Readable } from 'node:stream'
 import { BlobNotFoundError, type BlobStore, type ByteRange, type StoredPart } from './types.js'
+import { contentDisposition } from './content-disposition.js'
 
 export interface S3Options {
   bucket: string
@@ -137,10 +138,4 @@ export class S3BlobStore implements BlobStore {
     })
     return getSignedUrl(this.client, command, { expiresIn: this.opts.signedUrlTtlS })
   }
-}
-
-/** `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback and the exact name. */
-export function contentDisposition(disposition: 'inline' | 'attachment', filename: string): string {
-  const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_')
-  return `${disposition}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename).replace(/['()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())}`
 }

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
-import nodemailer from 'nodemailer'
+import type { SendMailOptions, SentMessageInfo, Transporter } from 'nodemailer'
 
 export interface Mail {
   to: string
@@ -22,26 +22,33 @@ export interface Mailer {
 }
 
 export function createMailer(opts: { smtpUrl?: string; from: string; dataDir: string }): Mailer {
+  // nodemailer (~10 MB resident) is loaded with the first mail, not at start.
+  let transport: Promise<Transporter> | undefined
+  const send = async (mail: SendMailOptions): Promise<SentMessageInfo> => {
+    transport ??= import('nodemailer').then(({ default: nodemailer }) =>
+      opts.smtpUrl ? nodemailer.createTransport(opts.smtpUrl) : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }),
+    )
+    return (await transport).sendMail(mail)
+  }
+  const close = () => void transport?.then((t) => t.close())
   if (opts.smtpUrl) {
-    const transport = nodemailer.createTransport(opts.smtpUrl)
     const u = new URL(opts.smtpUrl)
     return {
       target: `${u.protocol}//${u.host}`,
       send: async (m) => {
-        await transport.sendMail({ from: opts.from, to: m.to, subject: m.subject, text: m.text })
+        await send({ from: opts.from, to: m.to, subject: m.subject, text: m.text })
       },
-      close: () => transport.close(),
+      close,
     }
   }
   const dir = join(opts.dataDir, 'mail')
-  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
   return {
     target: dir,
     send: async (m) => {
-      const info = await transport.sendMail({ from: opts.from, to: m.to, subject: m.subject, text: m.text })
+      const info = await send({ from: opts.from, to: m.to, subject: m.subject, text: m.text })
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}.eml`), info.message as Buffer)
     },
-    close: () => transport.close(),
+    close,
   }
 }

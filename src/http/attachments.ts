@@ -9,7 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { Readable } from 'node:stream'
-import { contentDisposition } from '../blobs/s3.js'
+import { contentDisposition } from '../blobs/content-disposition.js'
 import { IdParams, bearer, errorResponses } from './schemas.js'
 import {
   Attachment,

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { setFlagsFromString } from 'node:v8'
 import type { SQL } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
@@ -135,6 +136,20 @@ function tcpTarget(url: string): { host: string; port: number } | null {
 const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB', '-c', 'wal_buffers=4MB']
 
 /**
+ * PGlite's PostgreSQL is a 9 MB WASM module. V8 compiles each function with its
+ * baseline compiler (Liftoff) when first called, then recompiles the ones that run
+ * often with its optimizing compiler (TurboFan) on background threads; those
+ * compilations leave 50–65 MB more resident (optimized code and the compiler's
+ * freed working memory, which the allocator keeps), already at start (initdb,
+ * migrations) and more under load. No difference in CPU per transaction was
+ * resolvable with baseline code only (docs/benchmarks.md, "Embedded default (PGlite)
+ * memory"), so the optimizing tier is turned off for WebAssembly before the module
+ * is compiled. It is a process-wide V8 flag: it only concerns WebAssembly, and PGlite
+ * is the only WebAssembly here.
+ */
+const WASM_FLAGS = '--liftoff-only'
+
+/**
  * Creates a fresh PGlite data directory in a short-lived child process. initdb runs
  * in its own WASM instances (the initdb program and a second PostgreSQL), and
  * PGlite keeps their memory reachable after they close: done in process, a
@@ -146,7 +161,7 @@ async function initPgliteDir(dir: string, startParams: string[]): Promise<void> 
   const script = `const { PGlite } = require(process.argv[1]);
 const db = new PGlite(process.argv[2], { startParams: JSON.parse(process.argv[3]) });
 db.waitReady.then(() => db.close()).then(() => process.exit(0), (err) => { console.error(err && err.message); process.exit(1) });`
-  const child = spawn(process.execPath, ['-e', script, entry, dir, JSON.stringify(startParams)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [WASM_FLAGS, '-e', script, entry, dir, JSON.stringify(startParams)], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const code = await new Promise<number | null>((resolve, reject) => {
@@ -157,6 +172,7 @@ db.waitReady.then(() => db.close()).then(() => process.exit(0), (err) => { conso
 }
 
 async function openPglite(dataDir: string): Promise<Database> {
+  setFlagsFromString(WASM_FLAGS)
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   const startParams = [...PGlite.defaultStartParams, ...PGLITE_SETTINGS]
