@@ -144,8 +144,9 @@ const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB', '-c', 'wal_buffers=4MB']
  * migrations) and more under load. No difference in CPU per transaction was
  * resolvable with baseline code only (docs/benchmarks.md, "Embedded default (PGlite)
  * memory"), so the optimizing tier is turned off for WebAssembly before the module
- * is compiled. It is a process-wide V8 flag: it only concerns WebAssembly, and PGlite
- * is the only WebAssembly here.
+ * is compiled. It is a process-wide V8 flag that only concerns WebAssembly: besides
+ * PGlite that is undici's small HTTP parser (webhook deliveries), which runs on
+ * baseline code too in the embedded default.
  */
 const WASM_FLAGS = '--liftoff-only'
 
