@@ -172,6 +172,16 @@ async function setUp(name: string): Promise<Run> {
   const url = new URL(adminUrl)
   url.pathname = '/' + dbName
   const database = await openDatabase({ databaseUrl: url.toString(), dataDir: '/tmp', poolSize: 1 })
+  try {
+    return await fill(name, dbName, database)
+  } catch (err) {
+    await database.close()
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`)
+    throw err
+  }
+}
+
+async function fill(name: string, dbName: string, database: Database): Promise<Run> {
   const ddl = VARIANTS[name].ddl
   if (ddl) await database.rows(sql.raw(ddl))
   const orgId = randomUUID()
