@@ -13,7 +13,7 @@
  * rang, a run finished) or every EVENT_POLL_MS when idle; mails are leased apart.
  */
 import type { Database } from '../storage/db.js'
-import { taskKey, type FanOutFacts, type FanOutResult, type LeasedDelivery } from '../storage/events/outbox.js'
+import { taskKey, type FanOutFacts, type FanOutResult } from '../storage/events/outbox.js'
 import { noRecords, recordCount, type AttemptRecords, type ClaimedDelivery } from '../storage/events/webhooks.js'
 import { dispatchRound } from '../storage/events/round.js'
 import { claimMails, markMailed } from '../storage/events/notifications.js'
@@ -77,6 +77,18 @@ interface Run {
   startedAt: number
   /** sending; done: ended with every delivery sent and answered 2xx; blocked: ended by a failure, a stop or its lease. */
   state: 'sending' | 'done' | 'blocked'
+}
+
+/** Deliveries by (endpoint, task) pair, each pair's in the order given (rev order). */
+function byPair<D extends { endpointId: string; orderKey: string }>(deliveries: D[]): Map<string, D[]> {
+  const pairs = new Map<string, D[]>()
+  for (const d of deliveries) {
+    const key = `${d.endpointId}:${d.orderKey}`
+    const list = pairs.get(key)
+    if (list) list.push(d)
+    else pairs.set(key, [d])
+  }
+  return pairs
 }
 
 export class EventDispatcher {
@@ -180,14 +192,7 @@ export class EventDispatcher {
     this.stats.fannedOut += round.events.length
     this.stats.claimed += round.claimed.length + round.leased.length
     if (round.notifications.length > 0) o.onNotifications(round.notifications)
-    const appended = new Map<string, LeasedDelivery[]>()
-    for (const d of round.leased) {
-      const key = `${d.endpointId}:${d.orderKey}`
-      const list = appended.get(key)
-      if (list) list.push(d)
-      else appended.set(key, [d])
-    }
-    for (const [key, ds] of appended) {
+    for (const [key, ds] of byPair(round.leased)) {
       const run = held.get(key)
       const items = ds.map((d) => ({ ...d, orgId: d.event.orgId, attempt: 1, leasedAt }))
       if (run?.state === 'sending') {
@@ -202,13 +207,7 @@ export class EventDispatcher {
         this.records.released.push(...items.map((d) => d.id))
       }
     }
-    const runs = new Map<string, ClaimedDelivery[]>()
-    for (const d of round.claimed) {
-      const key = `${d.endpointId}:${d.orderKey}`
-      const list = runs.get(key)
-      if (list) list.push(d)
-      else runs.set(key, [d])
-    }
+    const runs = byPair(round.claimed)
     for (const [key, run] of runs) this.startRun(key, run.map((d) => ({ ...d, leasedAt })), leasedAt, run.length)
     if (!this.mailing && Date.now() - this.mailedAt >= o.pollMs) void this.mail()
     // More may be waiting when a round took all it could.
