@@ -27,6 +27,8 @@ import type { ClientStatus, CommentMutation, ConflictEvent, SearchFilters, Searc
 
 /** Tasks per page when a watch lists its scope over REST (the server's largest page). */
 const WATCH_PAGE = 500
+/** The longest another client's op waits in memory before the task's confirmed copy is written (ms; see TaskHost.persistSoon). */
+const PERSIST_SOON_MS = 250
 /** Seqs reserved in storage at a time (a restart skips what is left of the block: seqs may jump). */
 const SEQ_RESERVATION = 1000
 
@@ -1038,6 +1040,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         client.notePending()
         return client.persister.persist(`task:${id}`)
       },
+      persistSoon: (id) => client.persister.persistSoon(`task:${id}`, PERSIST_SOON_MS),
       send: (msg) => client.conn?.send(msg) ?? false,
       resync: (t, how) => client.resync(t, how),
       diverged: (t, err) => {

@@ -26,11 +26,24 @@ export function creationSnapshot(ev: OpEvent): TaskSnapshot {
 
 /** `base` after `op` committed as `info.rev`: content applied, metadata advanced. */
 export function commitOnto(base: TaskSnapshot, op: TaskOp, info: CommitInfo): TaskSnapshot {
-  const content = taskType.apply(contentOf(base), op)
-  const clock = { ...base.clock }
-  if (info.deviceId) clock[info.deviceId] = (clock[info.deviceId] ?? 0) + 1
+  // (apply reads only the content fields of the snapshot, and gives a new object of them.)
+  const c = taskType.apply(base, op)
+  let clock = base.clock
+  if (info.deviceId) {
+    clock = { ...clock }
+    clock[info.deviceId] = (clock[info.deviceId] ?? 0) + 1
+  }
   return {
-    ...content,
+    title: c.title,
+    description: c.description,
+    status: c.status,
+    priority: c.priority,
+    tags: c.tags,
+    assigneeId: c.assigneeId,
+    dueAt: c.dueAt,
+    projectId: c.projectId,
+    customFields: c.customFields,
+    deleted: c.deleted,
     id: base.id,
     rev: info.rev,
     clock,

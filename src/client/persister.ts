@@ -10,6 +10,7 @@ export class Persister {
   private queued: Promise<void> | null = null
   private chain: Promise<void> = Promise.resolve()
   private stopped = false
+  private timer: ReturnType<typeof setTimeout> | null = null
 
   constructor(
     private readonly storage: ClientStorage,
@@ -28,13 +29,39 @@ export class Persister {
     // After close nothing is written: the next process may already own the storage.
     if (this.stopped) return this.chain
     this.dirty.add(key)
-    return (this.queued ??= this.chain = this.chain.then(() => this.write()))
+    return this.queue()
   }
 
-  /** Refuses further writes; resolves when the ones asked for before are done. */
+  /**
+   * `key` goes with the next write, which happens within `ms` if nothing asks
+   * for one sooner: many changes that need not be durable at once (a task
+   * receiving other clients' ops) cost one write, not one each.
+   */
+  persistSoon(key: string, ms: number): void {
+    if (this.stopped) return
+    this.dirty.add(key)
+    if (this.queued || this.timer) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      if (!this.stopped && this.dirty.size > 0) void this.queue()
+    }, ms)
+    // (Node: not what keeps a process alive; close() writes what is dirty.)
+    ;(this.timer as { unref?: () => void }).unref?.()
+  }
+
+  /** Refuses further writes once what is dirty is written; resolves when the writes asked for before are done. */
   stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    if (!this.stopped && this.dirty.size > 0) void this.queue()
     this.stopped = true
     return this.chain
+  }
+
+  private queue(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    return (this.queued ??= this.chain = this.chain.then(() => this.write()))
   }
 
   private async write(): Promise<void> {

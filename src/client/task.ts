@@ -47,6 +47,13 @@ export interface TaskHost {
   snapshotAt(taskId: string, rev: number): Promise<TaskSnapshot>
   /** Resolves once the task's current state (and the seq counter) is durable. */
   persist(taskId: string): Promise<void>
+  /**
+   * The task's confirmed copy moved on (another client's op), nothing local changed:
+   * written with the next write, or within a short while. What storage holds meanwhile
+   * is the task as it was, with its unacknowledged ops as they were: consistent, and
+   * caught up from the server after a restart like any other absence.
+   */
+  persistSoon(taskId: string): void
   send(msg: ClientMessage): boolean
   /** Catch up from the op log (`log`) or reload from a snapshot (`snapshot`). */
   resync(task: TaskHandle, how: 'log' | 'snapshot'): void
@@ -723,7 +730,9 @@ export class TaskHandle extends Emitter<TaskEvents> {
   // ---- transitions --------------------------------------------------------
 
   /** Takes another client's committed op: all of it or, if any step throws, nothing (the caller reloads). */
-  private applyRemote(op: TaskOp, info: { rev: number; deviceId?: string; userId?: string; at?: string }): void {
+  private applyRemote(received: TaskOp, info: { rev: number; deviceId?: string; userId?: string; at?: string }): void {
+    // Read once: the transforms and applies below take the op type's own result without reading it again.
+    const op = taskType.normalize(received)
     let theirs = op
     const f = this.inflight
     let inflightOp: TaskOp | null = null
@@ -745,7 +754,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
     this.base = base
     this.view = view
     this.changed({ local: false, op: theirs })
-    void this.host.persist(this.id)
+    // Nothing local changed: the confirmed copy goes to storage with the next write (see TaskHost.persistSoon).
+    this.host.persistSoon(this.id)
   }
 
   private releaseHeldAck(): void {

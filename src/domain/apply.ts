@@ -1,6 +1,8 @@
 /**
  * Applying a canonical op to task content. Never mutates its inputs: the
- * result is a new object; unchanged strings and custom field values are shared.
+ * result is a new object; unchanged strings, the tags array and the custom
+ * fields object when the op does not touch them, and custom field values are
+ * shared (content is never changed in place).
  */
 import { fail } from './errors.js'
 import { applyText } from './text.js'
@@ -53,11 +55,11 @@ export function applyOp(s: TaskContent, op: TaskOp, limits: TaskLimits): TaskCon
     description: op.description ? applyText(s.description, op.description, limits.descriptionMax, 'description') : s.description,
     status: op.status ? op.status.set : s.status,
     priority: op.priority ? op.priority.set : s.priority,
-    tags: op.tags ? applyTags(s.tags, op.tags, limits) : [...s.tags],
+    tags: op.tags ? applyTags(s.tags, op.tags, limits) : s.tags,
     assigneeId: op.assigneeId ? op.assigneeId.set : s.assigneeId,
     dueAt: op.dueAt ? op.dueAt.set : s.dueAt,
     projectId: op.projectId ? op.projectId.set : s.projectId,
-    customFields: op.customFields ? applyCustomFields(s.customFields, op.customFields, limits) : { ...s.customFields },
+    customFields: op.customFields ? applyCustomFields(s.customFields, op.customFields, limits) : s.customFields,
     deleted: false,
   }
 }
@@ -78,11 +80,16 @@ function applyCustomFields(
   limits: TaskLimits,
 ): Record<string, JsonValue> {
   const next: Record<string, JsonValue> = { ...fields }
+  let added = false
   for (const key of Object.keys(edits)) {
     const edit = edits[key]
-    if ('set' in edit) next[key] = edit.set
-    else delete next[key]
+    if ('set' in edit) {
+      if (!added && !Object.hasOwn(next, key)) added = true
+      next[key] = edit.set
+    } else delete next[key]
   }
+  // Only a new key can pass the limit (so the common edit of existing keys counts nothing).
+  if (!added) return next
   const n = Object.keys(next).length
   if (n > limits.customFieldsMax && n > Object.keys(fields).length) {
     fail('customFields', `task would have ${n} custom fields, over the limit of ${limits.customFieldsMax}`)

@@ -41,19 +41,57 @@ export function makeTaskType(limits: TaskLimits): TaskType {
     customFieldValueBytesMax: Infinity,
     customFieldDepthMax: Math.max(frozen.customFieldDepthMax, 64),
   }
+  // Ops this type produced in canonical form (normalize, transform, compose) are
+  // remembered, so that passing them back (a server transforming an op past 50
+  // committed ones, a client rebasing its in-flight op on every op it receives)
+  // does not read and validate them again: reading is most of the cost of a
+  // transform. `valid`: read with this type's limits (apply needs no second read);
+  // `canonical`: read with the loose ones (transform and compose need no second read).
+  // An op is never changed after it is made (the op type and its callers treat ops
+  // as immutable), so a remembered op stays what it was when read.
+  const valid = new WeakSet<TaskOp>()
+  const canonical = new WeakSet<TaskOp>()
+  const readValid = (op: TaskOp): TaskOp => {
+    if (valid.has(op)) return op
+    const read = readOp(op, frozen)
+    valid.add(read)
+    canonical.add(read)
+    return read
+  }
+  const readLoose = (op: TaskOp): TaskOp => {
+    if (canonical.has(op)) return op
+    const read = readOp(op, loose)
+    canonical.add(read)
+    return read
+  }
   return Object.freeze({
     name: 'tasksync-task' as const,
     uri: 'https://tasksync.dev/types/task/v1' as const,
     limits: frozen,
     create: (init?: TaskInit) => (init === undefined ? createContent() : contentFromInit(init, frozen)),
-    apply: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, readOp(op, frozen), frozen),
+    apply: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, readValid(op), frozen),
     applyNormalized: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, op, frozen),
     transform(op: TaskOp, other: TaskOp, side: 'left' | 'right') {
       if (side !== 'left' && side !== 'right') throw new TypeError(`side must be 'left' or 'right', got ${String(side)}`)
-      return transformOp(readOp(op, loose), readOp(other, loose), side)
+      // The result keeps values of `op` only (other only moves or drops them): valid when `op` was.
+      const wasValid = valid.has(op)
+      const out = transformOp(readLoose(op), readLoose(other), side)
+      canonical.add(out)
+      if (wasValid) valid.add(out)
+      return out
     },
-    compose: (a: TaskOp, b: TaskOp) => composeOps(readOp(a, loose), readOp(b, loose)),
-    normalize: (op: TaskOp) => readOp(op, frozen),
+    compose: (a: TaskOp, b: TaskOp) => {
+      const out = composeOps(readLoose(a), readLoose(b))
+      canonical.add(out)
+      return out
+    },
+    normalize: (op: TaskOp) => {
+      // A fresh copy every time, remembered as read (like every op, not to be changed afterwards).
+      const read = readOp(op, frozen)
+      valid.add(read)
+      canonical.add(read)
+      return read
+    },
   })
 }
 

@@ -63,7 +63,20 @@ export function applyText(text: string, op: TextOp, max: number, path: string): 
   for (const c of op) if (typeof c === 'object') deleted += c.d
   const after = before - deleted + inserted
   if (after > max && after > before) fail(path, `text would be ${after} code points, over the limit of ${max}`)
-  return op.length === 0 ? text : otText.apply(text, op as never)
+  if (op.length === 0) return text
+  // Without surrogate pairs a code point position is a UTF-16 index: slices do what
+  // otText.apply does, without its rope builder (most titles; the op is checked above).
+  if (before !== text.length) return otText.apply(text, op as never)
+  let out = ''
+  let pos = 0
+  for (const c of op) {
+    if (typeof c === 'number') {
+      out += text.slice(pos, pos + c)
+      pos += c
+    } else if (typeof c === 'string') out += c
+    else pos += c.d
+  }
+  return pos === 0 ? out + text : out + text.slice(pos)
 }
 
 /** Transforms canonical text op `op` against `other` (ot-text-unicode semantics). */

@@ -191,3 +191,27 @@ t.test('a refused hello replaces the socket at once (no waiting for the welcome 
   t.ok(first.closedByClient, 'the refused socket was closed')
   t.match(errors, [/hello refused: unavailable/])
 })
+
+t.test("other clients' ops reach storage in one write a little later, and on close", async (t) => {
+  const inner = memoryStorage()
+  let saves = 0
+  const storage = { locks: inner.locks, load: () => inner.load(), save: (c: Record<string, unknown>) => (saves++, inner.save(c)) }
+  const s = await setup(t, { storage })
+  const clientId = s.client.clientId
+  const task = await openTask(s, 5, { title: 'x' })
+  await settle()
+  const stored = async () => ((await slotStorage(inner, clientId).load())[`task:${TASK}`] as { base: { rev: number; title: string } }).base
+  const before = saves
+  for (let rev = 6; rev <= 25; rev++) s.sock.receive({ type: 'op', taskId: TASK, rev, op: { title: [1, 'y'] }, userId: 'u', deviceId: 'd', clientId: OTHER_CLIENT, seq: rev, at: new Date().toISOString() })
+  t.equal(task.rev, 25, 'all applied at once')
+  await settle()
+  t.equal(saves, before, 'none written at once (nothing local changed)')
+  for (let i = 0; i < 300 && (await stored()).rev !== 25; i++) await settle()
+  const b = await stored()
+  t.same([b.rev, b.title], [25, 'x' + 'y'.repeat(20)], 'written within a while')
+  t.equal(saves, before + 1, 'in one write')
+
+  s.sock.receive({ type: 'op', taskId: TASK, rev: 26, op: { title: [1, 'z'] }, userId: 'u', deviceId: 'd', clientId: OTHER_CLIENT, seq: 26, at: new Date().toISOString() })
+  await s.client.close()
+  t.equal((await stored()).rev, 26, 'close writes what is not written yet')
+})

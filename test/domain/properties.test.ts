@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import { deepStrictEqual } from 'node:assert/strict'
-import { InvalidOpError, checkOp, taskType as T, type TaskContent, type TaskOp } from '../../src/domain/index.js'
+import { DEFAULT_LIMITS, InvalidOpError, checkOp, makeTaskType, taskType as T, type TaskContent, type TaskOp } from '../../src/domain/index.js'
 import { buildOp, content, deepFreeze, rawOp, type RawOp } from './gen.js'
 
 fc.configureGlobal({ seed: 42, numRuns: 400 })
@@ -168,4 +168,40 @@ t.test('applyNormalized of a normalized op is apply (the sequencer skips the sec
       deepStrictEqual(got, expected)
     }),
   )
+})
+
+t.test('what transform and compose answer is canonical (the type takes it back without reading it again)', async (t) => {
+  // A type of its own: the ops of the other tests are not remembered by it.
+  const U = makeTaskType(DEFAULT_LIMITS)
+  holds(t, 'transform and compose are fixed points of normalize', fc.property(pair, ({ a, b }) => {
+    for (const out of [U.transform(a, b, 'left'), U.transform(a, b, 'right'), U.transform(b, a, 'left'), U.compose(a, b), U.compose(b, a)]) {
+      deepStrictEqual(out, U.normalize(structuredClone(out)))
+    }
+  }))
+  holds(t, 'rebasing with remembered ops gives what reading every op afresh gives', fc.property(lists, ({ s, server, client }) => {
+    // As in the lists test, once with U (which takes back its own results unread) and once
+    // with a fresh type per call (which reads everything), on copies of the ops.
+    const fresh = () => makeTaskType(DEFAULT_LIMITS)
+    const run = (transform: (a: TaskOp, b: TaskOp, side: 'left' | 'right') => TaskOp, apply: (x: TaskContent, op: TaskOp) => TaskContent) => {
+      let pending = client.ops.map((o) => structuredClone(o))
+      const received: TaskOp[] = []
+      for (let committed of server.ops.map((o) => structuredClone(o))) {
+        const next: TaskOp[] = []
+        for (const c of pending) {
+          next.push(transform(c, committed, 'left'))
+          committed = transform(committed, c, 'right')
+        }
+        pending = next
+        received.push(committed)
+      }
+      return { pending, atServer: pending.reduce(apply, server.end), atClient: received.reduce(apply, client.end) }
+    }
+    const remembered = run(U.transform, U.apply)
+    const read = run(
+      (a, b, side) => fresh().transform(structuredClone(a), structuredClone(b), side),
+      (x, op) => fresh().apply(x, structuredClone(op)),
+    )
+    deepStrictEqual(remembered, read)
+    deepStrictEqual(remembered.atServer, remembered.atClient)
+  }))
 })
