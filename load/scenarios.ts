@@ -315,7 +315,9 @@ async function live(
       const distinct = new Set(r.views.map((v) => `${v.rev}/${v.hash}`))
       invariants.push({ name: 'replicas identical', ok: distinct.size === 1, detail: `${r.views.length} replicas, ${distinct.size} distinct state(s)` })
     }
-    return result(o.scenario, sut, o.kind, o.round, { tasks: o.tasks, socketsPerTask: o.perTask, instances: sut.instances.length, workers: fleet.procs.length }, w, r, invariants)
+    // hot is bound by its generators on a small box (each SDK client applies every op): their CPU per committed op beside the server's.
+    const extra = o.scenario === 'hot' && w.acks > 0 ? { generatorCoreMsPerOp: (w.cpu.generator * 1000) / w.acks, generatorCores: w.cpu.generator / w.wallS } : {}
+    return result(o.scenario, sut, o.kind, o.round, { tasks: o.tasks, socketsPerTask: o.perTask, instances: sut.instances.length, workers: fleet.procs.length }, w, r, invariants, extra)
   } finally {
     fleet?.kill()
     await sut.stop()

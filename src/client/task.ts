@@ -17,7 +17,7 @@ import type { TaskContent, TaskOp, TaskPatch, TaskSnapshot } from '../domain/typ
 import type { ErrorCode } from '../protocol/errors.js'
 import { TaskSyncError } from '../protocol/errors.js'
 import type { ClientMessage, Comment, OpEvent, TaskInit } from '../protocol/messages.js'
-import { commitOnto, contentOf, rebaseOnto, unborn, withoutRejected } from './content.js'
+import { commitOnto, contentOf, prepareApply, rebaseOnto, unborn, withCommit, withoutRejected } from './content.js'
 import { Emitter } from './emitter.js'
 import type { AttachOptions, AttachSource, AttachmentUploads, TaskAttachments, UploadHandle } from './attachments.js'
 import { TaskComments } from './task-comments.js'
@@ -108,6 +108,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
   private readonly ownRevs = new Map<number, number>()
   private readonly future = new Map<number, CommittedOp>()
   private cached: TaskSnapshot | null = null
+  /** Custom field objects of the base or the view that only this task holds (changed in place; see prepareApply). */
+  private readonly owned = new WeakSet<object>()
   private deletedSent = false
   /** Set when a committed op did not apply here: later ops wait for the snapshot that replaces the base. */
   private divergent = false
@@ -141,7 +143,12 @@ export class TaskHandle extends Emitter<TaskEvents> {
   /** The task as this client sees it: the confirmed snapshot plus unacknowledged local changes. */
   get snapshot(): TaskSnapshot {
     if (!this.base || !this.view) throw new TaskSyncError('not_found', `task ${this.id} is not loaded yet`)
-    return (this.cached ??= { ...this.base, ...this.view })
+    if (!this.cached) {
+      // Handed out: never changed in place from now on.
+      this.owned.delete(this.view.customFields)
+      this.cached = { ...this.base, ...this.view }
+    }
+    return this.cached
   }
 
   /** The last rev confirmed by the server (0 while a local create is unacknowledged). */
@@ -332,6 +339,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
   toStored(): StoredTask | null {
     if (!this.base) return null
     if (this.pendingOp) this.pendingWritten = true
+    // Storage may keep the object as it is: never changed in place from now on.
+    this.owned.delete(this.base.customFields)
     return {
       id: this.id,
       base: this.base,
@@ -747,8 +756,12 @@ export class TaskHandle extends Emitter<TaskEvents> {
       pendingOp = taskType.transform(ours, theirs, 'left')
       theirs = taskType.transform(theirs, ours, 'right')
     }
-    const base = commitOnto(this.base!, op, info)
-    const view = taskType.apply(this.view!, theirs)
+    // Checked on both copies before either changes (see prepareApply); they never share an owned object.
+    if (this.view!.customFields === this.base!.customFields) this.owned.delete(this.view!.customFields)
+    const nextView = prepareApply(this.view!, theirs, this.owned)
+    const nextBase = prepareApply(this.base!, op, this.owned)
+    const view = nextView()
+    const base = withCommit(this.base!, nextBase(), info)
     if (inflightOp && f && f.kind === 'op') f.op = inflightOp
     this.pendingOp = pendingOp
     this.base = base
@@ -880,6 +893,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
 
   /** base (+ inflight when it is not uncertain) + pending, dropping what no longer applies. */
   private rebuildView(): TaskContent {
+    // The view starts as the base's content: the two must not share an object that changes in place.
+    this.owned.delete(this.base!.customFields)
     let v = contentOf(this.base!)
     const f = this.inflight
     if (f && f.kind === 'create') v = contentFromInit(createInit(f.task, f.projectId))

@@ -28,6 +28,10 @@ export interface TaskType {
   readonly limits: Readonly<TaskLimits>
 }
 
+/** How far an op the type made is known good: canonical (read with loose limits), or valid under the type's limits too. */
+const CANONICAL = 1
+const VALID = 2
+
 /** The task type enforcing `limits` (the server builds it from its configuration). */
 export function makeTaskType(limits: TaskLimits): TaskType {
   const frozen = Object.freeze({ ...limits })
@@ -41,29 +45,20 @@ export function makeTaskType(limits: TaskLimits): TaskType {
     customFieldValueBytesMax: Infinity,
     customFieldDepthMax: Math.max(frozen.customFieldDepthMax, 64),
   }
-  // Ops this type produced in canonical form (normalize, transform, compose) are
-  // remembered, so that passing them back (a server transforming an op past 50
-  // committed ones, a client rebasing its in-flight op on every op it receives)
-  // does not read and validate them again: reading is most of the cost of a
-  // transform. `valid`: read with this type's limits (apply needs no second read);
-  // `canonical`: read with the loose ones (transform and compose need no second read).
-  // An op is never changed after it is made (the op type and its callers treat ops
-  // as immutable), so a remembered op stays what it was when read.
-  const valid = new WeakSet<TaskOp>()
-  const canonical = new WeakSet<TaskOp>()
-  const readValid = (op: TaskOp): TaskOp => {
-    if (valid.has(op)) return op
-    const read = readOp(op, frozen)
-    valid.add(read)
-    canonical.add(read)
-    return read
-  }
-  const readLoose = (op: TaskOp): TaskOp => {
-    if (canonical.has(op)) return op
-    const read = readOp(op, loose)
-    canonical.add(read)
-    return read
-  }
+  // Ops this type made in canonical form (normalize, transform, compose) carry a
+  // mark of this type, so that passing them back (a server transforming an op past
+  // 50 committed ones, a client rebasing its in-flight op on every op it receives)
+  // does not read and validate them again: reading was most of a transform's cost.
+  // VALID: read with this type's limits (apply needs no second read); CANONICAL:
+  // read with the loose ones (transform and compose need no second read). The mark
+  // is a non-enumerable symbol property: JSON, Object.keys, spread copies and deep
+  // equality do not see it (a copy, which may be changed, is read again). Ops are
+  // never changed once made, so a marked op stays what it was when read.
+  const mark = Symbol('tasksync-task op read')
+  type Marked = TaskOp & { [mark]?: typeof CANONICAL | typeof VALID }
+  const remember = (op: TaskOp, level: typeof CANONICAL | typeof VALID): TaskOp => Object.defineProperty(op, mark, { value: level })
+  const readValid = (op: Marked): TaskOp => (op?.[mark] === VALID ? op : remember(readOp(op, frozen), VALID))
+  const readLoose = (op: Marked): TaskOp => (op?.[mark] !== undefined ? op : remember(readOp(op, loose), CANONICAL))
   return Object.freeze({
     name: 'tasksync-task' as const,
     uri: 'https://tasksync.dev/types/task/v1' as const,
@@ -71,27 +66,16 @@ export function makeTaskType(limits: TaskLimits): TaskType {
     create: (init?: TaskInit) => (init === undefined ? createContent() : contentFromInit(init, frozen)),
     apply: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, readValid(op), frozen),
     applyNormalized: (snapshot: TaskContent, op: TaskOp) => applyOp(snapshot, op, frozen),
-    transform(op: TaskOp, other: TaskOp, side: 'left' | 'right') {
+    transform(op: Marked, other: TaskOp, side: 'left' | 'right') {
       if (side !== 'left' && side !== 'right') throw new TypeError(`side must be 'left' or 'right', got ${String(side)}`)
       // The result keeps values of `op` only (other only moves or drops them): valid when `op` was.
-      const wasValid = valid.has(op)
-      const out = transformOp(readLoose(op), readLoose(other), side)
-      canonical.add(out)
-      if (wasValid) valid.add(out)
-      return out
+      // (Any input may come here, null included: it is read, and refused, like any other.)
+      const level = op?.[mark]
+      return remember(transformOp(level !== undefined ? op : readLoose(op), readLoose(other), side), level ?? CANONICAL)
     },
-    compose: (a: TaskOp, b: TaskOp) => {
-      const out = composeOps(readLoose(a), readLoose(b))
-      canonical.add(out)
-      return out
-    },
-    normalize: (op: TaskOp) => {
-      // A fresh copy every time, remembered as read (like every op, not to be changed afterwards).
-      const read = readOp(op, frozen)
-      valid.add(read)
-      canonical.add(read)
-      return read
-    },
+    compose: (a: TaskOp, b: TaskOp) => remember(composeOps(readLoose(a), readLoose(b)), CANONICAL),
+    // A fresh copy every time, marked as read (like every op, not to be changed afterwards).
+    normalize: (op: TaskOp) => remember(readOp(op, frozen), VALID),
   })
 }
 

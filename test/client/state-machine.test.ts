@@ -325,3 +325,39 @@ t.test('rev_too_old: caught up from the op log, then sent again under the same s
   s.sock.receive({ type: 'ack', taskId: TASK, seq: again.seq, rev: 7 })
   t.same([task.rev, task.pending, task.snapshot.title], [7, 0, '>abc'])
 })
+
+t.test('custom fields changed in place by received ops: no snapshot handed out and nothing stored ever changes', async (t) => {
+  const s = await setup(t)
+  const task = await openTask(s, 5, { title: 'x', customFields: { a: 1, b: 2, c: 3 } })
+  // An op in flight: the view and the confirmed copy differ from here on.
+  task.submit({ customFields: { c: { set: 30 } } })
+  const sent = await nextSent(s.sock, 'op')
+  const received: TaskContent[] = []
+  const snaps = [task.snapshot]
+  for (let rev = 6; rev <= 12; rev++) {
+    // The first makes the task's own copies; the later ones set keys those copies already have.
+    s.sock.receive(remoteOp(rev, { customFields: { a: { set: rev }, b: { set: rev * 10 } } }))
+    if (rev % 3 === 0) snaps.push(task.snapshot)
+    received.push(structuredClone(content(task)))
+  }
+  t.same(snaps[0].customFields, { a: 1, b: 2, c: 30 }, 'the snapshot taken before the ops is as it was')
+  t.same(snaps[1].customFields, { a: 6, b: 60, c: 30 }, 'each snapshot keeps the values it was taken with')
+  t.same(snaps[2].customFields, { a: 9, b: 90, c: 30 })
+  t.same(snaps[3].customFields, { a: 12, b: 120, c: 30 })
+  t.same(received.map((c) => c.customFields.a), [6, 7, 8, 9, 10, 11, 12], 'every op applied')
+  // A key that is new (over the old object's keys) and an unset, then the ack.
+  s.sock.receive(remoteOp(13, { customFields: { d: { set: 4 }, a: { unset: true } } }))
+  const before13 = task.snapshot
+  s.sock.receive(remoteOp(14, { customFields: { b: { unset: true } } }))
+  t.same(before13.customFields, { b: 120, c: 30, d: 4 }, 'an unset in place does not reach a snapshot handed out')
+  s.sock.receive({ type: 'ack', taskId: TASK, seq: sent.seq, rev: 15 })
+  t.same(content(task).customFields, { c: 30, d: 4 })
+  t.equal(task.rev, 15)
+  // The server's copy: every op in order.
+  let server: TaskContent = { ...taskType.create(), title: 'x', customFields: { a: 1, b: 2, c: 3 } }
+  for (let rev = 6; rev <= 12; rev++) server = taskType.apply(server, { customFields: { a: { set: rev }, b: { set: rev * 10 } } })
+  server = taskType.apply(server, { customFields: { d: { set: 4 }, a: { unset: true } } })
+  server = taskType.apply(server, { customFields: { b: { unset: true } } })
+  server = taskType.apply(server, { customFields: { c: { set: 30 } } } as TaskOp)
+  t.same(content(task), server, 'where the server is')
+})
