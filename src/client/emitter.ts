@@ -31,16 +31,20 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
 
   protected emit<K extends keyof Events>(name: K, event: Events[K]): void {
     const set = this.listeners.get(name)
-    if (!set) return
-    for (const fn of [...set]) {
-      try {
-        ;(fn as Listener<Events[K]>)(event)
-      } catch (err) {
-        // A bug in app code must not corrupt the sync state machine: report it asynchronously.
-        setTimeout(() => {
-          throw err
-        })
-      }
+    if (!set || set.size === 0) return
+    // The listeners as they are now: one added or removed by a listener counts from the next event.
+    if (set.size === 1) this.call(set.values().next().value as Listener<Events[K]>, event)
+    else for (const fn of [...set]) this.call(fn as Listener<Events[K]>, event)
+  }
+
+  private call<T>(fn: Listener<T>, event: T): void {
+    try {
+      fn(event)
+    } catch (err) {
+      // A bug in app code must not corrupt the sync state machine: report it asynchronously.
+      setTimeout(() => {
+        throw err
+      })
     }
   }
 }

@@ -111,7 +111,8 @@ export class UndoHistory {
 function moveStack(stack: TaskOp[], op: TaskOp): void {
   let later = op
   for (let i = stack.length - 1; i >= 0; i--) {
-    const moved = transformUndo(stack[i], later)
+    // (The bottom entry's `later` is not used: not computed.)
+    const moved = transformUndo(stack[i], later, i > 0)
     stack[i] = moved.undo
     later = moved.later
   }

@@ -80,8 +80,10 @@ export function invertOp(op: TaskOp, before: TaskContent): TaskOp {
  * next entry of an undo stack down past it). Both canonical.
  *
  *   apply(apply(S, later), result.undo) equals apply(apply(S, undo), result.later)
+ *
+ * `withLater` false: `result.later` is `later` as given (the caller does not need it moved).
  */
-export function transformUndo(undo: TaskOp, later: TaskOp): { undo: TaskOp; later: TaskOp } {
+export function transformUndo(undo: TaskOp, later: TaskOp, withLater = true): { undo: TaskOp; later: TaskOp } {
   if (later.delete) return { undo: {}, later }
   if (undo.delete) return { undo, later: {} }
   const u: TaskOp = {}
@@ -91,9 +93,16 @@ export function transformUndo(undo: TaskOp, later: TaskOp): { undo: TaskOp; late
     const b = later[field]
     if (a && b) {
       u[field] = transformText(a, b, 'left')
-      l[field] = transformText(b, a, 'right')
+      if (withLater) l[field] = transformText(b, a, 'right')
     } else if (a) u[field] = a
   }
+  // `later` moved past `undo` is only needed to go on down a stack: the last entry skips it.
+  if (!withLater) return { undo: finishUndo(undo, later, u), later }
+  return { undo: finishUndo(undo, later, u), later: finish(l) }
+}
+
+/** The rest of transformUndo's `undo`: value fields, tags and custom fields `later` did not touch. */
+function finishUndo(undo: TaskOp, later: TaskOp, u: TaskOp): TaskOp {
   for (const key of VALUE_KEYS) if (undo[key] && !later[key]) (u as Record<string, unknown>)[key] = undo[key]
   if (undo.tags) {
     const touched = new Set([...(later.tags?.add ?? []), ...(later.tags?.remove ?? [])])
@@ -105,5 +114,5 @@ export function transformUndo(undo: TaskOp, later: TaskOp): { undo: TaskOp; late
     for (const key of Object.keys(undo.customFields)) if (!hasOwn(theirs, key)) fields[key] = undo.customFields[key]
     u.customFields = fields
   }
-  return { undo: finish(u), later: finish(l) }
+  return finish(u)
 }

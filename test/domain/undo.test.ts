@@ -51,6 +51,11 @@ t.test('transformUndo: later past the undo and the undo past later meet', async 
     const m = transformUndo(undo, later)
     deepStrictEqual(T.apply(T.apply(S, later), m.undo), T.apply(T.apply(S, undo), m.later))
   }))
+  holds(t, 'without later: the same undo, later as given', fc.property(arb, ({ undo, later }) => {
+    const m = transformUndo(undo, later, false)
+    deepStrictEqual(m.undo, transformUndo(undo, later).undo)
+    deepStrictEqual(m.later, later)
+  }))
 })
 
 t.test('undo then redo restores the state', async (t) => {
