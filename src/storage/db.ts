@@ -51,7 +51,13 @@ const MIGRATION_LOCK = 7_240_311
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   const database = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.poolSize ?? 10, opts) : await openPglite(opts.dataDir)
-  if (opts.migrate !== false) await migrateDatabase(database)
+  if (opts.migrate !== false) {
+    // The first statement is the migration's: a database that does not answer is closed again, not leaked, so a caller may retry.
+    await migrateDatabase(database).catch(async (err) => {
+      await database.close().catch(() => {})
+      throw err
+    })
+  }
   return database
 }
 
