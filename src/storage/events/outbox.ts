@@ -1,6 +1,6 @@
 /**
  * The outbox's read side: fan-out of new events into webhook deliveries and
- * notifications (exactly once: in one transaction with marking them done),
+ * notifications (exactly once: in one transaction with moving the fan-out cursor),
  * the due-date scans that emit task.due_soon / task.overdue once per due date,
  * the purge of old events and the figures for /metrics.
  */
