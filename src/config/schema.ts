@@ -164,6 +164,8 @@ export const ConfigSchema = Type.Object({
   EVENT_LEASE_MS: Int(60_000, 500),
   /** Days a delivered event is kept (housekeeping purges older ones). */
   EVENT_RETENTION_DAYS: Int(7, 1),
+  /** Days a notification is kept (read or not, once its mail is settled), and a due-date alert that can no longer fire. */
+  NOTIFICATION_RETENTION_DAYS: Int(90, 1),
   /** Seconds between due-date scans (task.due_soon, task.overdue) and digest checks; 0 disables them. */
   DUE_SCAN_INTERVAL_S: Int(60, 0),
   /** `false` keeps this instance out of dispatching (it still writes events). */
