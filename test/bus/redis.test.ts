@@ -100,6 +100,12 @@ t.test('an outage: publish rejects at once, then the bus reconnects and restores
   const started = Date.now()
   await t.rejects(bus.publish('org:9', 'lost'), 'a publish during the outage rejects (the caller answers unavailable)')
   t.ok(Date.now() - started < 3000, 'and does not hang')
+  const both = await Promise.allSettled([bus.publish('org:9', 'lost'), bus.publish('org:10', 'lost')])
+  t.same(
+    both.map((r) => r.status),
+    ['rejected', 'rejected'],
+    'a tick of publications to several channels (one pipeline) rejects each of them',
+  )
 
   await proxy.restore()
   t.teardown(() => proxy.close())
@@ -190,4 +196,24 @@ t.test('fromSelf reads single and packed messages', async (t) => {
   t.notOk(one('{"kind":"op","from":"me"'), 'cut inside the marker')
   t.notOk(one('x'), 'shorter than the kind key')
   t.notOk(one('\u0000:{"kind":"op","from":"me",}'), 'a packed message without a length')
+})
+
+t.test('publications of one tick to several channels leave in one pipeline and each arrives on its channel, in order', async (t) => {
+  const prefix = testRedisPrefix()
+  const a = await open(t, prefix, 'a')
+  const b = await open(t, prefix, 'b')
+  const one = collector()
+  const two = collector()
+  await b.subscribe('org:1', one.handler)
+  await b.subscribe('org:2', two.handler)
+  await Promise.all([a.publish('org:1', 'x1'), a.publish('org:2', 'y1'), a.publish('org:1', 'x2'), a.publish('org:2', 'y2')])
+  t.same((await one.until(2)).map((m) => [m.channel, m.payload]), [['org:1', 'x1'], ['org:1', 'x2']])
+  t.same((await two.until(2)).map((m) => [m.channel, m.payload]), [['org:2', 'y1'], ['org:2', 'y2']])
+  await a.close()
+  const late = await Promise.allSettled([a.publish('org:1', 'late'), a.publish('org:2', 'late')])
+  t.same(
+    late.map((r) => r.status),
+    ['rejected', 'rejected'],
+    'a closed bus refuses at once',
+  )
 })
