@@ -166,12 +166,14 @@ export class RedisBus implements Bus {
     const set = this.handlers.get(channel)
     if (!set) return
     const name = channel.slice(this.prefix.length)
-    // Decoded once, and only for a handler that takes it (a publication is this instance's or not as a whole).
+    // Decoded only when a handler takes it: a publication is this instance's own or not as a whole.
     let own: boolean | undefined
-    let payloads: string[] | undefined
-    for (const sub of set) {
-      if (sub.skipOwnNotices && (own ??= fromSelf(message, this.ownMarker))) continue
-      for (const payload of (payloads ??= unpackPayloads(message.toString()))) {
+    let takers = 0
+    for (const sub of set) if (!(sub.skipOwnNotices && (own ??= fromSelf(message, this.ownMarker)))) takers++
+    if (takers === 0) return
+    for (const payload of unpackPayloads(message.toString())) {
+      for (const sub of set) {
+        if (own && sub.skipOwnNotices) continue
         try {
           sub.handler(payload, name)
         } catch (err) {
