@@ -91,10 +91,13 @@ async function backlog(): Promise<number | null> {
 
 interface RunResult {
   committedOpsPerS: number
+  committedOps: number
   ackMs: { p99: number }
+  /** Core-seconds of the measured window per group (load/cpu.ts). */
+  cpu: { server: number; postgres: number; generator: number; perOpMs: { server: number; postgres: number } }
 }
 
-async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { backlogMax?: number; backlogLast?: number }> {
+async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { backlogMax?: number; backlogLast?: number; receiverCpuS: number }> {
   mkdirSync('load/results', { recursive: true })
   const out = `load/results/events-bench-${withEndpoint ? 'hook' : 'base'}-${i}`
   const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', LOAD_PORT_BASE: '4100', ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
@@ -105,15 +108,20 @@ async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { 
   const samples: number[] = []
   dispatch = {}
   const timer = setInterval(() => void backlog().then((n) => n !== null && samples.push(n)), 500)
+  // This process's CPU over the whole run (start-up and drain included): the receiver's share, with the endpoint.
+  const cpuBefore = process.cpuUsage()
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   clearInterval(timer)
+  const cpuSpent = process.cpuUsage(cpuBefore)
   if (code !== 0) throw new Error(`load/run.ts exited ${code}`)
   const r = (JSON.parse(readFileSync(`${out}/results.json`, 'utf8')) as { results: RunResult[] }).results[0]
-  return { ...r, backlogMax: samples.length ? Math.max(...samples) : undefined, backlogLast: samples.at(-1) }
+  return { ...r, backlogMax: samples.length ? Math.max(...samples) : undefined, backlogLast: samples.at(-1), receiverCpuS: (cpuSpent.user + cpuSpent.system) / 1e6 }
 }
 
 const rows: string[] = []
 const drops: number[] = []
+const costs: Array<{ server: number; postgres: number; receiver: number }> = []
+let seenCount = 0
 const all = new Histogram()
 for (let i = 0; i < Number(args.pairs); i++) {
   const order = i % 2 === 0 ? [false, true] : [true, false]
@@ -126,6 +134,7 @@ for (let i = 0; i < Number(args.pairs); i++) {
     log(`pair ${i + 1}: ${hook ? 'with the endpoint' : 'without'}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
     pair[hook ? 'hook' : 'base'] = await runLoad(hook, i)
     if (hook) {
+      seenCount = seen.size
       all.merge(latency)
       rows.push(
         `pair ${i + 1} with endpoint: ${Math.round(pair.hook.committedOpsPerS)} ops/s; ${seen.size} events delivered (${duplicates} duplicates, ${forged} failed verification); ` +
@@ -138,10 +147,23 @@ for (let i = 0; i < Number(args.pairs); i++) {
   const drop = (1 - pair.hook.committedOpsPerS / pair.base.committedOpsPerS) * 100
   drops.push(drop)
   rows.push(`pair ${i + 1}: without ${Math.round(pair.base.committedOpsPerS)} ops/s, with ${Math.round(pair.hook.committedOpsPerS)} ops/s: ${drop.toFixed(1)} % drop; ack p99 ${pair.base.ackMs.p99.toFixed(1)} → ${pair.hook.ackMs.p99.toFixed(1)} ms`)
+  // What an event costs, per committed op of the measured window (about one event per op): the
+  // server's and PostgreSQL's core-ms per op with the endpoint minus without; the receiver's
+  // (this process) over the whole run per delivered event.
+  const perOp = (r: RunResult) => r.cpu.perOpMs
+  const extra = (k: 'server' | 'postgres') => ((perOp(pair.hook)[k] - perOp(pair.base)[k]) * 1000).toFixed(0)
+  const recvUs = seenCount > 0 ? ((pair.hook.receiverCpuS - pair.base.receiverCpuS) / seenCount) * 1e6 : NaN
+  costs.push({ server: Number(extra('server')), postgres: Number(extra('postgres')), receiver: recvUs })
+  rows.push(
+    `pair ${i + 1} CPU per committed op, without → with: server ${(perOp(pair.base).server * 1000).toFixed(0)} → ${(perOp(pair.hook).server * 1000).toFixed(0)} µs (+${extra('server')}), ` +
+      `PostgreSQL ${(perOp(pair.base).postgres * 1000).toFixed(0)} → ${(perOp(pair.hook).postgres * 1000).toFixed(0)} µs (+${extra('postgres')}); receiver ${recvUs.toFixed(0)} µs per delivered event`,
+  )
 }
 console.log('\n== events bench ==')
 console.log(`load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}; cwd ${process.cwd()}`)
 for (const r of rows) console.log(r)
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
 console.log(`all runs with the endpoint: commit→delivery ms p50 ${all.percentile(50).toFixed(1)} p99 ${all.percentile(99).toFixed(1)}; mean drop ${(drops.reduce((a, b) => a + b, 0) / drops.length).toFixed(1)} %`)
+console.log(`median extra CPU per committed op: server ${median(costs.map((c) => c.server))} µs, PostgreSQL ${median(costs.map((c) => c.postgres))} µs; receiver ${median(costs.map((c) => c.receiver)).toFixed(0)} µs per delivered event`)
 receiver.close()
 process.exit(0)

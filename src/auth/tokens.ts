@@ -79,6 +79,45 @@ export const DEFAULT_CLOCK_SKEW_S = 30
  * gets no skew: an instance never honours a token its issuer would refuse.
  */
 export async function verifyAccessToken(keys: SigningKeys, token: string, clockSkewS = DEFAULT_CLOCK_SKEW_S): Promise<{ principal: Principal; expiresAt: Date }> {
+  // A token is verified once per process: its signature and claims cannot change, only the clock
+  // can pass its expiry (checked on every use). Revocation is the caller's check, made every time.
+  const cached = verifiedTokens(keys).get(token)
+  if (cached) {
+    if (cached.expiresAt.getTime() > Date.now()) return { principal: { ...cached.principal }, expiresAt: cached.expiresAt }
+    verifiedTokens(keys).delete(token)
+    throw new TaskSyncError('unauthorized', 'access token expired')
+  }
+  const verified = await verifySignedToken(keys, token, clockSkewS)
+  remember(keys, token, { principal: { ...verified.principal }, expiresAt: verified.expiresAt })
+  return verified
+}
+
+/** Verified tokens by signing keys: the last VERIFIED_TOKENS_MAX, in first-use order. */
+const VERIFIED_TOKENS_MAX = 10_000
+let lastSweep = 0
+const verifiedByKeys = new WeakMap<SigningKeys, Map<string, { principal: Principal; expiresAt: Date }>>()
+
+function verifiedTokens(keys: SigningKeys): Map<string, { principal: Principal; expiresAt: Date }> {
+  let map = verifiedByKeys.get(keys)
+  if (!map) verifiedByKeys.set(keys, (map = new Map()))
+  return map
+}
+
+function remember(keys: SigningKeys, token: string, verified: { principal: Principal; expiresAt: Date }): void {
+  const map = verifiedTokens(keys)
+  if (map.size >= VERIFIED_TOKENS_MAX) {
+    // Expired ones first (a sweep at most every 10 s); else the oldest entry.
+    const now = Date.now()
+    if (now - lastSweep > 10_000) {
+      lastSweep = now
+      for (const [k, v] of map) if (v.expiresAt.getTime() <= now) map.delete(k)
+    }
+    if (map.size >= VERIFIED_TOKENS_MAX) map.delete(map.keys().next().value!)
+  }
+  map.set(token, verified)
+}
+
+async function verifySignedToken(keys: SigningKeys, token: string, clockSkewS: number): Promise<{ principal: Principal; expiresAt: Date }> {
   let payload
   try {
     ;({ payload } = await jwtVerify(token, keys.verify, { issuer: ISSUER, audience: AUDIENCE, algorithms: [keys.alg], clockTolerance: clockSkewS }))

@@ -115,17 +115,22 @@ export function publishNotice(bus: Bus, notice: OrgNotice): Promise<void> {
  */
 export function subscribeOrgNotices(bus: Bus, orgId: string, instanceId: string, handler: (notice: OrgNotice) => void): Promise<() => Promise<void>> {
   const own = `${FROM_KEY}${JSON.stringify(instanceId)},`
-  return bus.subscribe(orgChannel(orgId), (payload) => {
-    const from = payload.indexOf(FROM_KEY)
-    if (from > 0 && from < 24 && payload.startsWith(KIND_KEY) && payload.startsWith(own, from)) return
-    let notice: OrgNotice
-    try {
-      notice = JSON.parse(payload)
-    } catch {
-      return
-    }
-    // A publisher that wrote its keys in another order.
-    if (notice.from === instanceId) return
-    handler(notice)
-  })
+  return bus.subscribe(
+    orgChannel(orgId),
+    (payload) => {
+      const from = payload.indexOf(FROM_KEY)
+      if (from > 0 && from < 24 && payload.startsWith(KIND_KEY) && payload.startsWith(own, from)) return
+      let notice: OrgNotice
+      try {
+        notice = JSON.parse(payload)
+      } catch {
+        return
+      }
+      // A publisher that wrote its keys in another order.
+      if (notice.from === instanceId) return
+      handler(notice)
+    },
+    // The Redis bus then drops this instance's echoes from the message's first bytes, undecoded.
+    { skipOwnNotices: instanceId === bus.instanceId },
+  )
 }

@@ -7,7 +7,7 @@
  * while Redis is unreachable rejects at once, so a caller can answer `unavailable`.
  */
 import { Redis } from 'ioredis'
-import { BusUnavailableError, type Bus, type BusHandler } from './types.js'
+import { BusUnavailableError, type Bus, type BusHandler, type SubscribeOptions } from './types.js'
 
 export interface RedisBusOptions {
   url: string
@@ -28,13 +28,16 @@ export class RedisBus implements Bus {
   private readonly sub: Redis
   private readonly prefix: string
   /** Handlers by prefixed channel: the truth that reconnects restore. */
-  private readonly handlers = new Map<string, Set<BusHandler>>()
+  private readonly handlers = new Map<string, Set<Subscription>>()
+  /** `","from":"<instanceId>",`: what follows the kind in this instance's own notices (see fromSelf). */
+  private readonly ownMarker: Buffer
   private readonly log: NonNullable<RedisBusOptions['log']>
   private closed = false
   private lastErrorLog = 0
 
   private constructor(opts: RedisBusOptions) {
     this.instanceId = opts.instanceId
+    this.ownMarker = Buffer.from(`","from":${JSON.stringify(opts.instanceId)},`)
     this.prefix = opts.prefix
     this.log = opts.log ?? (() => {})
     const common = {
@@ -46,8 +49,9 @@ export class RedisBus implements Bus {
       connectTimeout: opts.connectTimeoutMs ?? 10_000,
       retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     }
-    // Auto-pipelining sends the publishes of one group commit in one write instead of one each.
-    this.commands = new Redis(opts.url, { ...common, enableAutoPipelining: true, connectionName: `${opts.instanceId}:pub` })
+    // No auto-pipelining: publish() already sends one tick's publications in one write
+    // (and auto-pipelining would build a Pipeline per tick for that one command).
+    this.commands = new Redis(opts.url, { ...common, connectionName: `${opts.instanceId}:pub` })
     this.sub = new Redis(opts.url, { ...common, connectionName: `${opts.instanceId}:sub`, autoResubscribe: false })
     for (const [name, conn] of [['publish', this.commands], ['subscribe', this.sub]] as const) {
       conn.on('error', (err: Error) => this.logError(name, err))
@@ -56,7 +60,8 @@ export class RedisBus implements Bus {
       })
     }
     this.sub.on('ready', () => void this.resubscribe())
-    this.sub.on('message', (channel: string, message: string) => this.deliver(channel, message))
+    // Buffers, decoded only for a handler that takes the message: this instance's own echo is dropped undecoded.
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.deliver(channel.toString(), message))
   }
 
   /** Connects both connections; rejects (and cleans up) when Redis cannot be reached in time. */
@@ -85,35 +90,52 @@ export class RedisBus implements Bus {
   /**
    * Publications of one tick to one channel leave as one Redis message (a group
    * commit's ops: one PUBLISH and one delivery per instance instead of one each),
-   * in call order; every caller's promise settles with that message's publish.
+   * in call order, and one tick's messages (every channel) leave in one write;
+   * every caller's promise settles with its message's publish.
    */
   publish(channel: string, payload: string): Promise<void> {
     if (this.closed) return Promise.reject(new BusUnavailableError('closed'))
     let batch = this.outgoing.get(channel)
     if (!batch) {
-      const payloads: string[] = []
-      // Sent once this tick's code has run; a later publish starts the next batch.
-      const sent = new Promise<void>((resolve) => process.nextTick(resolve)).then(async () => {
-        this.outgoing.delete(channel)
-        // ioredis rejects at once while disconnected (offline queue off) and after commandTimeout.
-        await this.commands.publish(this.prefix + channel, packPayloads(payloads)).catch((err: Error) => {
-          throw new BusUnavailableError(err.message, { cause: err })
-        })
-      })
-      this.outgoing.set(channel, (batch = { payloads, sent }))
+      if (this.outgoing.size === 0) process.nextTick(this.sendOutgoing)
+      let settle!: { resolve(): void; reject(err: unknown): void }
+      const sent = new Promise<void>((resolve, reject) => (settle = { resolve, reject }))
+      this.outgoing.set(channel, (batch = { payloads: [], sent, settle }))
     }
     batch.payloads.push(payload)
     return batch.sent
   }
 
   /** This tick's publications by channel, not sent yet. */
-  private readonly outgoing = new Map<string, { payloads: string[]; sent: Promise<void> }>()
+  private readonly outgoing = new Map<string, Outgoing>()
 
-  async subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>> {
+  /** Sends this tick's publications: one PUBLISH, or one pipeline of them (one write either way). */
+  private readonly sendOutgoing = (): void => {
+    const batches = [...this.outgoing]
+    this.outgoing.clear()
+    // ioredis rejects at once while disconnected (offline queue off) and after commandTimeout.
+    const unavailable = (err: Error) => new BusUnavailableError(err.message, { cause: err })
+    if (batches.length === 1) {
+      const [channel, { payloads, settle }] = batches[0]
+      this.commands.publish(this.prefix + channel, packPayloads(payloads)).then(
+        () => settle.resolve(),
+        (err: Error) => settle.reject(unavailable(err)),
+      )
+      return
+    }
+    const pipeline = this.commands.pipeline()
+    for (const [channel, { payloads }] of batches) pipeline.publish(this.prefix + channel, packPayloads(payloads))
+    pipeline.exec().then(
+      (results) => batches.forEach(([, { settle }], i) => (results?.[i]?.[0] ? settle.reject(unavailable(results[i][0] as Error)) : settle.resolve())),
+      (err: Error) => batches.forEach(([, { settle }]) => settle.reject(unavailable(err))),
+    )
+  }
+
+  async subscribe(channel: string, handler: BusHandler, opts?: SubscribeOptions): Promise<() => Promise<void>> {
     if (this.closed) throw new BusUnavailableError('closed')
     const key = this.prefix + channel
-    // Wrapped so one function subscribed twice counts twice, and removal is exact.
-    const own: BusHandler = (p, c) => handler(p, c)
+    // An object of its own, so one function subscribed twice counts twice, and removal is exact.
+    const own: Subscription = { handler, skipOwnNotices: opts?.skipOwnNotices === true }
     let set = this.handlers.get(key)
     if (!set) {
       this.handlers.set(key, (set = new Set()))
@@ -140,14 +162,20 @@ export class RedisBus implements Bus {
     await Promise.all([this.commands, this.sub].map((c) => c.quit().catch(() => c.disconnect())))
   }
 
-  private deliver(channel: string, message: string): void {
+  private deliver(channel: string, message: Buffer): void {
     const set = this.handlers.get(channel)
     if (!set) return
     const name = channel.slice(this.prefix.length)
-    for (const payload of unpackPayloads(message)) {
-      for (const handler of set) {
+    // Decoded only when a handler takes it: a publication is this instance's own or not as a whole.
+    let own: boolean | undefined
+    let takers = 0
+    for (const sub of set) if (!(sub.skipOwnNotices && (own ??= fromSelf(message, this.ownMarker)))) takers++
+    if (takers === 0) return
+    for (const payload of unpackPayloads(message.toString())) {
+      for (const sub of set) {
+        if (own && sub.skipOwnNotices) continue
         try {
-          handler(payload, name)
+          sub.handler(payload, name)
         } catch (err) {
           this.log('warn', `bus handler for ${name} threw: ${(err as Error).message}`)
         }
@@ -169,6 +197,40 @@ export class RedisBus implements Bus {
     this.lastErrorLog = now
     this.log('warn', `redis ${name} connection: ${err.message}`)
   }
+}
+
+interface Subscription {
+  handler: BusHandler
+  skipOwnNotices: boolean
+}
+
+interface Outgoing {
+  payloads: string[]
+  sent: Promise<void>
+  settle: { resolve(): void; reject(err: unknown): void }
+}
+
+const KIND_KEY = Buffer.from('{"kind":"')
+
+/**
+ * True when a Redis message (one payload, or packed ones: all from one publish()
+ * of one instance) is this instance's own notice, from its first bytes: its first
+ * payload starts `{"kind":"<kind>` followed by `ownMarker` (`","from":"<id>",`).
+ */
+export function fromSelf(message: Buffer, ownMarker: Buffer): boolean {
+  let i = 0
+  if (message[0] === 0) {
+    // Packed: the marker, the first payload's length, a colon.
+    i = 1
+    while (i < 12 && message[i] >= 0x30 && message[i] <= 0x39) i++
+    if (i === 1 || message[i] !== 0x3a) return false
+    i++
+  }
+  // (Buffer#compare throws on a range past the end: every range is checked first.)
+  if (i + KIND_KEY.length > message.length || message.compare(KIND_KEY, 0, KIND_KEY.length, i, i + KIND_KEY.length) !== 0) return false
+  const quote = message.indexOf(0x22, i + KIND_KEY.length)
+  if (quote < 0 || quote > i + KIND_KEY.length + 24 || quote + ownMarker.length > message.length) return false
+  return message.compare(ownMarker, 0, ownMarker.length, quote, quote + ownMarker.length) === 0
 }
 
 /** Marks a Redis message that carries several payloads; a payload of its own never starts with it. */

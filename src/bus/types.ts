@@ -13,6 +13,15 @@ export class BusUnavailableError extends Error {
 
 export type BusHandler = (payload: string, channel: string) => void
 
+export interface SubscribeOptions {
+  /**
+   * A hint that the handler drops this instance's own notices (payloads that
+   * start `{"kind":"…","from":"<instanceId>",`, as bus/notices.ts writes them): a bus
+   * may then skip them before decoding. The handler must still tolerate them.
+   */
+  skipOwnNotices?: boolean
+}
+
 export interface Bus {
   /** This instance's id: published messages carry it so an instance can skip its own echoes. */
   readonly instanceId: string
@@ -20,7 +29,7 @@ export interface Bus {
   /** Rejects with BusUnavailableError when the payload could not be sent. */
   publish(channel: string, payload: string): Promise<void>
   /** Subscribes; the returned function unsubscribes this handler. Rejects with BusUnavailableError on a closed bus. */
-  subscribe(channel: string, handler: BusHandler): Promise<() => Promise<void>>
+  subscribe(channel: string, handler: BusHandler, opts?: SubscribeOptions): Promise<() => Promise<void>>
   /** 'up' when both connections are ready. */
   status(): 'up' | 'down'
   close(): Promise<void>

@@ -14,7 +14,8 @@ import { runHousekeeping, type HousekeepingReport } from '../storage/housekeepin
 const USAGE = `usage: npm run housekeeping -- [--dry-run] [--json]
   Purges deletions older than TOMBSTONE_TTL_DAYS (moving the tombstone horizon),
   trims the sync log (SYNC_LOG_TTL_DAYS) and each task's op log to REPLAY_WINDOW_OPS.
-  Delivered outbox events older than EVENT_RETENTION_DAYS are purged.
+  Delivered outbox events older than EVENT_RETENTION_DAYS are purged, and
+  notifications older than NOTIFICATION_RETENTION_DAYS.
   --dry-run  do everything, print it, roll it back
   --json     print the report as JSON
   With the embedded PGlite store (no DATABASE_URL), stop the server first: one process owns DATA_DIR.`
@@ -29,6 +30,8 @@ function describeReport(r: HousekeepingReport): string {
     `  horizon: ${p.horizonXid === null ? 'unchanged' : `${r.dryRun ? 'would move' : 'moved'} to xid ${p.horizonXid}`}`,
     `  sync log: ${r.dryRun ? 'would trim' : 'trimmed'} ${r.syncLogTrimmed} entries`,
     `  op log: ${r.dryRun ? 'would trim' : 'trimmed'} ${r.opsTrimmed} ops beyond the replay window`,
+    ...(r.eventsPurged === undefined ? [] : [`  outbox: ${verb} ${r.eventsPurged} delivered events`]),
+    ...(r.notificationsPurged === undefined ? [] : [`  notifications: ${verb} ${r.notificationsPurged.notifications}, and ${r.notificationsPurged.dueAlerts} spent due-date alerts`]),
   ].join('\n')
 }
 
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
       syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
       replayWindowOps: config.REPLAY_WINDOW_OPS,
       eventRetentionDays: config.EVENT_RETENTION_DAYS,
+      notificationRetentionDays: config.NOTIFICATION_RETENTION_DAYS,
       dryRun: values['dry-run'] === true,
     })
     console.log(values.json ? JSON.stringify(report, null, 2) : describeReport(report))

@@ -24,7 +24,11 @@ export interface AttachSource {
   readonly persisted?: StoredSource
 }
 
-export type StoredSource = { kind: 'bytes'; base64: string } | { kind: 'file'; path: string }
+/**
+ * `bytes`: the file itself, base64, in a JSON storage (up to PERSIST_BYTES_MAX); `blob`: the
+ * Blob, in a storage that keeps Blobs (IndexedDB), at any size; `file`: a Node file by path.
+ */
+export type StoredSource = { kind: 'bytes'; base64: string } | { kind: 'blob'; blob: Blob } | { kind: 'file'; path: string }
 
 /** A restartable hash: the default is @noble/hashes (browsers); Node passes node:crypto's. */
 export type Sha256Factory = () => { update(b: Uint8Array): void; digest(): string }
@@ -34,7 +38,7 @@ export const defaultSha256: Sha256Factory = () => {
   return { update: (b) => void h.update(b), digest: () => bytesToHex(h.digest()) }
 }
 
-/** Files up to this size are kept in storage whole, so their upload survives a reload. */
+/** In a JSON storage, files up to this size are kept whole (base64), so their upload survives a reload; a storage that keeps Blobs keeps any size. */
 export const PERSIST_BYTES_MAX = 8 * 1024 * 1024
 /** Chunks in flight per upload. */
 export const PARALLEL_CHUNKS = 5
@@ -313,7 +317,7 @@ export class AttachmentUploads {
 
   /** Queues an upload of `file` to a task; it starts when the client is online. */
   async attach(taskId: string, file: Blob | Uint8Array | AttachSource, opts: AttachOptions = {}): Promise<UploadHandle> {
-    const source = await toSource(file)
+    const source = await toSource(file, this.opts.storage().keepsBlobs === true)
     const named = (file as { name?: unknown }).name
     const record: StoredUpload = {
       id: opts.id ?? newId(),
@@ -384,7 +388,7 @@ export class AttachmentUploads {
   restore(stored: unknown): void {
     for (const r of (Array.isArray(stored) ? stored : []) as StoredUpload[]) {
       if (this.uploads.has(r.id)) continue
-      const source = r.source ? (r.source.kind === 'bytes' ? bytesSource(fromBase64(r.source.base64), r.source) : (this.opts.reopen?.(r.source) ?? null)) : null
+      const source = r.source ? restoreSource(r.source, this.opts.reopen) : null
       const h = new UploadHandle(r, source, this)
       if (r.paused) h.status = 'paused'
       this.uploads.set(r.id, h)
@@ -476,16 +480,32 @@ function bytesSource(bytes: Uint8Array, persisted?: StoredSource): AttachSource 
   return { size: bytes.length, slice: async (s, e) => bytes.subarray(s, e), persisted }
 }
 
-async function toSource(file: Blob | Uint8Array | AttachSource): Promise<AttachSource> {
+function blobSource(blob: Blob, persisted?: StoredSource): AttachSource {
+  return { size: blob.size, slice: async (s, e) => new Uint8Array(await blob.slice(s, e).arrayBuffer()), persisted }
+}
+
+const hasBlob = typeof Blob !== 'undefined'
+
+/** The bytes of `file` and how the storage can keep them: as a Blob where it keeps Blobs, else base64 up to PERSIST_BYTES_MAX. */
+async function toSource(file: Blob | Uint8Array | AttachSource, keepsBlobs: boolean): Promise<AttachSource> {
   if (file instanceof Uint8Array) {
+    if (keepsBlobs && hasBlob) return bytesSource(file, { kind: 'blob', blob: new Blob([file as Uint8Array<ArrayBuffer>]) })
     return bytesSource(file, file.length <= PERSIST_BYTES_MAX ? { kind: 'bytes', base64: toBase64(file) } : undefined)
   }
-  if (typeof Blob !== 'undefined' && file instanceof Blob) {
+  if (hasBlob && file instanceof Blob) {
     const blob = file
+    if (keepsBlobs) return blobSource(blob, { kind: 'blob', blob })
     const persisted = blob.size <= PERSIST_BYTES_MAX ? { kind: 'bytes' as const, base64: toBase64(new Uint8Array(await blob.arrayBuffer())) } : undefined
-    return { size: blob.size, slice: async (s, e) => new Uint8Array(await blob.slice(s, e).arrayBuffer()), persisted }
+    return blobSource(blob, persisted)
   }
   return file as AttachSource
+}
+
+/** A kept source back as bytes to send (null: they are gone, the upload fails and says so). */
+function restoreSource(s: StoredSource, reopen?: (s: StoredSource) => AttachSource | null): AttachSource | null {
+  if (s.kind === 'bytes') return bytesSource(fromBase64(s.base64), s)
+  if (s.kind === 'blob') return hasBlob && s.blob instanceof Blob ? blobSource(s.blob, s) : null
+  return reopen?.(s) ?? null
 }
 
 function toBase64(b: Uint8Array): string {

@@ -1,6 +1,7 @@
 /**
  * Browser storage: one IndexedDB database with a single key/value object store.
- * A batch is one readwrite transaction, durable when it completes.
+ * A batch is one readwrite transaction, durable when it completes. Values are
+ * structured clones, so a queued upload's Blob is kept whole, at any size.
  */
 import type { ClientStorage, StorageChanges } from './storage.js'
 import { namedProcessLocks, webLockManager, webLocks } from './writer-locks.js'
@@ -47,6 +48,8 @@ export function indexedDbStorage(name = 'tasksync'): ClientStorage {
   }
   const manager = webLockManager()
   return {
+    // Values are structured clones: a queued attachment's Blob is kept as it is (attachments.ts).
+    keepsBlobs: true,
     // Every tab of the origin sees the same Web Locks; without them only this page's clients are told apart.
     locks: manager ? webLocks(`tasksync:${name}`, manager) : namedProcessLocks(`indexeddb:${name}`),
     async load() {

@@ -57,6 +57,7 @@ export function hasQueue(slot: Record<string, unknown>): boolean {
 /** The storage of one slot: the root storage seen through the slot's key prefix. */
 export function slotStorage(root: ClientStorage, clientId: string): ClientStorage {
   return {
+    keepsBlobs: root.keepsBlobs,
     async load() {
       return slotsIn(await root.load()).get(clientId) ?? {}
     },

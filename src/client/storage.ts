@@ -33,6 +33,12 @@ export interface ClientStorage {
    * processes open must bring its locks.
    */
   readonly locks?: WriterLocks
+  /**
+   * True when values may hold Blobs (a structured-clone store such as IndexedDB):
+   * a queued attachment is then kept as its Blob, whatever its size, and its upload
+   * survives a reload. A JSON store keeps files up to 8 MiB, as base64.
+   */
+  readonly keepsBlobs?: boolean
 }
 
 /** Applies a batch to a plain map (shared by the adapters that hold a full copy). */

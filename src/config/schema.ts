@@ -16,6 +16,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_POOL_SIZE: Int(10, 1, 200),
   /** How long a new PostgreSQL connection may take to hear from the server before it counts as failed (and opens the breaker). */
   DATABASE_CONNECT_TIMEOUT_MS: Int(1000, 50, 60_000),
+  /** How long a starting instance waits for PostgreSQL and Redis to accept connections (they may start after it) before it gives up; 0: no wait. */
+  STARTUP_WAIT_MS: Int(30_000, 0, 600_000),
   /** redis://… ; absent: in-process bus (one instance only). */
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   /** Prefix of every Redis channel and key, so several deployments (or test runs) share one Redis. */
@@ -162,6 +164,8 @@ export const ConfigSchema = Type.Object({
   EVENT_LEASE_MS: Int(60_000, 500),
   /** Days a delivered event is kept (housekeeping purges older ones). */
   EVENT_RETENTION_DAYS: Int(7, 1),
+  /** Days a notification is kept (read or not, once its mail is settled), and a due-date alert that can no longer fire. */
+  NOTIFICATION_RETENTION_DAYS: Int(90, 1),
   /** Seconds between due-date scans (task.due_soon, task.overdue) and digest checks; 0 disables them. */
   DUE_SCAN_INTERVAL_S: Int(60, 0),
   /** `false` keeps this instance out of dispatching (it still writes events). */

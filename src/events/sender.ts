@@ -7,7 +7,7 @@
  * Connections are kept alive in the dispatcher's agents: a reused socket was
  * checked when it connected and stays on that address.
  */
-import { Agent, request } from 'undici'
+import { Agent } from 'undici'
 import { BlockList, isIP } from 'node:net'
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
@@ -154,45 +154,104 @@ export async function sendWebhook(url: string, secret: string, msgId: string, pa
   return (await postOnce(url, secret, msgId, payload, opts, started)).result
 }
 
-async function postOnce(url: string, secret: string, msgId: string, payload: string, opts: SendOptions, started: number): Promise<{ result: SendResult; staleSocket: boolean }> {
-  const done = (status: number | null, error: string | null): SendResult => ({
-    ok: status !== null && status >= 200 && status < 300,
-    status,
-    error,
-    latencyMs: Math.round(performance.now() - started),
+/** Headers of the request: the same for every delivery of an instance but the three Standard Webhooks ones. */
+const userAgents = new Map<string, string>()
+const userAgent = (instanceId: string) => {
+  let ua = userAgents.get(instanceId)
+  if (!ua) userAgents.set(instanceId, (ua = `tasksync-webhooks (${instanceId})`))
+  return ua
+}
+
+/** The body of an answer is not used: at most this much of it is read (the connection stays usable), then the socket is dropped. */
+const BODY_LIMIT = 65_536
+/** Errors of a kept-alive socket the receiver closed meanwhile, before any answer. */
+const STALE_SOCKET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE'])
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/**
+ * One POST through undici's `dispatch` with a handler of its own: no response
+ * stream, no promise per stage, no AbortSignal (a plain timer bounds the whole
+ * attempt): a delivery is a status line and a discarded body.
+ */
+function postOnce(url: string, secret: string, msgId: string, payload: string, opts: SendOptions, started: number): Promise<{ result: SendResult; staleSocket: boolean }> {
+  const done = (status: number | null, error: string | null, staleSocket = false) => ({
+    result: {
+      ok: status !== null && status >= 200 && status < 300,
+      status,
+      error: error ?? (status !== null && (status < 200 || status >= 300) ? `receiver answered ${status}` : null),
+      latencyMs: Math.round(performance.now() - started),
+    },
+    staleSocket,
   })
   const t = target(url, opts.allowPrivate)
-  if (t.refused) return { result: done(null, t.refused), staleSocket: false }
+  if (t.refused) return Promise.resolve(done(null, t.refused))
   const now = new Date()
   const ownAgents = opts.agents ? null : createAgents()
   const agents = opts.agents ?? ownAgents!
-  try {
-    const res = await request(t.origin + t.path, {
-      method: 'POST',
-      dispatcher: opts.allowPrivate ? agents.any : agents.public,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': `tasksync-webhooks (${opts.instanceId})`,
-        'webhook-id': msgId,
-        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-        'webhook-signature': signWebhook(secret, msgId, now, payload),
-      },
-      body: payload,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
-      signal: AbortSignal.timeout(opts.timeoutMs),
-    })
-    // The body is not used; read (and drop) at most 64 KiB of it so the connection stays usable.
-    await res.body.dump({ limit: 65_536 }).catch(() => undefined)
-    const status = res.statusCode
-    return { result: done(status, status >= 200 && status < 300 ? null : `receiver answered ${status}`), staleSocket: false }
-  } catch (err) {
-    const e = err as Error & { code?: string }
-    const message = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${opts.timeoutMs} ms` : (e.message || String(e))
-    // A kept-alive socket the receiver closed meanwhile fails before any answer: tried once more on a new one.
-    const stale = e.code === 'UND_ERR_SOCKET' || e.code === 'ECONNRESET' || e.code === 'EPIPE'
-    return { result: done(null, message), staleSocket: stale }
-  } finally {
-    if (ownAgents) void ownAgents.close()
-  }
+  const timedOut = `no answer within ${opts.timeoutMs} ms`
+  return new Promise((resolve) => {
+    let status: number | null = null
+    let bytes = 0
+    let abort: ((err?: Error) => void) | null = null
+    let settled = false
+    const finish = (r: ReturnType<typeof done>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (ownAgents) void ownAgents.close()
+      resolve(r)
+    }
+    const timer = setTimeout(() => {
+      finish(done(null, timedOut))
+      abort?.(new Error(timedOut))
+    }, opts.timeoutMs)
+    try {
+      ;(opts.allowPrivate ? agents.any : agents.public).dispatch(
+        {
+          origin: t.origin,
+          path: t.path,
+          method: 'POST',
+          headers: [
+            'content-type', 'application/json',
+            'user-agent', userAgent(opts.instanceId),
+            'webhook-id', msgId,
+            'webhook-timestamp', String(Math.floor(now.getTime() / 1000)),
+            'webhook-signature', signWebhook(secret, msgId, now, payload),
+          ],
+          body: payload,
+          headersTimeout: opts.timeoutMs,
+          bodyTimeout: opts.timeoutMs,
+        },
+        {
+          onConnect(a) {
+            abort = a
+            if (settled) a(new Error(timedOut))
+          },
+          onHeaders(statusCode) {
+            status = statusCode
+            return true
+          },
+          onData(chunk) {
+            bytes += chunk.length
+            if (bytes <= BODY_LIMIT) return true
+            finish(done(status, null))
+            abort?.(new Error('answer body over the limit'))
+            return false
+          },
+          onComplete() {
+            finish(done(status, null))
+          },
+          onError(err) {
+            // An answer came (its body failed or was cut off): its status counts.
+            if (status !== null) return finish(done(status, null))
+            const e = err as Error & { code?: string }
+            if (e.code && TIMEOUTS.has(e.code)) return finish(done(null, timedOut))
+            finish(done(null, e.message || String(e), e.code !== undefined && STALE_SOCKET.has(e.code)))
+          },
+        },
+      )
+    } catch (err) {
+      finish(done(null, (err as Error).message || String(err)))
+    }
+  })
 }

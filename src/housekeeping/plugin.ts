@@ -28,6 +28,7 @@ export default fp(
         syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
         replayWindowOps: config.REPLAY_WINDOW_OPS,
         eventRetentionDays: config.EVENT_RETENTION_DAYS,
+        notificationRetentionDays: config.NOTIFICATION_RETENTION_DAYS,
         ...overrides,
       })
       // Bytes of expired uploads and of attachments whose task was purged (outside the run's transaction: blob I/O).

@@ -29,8 +29,17 @@ export interface Database {
   rows<T = Record<string, unknown>>(query: SQL, exec?: Executor): Promise<T[]>
   /** True when a trivial query answers. */
   ping(): Promise<boolean>
+  /**
+   * PostgreSQL: runs a commit statement (named, prepared) on connections of its own,
+   * COMMIT_CONNECTIONS of them, so commits never queue behind the pool's reads
+   * (thousands of resumes or catch-up pulls at once). Absent on PGlite.
+   */
+  commitQuery?: <T>(text: string, params: unknown[]) => Promise<T[]>
   close(): Promise<void>
 }
+
+/** Connections kept for commit statements, besides the pool: the sequencer's commit concurrency. */
+export const COMMIT_CONNECTIONS = 2
 
 export interface OpenOptions {
   databaseUrl?: string
@@ -51,7 +60,13 @@ const MIGRATION_LOCK = 7_240_311
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   const database = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.poolSize ?? 10, opts) : await openPglite(opts.dataDir)
-  if (opts.migrate !== false) await migrateDatabase(database)
+  if (opts.migrate !== false) {
+    // The first statement is the migration's: a database that does not answer is closed again, not leaked, so a caller may retry.
+    await migrateDatabase(database).catch(async (err) => {
+      await database.close().catch(() => {})
+      throw err
+    })
+  }
   return database
 }
 
@@ -92,10 +107,20 @@ async function openPostgres(url: string, max: number, opts: OpenOptions): Promis
     // Keep type parsing of timestamps as strings off: drizzle maps them.
   })
   const db = drizzle(client, { schema }) as unknown as Db
+  // Opened on first use, like the pool's; a commit waits only for another commit.
+  const commits = postgres(url, {
+    max: COMMIT_CONNECTIONS,
+    onnotice: () => {},
+    connect_timeout: 10,
+    ...(breaker ? socketOption(breaker.socket) : {}),
+  })
+  // drizzle sets the client's type parsers and serializers (timestamps and json pass through as text): the same on both.
+  drizzle(commits, { schema })
   return {
     db,
     kind: 'postgres',
     url,
+    commitQuery: async <T>(text: string, params: unknown[]) => [...(await commits.unsafe(text, params as never[], { prepare: true }))] as T[],
     rows: async (q, exec = db) => toRows(await exec.execute(q)),
     ping: async () => {
       try {
@@ -105,9 +130,9 @@ async function openPostgres(url: string, max: number, opts: OpenOptions): Promis
         return false
       }
     },
-    close: () => {
+    close: async () => {
       breaker?.stop()
-      return client.end({ timeout: 5 })
+      await Promise.all([client.end({ timeout: 5 }), commits.end({ timeout: 5 })])
     },
   }
 }

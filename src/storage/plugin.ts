@@ -9,6 +9,17 @@ import { openDatabase, type Database } from './db.js'
 import { postgresTaskStore } from './postgres-task-store.js'
 import type { TaskStore } from './task-store.js'
 import { reindexAll } from './search-index.js'
+import { untilUp } from '../config/startup-wait.js'
+
+/** host:port/database of a connection URL, without its credentials. */
+function redactedHost(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || 5432}${u.pathname}`
+  } catch {
+    return 'DATABASE_URL'
+  }
+}
 
 /** How often the search indexer re-indexes the rows commits marked stale. */
 export const SEARCH_INDEX_INTERVAL_MS = 1000
@@ -27,16 +38,19 @@ export interface StoragePluginOptions {
 
 export default fp<StoragePluginOptions>(
   async (app, opts) => {
-    const { DATABASE_URL, DATA_DIR, DATABASE_POOL_SIZE, DATABASE_CONNECT_TIMEOUT_MS } = app.config
-    const database =
-      opts.database ??
-      (await openDatabase({
+    const { DATABASE_URL, DATA_DIR, DATABASE_POOL_SIZE, DATABASE_CONNECT_TIMEOUT_MS, STARTUP_WAIT_MS } = app.config
+    const open = () =>
+      openDatabase({
         databaseUrl: DATABASE_URL,
         dataDir: DATA_DIR,
         poolSize: DATABASE_POOL_SIZE,
         connectTimeoutMs: DATABASE_CONNECT_TIMEOUT_MS,
         onBreaker: (state) => (state === 'open' ? app.log.warn('PostgreSQL unreachable: answering unavailable at once while probing') : app.log.info('PostgreSQL reachable again')),
-      }))
+      })
+    // PostgreSQL may start after this instance: wait for it (STARTUP_WAIT_MS) rather than exit.
+    const database =
+      opts.database ??
+      (DATABASE_URL ? await untilUp(open, { what: `PostgreSQL at ${redactedHost(DATABASE_URL)}`, waitMs: STARTUP_WAIT_MS, log: (m) => app.log.warn(m) }) : await open())
     app.decorate('database', database)
     app.decorate('taskStore', postgresTaskStore(database))
 

@@ -460,8 +460,9 @@ export const attachmentHistory = pgTable(
 /**
  * The transactional outbox: one row per event, written in the same transaction as
  * the change it tells of (a rolled-back change leaves no row). `seq` orders them;
- * `id` is the webhook-id receivers deduplicate on. A row is fanned out once, into
- * webhook deliveries and notifications, then kept until EVENT_RETENTION_DAYS.
+ * `id` is the webhook-id receivers deduplicate on. A row is written once: fan-out
+ * into webhook deliveries and notifications moves a cursor (`event_fanout_cursor`)
+ * over (xid, seq) instead of marking rows; kept until EVENT_RETENTION_DAYS.
  */
 export const events = pgTable(
   'events',
@@ -475,15 +476,26 @@ export const events = pgTable(
     actorId: uuid('actor_id'),
     at: ts('at').notNull().defaultNow(),
     change: jsonb('change').$type<JsonValue>().notNull(),
-    /** Set when the event's deliveries and notifications were written. */
-    fannedOutAt: ts('fanned_out_at'),
+    /**
+     * The writing transaction: fan-out takes events in (xid, seq) order up to the
+     * oldest write transaction of this database still open, so a transaction that
+     * commits late is never passed by the cursor.
+     */
+    xid: xid8('xid').notNull().default(sql`pg_current_xact_id()`),
   },
   (t) => [
     uniqueIndex('events_id_key').on(t.id),
-    index('events_pending_idx').on(t.seq).where(sql`fanned_out_at is null`),
+    index('events_fanout_idx').on(t.xid, t.seq),
     index('events_at_idx').on(t.at),
   ],
 )
+
+/** Where fan-out stands (one row): every event at or before (xid, seq) has been fanned out. */
+export const eventFanoutCursor = pgTable('event_fanout_cursor', {
+  id: integer('id').primaryKey(),
+  xid: xid8('xid').notNull(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+})
 
 /** A receiver of an organization's events (Standard Webhooks). */
 export const webhookEndpoints = pgTable(
@@ -528,10 +540,8 @@ export const webhookDeliveries = pgTable(
     deliveredAt: ts('delivered_at'),
   },
   (t) => [
-    index('webhook_deliveries_pending_idx').on(t.eventSeq).where(sql`state = 'pending'`),
     index('webhook_deliveries_order_idx').on(t.endpointId, t.orderKey, t.eventSeq).where(sql`state = 'pending'`),
     index('webhook_deliveries_endpoint_idx').on(t.orgId, t.endpointId, t.id),
-    uniqueIndex('webhook_deliveries_event_key').on(t.endpointId, t.eventSeq),
   ],
 )
 

@@ -156,14 +156,14 @@ const dialect = new PgDialect()
 /**
  * Runs a commit statement as a named prepared statement on postgres.js: its text
  * depends only on the shape of the commit, and planning this CTE chain cost as much
- * as executing it (measured: 30–120% more commits/s with it). Inside a transaction,
- * and on PGlite, it runs through drizzle as usual.
+ * as executing it (measured: 30–120% more commits/s with it). It runs on the commit
+ * connections (db.ts `commitQuery`), never queued behind the pool's reads. Inside a
+ * transaction, and on PGlite, it runs through drizzle as usual.
  */
 async function runPrepared<T>(database: Database, statement: SQL, exec?: Executor): Promise<T[]> {
-  const client = (database.db as unknown as { $client?: { unsafe?: (q: string, p: unknown[], o: object) => Promise<T[]> } }).$client
-  if (exec || database.kind !== 'postgres' || !client?.unsafe) return database.rows<T>(statement, exec)
+  if (exec || !database.commitQuery) return database.rows<T>(statement, exec)
   const q = dialect.sqlToQuery(statement)
-  return [...(await client.unsafe(q.sql, q.params, { prepare: true }))]
+  return database.commitQuery<T>(q.sql, q.params)
 }
 
 /** The statement of commitOps (exported to EXPLAIN it). */

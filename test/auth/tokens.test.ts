@@ -72,3 +72,18 @@ t.test('verification refuses what it should', async (t) => {
   await t.rejects(verifyAccessToken(keys, unsigned), { code: 'unauthorized' }, 'alg none')
   await t.rejects(verifyAccessToken(keys, 'garbage'), { code: 'unauthorized' })
 })
+
+t.test('a token verified once is remembered, copied out, and still expires on time', async (t) => {
+  const keys = await loadSigningKeys({ JWT_SECRET: SECRET })
+  const { token } = await signAccessToken(keys, principal, 1)
+  const first = await verifyAccessToken(keys, token)
+  first.principal.role = 'owner'
+  const again = await verifyAccessToken(keys, token)
+  t.same(again.principal, principal, 'a caller changing its copy changes nothing for the next')
+  const other = await loadSigningKeys({ JWT_SECRET: 'y'.repeat(40) })
+  await t.rejects(verifyAccessToken(other, token), { code: 'unauthorized' }, 'remembered per signing keys: other keys still refuse it')
+  await new Promise((r) => setTimeout(r, 1100))
+  await t.rejects(verifyAccessToken(keys, token), { code: 'unauthorized', message: /expired/ }, 'past its exp, a remembered token is refused')
+  const tampered = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA')
+  await t.rejects(verifyAccessToken(keys, tampered), { code: 'unauthorized' }, 'another string is verified, not looked up')
+})

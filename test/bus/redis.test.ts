@@ -2,7 +2,7 @@ import t from 'tap'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
 import fc from 'fast-check'
-import { RedisBus, packPayloads, unpackPayloads } from '../../src/bus/redis.js'
+import { RedisBus, fromSelf, packPayloads, unpackPayloads } from '../../src/bus/redis.js'
 import { TEST_REDIS_URL, testRedisPrefix } from '../helpers/db.js'
 import { busContract, collector } from './contract.js'
 import type { Teardown } from '../helpers/teardown.js'
@@ -100,6 +100,12 @@ t.test('an outage: publish rejects at once, then the bus reconnects and restores
   const started = Date.now()
   await t.rejects(bus.publish('org:9', 'lost'), 'a publish during the outage rejects (the caller answers unavailable)')
   t.ok(Date.now() - started < 3000, 'and does not hang')
+  const both = await Promise.allSettled([bus.publish('org:9', 'lost'), bus.publish('org:10', 'lost')])
+  t.same(
+    both.map((r) => r.status),
+    ['rejected', 'rejected'],
+    'a tick of publications to several channels (one pipeline) rejects each of them',
+  )
 
   await proxy.restore()
   t.teardown(() => proxy.close())
@@ -149,4 +155,65 @@ t.test('packPayloads / unpackPayloads round-trip any strings', async (t) => {
   )
   t.pass('500 random batches round-tripped')
   t.same(unpackPayloads('\u00003:abc9:short'), ['abc'], 'a truncated tail is dropped, not mis-split')
+})
+
+t.test("skipOwnNotices: this instance's own notices are dropped from their first bytes, others' and other payloads delivered", async (t) => {
+  const prefix = testRedisPrefix()
+  const a = await open(t, prefix, 'inst-a')
+  const b = await open(t, prefix, 'inst-b')
+  const skipping = collector()
+  const all = collector()
+  await a.subscribe('org:1', skipping.handler, { skipOwnNotices: true })
+  await a.subscribe('org:1', all.handler)
+  const mine = ['{"kind":"op","from":"inst-a","n":1}', '{"kind":"presence","from":"inst-a","n":2}']
+  await Promise.all(mine.map((p) => a.publish('org:1', p)))
+  await a.publish('org:1', '{"kind":"op","from":"inst-a","alone":true}')
+  const theirs = '{"kind":"op","from":"inst-b","n":3}'
+  await b.publish('org:1', theirs)
+  // Other payloads of this instance (not a notice, or another `from`) still arrive.
+  const others = ['not json', '{"kind":"op","from":"inst-ab","n":4}']
+  await Promise.all(others.map((p) => a.publish('org:1', p)))
+  await all.until(6)
+  t.same(
+    all.got.map((m) => m.payload),
+    [...mine, '{"kind":"op","from":"inst-a","alone":true}', theirs, ...others],
+    'a subscription without the option gets everything, in order',
+  )
+  t.same(skipping.got.map((m) => m.payload), [theirs, ...others], 'the skipping one gets only what is not its own notice')
+})
+
+t.test('fromSelf reads single and packed messages', async (t) => {
+  const marker = Buffer.from('","from":"me",')
+  const one = (s: string) => fromSelf(Buffer.from(s), marker)
+  t.ok(one('{"kind":"op","from":"me","x":1}'))
+  t.ok(one(packPayloads(['{"kind":"attachment","from":"me","x":1}', '{"kind":"op","from":"me"}'])))
+  t.notOk(one('{"kind":"op","from":"meme","x":1}'), 'another id that starts with this one')
+  t.notOk(one('{"kind":"op","from":"other","x":1}'))
+  t.notOk(one('{"from":"me","kind":"op"}'), 'keys in another order: left to the handler')
+  t.notOk(one(packPayloads(['\u0000{"kind":"op","from":"me"}'])), 'a payload that starts with the pack marker')
+  t.notOk(one(''), 'empty')
+  t.notOk(one('{"kind":"'), 'shorter than the kind key and marker')
+  t.notOk(one('{"kind":"op","from":"me"'), 'cut inside the marker')
+  t.notOk(one('x'), 'shorter than the kind key')
+  t.notOk(one('\u0000:{"kind":"op","from":"me",}'), 'a packed message without a length')
+})
+
+t.test('publications of one tick to several channels leave in one pipeline and each arrives on its channel, in order', async (t) => {
+  const prefix = testRedisPrefix()
+  const a = await open(t, prefix, 'a')
+  const b = await open(t, prefix, 'b')
+  const one = collector()
+  const two = collector()
+  await b.subscribe('org:1', one.handler)
+  await b.subscribe('org:2', two.handler)
+  await Promise.all([a.publish('org:1', 'x1'), a.publish('org:2', 'y1'), a.publish('org:1', 'x2'), a.publish('org:2', 'y2')])
+  t.same((await one.until(2)).map((m) => [m.channel, m.payload]), [['org:1', 'x1'], ['org:1', 'x2']])
+  t.same((await two.until(2)).map((m) => [m.channel, m.payload]), [['org:2', 'y1'], ['org:2', 'y2']])
+  await a.close()
+  const late = await Promise.allSettled([a.publish('org:1', 'late'), a.publish('org:2', 'late')])
+  t.same(
+    late.map((r) => r.status),
+    ['rejected', 'rejected'],
+    'a closed bus refuses at once',
+  )
 })

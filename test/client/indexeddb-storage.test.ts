@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import WebSocket from 'ws'
+import { createHash, randomBytes } from 'node:crypto'
 import { IDBFactory } from 'fake-indexeddb'
 import { TaskSyncClient, indexedDbStorage, type WebSocketConstructor } from '../../src/client/index.js'
 import { startTestApp, registerOwner } from '../helpers/app.js'
@@ -77,4 +78,42 @@ t.test('the SDK keeps an offline edit in IndexedDB across a restart and delivers
   await second.whenSynced({ timeoutMs: 10_000 })
   const server = await (await fetch(`${app.url}/api/tasks/${task.id}`, { headers: { authorization: `Bearer ${owner.accessToken}` } })).json()
   t.same([server.title, server.priority, server.rev], ['draft v2', 3, 2], 'the server has the offline edit, once')
+})
+
+t.test('a file over 8 MiB attached offline is kept as its Blob in IndexedDB and uploads after a restart', async (t) => {
+  freshIndexedDb(t)
+  const app = await startTestApp(t, { redis: false, env: { ATTACHMENT_CHUNK_BYTES: String(4 * 1024 * 1024) } })
+  const owner = await registerOwner(app.url)
+  const make = () => {
+    const c = new TaskSyncClient({
+      url: app.url,
+      credentials: { email: owner.user.email, password: owner.password, device: { name: 'browser', platform: 'web' } },
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      storage: indexedDbStorage('owner'),
+    })
+    t.teardown(() => c.close())
+    return c
+  }
+  const first = make()
+  await first.connect()
+  const task = first.createTask({ title: 'site survey' })
+  await first.whenSynced({ timeoutMs: 10_000 })
+  first.goOffline()
+  const bytes = randomBytes(9 * 1024 * 1024 + 123)
+  const upload = await task.attach(new Blob([bytes], { type: 'application/pdf' }), { name: 'survey.pdf' })
+  t.equal(upload.status, 'waiting', 'offline: queued')
+  await first.close()
+
+  const kept = Object.values(await indexedDbStorage('owner').load()).flatMap((v) => (Array.isArray(v) ? v : []))
+  const record = kept.find((r) => r?.name === 'survey.pdf')
+  t.ok(record?.source?.blob instanceof Blob && record.source.kind === 'blob', 'the storage holds the Blob itself, not base64')
+
+  const second = make()
+  await second.connect()
+  const queued = [...second.attachments.uploads.values()]
+  t.equal(queued.length, 1, 'the upload was restored')
+  const done = await queued[0]!.done
+  t.match(done, { taskId: task.id, name: 'survey.pdf', size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') })
+  const res = await second.attachments.download(task.id, done.id)
+  t.ok(Buffer.from(await res.arrayBuffer()).equals(bytes), 'the server has every byte')
 })

@@ -4,7 +4,9 @@
  * task; a row of a run held by someone else ends the run there (a race forced with
  * a real row lock, no sleeps), so a later delivery is never leased without the
  * ones before it; fan-out appends a held pair's new deliveries to its holder only
- * when that keeps rev order; the commit that wrote an event wakes the dispatcher at once.
+ * when that keeps rev order; the commit that wrote an event wakes the dispatcher at once;
+ * the fan-out cursor never passes an event whose transaction commits late, and an
+ * open write transaction of another database holds nothing back.
  */
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
@@ -157,4 +159,46 @@ t.test('a commit wakes the dispatcher: no poll interval between commit and deliv
   await c.post(`/api/tasks/${taskId}/comments`, { body: 'a comment' })
   await rx.waitFor((xs) => xs.some((x) => x.type === 'comment.created'), 'comment.created', 30_000)
   t.pass('each arrived well before the 60 s poll')
+})
+
+t.test('the fan-out cursor waits for a write transaction of its database still open, never passes its events, and ignores other databases', async (t) => {
+  const a = await startTestApp(t, { redis: false, env: { ...env, EVENT_DISPATCH: 'false' } })
+  const owner = await registerOwner(a.url)
+  const c = api(a.url, owner.accessToken)
+  const rx = await startReceiver(t)
+  await c.post('/api/webhooks', { url: rx.url, events: ['*'] })
+  const database = a.app.database
+  const fanned = async () => (await dispatchRound(database, { records: noRecords(), fanOut: fanOutOnly, claim: null })).events.map((e) => e.taskId)
+  const sql = postgres(a.databaseUrl, { max: 2, onnotice: () => {} })
+  const otherUrl = new URL(a.databaseUrl)
+  otherUrl.pathname = '/postgres'
+  const other = postgres(otherUrl.toString(), { max: 1, onnotice: () => {} })
+  t.teardown(async () => {
+    await sql.end()
+    await other.end()
+  })
+
+  await fanned() // what registering wrote (member.added)
+  // An event written by a transaction that stays open while a later one commits.
+  const late = randomUUID()
+  const early = await sql.reserve()
+  await early`begin`
+  await early`insert into events (org_id, type, task_id, rev, change) values (${owner.organization.id}, 'task.updated', ${late}, 1, '{}')`
+  const first = randomUUID()
+  await c.post('/api/tasks', { id: first, title: 'committed while an older transaction is open' })
+  t.same(await fanned(), [], 'nothing is fanned out past the open transaction')
+  await early`commit`
+  early.release()
+  t.same(await fanned(), [late, first], 'then both, the late one first (transaction order)')
+  t.same(await fanned(), [], 'each once')
+
+  // An open write transaction in another database of the cluster does not hold fan-out back.
+  const foreign = await other.reserve()
+  await foreign`begin`
+  await foreign`select pg_current_xact_id()`
+  const second = randomUUID()
+  await c.post('/api/tasks', { id: second, title: 'committed while another database has an open transaction' })
+  t.same(await fanned(), [second], 'fanned out at once')
+  await foreign`rollback`
+  foreign.release()
 })

@@ -112,3 +112,28 @@ t.test('due soon and overdue: once per task and due date across instances, task 
   await ownerA.patch(`/api/tasks/${taskId}`, { dueAt: new Date(Date.now() - 60_000).toISOString() })
   t.equal((await Promise.all([a.app.events.scanDueDates(), b.app.events.scanDueDates()])).reduce((x, y) => x + y, 0), 1, 'a new due date makes it overdue again, once')
 })
+
+t.test('housekeeping: notifications past NOTIFICATION_RETENTION_DAYS go once mailed; a due alert goes only when it can no longer fire', async (t) => {
+  const taskId = randomUUID()
+  const due = new Date(Date.now() - 3_600_000).toISOString()
+  await ownerA.post('/api/tasks', { id: taskId, title: 'Old news', assigneeId: member.user.id, dueAt: due })
+  await a.app.events.scanDueDates()
+  await until(async () => (await memberB.get('/api/notifications')).body.items.some((n: any) => n.kind === 'overdue' && n.taskId === taskId), 'the overdue notification')
+  const mine = async () => Number((await sql`select count(*)::int as n from notifications where task_id = ${taskId}`)[0].n)
+  const alerts = async () => Number((await sql`select count(*)::int as n from due_alerts where task_id = ${taskId}`)[0].n)
+  t.ok((await mine()) >= 2 && (await alerts()) === 1, 'assigned and overdue notifications, one alert')
+  await until(async () => Number((await sql`select count(*)::int as n from notifications where task_id = ${taskId} and mail not in ('none', 'sent')`)[0].n) === 0, 'their mails settled')
+
+  const now = await a.app.housekeeping.run()
+  t.same(now.notificationsPurged, { notifications: 0, dueAlerts: 0 }, 'nothing is old enough yet')
+  const later = await a.app.housekeeping.run({ now: new Date(Date.now() + 91 * 86_400_000) })
+  t.ok(later.notificationsPurged!.notifications >= 2, `past the retention they go (${later.notificationsPurged!.notifications})`)
+  t.equal(await mine(), 0)
+  t.equal(await alerts(), 1, 'the alert of a task still open and overdue at the same date stays')
+  t.equal(await a.app.events.scanDueDates(), 0, 'so the scan emits nothing again')
+
+  await ownerA.patch(`/api/tasks/${taskId}`, { status: 'done' })
+  const done = await a.app.housekeeping.run({ now: new Date(Date.now() + 92 * 86_400_000) })
+  t.equal(done.notificationsPurged!.dueAlerts, 1, 'done: the alert can no longer fire, it goes')
+  t.equal(await alerts(), 0)
+})

@@ -23,7 +23,7 @@ const type = makeTaskType(DEFAULT_LIMITS)
 const at = (ms = 0) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString()
 
 /** The row of a create, as the sequencer builds it. */
-function createRow(orgId: string, taskId: string, init: object = {}, key: { clientId: string | null; seq: number | null; digest: string | null } = { clientId: null, seq: null, digest: null }): CommitRow {
+export function createRow(orgId: string, taskId: string, init: object = {}, key: { clientId: string | null; seq: number | null; digest: string | null } = { clientId: null, seq: null, digest: null }): CommitRow {
   const content = contentFromInit(init, DEFAULT_LIMITS)
   const userId = randomUUID()
   const deviceId = randomUUID()
@@ -34,7 +34,7 @@ function createRow(orgId: string, taskId: string, init: object = {}, key: { clie
 }
 
 /** The row of an op on top of `prev` (rev prev.rev + 1). */
-function opRow(prev: CommitRow, op: TaskOp, extra: Partial<CommitRow> = {}): CommitRow {
+export function opRow(prev: CommitRow, op: TaskOp, extra: Partial<CommitRow> = {}): CommitRow {
   const content: TaskContent = type.apply(prev.content, op)
   return {
     ...prev, prevRev: prev.rev, rev: prev.rev + 1, content, clock: { ...prev.clock, [prev.deviceId]: prev.rev + 1 }, at: at(prev.rev),

@@ -4,7 +4,7 @@
  * transaction per person holding their settings row: once a day across instances).
  */
 import { sql } from 'drizzle-orm'
-import type { Database } from '../db.js'
+import type { Database, Executor } from '../db.js'
 import type { MailPref, NotificationDto, NotificationKind } from '../../events/types.js'
 import { iso } from '../tasks.js'
 
@@ -157,4 +157,25 @@ export async function runDigests(database: Database, send: (d: Digest) => Promis
     sent++
   }
   return sent
+}
+
+/**
+ * Housekeeping: notifications older than `cutoff` whose mail is settled (none or
+ * sent; one waiting for its mail or digest is kept), and due-date alerts older
+ * than `cutoff` that can no longer fire again: their task is gone, deleted, done
+ * or cancelled, or has another due date now. An alert of a task still open with
+ * the same due date is kept, or the next scan would emit its event a second time.
+ */
+export async function purgeNotifications(database: Database, cutoff: Date, exec?: Executor): Promise<{ notifications: number; dueAlerts: number }> {
+  const at = cutoff.toISOString()
+  const [r] = await database.rows<{ n: number; a: number }>(sql`
+    with n as (
+      delete from notifications where created_at < ${at}::timestamptz and mail in ('none', 'sent') returning 1),
+    a as (
+      delete from due_alerts d where d.created_at < ${at}::timestamptz and not exists (
+        select 1 from tasks t where t.org_id = d.org_id and t.id = d.task_id and not t.deleted
+          and t.status not in ('done', 'cancelled') and (t.content->>'dueAt')::timestamptz = d.due_at)
+      returning 1)
+    select (select count(*) from n)::int as n, (select count(*) from a)::int as a`, exec)
+  return { notifications: Number(r?.n ?? 0), dueAlerts: Number(r?.a ?? 0) }
 }

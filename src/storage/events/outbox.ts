@@ -1,6 +1,6 @@
 /**
  * The outbox's read side: fan-out of new events into webhook deliveries and
- * notifications (exactly once: in one transaction with marking them done),
+ * notifications (exactly once: in one transaction with moving the fan-out cursor),
  * the due-date scans that emit task.due_soon / task.overdue once per due date,
  * the purge of old events and the figures for /metrics.
  */
@@ -10,9 +10,6 @@ import type { NewNotification, NotificationDto, StoredEvent } from '../../events
 import type { Person, TaskFacts } from '../../events/rules.js'
 import { iso } from '../tasks.js'
 import { toNotification, type NotificationRow } from './notifications.js'
-
-/** Any constant: the one fan-out running at a time across instances holds it. */
-const FANOUT_LOCK = 7_240_314
 
 export interface EventRow {
   seq: string | number
@@ -68,12 +65,29 @@ export interface LeasedDelivery {
 }
 
 /**
- * Takes up to `limit` events not yet fanned out, oldest first, writes a delivery
- * for every active endpoint of their organization subscribed to their type and
- * the notifications `derive` makes of them, and marks them fanned out — inside the
- * caller's transaction, so each event is fanned out exactly once. One instance at
- * a time (a try-lock: the others skip it), which keeps deliveries of a task in seq
- * order. People and tasks are read only for the events `needsFacts` names.
+ * The newest transaction id up to which every write transaction of this database
+ * has ended: the oldest one of this database still in progress in the statement's
+ * snapshot, or the snapshot's xmax. Transactions of other databases of the
+ * cluster do not hold it back (pg_stat_activity tells which are theirs); one
+ * that ended after the snapshot was taken is waited for as if it were ours. An
+ * event whose xid is below it is visible now, and no event can still appear below it.
+ */
+const fanOutHorizon = sql`(
+  select least(pg_snapshot_xmax(s.snap), (
+    select min(x) from pg_snapshot_xip(s.snap) as x
+    where not exists (select 1 from pg_stat_activity a where a.backend_xid = x::xid and a.datname is distinct from current_database())))
+  from (select pg_current_snapshot() as snap) s)`
+
+/**
+ * Takes up to `limit` events not yet fanned out, in (xid, seq) order, writes a
+ * delivery for every active endpoint of their organization subscribed to their
+ * type and the notifications `derive` makes of them, and moves the fan-out cursor
+ * past them — inside the caller's transaction, so each event is fanned out exactly
+ * once. One instance at a time: the cursor row is locked (`skip locked`: the others
+ * skip fan-out this round), which keeps deliveries of a task in seq order. Events
+ * are never written to again: the cursor stops below the oldest write transaction
+ * of this database still open, so one that commits late is not passed over. People
+ * and tasks are read only for the events `needsFacts` names.
  *
  * A new delivery of a `held` pair is written leased (and returned) when nothing of
  * the pair is waiting unleased before it: the holder's run already has every
@@ -88,16 +102,21 @@ export async function fanOut(
   needsFacts: (e: StoredEvent) => boolean,
   held?: HeldPairs,
 ): Promise<FanOutResult & { leased: LeasedDelivery[] }> {
-  // The try-lock is taken once (a CTE with a volatile function is evaluated once), before any row is read.
-  const rows = await database.rows<EventRow>(sql`
-    with l as (select pg_try_advisory_xact_lock(${FANOUT_LOCK}) as ok)
-    select ${eventColumns('events.')} from events, l where l.ok and events.fanned_out_at is null
-    order by events.seq limit ${limit}::int for update of events skip locked`, tx)
+  // Its own statement: the events are then read with a snapshot taken after the
+  // lock, so they include whatever the fan-out that held it before committed.
+  const [cursor] = await database.rows<{ xid: string; seq: string }>(sql`
+    select xid::text as xid, seq from event_fanout_cursor where id = 1 for update skip locked`, tx)
+  if (!cursor) return { events: [], notifications: [], leased: [] }
+  const rows = await database.rows<EventRow & { xid: string }>(sql`
+    select ${eventColumns('')}, xid::text as xid from events
+    where (xid, seq) > (${cursor.xid}::xid8, ${cursor.seq}::bigint) and xid < ${fanOutHorizon}
+    order by xid, seq limit ${limit}::int`, tx)
   if (rows.length === 0) return { events: [], notifications: [], leased: [] }
   const events = rows.map(toEvent)
+  const last = rows[rows.length - 1]
   const seqs = `{${events.map((e) => e.seq).join(',')}}`
   const pairs = held && held.pairs.length > 0 ? JSON.stringify(held.pairs.map((p) => ({ e: p.endpointId, k: p.orderKey }))) : null
-  // Deliveries and the mark in one statement; notifications, when any, in a second.
+  // Deliveries and the cursor in one statement; notifications, when any, in a second.
   const leasedRows = await database.rows<{ id: string; endpoint_id: string; order_key: string; event_seq: string; window_start: string; url: string; secret: string }>(sql`
     with h as (select * from jsonb_to_recordset(${pairs}::jsonb) as h(e uuid, k uuid)),
     d as (
@@ -112,9 +131,8 @@ export async function fanOut(
         and (w.events @> '["*"]'::jsonb or w.events @> jsonb_build_array(e.type))
       where e.seq = any(${seqs}::bigint[]) and e.type <> 'webhook.test'
       order by e.seq
-      on conflict (endpoint_id, event_seq) do nothing
       returning id, org_id, endpoint_id, order_key, event_seq, lease_until, window_start),
-    u as (update events set fanned_out_at = now() where seq = any(${seqs}::bigint[]))
+    c as (update event_fanout_cursor set xid = ${last.xid}::xid8, seq = ${last.seq}::bigint where id = 1)
     select d.id, d.endpoint_id, d.order_key, d.event_seq, ${iso(sql`d.window_start`)} as window_start, w.url, w.secret
     from d join webhook_endpoints w on w.org_id = d.org_id and w.id = d.endpoint_id
     where d.lease_until is not null order by d.event_seq`, tx)
@@ -198,9 +216,10 @@ export async function scanDueDates(database: Database): Promise<number> {
 export async function purgeEvents(database: Database, cutoff: Date, exec?: Executor): Promise<number> {
   const rows = await database.rows<{ n: number }>(sql`
     with gone as (
-      delete from events e where e.fanned_out_at is not null and e.at < ${cutoff.toISOString()}::timestamptz
+      delete from events e using event_fanout_cursor c
+      where c.id = 1 and (e.xid, e.seq) <= (c.xid, c.seq) and e.at < ${cutoff.toISOString()}::timestamptz
         and not exists (select 1 from webhook_deliveries d where d.event_seq = e.seq and d.state <> 'delivered')
-      returning seq),
+      returning e.seq),
     d as (delete from webhook_deliveries where event_seq in (select seq from gone))
     select count(*)::int as n from gone`, exec)
   return Number(rows[0]?.n ?? 0)
@@ -218,7 +237,7 @@ export interface OutboxFigures {
 
 export async function outboxFigures(database: Database): Promise<OutboxFigures> {
   const [r] = await database.rows<Record<string, string | number>>(sql`
-    select (select count(*) from events where fanned_out_at is null) as pending_events,
+    select (select count(*) from events e, event_fanout_cursor c where c.id = 1 and (e.xid, e.seq) > (c.xid, c.seq)) as pending_events,
       count(*) filter (where state = 'pending') as pending,
       count(*) filter (where state = 'delivered') as delivered,
       count(*) filter (where state = 'pending' and last_error is not null) as retrying,

@@ -95,8 +95,8 @@ export async function deleteEndpoint(database: Database, orgId: string, id: stri
 export async function queueTestEvent(database: Database, orgId: string, endpointId: string, actorId: string): Promise<string> {
   const [row] = await database.rows<{ id: string }>(sql`
     with ev as (
-      insert into events (org_id, type, actor_id, change, fanned_out_at)
-      values (${orgId}::uuid, 'webhook.test', ${actorId}::uuid, '{"test":true}'::jsonb, now()) returning seq, id),
+      insert into events (org_id, type, actor_id, change)
+      values (${orgId}::uuid, 'webhook.test', ${actorId}::uuid, '{"test":true}'::jsonb) returning seq, id),
     d as (insert into webhook_deliveries (org_id, endpoint_id, event_seq, order_key) select ${orgId}::uuid, ${endpointId}::uuid, seq, id from ev)
     select id from ev`)
   return row.id

@@ -9,6 +9,7 @@ import { sql } from 'drizzle-orm'
 import type { Database, Executor } from '../db.js'
 import { purgeTombstones, trimOpLog, trimSyncLog, type PurgeCounts } from './jobs.js'
 import { purgeEvents } from '../events/outbox.js'
+import { purgeNotifications } from '../events/notifications.js'
 
 /** Any constant: the advisory lock key of housekeeping. */
 export const HOUSEKEEPING_LOCK = 7_240_312
@@ -22,6 +23,8 @@ export interface HousekeepingOptions {
   replayWindowOps: number
   /** Days a delivered event is kept (EVENT_RETENTION_DAYS); absent: events are not purged. */
   eventRetentionDays?: number
+  /** Days a notification (and a due-date alert that can no longer fire) is kept (NOTIFICATION_RETENTION_DAYS); absent: kept. */
+  notificationRetentionDays?: number
   /** Do everything, report it, and roll it back. */
   dryRun?: boolean
   /** Skip the run when the last one finished less than this many ms ago (0: always run). */
@@ -44,6 +47,8 @@ export interface HousekeepingReport {
   attachments?: { expired: number; purged: number }
   /** Delivered events purged from the outbox. */
   eventsPurged?: number
+  /** Old notifications and spent due-date alerts purged. */
+  notificationsPurged?: { notifications: number; dueAlerts: number }
 }
 
 class DryRun extends Error {
@@ -69,7 +74,9 @@ export async function runHousekeeping(database: Database, opts: HousekeepingOpti
       const syncLogTrimmed = await trimSyncLog(database, tx, new Date(now.getTime() - opts.syncLogTtlDays * DAY_MS))
       const opsTrimmed = await trimOpLog(database, tx, opts.replayWindowOps)
       const eventsPurged = opts.eventRetentionDays === undefined ? undefined : await purgeEvents(database, new Date(now.getTime() - opts.eventRetentionDays * DAY_MS), tx)
-      const report: HousekeepingReport = { ...base, ran: true, durationMs: Date.now() - started, purged, syncLogTrimmed, opsTrimmed, eventsPurged }
+      const notificationsPurged =
+        opts.notificationRetentionDays === undefined ? undefined : await purgeNotifications(database, new Date(now.getTime() - opts.notificationRetentionDays * DAY_MS), tx)
+      const report: HousekeepingReport = { ...base, ran: true, durationMs: Date.now() - started, purged, syncLogTrimmed, opsTrimmed, eventsPurged, notificationsPurged }
       if (opts.dryRun) throw new DryRun(report)
       await database.rows(
         sql`insert into sync_state (key, value) values (${STATE_KEY}, ${JSON.stringify({ lastRunAt: now.toISOString(), report })}::jsonb)
