@@ -80,6 +80,19 @@ const VARIANTS: Record<string, { ddl?: string; cut?: string[]; replace?: [string
   'no-conflicts-tombstones': { cut: ['ins_conf', 'ins_tomb'] },
   'no-side-writes': { cut: ['ins_op', 'ins_conf', 'ins_tomb', 'ins_ev'] },
   // The op-log row without its (clientId, seq) unique index (the record's index entry).
+  // The duplicate check probing the op log only (what the second probe, into client_mutations, costs).
+  'dup-oplog-only': {
+    replace: [
+      [
+        `limit 1)
+    union all
+    (select c.kind, c.task_id, c.rev, c.comment_id, c.digest
+     from client_mutations c where c.org_id = v.org_id and c.client_id = v.client_id and c.seq = v.seq limit 1)
+    limit 1) m`,
+        'limit 1)) m',
+      ],
+    ],
+  },
   'no-client-seq-index': { ddl: 'drop index task_ops_client_seq_key' },
 }
 
