@@ -30,7 +30,7 @@ export async function claimClient(database: Database, clientId: string, want: Cl
   return { orgId: r.org_id, userId: r.user_id, deviceId: r.device_id }
 }
 
-/** The record of a committed (clientId, seq), or null. */
+/** The record of a committed (clientId, seq), or null: on its op-log row, or in client_mutations. */
 export async function findMutation(database: Database, orgId: string, clientId: string, seq: number): Promise<MutationRecord | null> {
   const rows = await database.rows<{
     org_id: string
@@ -39,8 +39,12 @@ export async function findMutation(database: Database, orgId: string, clientId: 
     rev: number | null
     comment_id: string | null
     digest: string | null
-  }>(sql`select org_id, kind, task_id, rev, comment_id, digest from client_mutations
-         where org_id = ${orgId}::uuid and client_id = ${clientId}::uuid and seq = ${seq}::bigint`)
+  }>(sql`(select org_id, case when rev = 1 then 'create' else 'op' end as kind, task_id, rev, null::uuid as comment_id, digest from task_ops
+          where org_id = ${orgId}::uuid and client_id = ${clientId}::uuid and seq = ${seq}::bigint)
+         union all
+         (select org_id, kind, task_id, rev, comment_id, digest from client_mutations
+          where org_id = ${orgId}::uuid and client_id = ${clientId}::uuid and seq = ${seq}::bigint)
+         limit 1`)
   if (!rows.length) return null
   const r = rows[0]
   return {
@@ -57,12 +61,14 @@ export async function findMutation(database: Database, orgId: string, clientId: 
 
 /**
  * Records a mutation that wrote nothing else (an identity op): a resend then
- * answers the same rev. False when (clientId, seq) was already recorded.
+ * answers the same rev. False when (clientId, seq) was already recorded (in
+ * client_mutations or on an op-log row).
  */
 export async function recordMutation(database: Database, m: MutationRecord): Promise<boolean> {
   const rows = await database.rows(sql`
     insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, comment_id, digest)
-    values (${m.clientId}::uuid, ${m.seq}::bigint, ${m.orgId}::uuid, ${m.kind}, ${m.taskId}::uuid, ${m.rev}::int, ${m.commentId}::uuid, ${m.digest})
+    select ${m.clientId}::uuid, ${m.seq}::bigint, ${m.orgId}::uuid, ${m.kind}, ${m.taskId}::uuid, ${m.rev}::int, ${m.commentId}::uuid, ${m.digest}
+    where not exists (select 1 from task_ops where org_id = ${m.orgId}::uuid and client_id = ${m.clientId}::uuid and seq = ${m.seq}::bigint)
     on conflict (org_id, client_id, seq) do nothing returning 1`)
   return rows.length > 0
 }
@@ -70,7 +76,9 @@ export async function recordMutation(database: Database, m: MutationRecord): Pro
 /** Highest committed seq of each clientId bound to the device (for pull's `lastSeq`). */
 export async function lastSeqs(database: Database, orgId: string, deviceId: string): Promise<Record<string, number>> {
   const rows = await database.rows<{ client_id: string; seq: string | number }>(sql`
-    select c.client_id, max(m.seq) as seq from clients c join client_mutations m on m.org_id = c.org_id and m.client_id = c.client_id
-    where c.org_id = ${orgId}::uuid and c.device_id = ${deviceId}::uuid group by c.client_id`)
-  return Object.fromEntries(rows.map((r) => [r.client_id, Number(r.seq)]))
+    select c.client_id, greatest(
+        (select max(m.seq) from client_mutations m where m.org_id = c.org_id and m.client_id = c.client_id),
+        (select max(o.seq) from task_ops o where o.org_id = c.org_id and o.client_id = c.client_id)) as seq
+    from clients c where c.org_id = ${orgId}::uuid and c.device_id = ${deviceId}::uuid`)
+  return Object.fromEntries(rows.filter((r) => r.seq !== null).map((r) => [r.client_id, Number(r.seq)]))
 }

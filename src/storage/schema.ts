@@ -205,8 +205,28 @@ export const taskOps = pgTable(
     clientId: uuid('client_id'),
     seq: bigint('seq', { mode: 'number' }),
     committedAt: ts('committed_at').notNull().defaultNow(),
+    /**
+     * The mutation record of (clientId, seq) lives on its op-log row (kind `create` at rev 1,
+     * `op` after): sequencer/digest.ts of the mutation. client_mutations keeps the records
+     * without an op-log row (comments, no-op acks, and those of trimmed or purged rows).
+     */
+    digest: text('digest'),
+    /**
+     * The history entry of the rev (what changed from what to what). Null on rows whose
+     * entry is in task_history (written before migration 0017, e.g. seed data): the two
+     * never both hold a rev, and trimming moves an entry to task_history.
+     */
+    changes: jsonb('changes').$type<Record<string, { from?: JsonValue; to?: JsonValue }>>(),
+    /** The committing transaction: pull's `lastSeq` counts only what its snapshot can see. */
+    changeXid: changeXid(),
   },
-  (t) => [primaryKey({ columns: [t.orgId, t.taskId, t.rev] }), index('task_ops_committed_idx').on(t.committedAt)],
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.taskId, t.rev] }),
+    // (clientId, seq) identifies one mutation forever (with client_mutations: a record is in one of the two).
+    uniqueIndex('task_ops_client_seq_key').on(t.orgId, t.clientId, t.seq).where(sql`client_id is not null`),
+    // The dashboard's per-day series reads an organization's last 30 days of history.
+    index('task_ops_org_at_idx').on(t.orgId, t.committedAt),
+  ],
 )
 
 /** A clientId is bound to the device (and user, org) that first used it. */
@@ -223,7 +243,11 @@ export const clients = pgTable(
   (t) => [primaryKey({ columns: [t.orgId, t.clientId] })],
 )
 
-/** The per-client mutation record that makes (clientId, seq) idempotent. */
+/**
+ * The per-client mutation records that make (clientId, seq) idempotent, for those
+ * without an op-log row: comments, no-op acks, and the records of op-log rows
+ * housekeeping trimmed or purged (moved here in the same transaction).
+ */
 export const clientMutations = pgTable(
   'client_mutations',
   {
@@ -284,6 +308,10 @@ export const taskCheckpoints = pgTable(
   (t) => [primaryKey({ columns: [t.orgId, t.taskId, t.rev] })],
 )
 
+/**
+ * History entries not on their op-log row: those written before migration 0017 and
+ * those of trimmed or purged op-log rows (moved here in the same transaction).
+ */
 export const taskHistory = pgTable(
   'task_history',
   {

@@ -1,6 +1,6 @@
 /**
  * The organization's dashboard figures, computed in SQL from the tables the
- * sequencer keeps (tasks, task_history, conflicts): nothing is counted twice
+ * sequencer keeps (tasks, the history entries on task_ops and in task_history, conflicts): nothing is counted twice
  * on the side, so the figures can never drift from the data.
  */
 import { sql } from 'drizzle-orm'
@@ -44,12 +44,17 @@ export async function orgStats(database: Database, orgId: string): Promise<OrgSt
     database.rows<{ day: string; created: number; completed: number }>(sql`
       with days as (
         select (current_date at time zone 'UTC')::date - g as day from generate_series(0, ${STATS_DAYS - 1}::int) as g
+      ), since as (
+        select ((current_date at time zone 'UTC')::date - ${STATS_DAYS - 1}::int)::timestamp at time zone 'UTC' as at
+      ), entries as (
+        select rev, at, changes from task_history where org_id = ${org} and at >= (select at from since)
+        union all
+        select rev, committed_at, changes from task_ops where org_id = ${org} and committed_at >= (select at from since) and changes is not null
       ), events as (
         select (at at time zone 'UTC')::date as day,
                (rev = 1)::int as created,
                (changes->'status'->>'to' = 'done')::int as completed
-        from task_history
-        where org_id = ${org} and at >= ((current_date at time zone 'UTC')::date - ${STATS_DAYS - 1}::int)::timestamp at time zone 'UTC'
+        from entries
       )
       select to_char(d.day, 'YYYY-MM-DD') as day, coalesce(sum(e.created), 0)::int as created, coalesce(sum(e.completed), 0)::int as completed
       from days d left join events e on e.day = d.day group by d.day order by d.day`),

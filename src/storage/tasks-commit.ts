@@ -3,11 +3,13 @@
  * run atomically), so a commit is one round trip. Several tasks' commits share a
  * statement (group commit), and a hot task's queued ops commit as one chain of
  * consecutive revs: the snapshot is written once, at the chain's last rev, every
- * rev gets its op, history, mutation record and events. The version check
- * `tasks.rev = prev_rev` (the chain's first) under a row lock, plus the task_ops
- * primary key, make sure two instances never commit the same rev; (clientId, seq)
- * already in client_mutations is reported, not re-applied, and keeps its whole
- * chain from being written. The search vectors are not computed here: the row is
+ * rev gets its op-log row and events. The op-log row carries the rev's history
+ * entry (`changes`) and its (clientId, seq) record (`digest`, under the unique
+ * task_ops_client_seq_key). The version check `tasks.rev = prev_rev` (the chain's
+ * first) under a row lock, plus the task_ops primary key, make sure two instances
+ * never commit the same rev; (clientId, seq) already recorded (on an op-log row or
+ * in client_mutations) is reported, not re-applied, and keeps its whole chain from
+ * being written. The search vectors are not computed here: the row is
  * marked search_stale for the search indexer (search-index.ts).
  */
 import { sql, type SQL } from 'drizzle-orm'
@@ -61,14 +63,8 @@ function payload(rows: CommitRow[]): string {
 // commit that did not happen emits nothing and one that did always emits.
 const sideWrites = (kind: 'op' | 'create') => sql`
   ins_op as (
-    insert into task_ops (org_id, task_id, rev, op, user_id, device_id, client_id, seq, committed_at)
-    select org_id, task_id, rev, op, user_id, device_id, client_id, seq, at from w),
-  ins_hist as (
-    insert into task_history (org_id, task_id, rev, user_id, device_id, changes, at)
-    select org_id, task_id, rev, user_id, device_id, changes, at from w),
-  ins_cm as (
-    insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, digest, committed_at)
-    select client_id, seq, org_id, ${kind}, task_id, rev, digest, at from w where client_id is not null),
+    insert into task_ops (org_id, task_id, rev, op, user_id, device_id, client_id, seq, committed_at, digest, changes)
+    select org_id, task_id, rev, op, user_id, device_id, client_id, seq, at, digest, changes from w),
   ins_conf as (
     insert into conflicts (org_id, id, task_id, field, committed_value, incoming_value, committed_rev, incoming_rev, incoming_user_id, created_at)
     select w.org_id, c.id, w.task_id, c.field, c.committed, c.incoming, c.committed_rev, w.rev, w.user_id, w.at
@@ -131,14 +127,21 @@ function toOutcomes(rows: CommitRow[], result: OutcomeRow[]): CommitOutcome[] {
   })
 }
 
-// The recorded mutations among the rows' (clientId, seq). A lateral lookup per row, so
-// it stays a primary-key probe however large client_mutations grows (`limit 1` keeps
-// the planner from flattening it into a hash join over the whole table).
+// The recorded mutations among the rows' (clientId, seq): on an op-log row (kind
+// `create` at rev 1, `op` after) or in client_mutations (comments, no-op acks, the
+// records of trimmed rows). A lateral lookup per row, so each stays a unique-index
+// probe however large the tables grow (`limit 1` keeps the planner from flattening it
+// into a hash join over a whole table).
 const dupOf = sql`
-  select v.org_id, v.task_id, v.rev, m.client_id as m_client_id, m.seq as m_seq, m.kind as m_kind,
+  select v.org_id, v.task_id, v.rev, v.client_id as m_client_id, v.seq as m_seq, m.kind as m_kind,
     m.task_id as m_task_id, m.rev as m_rev, m.comment_id as m_comment_id, m.digest as m_digest
   from v cross join lateral (
-    select * from client_mutations c where c.org_id = v.org_id and c.client_id = v.client_id and c.seq = v.seq limit 1) m`
+    (select case when o.rev = 1 then 'create' else 'op' end as kind, o.task_id, o.rev, null::uuid as comment_id, o.digest
+     from task_ops o where o.org_id = v.org_id and o.client_id = v.client_id and o.seq = v.seq limit 1)
+    union all
+    (select c.kind, c.task_id, c.rev, c.comment_id, c.digest
+     from client_mutations c where c.org_id = v.org_id and c.client_id = v.client_id and c.seq = v.seq limit 1)
+    limit 1) m`
 
 /**
  * Commits ops in one statement: rows of distinct tasks, or of one task several

@@ -126,11 +126,20 @@ export interface HistoryEntry {
   changes: Record<string, { from: JsonValue; to: JsonValue }>
 }
 
-/** History entries with rev ≥ fromRev, oldest first. */
+/**
+ * History entries with rev ≥ fromRev, oldest first: on their op-log rows, or in
+ * task_history (older entries and those of trimmed rows; never both for one rev).
+ */
 export async function loadHistory(database: Database, orgId: string, taskId: string, fromRev: number, limit: number): Promise<HistoryEntry[]> {
   const rows = await database.rows<{ rev: number; user_id: string; device_id: string; at: string; changes: HistoryEntry['changes'] }>(sql`
-    select rev, user_id, device_id, ${iso(sql`at`)} as at, changes from task_history
-    where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid and rev >= ${fromRev}::int
+    select rev, user_id, device_id, ${iso(sql`at`)} as at, changes from (
+      (select rev, user_id, device_id, committed_at as at, changes from task_ops
+       where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid and rev >= ${fromRev}::int and changes is not null
+       order by rev limit ${limit}::int)
+      union all
+      (select rev, user_id, device_id, at, changes from task_history
+       where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid and rev >= ${fromRev}::int
+       order by rev limit ${limit}::int)) h
     order by rev limit ${limit}::int`)
   return rows.map((r) => ({ rev: Number(r.rev), userId: r.user_id, deviceId: r.device_id, at: r.at, changes: r.changes }))
 }

@@ -87,6 +87,43 @@ t.test('the op log keeps the replay window; history and the snapshot stay whole'
   t.equal((await runHousekeeping(database, options)).opsTrimmed, 1)
 })
 
+t.test('trimming and purging the op log keep every (clientId, seq) record, lastSeq and history entry it carried', async (t) => {
+  const store = postgresTaskStore(database)
+  const clientId = randomUUID()
+  await store.claimClient(clientId, { orgId, userId: me.userId, deviceId: me.deviceId })
+  const taskId = randomUUID()
+  await sequencer.create({ principal: me, taskId, clientId, seq: 1, init: { title: 'r' } })
+  const acks = []
+  for (let rev = 1; rev < 15; rev++) {
+    acks.push(await sequencer.submit({ principal: me, taskId, baseRev: rev, clientId, seq: rev + 1, op: { title: [rev, String(rev % 10)] } }))
+  }
+  const records = await Promise.all(Array.from({ length: 15 }, (_, i) => store.findMutation(orgId, clientId, i + 1)))
+  const history = await loadHistory(database, orgId, taskId, 1, 100)
+  t.equal(await count('client_mutations', sql`client_id = ${clientId}::uuid`), 0, 'the records are on the op-log rows')
+  t.equal(await count('task_history', sql`task_id = ${taskId}::uuid`), 0, 'and so are the history entries')
+
+  t.equal((await runHousekeeping(database, options)).opsTrimmed, 5, 'revs 1..5 of 15 trimmed')
+  t.equal(await count('client_mutations', sql`client_id = ${clientId}::uuid`), 5, "the trimmed rows' records moved to client_mutations")
+  t.equal(await count('task_history', sql`task_id = ${taskId}::uuid`), 5, 'their history entries to task_history')
+  t.same(await Promise.all(Array.from({ length: 15 }, (_, i) => store.findMutation(orgId, clientId, i + 1))), records, 'every record unchanged, digests included')
+  t.same(await loadHistory(database, orgId, taskId, 1, 100), history, 'the history unchanged')
+  const resend = await sequencer.submit({ principal: me, taskId, baseRev: 2, clientId, seq: 3, op: { title: [2, '2'] } })
+  t.match(resend, { duplicate: true, rev: acks[1].rev }, 'a resend of a trimmed op answers its ack and commits nothing')
+  t.same(await store.findMutation(orgId, clientId, 1), { clientId, seq: 1, orgId, kind: 'create', taskId, rev: 1, commentId: null, digest: records[0]!.digest })
+  const pulled = await pullChanges(database, { orgId, deviceId: me.deviceId, limit: 100 })
+  if ('reset' in pulled) throw new Error('reset')
+  t.equal(pulled.lastSeq[clientId], 15, 'lastSeq counts the trimmed and the kept rows')
+
+  await sequencer.submit({ principal: me, taskId, baseRev: 15, clientId, seq: 16, op: { delete: true } })
+  const before = await loadHistory(database, orgId, taskId, 1, 100)
+  const purged = await runHousekeeping(database, { ...options, now: inDays(91) })
+  t.ok(purged.purged!.tasks >= 1, 'the deleted task purged')
+  t.equal(await count('task_ops', sql`task_id = ${taskId}::uuid`), 0, 'with its op log')
+  t.same(await loadHistory(database, orgId, taskId, 1, 100), before, 'its history kept whole for audit')
+  t.match(await store.findMutation(orgId, clientId, 16), { kind: 'op', taskId, rev: 16 }, 'its records kept: a resend is still recognised')
+  t.equal(await count('client_mutations', sql`client_id = ${clientId}::uuid`), 16)
+})
+
 t.test('the sync log is trimmed by age', async (t) => {
   await recordSync(database, { orgId, userId: me.userId, deviceId: me.deviceId, kind: 'pull', counts: { tasks: 1 }, durationMs: 3 })
   t.equal((await runHousekeeping(database, options)).syncLogTrimmed, 0)

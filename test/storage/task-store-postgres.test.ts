@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm'
 import type { JsonValue } from '../../src/domain/types.js'
 import { postgresTaskStore } from '../../src/storage/postgres-task-store.js'
 import { openDatabase } from '../../src/storage/index.js'
+import { loadHistory } from '../../src/storage/tasks.js'
 import { createTestDatabaseUrl } from '../helpers/db.js'
 import { taskStoreContract } from './task-store-contract.js'
 
@@ -19,8 +20,9 @@ taskStoreContract(t, async () => ({
     async addProject(orgId, projectId) {
       await database.rows(sql`insert into projects (org_id, id, name, created_by) values (${orgId}::uuid, ${projectId}::uuid, 'p', ${projectId}::uuid)`)
     },
-    history: (orgId, taskId) =>
-      database.rows<{ rev: number; changes: unknown }>(sql`select rev, changes from task_history where org_id = ${orgId}::uuid and task_id = ${taskId}::uuid order by rev`),
+    // The history entries a commit wrote: on their op-log rows (task_history holds older and trimmed ones).
+    history: async (orgId, taskId) =>
+      (await loadHistory(database, orgId, taskId, 1, 1000)).map((h) => ({ rev: h.rev, changes: h.changes })),
     async conflicts(orgId, taskId) {
       const rows = await database.rows<{ field: string; committed_value: JsonValue; incoming_value: JsonValue; committed_rev: number; incoming_rev: number }>(sql`
         select field, committed_value, incoming_value, committed_rev, incoming_rev from conflicts

@@ -5,7 +5,9 @@
  *   so a device whose cursor predates them is told to reset;
  * - trim the sync log;
  * - trim each task's op log to its replay window.
- * History (task_history) and conflicts are kept: they are the audit trail.
+ * History and conflicts are kept: they are the audit trail. A deleted op-log row's
+ * history entry and (clientId, seq) record move to task_history and client_mutations
+ * in the same statement (keepRecords).
  */
 import { sql } from 'drizzle-orm'
 import type { Database, Executor } from '../db.js'
@@ -23,6 +25,25 @@ export interface PurgeCounts {
   horizonXid: string | null
 }
 
+/**
+ * CTEs that keep what deleted op-log rows (the CTE `rows`, returning task_ops.*)
+ * carried beyond the log: their history entries move to task_history (the audit
+ * trail is never trimmed) and their (clientId, seq) records to client_mutations, with
+ * their committing transaction (pull's lastSeq), so a resend still answers its ack.
+ */
+const keepRecords = (rows: 'o' | 'x') => {
+  const from = sql.raw(rows)
+  return sql`kept_history as (
+      insert into task_history (org_id, task_id, rev, user_id, device_id, changes, at)
+      select org_id, task_id, rev, user_id, device_id, changes, committed_at from ${from} where changes is not null
+      on conflict (org_id, task_id, rev) do nothing),
+    kept_records as (
+      insert into client_mutations (client_id, seq, org_id, kind, task_id, rev, digest, committed_at, change_xid)
+      select client_id, seq, org_id, case when rev = 1 then 'create' else 'op' end, task_id, rev, digest, committed_at, change_xid
+      from ${from} where client_id is not null
+      on conflict (org_id, client_id, seq) do nothing)`
+}
+
 type Counted = { tasks?: string | number; ops?: string | number; comments?: string | number; tombstones?: string | number; xid: string | null }
 
 /** Purges deletions made before `cutoff` and advances the horizon to the newest transaction purged. */
@@ -34,7 +55,8 @@ export async function purgeTombstones(database: Database, tx: Executor, cutoff: 
           delete from tasks x where x.deleted and (x.updated_at < ${at}::timestamptz or exists (
             select 1 from tombstones b where b.org_id = x.org_id and b.kind = 'task' and b.id = x.id and b.deleted_at < ${at}::timestamptz))
           returning x.org_id, x.id, x.change_xid),
-        o as (delete from task_ops x using d where x.org_id = d.org_id and x.task_id = d.id returning 1),
+        o as (delete from task_ops x using d where x.org_id = d.org_id and x.task_id = d.id returning x.*),
+        ${keepRecords('o')},
         k as (delete from task_checkpoints x using d where x.org_id = d.org_id and x.task_id = d.id returning 1),
         c as (delete from comments x using d where x.org_id = d.org_id and x.task_id = d.id returning x.change_xid),
         b as (delete from tombstones x using d where x.org_id = d.org_id
@@ -110,7 +132,8 @@ export async function trimOpLog(database: Database, tx: Executor, keep: number):
     const upto = Number(d.upto)
     await writeCheckpoint(database, tx, d.org_id, d.id, d.created_at, upto)
     const [r] = await database.rows<{ n: string | number }>(
-      sql`with x as (delete from task_ops where org_id = ${d.org_id}::uuid and task_id = ${d.id}::uuid and rev <= ${upto}::int returning 1)
+      sql`with x as (delete from task_ops where org_id = ${d.org_id}::uuid and task_id = ${d.id}::uuid and rev <= ${upto}::int returning *),
+          ${keepRecords('x')}
           select count(*) as n from x`,
       tx,
     )

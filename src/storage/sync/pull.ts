@@ -168,16 +168,20 @@ function addComment(out: PageContent, r: ChangedCommentRow): void {
 
 /**
  * Highest seq of each clientId bound to the device among the mutations the
- * target snapshot can see (0 when none), so lastSeq never acknowledges a change
+ * target snapshot can see (0 when none): op-log rows and client_mutations, so lastSeq never acknowledges a change
  * the pages lack.
  */
 async function lastSeqAt(database: Database, tx: Executor, orgId: string, deviceId: string, target: PgSnapshot): Promise<Record<string, number>> {
   const rows = await database.rows<{ client_id: string; seq: string | number }>(
-    sql`select c.client_id, coalesce(m.seq, 0) as seq from clients c
+    sql`select c.client_id, greatest(coalesce(m.seq, 0), coalesce(o.seq, 0)) as seq from clients c
         left join lateral (
           select seq from client_mutations m
           where m.org_id = c.org_id and m.client_id = c.client_id and pg_visible_in_snapshot(m.change_xid, ${target.text}::pg_snapshot)
           order by seq desc limit 1) m on true
+        left join lateral (
+          select seq from task_ops o
+          where o.org_id = c.org_id and o.client_id = c.client_id and pg_visible_in_snapshot(o.change_xid, ${target.text}::pg_snapshot)
+          order by seq desc limit 1) o on true
         where c.org_id = ${orgId}::uuid and c.device_id = ${deviceId}::uuid`,
     tx,
   )
