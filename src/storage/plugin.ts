@@ -1,6 +1,7 @@
 /**
  * Decorates `app.database`: PostgreSQL when DATABASE_URL is set, otherwise PGlite
- * under DATA_DIR, and `app.taskStore`, the sequencer's port onto it. Migrations
+ * under DATA_DIR, and `app.taskStore`, the sequencer's port onto it, whose op log
+ * reads go through `app.opRanges` (sync/op-ranges.ts). Migrations
  * run here, before any route can answer. Runs the search indexer (search-index.ts)
  * every SEARCH_INDEX_INTERVAL_MS: the search vectors of rows changed since its last round.
  */
@@ -8,6 +9,7 @@ import fp from 'fastify-plugin'
 import { openDatabase, type Database } from './db.js'
 import { postgresTaskStore } from './postgres-task-store.js'
 import type { TaskStore } from './task-store.js'
+import { OpRanges, withOpRanges } from './sync/op-ranges.js'
 import { reindexAll } from './search-index.js'
 
 /** How often the search indexer re-indexes the rows commits marked stale. */
@@ -17,6 +19,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     database: Database
     taskStore: TaskStore
+    /** The op log ranges catch-ups read, shared by the devices reading them (taskStore.loadOps goes through them). */
+    opRanges: OpRanges
   }
 }
 
@@ -38,7 +42,10 @@ export default fp<StoragePluginOptions>(
         onBreaker: (state) => (state === 'open' ? app.log.warn('PostgreSQL unreachable: answering unavailable at once while probing') : app.log.info('PostgreSQL reachable again')),
       }))
     app.decorate('database', database)
-    app.decorate('taskStore', postgresTaskStore(database))
+    const store = postgresTaskStore(database)
+    const opRanges = new OpRanges(store.loadOps)
+    app.decorate('opRanges', opRanges)
+    app.decorate('taskStore', withOpRanges(store, opRanges))
 
     // Each instance runs it: a batch skips the rows another one holds (search-index.ts). A failed
     // round (database unreachable) is retried next interval; search reads stale rows meanwhile.
