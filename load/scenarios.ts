@@ -23,7 +23,8 @@ import { Fleet, json, setupDocs, setupOrg, type WorkerKind, type WorkerResult } 
 import { Histogram } from './histogram.js'
 import { rssBytes } from './proc.js'
 import { cdfPoints, fmt, percentiles, type Invariant, type RunResult } from './report.js'
-import { sleep, startSharedb, startTasksync, type SystemUnderTest } from './services.js'
+import { LOAD_JWT_SECRET, sleep, startSharedb, startTasksync, type SystemUnderTest } from './services.js'
+import { loadSigningKeys, signAccessToken } from '../src/auth/tokens.js'
 import type { SocketPlan } from './worker.js'
 import type { Acked, View } from './worker-loop.js'
 
@@ -504,7 +505,12 @@ export async function catchup(ctx: Context, round: number): Promise<RunResult> {
     const org = await setupOrg(url, deviceTasks + liveTasks)
     const devTaskIds = org.taskIds.slice(0, deviceTasks)
     const liveTaskIds = org.taskIds.slice(deviceTasks)
-    const devices = new Fleet('sdk', plansFor(sut, org.token, devTaskIds, perTask, () => ({ writer: false, role: 'device' })).slice(0, opts.devices), opts.workers, perTask)
+    // Each device its own device (a pull's lastSeq covers the clientIds of the caller's device only).
+    const tokens = await deviceTokens(url, org.token, opts.devices)
+    const devicePlans = plansFor(sut, org.token, devTaskIds, perTask, () => ({ writer: false, role: 'device' }))
+      .slice(0, opts.devices)
+      .map((p, i) => ({ ...p, token: tokens[i] }))
+    const devices = new Fleet('sdk', devicePlans, opts.workers, perTask)
     fleets.push(devices)
     ctx.log(`catchup round ${round}: ${opts.devices} devices on ${deviceTasks} tasks`)
     await devices.open(true)
@@ -557,6 +563,25 @@ export async function catchup(ctx: Context, round: number): Promise<RunResult> {
     for (const f of fleets) f.kill()
     await sut.stop()
   }
+}
+
+/**
+ * `count` devices of the owner, registered through the API, each with an access token
+ * naming it, signed with the servers' secret (a login per device would cost a
+ * password hash each).
+ */
+async function deviceTokens(url: string, ownerToken: string, count: number): Promise<string[]> {
+  const claims = JSON.parse(Buffer.from(ownerToken.split('.')[1], 'base64url').toString('utf8')) as { sub: string; org: string; role: 'owner' }
+  const keys = await loadSigningKeys({ JWT_SECRET: LOAD_JWT_SECRET })
+  const tokens: string[] = []
+  for (let i = 0; i < count; i += 20) {
+    const batch = Array.from({ length: Math.min(20, count - i) }, async (_, k) => {
+      const device = await json(`${url}/api/devices`, { method: 'POST', token: ownerToken, body: JSON.stringify({ name: `device ${i + k}`, platform: 'node' }) })
+      return (await signAccessToken(keys, { userId: claims.sub, orgId: claims.org, deviceId: device.id, role: claims.role }, 3600)).token
+    })
+    tokens.push(...(await Promise.all(batch)))
+  }
+  return tokens
 }
 
 // ---------------------------------------------------------------- mixed

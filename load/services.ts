@@ -78,6 +78,9 @@ export async function startRedis(given: string | undefined): Promise<RedisServic
   }
 }
 
+/** The servers' shared token secret (load/scenarios.ts signs device tokens with it). */
+export const LOAD_JWT_SECRET = 'load-test-secret-load-test-secret-0123456789'
+
 export interface Database {
   name: string
   url: string
@@ -128,7 +131,7 @@ export async function startTasksync(admin: postgres.Sql, pgUrl: string, o: Tasks
     DATABASE_URL: db.url,
     REDIS_URL: o.redisUrl,
     REDIS_PREFIX: `tasksync-load:${db.name}:`,
-    JWT_SECRET: 'load-test-secret-load-test-secret-0123456789',
+    JWT_SECRET: LOAD_JWT_SECRET,
     ACCESS_TOKEN_TTL_S: '3600',
     LOG_LEVEL: 'warn',
     AUTH_RATE_LIMIT_PER_MIN: '100000',

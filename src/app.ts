@@ -13,6 +13,7 @@ import storagePlugin from './storage/plugin.js'
 import busPlugin from './bus/plugin.js'
 import metricsPlugin from './metrics/plugin.js'
 import sequencerPlugin from './sequencer/plugin.js'
+import syncPlugin from './sync/plugin.js'
 import commentsPlugin from './comments/plugin.js'
 import attachmentsPlugin from './attachments/plugin.js'
 import httpBase from './http/base.js'
@@ -67,6 +68,7 @@ export async function tasksync(app: FastifyInstance, opts: AppOptions): Promise<
   await app.register(storagePlugin, { database: opts.database })
   await app.register(busPlugin)
   await app.register(metricsPlugin)
+  await app.register(syncPlugin)
   await app.register(sequencerPlugin)
   await app.register(commentsPlugin)
   await app.register(attachmentsPlugin)

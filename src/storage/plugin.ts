@@ -1,6 +1,7 @@
 /**
  * Decorates `app.database`: PostgreSQL when DATABASE_URL is set, otherwise PGlite
- * under DATA_DIR, and `app.taskStore`, the sequencer's port onto it. Migrations
+ * under DATA_DIR, and `app.taskStore`, the sequencer's port onto it, whose op log
+ * reads go through `app.opRanges` (sync/op-ranges.ts). Migrations
  * run here, before any route can answer. Runs the search indexer (search-index.ts)
  * every SEARCH_INDEX_INTERVAL_MS: the search vectors of rows changed since its last round.
  */
@@ -8,6 +9,7 @@ import fp from 'fastify-plugin'
 import { openDatabase, type Database } from './db.js'
 import { postgresTaskStore } from './postgres-task-store.js'
 import type { TaskStore } from './task-store.js'
+import { OpRanges, withOpRanges } from './sync/op-ranges.js'
 import { reindexAll } from './search-index.js'
 import { untilUp } from '../config/startup-wait.js'
 
@@ -28,6 +30,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     database: Database
     taskStore: TaskStore
+    /** The op log ranges catch-ups read, shared by the devices reading them (taskStore.loadOps goes through them). */
+    opRanges: OpRanges
   }
 }
 
@@ -52,7 +56,10 @@ export default fp<StoragePluginOptions>(
       opts.database ??
       (DATABASE_URL ? await untilUp(open, { what: `PostgreSQL at ${redactedHost(DATABASE_URL)}`, waitMs: STARTUP_WAIT_MS, log: (m) => app.log.warn(m) }) : await open())
     app.decorate('database', database)
-    app.decorate('taskStore', postgresTaskStore(database))
+    const store = postgresTaskStore(database)
+    const opRanges = new OpRanges(store.loadOps)
+    app.decorate('opRanges', opRanges)
+    app.decorate('taskStore', withOpRanges(store, opRanges))
 
     // Each instance runs it: a batch skips the rows another one holds (search-index.ts). A failed
     // round (database unreachable) is retried next interval; search reads stale rows meanwhile.

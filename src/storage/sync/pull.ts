@@ -35,15 +35,24 @@ export async function pullChanges(database: Database, req: PullRequest): Promise
   if (!cursor) return RESET
   return database.db.transaction(
     async (tx) => {
-      const [row] = await database.rows<{ snap: string }>(sql`select pg_current_snapshot()::text as snap`, tx)
-      const now = parseSnapshot(row.snap)!
       const { since, page } = cursor
+      const from = page?.position ?? START(0)
+      // Sent together (one round trip while the transaction holds its connection): the
+      // snapshot, the horizon, and the first source's rows, which depend on the cursor only.
+      const [[row], horizon, first] = await Promise.all([
+        database.rows<{ snap: string }>(sql`select pg_current_snapshot()::text as snap`, tx),
+        since ? readHorizon(database, tx) : null,
+        readSource(database, tx, req, since, from, from.source, req.limit + 1),
+      ])
+      const now = parseSnapshot(row.snap)!
       // A snapshot from the future was not issued by this database.
-      if (since && (since.xmax > now.xmax || isBeforeHorizon(since, await readHorizon(database, tx)))) return RESET
+      if (since && (since.xmax > now.xmax || isBeforeHorizon(since, horizon))) return RESET
       if (page && page.target.xmax > now.xmax) return RESET
       const target = page?.target ?? now
-      const out = await readPage(database, tx, req, since, page?.position ?? START(0))
-      const lastSeq = await lastSeqAt(database, tx, req.orgId, req.deviceId, target)
+      const [out, lastSeq] = await Promise.all([
+        readPage(database, tx, req, since, from, first),
+        lastSeqAt(database, tx, req.orgId, req.deviceId, target),
+      ])
       const next = out.more ? encodeCursor({ since, page: { target, position: out.more } }) : encodeCursor({ since: target })
       return { tasks: out.tasks, comments: out.comments, attachments: out.attachments, tombstones: out.tombstones, cursor: next, hasMore: out.more !== null, lastSeq }
     },
@@ -60,18 +69,32 @@ interface PageContent {
   more: PullPosition | null
 }
 
-async function readPage(database: Database, tx: Executor, req: PullRequest, since: PgSnapshot | null, from: PullPosition): Promise<PageContent> {
+type SourceRow = TaskRow | ChangedCommentRow | ChangedAttachmentRow
+
+/** One source's rows after the position (its start when the page begins in an earlier source), at most `limit`. */
+function readSource(database: Database, tx: Executor, req: PullRequest, since: PgSnapshot | null, from: PullPosition, source: 0 | 1 | 2, limit: number): Promise<SourceRow[]> {
+  const after = source === from.source ? from : START(source)
+  if (source === 0) return changedTasks(database, tx, req.orgId, since, after, limit)
+  if (source === 1) return changedComments(database, tx, req.orgId, since, after, limit)
+  return changedAttachments(database, tx, req.orgId, sql`${changedAfter(since, sql`a`)} and ${afterPosition(after, sql`a`)}`, !since, limit)
+}
+
+/**
+ * The page: the rows of `from.source` (read already: `first`), then of the sources after
+ * it while the page has room. Those later sources are read together, each with the room
+ * left after the first (the last one may read rows the page then leaves out).
+ */
+async function readPage(database: Database, tx: Executor, req: PullRequest, since: PgSnapshot | null, from: PullPosition, first: SourceRow[]): Promise<PageContent> {
   const out: PageContent = { tasks: [], comments: [], attachments: [], tombstones: [], more: null }
   let remaining = req.limit
+  const later = first.length > remaining ? [] : ([1, 2] as const).filter((s) => s > from.source)
+  const read = await Promise.all(later.map((s) => readSource(database, tx, req, since, from, s, remaining - first.length + 1)))
+  const bySource = new Map<number, SourceRow[]>([[from.source, first], ...later.map((s, i) => [s, read[i]] as [number, SourceRow[]])])
   for (const source of [0, 1, 2] as const) {
     if (source < from.source) continue
     const after = source === from.source ? from : START(source)
     // One row more than fits tells whether this source goes on.
-    const rows = source === 0
-      ? await changedTasks(database, tx, req.orgId, since, after, remaining + 1)
-      : source === 1
-        ? await changedComments(database, tx, req.orgId, since, after, remaining + 1)
-        : await changedAttachments(database, tx, req.orgId, sql`${changedAfter(since, sql`a`)} and ${afterPosition(after, sql`a`)}`, !since, remaining + 1)
+    const rows = bySource.get(source) ?? []
     const fits = rows.slice(0, remaining)
     for (const r of fits) {
       if (source === 0) addTask(out, r as TaskRow)
