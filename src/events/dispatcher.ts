@@ -38,6 +38,8 @@ export interface DispatcherOptions {
   log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
   /** New notifications, after their transaction committed (to push on sockets). */
   onNotifications(items: FanOutResult['notifications']): void
+  /** A round fanned out new events: wake every dispatcher (this one's next round included) to claim their deliveries. */
+  onFannedOut?(): void
   /** Every finished attempt (tests and the benchmark watch these). */
   onAttempt?(d: ClaimedDelivery, ok: boolean): void
 }
@@ -192,6 +194,7 @@ export class EventDispatcher {
     this.stats.fannedOut += round.events.length
     this.stats.claimed += round.claimed.length + round.leased.length
     if (round.notifications.length > 0) o.onNotifications(round.notifications)
+    if (round.events.length > 0) o.onFannedOut?.()
     for (const [key, ds] of byPair(round.leased)) {
       const run = held.get(key)
       const items = ds.map((d) => ({ ...d, orgId: d.event.orgId, attempt: 1, leasedAt }))
@@ -211,7 +214,8 @@ export class EventDispatcher {
     for (const [key, run] of runs) this.startRun(key, run.map((d) => ({ ...d, leasedAt })), leasedAt, run.length)
     if (!this.mailing && Date.now() - this.mailedAt >= o.pollMs) void this.mail()
     // More may be waiting when a round took all it could.
-    return round.events.length >= FANOUT_BATCH || (claim !== null && runs.size >= claim.limit)
+    // A fan-out's deliveries are claimed from the next round on (dispatchRound): go again at once.
+    return round.events.length > 0 || (claim !== null && runs.size >= claim.limit)
   }
 
   private startRun(key: string, queue: Run['queue'], startedAt: number, taken: number): void {

@@ -48,6 +48,8 @@ export default fp(
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, dataDir: config.DATA_DIR })
     if (!config.SMTP_URL) log.info({ mailDir: mailer.target }, `no SMTP_URL: notification mails are written as .eml files to ${mailer.target}`)
 
+    // Set once the doorbell exists: a fan-out rings every dispatcher to claim its deliveries.
+    let ringAll: () => void = () => {}
     const dispatcher = new EventDispatcher({
       database,
       mailer,
@@ -62,6 +64,7 @@ export default fp(
       pollMs: config.EVENT_POLL_MS,
       leaseMs: Math.max(config.EVENT_LEASE_MS, config.WEBHOOK_TIMEOUT_MS + 1000),
       log,
+      onFannedOut: () => ringAll(),
       onNotifications: (items) => {
         for (const n of items) {
           const { orgId, userId, ...notification } = n
@@ -94,6 +97,7 @@ export default fp(
     // wake aside) are found by the next poll.
     const doorbell = new Doorbell(bus, config.INSTANCE_ID, () => dispatcher.wake(), DOORBELL_GAP_MS, log)
     const unlisten = await doorbell.listen()
+    ringAll = () => doorbell.ring()
     const offCommit = app.sequencer.onCommit(() => doorbell.ring())
     const offComment = app.comments.onComment(() => doorbell.ring())
 

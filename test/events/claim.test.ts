@@ -120,7 +120,11 @@ t.test("fan-out leases a held pair's new deliveries to its holder only when noth
   const database = a.app.database
   const held = { pairs: [{ endpointId, orderKey: taskId }], leaseMs: 60_000 }
   const withHeld = { ...fanOutOnly, held }
-  // A run of two: rev 3 stays pending and unleased behind it.
+  // A run of two: rev 3 stays pending and unleased behind it. The fan-out's own round leaves
+  // what it wrote to the next claims (every dispatcher is rung for them): the next round takes it.
+  const fanned = await dispatchRound(database, { records: noRecords(), fanOut: fanOutOnly, claim: { limit: 10, perEndpoint: 16, run: 2, leaseMs: 60_000 } })
+  t.ok(fanned.events.length >= 3, 'the round fans out the task events')
+  t.same(fanned.claimed, [], 'and claims none of what it wrote')
   const first = await dispatchRound(database, { records: noRecords(), fanOut: fanOutOnly, claim: { limit: 10, perEndpoint: 16, run: 2, leaseMs: 60_000 } })
   t.same(first.claimed.map((d) => d.event.rev), [1, 2])
 
@@ -137,7 +141,9 @@ t.test("fan-out leases a held pair's new deliveries to its holder only when noth
   await c.post('/api/tasks', { id: otherTask, title: 'other' })
   const fourth = await dispatchRound(database, { records: noRecords(), fanOut: withHeld, claim: { limit: 10, perEndpoint: 16, run: 20, leaseMs: 60_000 } })
   t.same(fourth.leased.map((d) => [d.event.taskId, d.event.rev, d.url]), [[taskId, 5, rx.url]], 'rev 5 is appended to the held run, with its url')
-  t.same(fourth.claimed.map((d) => [d.event.taskId, d.event.rev]), [[otherTask, 1]], 'the claim takes the pair nobody holds, not the appended delivery')
+  t.same(fourth.claimed, [], 'the new pair is left to the next claims')
+  const fifth = await dispatchRound(database, { records: noRecords(), fanOut: withHeld, claim: { limit: 10, perEndpoint: 16, run: 20, leaseMs: 60_000 } })
+  t.same(fifth.claimed.map((d) => [d.event.taskId, d.event.rev]), [[otherTask, 1]], 'the claim takes the pair nobody holds, not the appended delivery')
   const sql = postgres(a.databaseUrl, { max: 1, onnotice: () => {} })
   t.teardown(() => sql.end())
   const [row] = await sql`select lease_until > now() as leased, state from webhook_deliveries where id = ${fourth.leased[0].id}`

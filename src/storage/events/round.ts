@@ -3,7 +3,9 @@
  * record the attempts of the runs that finished since the last round, fan new
  * events out, then lease the next runs. Recording first frees the heads of those
  * runs' (endpoint, task) pairs, so the claim of the same round can take the pair's
- * next deliveries. If the transaction fails nothing of it stays: the caller keeps
+ * next deliveries. The deliveries this round's fan-out wrote are not claimed in the
+ * same round (except the appends to runs this dispatcher holds): every dispatcher is
+ * rung and the next claims share them. If the transaction fails nothing of it stays: the caller keeps
  * its records for the next round, and the leases it held run out as before.
  */
 import type { Database } from '../db.js'
@@ -37,7 +39,10 @@ export function dispatchRound(database: Database, input: RoundInput): Promise<Ro
     const f = input.fanOut
     const fanned = f ? await fanOut(database, tx, f.limit, f.derive, f.needsFacts, f.held) : { events: [], notifications: [], leased: [] }
     const c = input.claim
-    const claimed = c && c.limit > 0 ? await claimDeliveries(database, tx, c.limit, c.perEndpoint, c.run, c.leaseMs) : []
+    // What this fan-out just wrote is left to the next claims, this dispatcher's or another
+    // instance's (rung by the caller): the instance that wins the fan-out does not also take all its work.
+    const fresh = fanned.events.map((e) => e.seq)
+    const claimed = c && c.limit > 0 ? await claimDeliveries(database, tx, c.limit, c.perEndpoint, c.run, c.leaseMs, fresh) : []
     return { ...fanned, claimed }
   })
 }

@@ -186,7 +186,16 @@ export interface ClaimedDelivery {
  * so no later delivery is ever leased without the ones before it (a locked row's
  * rank among the pair's locked rows equals its position only up to the first hole).
  */
-export async function claimDeliveries(database: Database, tx: Executor, limit: number, perEndpoint: number, run: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+export async function claimDeliveries(
+  database: Database,
+  tx: Executor,
+  limit: number,
+  perEndpoint: number,
+  run: number,
+  leaseMs: number,
+  /** Events whose deliveries this round's fan-out just wrote: a pair whose head is one of them is left to the claims of others (and this dispatcher's next round). */
+  notHeadedBy: number[] = [],
+): Promise<ClaimedDelivery[]> {
   const rows = await database.rows<EventRow & { d_id: string; d_org: string; endpoint_id: string; order_key: string; url: string; secret: string; attempts: number; window_start: string }>(sql`
     with busy as (
       select endpoint_id, count(distinct order_key) as n from webhook_deliveries
@@ -203,7 +212,8 @@ export async function claimDeliveries(database: Database, tx: Executor, limit: n
       from oldest o
       join webhook_endpoints w on w.org_id = o.org_id and w.id = o.endpoint_id and w.active
       left join busy b on b.endpoint_id = o.endpoint_id
-      where o.next_at <= now() and (o.lease_until is null or o.lease_until < now())),
+      where o.next_at <= now() and (o.lease_until is null or o.lease_until < now())
+        and o.event_seq <> all(${`{${notHeadedBy.join(',')}}`}::bigint[])),
     picked as (select * from heads where slot <= ${perEndpoint}::int order by event_seq limit ${limit}::int),
     cand as (
       select r.id, h.endpoint_id, h.order_key, r.pos from picked h
