@@ -12,7 +12,7 @@
  *   npx tsx /path/to/load/events-cost-bench.ts --rate 1500 --seconds 15 --rounds 3
  */
 import { createServer } from 'node:http'
-import { createHmac, createSecretKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, randomBytes, randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { loadavg } from 'node:os'
 import { pathToFileURL } from 'node:url'
@@ -39,17 +39,18 @@ const hmacKey = createSecretKey(Buffer.from(secret.slice('whsec_'.length), 'base
 let received = 0
 let forged = 0
 const seen = new Set<string>()
+// Lean (it is the instrument): the signature is checked on every delivery, the body is not parsed
+// (the event id is the signed webhook-id header).
 const receiver = createServer((req, res) => {
   const chunks: Buffer[] = []
   req.on('data', (c: Buffer) => chunks.push(c))
   req.on('end', () => {
-    const body = Buffer.concat(chunks).toString('utf8')
+    const body = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')
     const id = String(req.headers['webhook-id'])
-    const expected = Buffer.from(createHmac('sha256', hmacKey).update(`${id}.${String(req.headers['webhook-timestamp'])}.`).update(body).digest('base64'))
-    const got = Buffer.from(String(req.headers['webhook-signature']).split(',')[1] ?? '')
-    if (got.length === expected.length && timingSafeEqual(got, expected)) {
+    const expected = createHmac('sha256', hmacKey).update(`${id}.${String(req.headers['webhook-timestamp'])}.`).update(body).digest('base64')
+    if (String(req.headers['webhook-signature']) === `v1,${expected}`) {
       received++
-      seen.add((JSON.parse(body) as { data: { id: string } }).data.id)
+      seen.add(id)
     } else forged++
     res.writeHead(204).end()
   })

@@ -47,6 +47,8 @@ export function mayNotify(e: StoredEvent): boolean {
   switch (e.type) {
     case 'task.created':
     case 'task.updated':
+      // Most ops do not assign: the change's text tells without parsing it.
+      if (e.changeJson !== undefined && !e.changeJson.includes('"assigneeId"')) return false
       return typeof ((e.change.fields ?? {}) as Record<string, { to?: unknown }>).assigneeId?.to === 'string'
     case 'comment.created':
     case 'task.due_soon':

@@ -48,6 +48,8 @@ export interface StoredEvent {
   /** RFC 3339. */
   at: string
   change: Record<string, unknown>
+  /** The change as JSON text, when read from the outbox (the payload embeds it without re-serializing). */
+  readonly changeJson?: string
 }
 
 /** The `data` of a webhook payload: the event, named for receivers. */
@@ -57,7 +59,12 @@ export function eventData(e: StoredEvent) {
 
 /** The body of a delivery (Standard Webhooks: `{type, timestamp, data}`). */
 export function webhookPayload(e: StoredEvent): string {
-  return JSON.stringify({ type: e.type, timestamp: e.at, data: eventData(e) })
+  if (e.changeJson === undefined) return JSON.stringify({ type: e.type, timestamp: e.at, data: eventData(e) })
+  // The same document, keys in the same order, with the change's JSON text spliced in as read.
+  const type = JSON.stringify(e.type)
+  const at = JSON.stringify(e.at)
+  const str = (s: string | null) => (s === null ? 'null' : JSON.stringify(s))
+  return `{"type":${type},"timestamp":${at},"data":{"id":${str(e.id)},"type":${type},"organizationId":${str(e.orgId)},"taskId":${str(e.taskId)},"rev":${e.rev === null ? 'null' : String(e.rev)},"actorId":${str(e.actorId)},"at":${at},"change":${e.changeJson}}}`
 }
 
 export const NOTIFICATION_KINDS = ['assigned', 'mentioned', 'commented', 'due_soon', 'overdue'] as const

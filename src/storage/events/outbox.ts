@@ -20,14 +20,39 @@ export interface EventRow {
   rev: number | null
   actor_id: string | null
   at: string
-  change: Record<string, unknown>
+  /** The change as PostgreSQL prints its jsonb: carried as text into the payload, parsed only when read. */
+  change: string
 }
 
 export const eventColumns = (p: string) =>
-  sql.raw(`${p}seq, ${p}id, ${p}org_id, ${p}type, ${p}task_id, ${p}rev, ${p}actor_id, ${p}change, to_char(${p}at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at`)
+  sql.raw(`${p}seq, ${p}id, ${p}org_id, ${p}type, ${p}task_id, ${p}rev, ${p}actor_id, ${p}change::text as change, to_char(${p}at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at`)
+
+/**
+ * An event read from the outbox for fan-out or delivery. Its change stays the text
+ * PostgreSQL sent (the webhook payload embeds it as is: no parse and re-serialization
+ * per delivery); `change` parses it on first read (the notification rules).
+ */
+class OutboxEvent implements StoredEvent {
+  private parsed: Record<string, unknown> | undefined
+  constructor(
+    readonly seq: number,
+    readonly id: string,
+    readonly orgId: string,
+    readonly type: StoredEvent['type'],
+    readonly taskId: string | null,
+    readonly rev: number | null,
+    readonly actorId: string | null,
+    readonly at: string,
+    readonly changeJson: string,
+  ) {}
+
+  get change(): Record<string, unknown> {
+    return (this.parsed ??= JSON.parse(this.changeJson) as Record<string, unknown>)
+  }
+}
 
 export function toEvent(r: EventRow): StoredEvent {
-  return { seq: Number(r.seq), id: r.id, orgId: r.org_id, type: r.type, taskId: r.task_id, rev: r.rev === null ? null : Number(r.rev), actorId: r.actor_id, at: r.at, change: r.change }
+  return new OutboxEvent(Number(r.seq), r.id, r.org_id, r.type, r.task_id, r.rev === null ? null : Number(r.rev), r.actor_id, r.at, r.change)
 }
 
 /** What fan-out needs to know to derive notifications. */
