@@ -28,7 +28,7 @@ export async function searchLanguages(database: Database): Promise<string[]> {
 
 /**
  * Changes the org's name and/or search language; a new language re-indexes the
- * org's tasks (marked search_stale: the search indexer re-computes their vectors).
+ * org's tasks (put in task_search_stale: the search indexer re-computes their vectors).
  * `searchLanguage` must be one of searchLanguages.
  */
 export async function updateOrganization(database: Database, orgId: string, change: { name?: string; searchLanguage?: string }): Promise<void> {
@@ -37,8 +37,12 @@ export async function updateOrganization(database: Database, orgId: string, chan
     const lang = change.searchLanguage
     if (lang === undefined) return
     await database.rows(sql`update organizations set search_language = ${lang} where id = ${orgId}::uuid`, tx)
+    // Not a change a pull returns (the language is not part of a task): task_changes stays.
     await database.rows(
-      sql`update tasks set search_language = ${lang}::regconfig, search_stale = true where org_id = ${orgId}::uuid and search_language <> ${lang}::regconfig`,
+      sql`with changed as (
+            update tasks set search_language = ${lang}::regconfig where org_id = ${orgId}::uuid and search_language <> ${lang}::regconfig
+            returning org_id, id)
+          insert into task_search_stale (org_id, task_id) select org_id, id from changed on conflict (org_id, task_id) do nothing`,
       tx,
     )
   })

@@ -157,13 +157,12 @@ export const tasks = pgTable(
     createdBy: uuid('created_by').notNull(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
     updatedBy: uuid('updated_by').notNull(),
-    changeXid: changeXid(),
     /** The org's search language, copied on insert by a trigger (migration search_sql) and when the org changes it. */
     searchLanguage: regconfig('search_language').notNull().default(sql`'simple'::regconfig`),
     /**
      * Full-text document: title (weight A), tags (B), description (C), as of the last
-     * re-index (search-index.ts `searchVector`). A commit does not compute it: it marks
-     * the row `search_stale`, and the search indexer re-computes stale rows in batches.
+     * re-index (search-index.ts `searchVector`). A commit does not compute it: it puts
+     * the task in task_search_stale, and the search indexer re-computes stale rows in batches.
      */
     search: tsvector('search').notNull().default(sql`''::tsvector`),
     /**
@@ -172,24 +171,52 @@ export const tasks = pgTable(
      * so a broad query ranks a few thousand rows instead of every match (task-search.ts).
      */
     searchHead: tsvector('search_head').notNull().default(sql`''::tsvector`),
-    /**
-     * The content changed since `search` and `search_head` were computed: search computes
-     * this row's vectors from its content (read-your-writes) until the indexer clears it.
-     */
-    searchStale: boolean('search_stale').notNull().default(true),
   },
   (t) => [
     primaryKey({ columns: [t.orgId, t.id] }),
     index('tasks_search_idx').using('gin', t.search),
     index('tasks_search_head_idx').using('gin', t.searchHead),
-    // The rows a search computes vectors for and the indexer re-indexes: few, however large the table.
-    index('tasks_search_stale_idx').on(t.orgId).where(sql`search_stale`),
-    // With id, a page's (change_xid, id) > cursor bound and its order are the index's: a seek, not a sort of every row of the xid.
-    index('tasks_change_idx').on(t.orgId, t.changeXid, t.id),
     index('tasks_project_idx').on(t.orgId, t.projectId, t.id),
     index('tasks_status_idx').on(t.orgId, t.status, t.id),
     index('tasks_assignee_idx').on(t.orgId, t.assigneeId, t.id),
   ],
+)
+
+/**
+ * The transaction that last changed each task (pull's cursor: PROTOCOL.md section 7), beside
+ * the task row rather than on it: every commit moves it, and an indexed column of `tasks` that
+ * every commit changes would make every update of that wide, many-indexed row a non-HOT one
+ * (a new entry in each of its indexes). Written by the commit statements (tasks-commit.ts)
+ * in the same statement as the row, under its row lock; removed with the task by housekeeping.
+ */
+export const taskChanges = pgTable(
+  'task_changes',
+  {
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+    changeXid: changeXid(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.taskId] }),
+    // With task_id, a page's (change_xid, task_id) > cursor bound and its order are the index's: a seek, not a sort of every row of the xid.
+    index('task_changes_xid_idx').on(t.orgId, t.changeXid, t.taskId),
+  ],
+)
+
+/**
+ * The tasks whose content changed since their search vectors were computed: search
+ * computes their vectors from the content (read-your-writes) until the search indexer
+ * re-indexes them and removes them from here. A commit inserts its task `on conflict do
+ * nothing`, so the repeated edits of a task between two indexer rounds write nothing
+ * here and change no indexed column of `tasks`.
+ */
+export const taskSearchStale = pgTable(
+  'task_search_stale',
+  {
+    orgId: uuid('org_id').notNull(),
+    taskId: uuid('task_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.taskId] })],
 )
 
 /** The per-task op log: one row per committed rev, rev 1 is the creation. */

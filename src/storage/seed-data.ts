@@ -245,12 +245,15 @@ async function insertTasks(database: Database, orgId: string, batch: BuiltTask[]
   await database.db.transaction(async (tx) => {
     // Written indexed (the search vectors computed in the org's language), not left stale for the indexer.
     await database.rows(sql`insert into tasks (org_id, id, rev, content, clock, project_id, status, priority, assignee_id, deleted, created_at, created_by, updated_at, updated_by,
-        search, search_head, search_stale)
+        search, search_head)
       select ${orgId}::uuid, id, rev, content, clock, project_id, status, priority, assignee_id, false, created_at, created_by, updated_at, updated_by,
-        ${searchVector(sql`t`)}, ${searchHeadVector(sql`t`)}, false
+        ${searchVector(sql`t`)}, ${searchHeadVector(sql`t`)}
       from (select x.*, (select o.search_language::regconfig from organizations o where o.id = ${orgId}::uuid) as search_language
         from jsonb_to_recordset(${JSON.stringify(tasks)}::jsonb) as x(id uuid, rev int, content jsonb, clock jsonb, project_id uuid, status text,
           priority int, assignee_id uuid, created_at timestamptz, created_by uuid, updated_at timestamptz, updated_by uuid)) t`, tx)
+    // Pull's record of their change (this transaction).
+    await database.rows(sql`insert into task_changes (org_id, task_id)
+      select ${orgId}::uuid, id from jsonb_to_recordset(${JSON.stringify(tasks.map((x) => ({ id: x.id })))}::jsonb) as x(id uuid)`, tx)
     const revJson = JSON.stringify(revs)
     await database.rows(sql`insert into task_ops (org_id, task_id, rev, op, user_id, device_id, committed_at)
       select ${orgId}::uuid, task_id, rev, op, user_id, device_id, at

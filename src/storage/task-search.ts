@@ -12,9 +12,8 @@
  * sixth of the matches), never the whole match set (docs/protocol.md, search).
  *
  * The stored vectors are those of the last re-index (search-index.ts): a row whose
- * content changed since (`search_stale`, a few rows, found by their partial index) is
- * matched and ranked on vectors computed from its content, so a search sees every
- * committed change at once.
+ * content changed since (in `task_search_stale`: a few rows) is matched and ranked on
+ * vectors computed from its content, so a search sees every committed change at once.
  */
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database } from './db.js'
@@ -69,23 +68,26 @@ export async function searchTasks(database: Database, orgId: string, s: TaskSear
   // Each tier's rows come from the stored vectors of fresh rows and from vectors computed for the
   // org's stale ones (their stored vectors may match words no longer there: they are never used).
   const t = sql`t`
-  const stale = sql`t.org_id = ${orgId}::uuid and t.search_stale`
+  // The org's stale rows (their set's primary key), and whether a row is one of them.
+  const staleRows = sql`task_search_stale s join tasks t on t.org_id = s.org_id and t.id = s.task_id`
+  const stale = sql`s.org_id = ${orgId}::uuid`
+  const fresh = sql`not exists (select 1 from task_search_stale s where s.org_id = t.org_id and s.task_id = t.id)`
   // Head tier: the rows of the small head index, then the filters and the full vector checked on them. The
   // fence (offset 0) keeps the planner from ANDing in bitmaps of the big index or of a filter's index (a
   // status is a quarter of the org): it cannot estimate a tsquery of a CTE and takes every match as rare.
   const headRows = sql`(
-      select t.*, query.q, t.search as doc from tasks t, query where t.search_head @@ query.q and not t.search_stale
+      select t.*, query.q, t.search as doc from tasks t, query where t.search_head @@ query.q and ${fresh}
       union all
-      select t.*, query.q, ${searchVector(t)} as doc from tasks t, query where ${stale} and ${searchHeadVector(t)} @@ query.q
+      select t.*, query.q, ${searchVector(t)} as doc from ${staleRows}, query where ${stale} and ${searchHeadVector(t)} @@ query.q
       offset 0) as head_rows`
   const head = tierPage(1, headRows, sql`doc @@ q`, where, s)
   // The rest is ranked only when the head tier does not fill the page (an InitPlan: a one-time filter).
   const ranked = sql`(select count(*) from head) < ${s.limit}::int`
   const restRows = sql`(
       select t.*, query.q, t.search as doc from tasks t, query
-      where ${ranked} and t.search @@ query.q and not (t.search_head @@ query.q) and not t.search_stale
+      where ${ranked} and t.search @@ query.q and not (t.search_head @@ query.q) and ${fresh}
       union all
-      select t.*, query.q, ${searchVector(t)} as doc from tasks t, query
+      select t.*, query.q, ${searchVector(t)} as doc from ${staleRows}, query
       where ${ranked} and ${stale} and ${searchVector(t)} @@ query.q and not (${searchHeadVector(t)} @@ query.q)) as rest_rows`
   const rest = tierPage(2, restRows, sql`true`, where, s)
   const rows = await database.rows<TaskRow & { tier: number; rank: string; snippet: string }>(sql`

@@ -9,8 +9,10 @@
  * first) under a row lock, plus the task_ops primary key, make sure two instances
  * never commit the same rev; (clientId, seq) already recorded (on an op-log row or
  * in client_mutations) is reported, not re-applied, and keeps its whole chain from
- * being written. The search vectors are not computed here: the row is
- * marked search_stale for the search indexer (search-index.ts).
+ * being written. The search vectors are not computed here: the task goes into
+ * task_search_stale for the search indexer (search-index.ts). Pull's change_xid is
+ * in task_changes, beside the row: no column of `tasks` an index covers changes in
+ * a steady edit, so its update is HOT (no entry in any of its 7 indexes).
  */
 import { sql, type SQL } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
@@ -62,6 +64,10 @@ function payload(rows: CommitRow[]): string {
 // events of the commit (task.*, conflict.created) are in the same statement, so a
 // commit that did not happen emits nothing and one that did always emits.
 const sideWrites = (kind: 'op' | 'create') => sql`
+  ins_stale as (
+    insert into task_search_stale (org_id, task_id)
+    select distinct org_id, task_id from w
+    on conflict (org_id, task_id) do nothing),
   ins_op as (
     insert into task_ops (org_id, task_id, rev, op, user_id, device_id, client_id, seq, committed_at, digest, changes)
     select org_id, task_id, rev, op, user_id, device_id, client_id, seq, at, digest, changes from w),
@@ -182,11 +188,14 @@ export function commitOpsStatement(rows: CommitRow[]): SQL {
     upd as (
       update tasks t set rev = v.rev, content = v.content, clock = v.clock, project_id = v.project_id,
         status = v.status, priority = v.priority, assignee_id = v.assignee_id, deleted = v.deleted,
-        updated_at = v.at, updated_by = v.user_id, search_stale = true
+        updated_at = v.at, updated_by = v.user_id
       from v join chain c on c.org_id = v.org_id and c.task_id = v.task_id and c.rev = v.rev
         join locked l on l.org_id = v.org_id and l.id = v.task_id
       where t.org_id = v.org_id and t.id = v.task_id and t.rev = c.prev_rev
       returning t.org_id, t.id),
+    chg as (
+      update task_changes x set change_xid = pg_current_xact_id()
+      from upd where x.org_id = upd.org_id and x.task_id = upd.id),
     w as materialized (select v.* from v join upd on upd.org_id = v.org_id and upd.id = v.task_id),
     ${sideWrites('op')}
     select 'ok' as r, org_id, id as task_id, null::int as rev, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,
@@ -211,6 +220,9 @@ export async function commitCreate(database: Database, row: CommitRow): Promise<
       where not exists (select 1 from dup)
       on conflict (org_id, id) do nothing
       returning org_id, id),
+    chg as (
+      insert into task_changes (org_id, task_id) select org_id, id from ins
+      on conflict (org_id, task_id) do update set change_xid = excluded.change_xid),
     w as materialized (select v.* from v join ins on ins.org_id = v.org_id and ins.id = v.task_id),
     ${sideWrites('create')}
     select 'ok' as r, org_id, id as task_id, null::int as rev, null::uuid as m_client_id, null::bigint as m_seq, null::text as m_kind,

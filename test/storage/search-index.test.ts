@@ -38,7 +38,7 @@ async function suite(t: Test, database: Database, concurrent: boolean) {
   }
   const edit = (taskId: string, baseRev: number, op: TaskOp) => sequencer.submit({ principal, taskId, baseRev, clientId: null, seq: null, op })
   const stale = async () =>
-    (await database.rows<{ id: string }>(sql`select id from tasks where org_id = ${orgId}::uuid and search_stale order by id`)).map((r) => r.id)
+    (await database.rows<{ id: string }>(sql`select task_id as id from task_search_stale where org_id = ${orgId}::uuid order by task_id`)).map((r) => r.id)
   const hits = async (q: string) =>
     (await searchTasks(database, orgId, { q, limit: 10 })).map((h) => ({ id: h.id, tier: h.tier, rank: h.rank, snippet: h.snippet }))
 
@@ -56,7 +56,7 @@ async function suite(t: Test, database: Database, concurrent: boolean) {
   t.equal(await reindexStale(database), 0, 'nothing left to re-index')
 
   // An edit: the stored vectors still hold "login", the content does not.
-  const changeXid = async (id: string) => (await database.rows<{ x: string }>(sql`select change_xid::text as x from tasks where org_id = ${orgId}::uuid and id = ${id}::uuid`))[0].x
+  const changeXid = async (id: string) => (await database.rows<{ x: string }>(sql`select change_xid::text as x from task_changes where org_id = ${orgId}::uuid and task_id = ${id}::uuid`))[0].x
   await edit(alpha, 1, { title: [6, { d: 5 }, 'signin'] } as TaskOp)
   t.same(await stale(), [alpha], 'a commit marks its row stale')
   t.same((await hits('login')).map((h) => h.id), [gamma, beta], 'a stale row is not found by the words it lost')

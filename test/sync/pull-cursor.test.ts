@@ -6,7 +6,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import postgres from 'postgres'
-import { sql } from 'drizzle-orm'
+import { sql, type SQL } from 'drizzle-orm'
 import { createTestDatabase } from '../helpers/db.js'
 import { pullChanges } from '../../src/storage/sync/pull.js'
 import type { PullAnswer, PullPage } from '../../src/protocol/sync.js'
@@ -26,6 +26,13 @@ function content(title: string, deleted = false) {
 async function insertTask(database: Database, id: string, title: string): Promise<void> {
   await database.rows(sql`insert into tasks (org_id, id, rev, content, clock, status, priority, created_by, updated_by)
     values (${org}::uuid, ${id}::uuid, 1, ${JSON.stringify(content(title))}::jsonb, '{}'::jsonb, 'todo', 0, ${user}::uuid, ${user}::uuid)`)
+  await database.rows(sql`insert into task_changes (org_id, task_id) values (${org}::uuid, ${id}::uuid)`)
+}
+
+/** Changes a task as a commit does: the row and its change_xid in task_changes, in one statement. */
+async function updateTask(database: Database, id: string, set: SQL): Promise<void> {
+  await database.rows(sql`with u as (update tasks set ${set} where org_id = ${org}::uuid and id = ${id}::uuid returning org_id, id)
+    update task_changes x set change_xid = pg_current_xact_id() from u where x.org_id = u.org_id and x.task_id = u.id`)
 }
 
 const page = (a: PullAnswer): PullPage => {
@@ -60,8 +67,8 @@ t.test('pull pages through every task once, then returns only what changed', asy
   const empty = page(await pullChanges(database, { orgId: org, deviceId: device, cursor: first.cursor, limit: 7 }))
   t.same([empty.tasks.length, empty.comments.length, empty.tombstones.length, empty.hasMore], [0, 0, 0, false], 'nothing new')
 
-  await database.rows(sql`update tasks set content = jsonb_set(content, '{title}', '"renamed"'), rev = 2 where id = ${ids[3]}::uuid`)
-  await database.rows(sql`update tasks set content = jsonb_set(content, '{deleted}', 'true'), deleted = true, rev = 2 where id = ${ids[4]}::uuid`)
+  await updateTask(database, ids[3], sql`content = jsonb_set(content, '{title}', '"renamed"'), rev = 2`)
+  await updateTask(database, ids[4], sql`content = jsonb_set(content, '{deleted}', 'true'), deleted = true, rev = 2`)
   const delta = await catchUp(database, empty.cursor, 7)
   t.same([...delta.titles], [[ids[3], 'renamed']], 'the edited task')
   t.same(delta.tombstones, [ids[4]], 'the deleted task as a tombstone only')
@@ -80,7 +87,7 @@ t.test('a row changed between pages of one catch-up is not lost', async (t) => {
   const seen = new Set(p1.tasks.map((x) => x.id))
   const early = ids.find((id) => seen.has(id))!
   // Changes a task already delivered in page 1: its new version must come in this catch-up or the next.
-  await database.rows(sql`update tasks set content = jsonb_set(content, '{title}', '"late edit"'), rev = 2 where id = ${early}::uuid`)
+  await updateTask(database, early, sql`content = jsonb_set(content, '{title}', '"late edit"'), rev = 2`)
   const rest = await catchUp(database, p1.cursor, 3)
   const next = await catchUp(database, rest.cursor, 3)
   const latest = rest.titles.get(early) ?? next.titles.get(early)
@@ -105,6 +112,7 @@ t.test('a transaction that commits late (open during a pull) is returned by the 
   const isOpen = new Promise<void>((r) => (opened = r))
   const late = other.begin(async (tx) => {
     await tx`update tasks set content = jsonb_set(content, '{title}', '"late"'), rev = 2 where id = ${a}`
+    await tx`update task_changes set change_xid = pg_current_xact_id() where task_id = ${a}`
     opened()
     await held
   })
@@ -177,7 +185,7 @@ t.test('the same pull runs on embedded PGlite', async (t) => {
   for (const id of ids) await insertTask(database, id, 'p')
   const first = await catchUp(database, undefined, 2)
   t.equal(first.titles.size, 3)
-  await database.rows(sql`update tasks set content = jsonb_set(content, '{title}', '"q"'), rev = 2 where id = ${ids[1]}::uuid`)
+  await updateTask(database, ids[1], sql`content = jsonb_set(content, '{title}', '"q"'), rev = 2`)
   const delta = await catchUp(database, first.cursor, 2)
   t.same([...delta.titles], [[ids[1], 'q']])
 })

@@ -121,6 +121,8 @@ t.test('a commit held open across a pull (another instance mid-commit) arrives w
   const late = other.begin(async (tx) => {
     // Takes its transaction id now; commits only when released.
     await tx`update tasks set rev = rev + 1, content = jsonb_set(content, '{title}', '"slow, committed late"') where org_id = ${orgId} and id = ${slow}`
+    // As a commit does: the task's change_xid (pull's) in the same transaction.
+    await tx`update task_changes set change_xid = pg_current_xact_id() where org_id = ${orgId} and task_id = ${slow}`
     opened()
     await held
   })

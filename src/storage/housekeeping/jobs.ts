@@ -54,7 +54,10 @@ export async function purgeTombstones(database: Database, tx: Executor, cutoff: 
     sql`with d as (
           delete from tasks x where x.deleted and (x.updated_at < ${at}::timestamptz or exists (
             select 1 from tombstones b where b.org_id = x.org_id and b.kind = 'task' and b.id = x.id and b.deleted_at < ${at}::timestamptz))
-          returning x.org_id, x.id, x.change_xid),
+          returning x.org_id, x.id),
+        -- The task's last change (its tombstone's transaction or later): the horizon passes it.
+        ch as (delete from task_changes x using d where x.org_id = d.org_id and x.task_id = d.id returning x.change_xid),
+        st as (delete from task_search_stale x using d where x.org_id = d.org_id and x.task_id = d.id returning 1),
         o as (delete from task_ops x using d where x.org_id = d.org_id and x.task_id = d.id returning x.*),
         ${keepRecords('o')},
         k as (delete from task_checkpoints x using d where x.org_id = d.org_id and x.task_id = d.id returning 1),
@@ -63,7 +66,7 @@ export async function purgeTombstones(database: Database, tx: Executor, cutoff: 
                 and ((x.kind = 'task' and x.id = d.id) or (x.kind = 'comment' and x.task_id = d.id)) returning x.change_xid)
         select (select count(*) from d) as tasks, (select count(*) from o) as ops, (select count(*) from c) as comments,
           (select count(*) from b) as tombstones,
-          greatest((select max(change_xid) from d), (select max(change_xid) from c), (select max(change_xid) from b))::text as xid`,
+          greatest((select max(change_xid) from ch), (select max(change_xid) from c), (select max(change_xid) from b))::text as xid`,
     tx,
   )
   // A deleted comment that still has live replies keeps its tombstone: the thread hangs on it.

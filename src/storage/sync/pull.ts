@@ -4,6 +4,8 @@
  * cursor of its last page. Rows come in (change_xid, id) order per source (tasks,
  * then comments), each at its latest version. A row that changes between pages is
  * not lost: its new change_xid is not visible in T, so the next catch-up returns it.
+ * A task's change_xid is in task_changes (written by the statement that changes the
+ * row, so the two are always seen together), not on the task row.
  */
 import { sql, type SQL } from 'drizzle-orm'
 import type { Database, Executor } from '../db.js'
@@ -126,7 +128,7 @@ function changedAfter(since: PgSnapshot | null, alias: SQL): SQL {
     and not pg_visible_in_snapshot(${alias}.change_xid, ${since.text}::pg_snapshot)`
 }
 
-const afterPosition = (p: PullPosition, alias: SQL): SQL => sql`(${alias}.change_xid, ${alias}.id) > (${p.xid}::xid8, ${p.id}::uuid)`
+const afterPosition = (p: PullPosition, alias: SQL, id = sql`id`): SQL => sql`(${alias}.change_xid, ${alias}.${id}) > (${p.xid}::xid8, ${p.id}::uuid)`
 
 interface TaskRow {
   id: string
@@ -141,15 +143,15 @@ interface TaskRow {
 }
 
 function changedTasks(database: Database, tx: Executor, orgId: string, since: PgSnapshot | null, after: PullPosition, limit: number) {
-  const t = sql`t`
+  const x = sql`x`
   // Without a cursor the answer is the whole live state: deletions are only news to a device that had the task.
   return database.rows<TaskRow>(
-    sql`select t.id, t.change_xid::text as change_xid, t.rev, t.content, t.clock, t.deleted, t.updated_by,
+    sql`select t.id, x.change_xid::text as change_xid, t.rev, t.content, t.clock, t.deleted, t.updated_by,
           ${iso(sql`t.created_at`)} as created_at, ${iso(sql`t.updated_at`)} as updated_at
-        from tasks t
-        where t.org_id = ${orgId}::uuid and ${changedAfter(since, t)} and ${afterPosition(after, t)}
+        from task_changes x join tasks t on t.org_id = x.org_id and t.id = x.task_id
+        where x.org_id = ${orgId}::uuid and ${changedAfter(since, x)} and ${afterPosition(after, x, sql`task_id`)}
           ${since ? sql`` : sql`and not t.deleted`}
-        order by t.change_xid, t.id limit ${limit}::int`,
+        order by x.change_xid, x.task_id limit ${limit}::int`,
     tx,
   )
 }
