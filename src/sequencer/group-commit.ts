@@ -6,10 +6,12 @@
  * row, or a chain of its consecutive revs (a hot task's queued ops), never split.
  *
  * Two lanes: `live` commits (ops based at or near their task's rev: cheap and
- * latency-sensitive) leave before any queued `catchup` commit (ops based far
- * behind: devices back after a long time, resumed clients' resends), and catch-up
- * batches hold at most `concurrency − 1` statement slots (all of them when there is
- * one), so a live commit never waits for more than the statement in its own slot.
+ * latency-sensitive) and `catchup` commits (ops based far behind: devices back
+ * after a long time). Catch-up batches hold at most `concurrency − 1` statement
+ * slots (the one when there is one, taking turns with live batches), so with two
+ * slots a live commit waits at most for the live statement ahead of it, never for
+ * catch-up statements; and catch-up takes its slot whenever it frees, so a steady
+ * stream of live commits cannot starve it.
  * Per task the order is unchanged: a task has at most one commit queued at a time.
  */
 import type { CommitOutcome, CommitRow } from '../storage/task-store.js'
@@ -34,6 +36,7 @@ export class GroupCommitter {
   private readonly queues: Record<Lane, Pending[]> = { live: [], catchup: [] }
   private inFlight = 0
   private catchupInFlight = 0
+  private lastLane: Lane = 'live'
   /** Statement slots catch-up batches may hold at once. */
   private readonly catchupSlots: number
   /**
@@ -68,9 +71,13 @@ export class GroupCommitter {
 
   private pump(): void {
     while (this.inFlight < this.concurrency) {
-      const lane: Lane | null =
-        this.queues.live.length > 0 ? 'live' : this.queues.catchup.length > 0 && this.catchupInFlight < this.catchupSlots ? 'catchup' : null
+      // Catch-up takes a slot it may hold when live commits are not waiting, or when the last batch sent was
+      // live: it is never starved by a steady stream of live commits, and holds at most catchupSlots.
+      const live = this.queues.live.length > 0
+      const catchup = this.queues.catchup.length > 0 && this.catchupInFlight < this.catchupSlots
+      const lane: Lane | null = catchup && (!live || this.lastLane === 'live') ? 'catchup' : live ? 'live' : null
       if (lane === null) return
+      this.lastLane = lane
       const queue = this.queues[lane]
       this.inFlight++
       if (lane === 'catchup') this.catchupInFlight++
