@@ -57,7 +57,5 @@ function registerCommitMetrics(registry: Registry, sequencer: TaskSequencer): vo
   counter('tasksync_commit_rows_total', 'Ops written by group-commit statements', (s) => s.rows)
   counter('tasksync_commit_statement_seconds_total', 'Time spent in group-commit statements', (s) => s.statementMs / 1000)
   counter('tasksync_commit_queued_seconds_total', 'Time ops waited for a group-commit statement, summed over ops', (s) => s.queuedMs / 1000)
-  counter('tasksync_commit_catchup_rows_total', 'Ops written in the catch-up lane (based more than LIVE_LAG_REVS behind)', (s) => s.catchupRows)
-  counter('tasksync_commit_catchup_queued_seconds_total', 'Time catch-up-lane ops waited for a group-commit statement, summed over ops', (s) => s.catchupQueuedMs / 1000)
   counter('tasksync_commit_lost_races_total', 'Commits that lost a race to another instance and were retried', (s) => s.lostRaces)
 }

@@ -27,7 +27,7 @@ import type { CommitNotice } from '../bus/notices.js'
 import { Announcer } from '../bus/announcer.js'
 import type { ClientBinding, CommitOutcome, CommitRow, ConflictRow, LockedTask, MutationRecord, TaskStore } from '../storage/task-store.js'
 import { asUnavailable, isLostRace } from '../storage/errors.js'
-import { GroupCommitter, type Lane } from './group-commit.js'
+import { GroupCommitter } from './group-commit.js'
 import { HotTasks, holdsOpsAfter, type HotTask } from './hot-tasks.js'
 import { KeyedQueue } from './keyed-queue.js'
 import { Lru } from './lru.js'
@@ -52,19 +52,6 @@ export interface SequencerOptions {
   commitConcurrency?: number
   /** Test-only (TASKSYNC_FAULT): `ack-before-commit` answers an op as committed without waiting for its commit. */
   fault?: 'ack-before-commit'
-}
-
-/**
- * An op based more than this many revs behind its task's rev commits in the group
- * committer's catch-up lane (a device back after a long time, a resumed client's
- * resend); nearer ones are live. A hot task's writers are about as many revs behind as
- * there are writers (50 in the hot scenario): live.
- */
-export const LIVE_LAG_REVS = 64
-
-/** The lane of a commit of these rows: catch-up when any of them was based more than LIVE_LAG_REVS behind. */
-function laneOf(rows: { row: CommitRow; baseRev: number }[]): Lane {
-  return rows.some(({ row, baseRev }) => row.prevRev - baseRev > LIVE_LAG_REVS) ? 'catchup' : 'live'
 }
 
 /** Errors after which a resend of an already committed (clientId, seq) still gets its ack. */
@@ -104,7 +91,7 @@ export class TaskSequencer {
   }
 
   /** Group-commit statements and rows so far (rows / statements = mean batch), and lost races retried under a row lock. */
-  get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number; queuedMs: number; catchupRows: number; catchupQueuedMs: number; lostRaces: number }> {
+  get commitStats(): Readonly<{ statements: number; rows: number; statementMs: number; queuedMs: number; lostRaces: number }> {
     return { ...this.committer.stats, lostRaces: this.lostRaces }
   }
 
@@ -374,10 +361,7 @@ export class TaskSequencer {
 
   private async commitChain(links: Link[]): Promise<void> {
     const { orgId, taskId } = links[0].row
-    const pending = this.committer.commit(
-      links.map((l) => l.row),
-      laneOf(links.map((l) => ({ row: l.row, baseRev: l.queued.req.baseRev }))),
-    )
+    const pending = this.committer.commit(links.map((l) => l.row))
     let outcomes: CommitOutcome[] | null = null
     if (this.ackBeforeCommit) {
       // The deliberate bug: answered as committed whatever the commit then does.
@@ -479,7 +463,7 @@ export class TaskSequencer {
     const hot = this.hot.cached(req.principal.orgId, req.taskId, req.baseRev) ?? (await this.hot.get(req.principal.orgId, req.taskId, req.baseRev))
     const row = await this.prepare(req, sent, hot)
     if (!row) return { kind: 'identity', hot }
-    const outcome = this.committer.commit([row], laneOf([{ row, baseRev: req.baseRev }]))
+    const outcome = this.committer.commit([row])
     if (this.ackBeforeCommit) {
       // The deliberate bug: answered as committed whatever the commit then does.
       outcome.catch(() => {})
