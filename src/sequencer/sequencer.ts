@@ -334,9 +334,12 @@ export class TaskSequencer {
       return null
     }
     // Every op of the chain is transformed from memory: the committed ops after the oldest base in it, read once.
+    // Ops past the replay window are refused without a read (each then on its own, as rev_too_old).
+    const floor = hot.snapshot.rev - this.replayWindow
+    if (req.baseRev < floor) return null
     let oldest = req.baseRev
-    for (let i = from + 1; i < ops.length; i++) oldest = Math.min(oldest, ops[i].req.baseRev)
-    hot = await this.hot.widened(req.principal.orgId, req.taskId, hot, Math.max(oldest, hot.snapshot.rev - this.replayWindow, 0))
+    for (let i = from + 1; i < ops.length; i++) if (ops[i].req.baseRev >= floor) oldest = Math.min(oldest, ops[i].req.baseRev)
+    hot = await this.hot.widened(req.principal.orgId, req.taskId, hot, oldest)
     const links: Link[] = []
     for (let i = from; i < ops.length; i++) {
       const { req, sent } = ops[i]
