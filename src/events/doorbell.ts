@@ -31,6 +31,15 @@ export class Doorbell {
     else this.trailing = setTimeout(() => this.publish(), wait).unref()
   }
 
+  /**
+   * Wakes the other instances' dispatchers now, past the throttle: this instance just
+   * fanned events out and leaves their deliveries to whichever dispatcher claims first.
+   */
+  ringOthers(): void {
+    clearTimeout(this.trailing)
+    this.publish()
+  }
+
   /** Wakes this instance's dispatcher when another instance rings; resolves to the unsubscribe. */
   listen(): Promise<() => Promise<void>> {
     return this.bus.subscribe(DOORBELL_CHANNEL, (from) => {

@@ -97,7 +97,7 @@ export default fp(
     // wake aside) are found by the next poll.
     const doorbell = new Doorbell(bus, config.INSTANCE_ID, () => dispatcher.wake(), DOORBELL_GAP_MS, log)
     const unlisten = await doorbell.listen()
-    ringAll = () => doorbell.ring()
+    ringAll = () => doorbell.ringOthers()
     const offCommit = app.sequencer.onCommit(() => doorbell.ring())
     const offComment = app.comments.onComment(() => doorbell.ring())
 
@@ -162,7 +162,6 @@ function registerOutboxMetrics(app: FastifyInstance): void {
       },
     })
   gauge('tasksync_events_pending', 'Outbox events not yet fanned out plus webhook deliveries not yet made', (f) => f.pendingEvents + f.pendingDeliveries)
-  gauge('tasksync_events_delivered', 'Webhook deliveries made (kept until EVENT_RETENTION_DAYS)', (f) => f.delivered)
   gauge('tasksync_events_retrying', 'Pending webhook deliveries that failed at least once', (f) => f.retrying)
   gauge('tasksync_events_dead', 'Webhook deliveries out of retries (dead letters)', (f) => f.dead)
 }
@@ -187,5 +186,6 @@ function registerDispatchMetrics(app: FastifyInstance, stats: Readonly<DispatchS
   counter('tasksync_events_fanned_out_total', 'Events fanned out by this instance', () => stats.fannedOut)
   counter('tasksync_events_claimed_total', 'Webhook deliveries leased by this instance', () => stats.claimed)
   counter('tasksync_webhook_attempts_total', 'Webhook delivery attempts made by this instance', () => stats.attempts)
+  counter('tasksync_events_delivered_total', 'Webhook deliveries this instance made (the receiver answered 2xx)', () => stats.delivered)
   counter('tasksync_webhook_attempt_seconds_total', 'Time spent in webhook delivery attempts, summed over attempts', () => stats.sendMs / 1000)
 }

@@ -597,6 +597,8 @@ export const webhookDeliveries = pgTable(
   (t) => [
     index('webhook_deliveries_order_idx').on(t.endpointId, t.orderKey, t.eventSeq).where(sql`state = 'pending'`),
     index('webhook_deliveries_endpoint_idx').on(t.orgId, t.endpointId, t.id),
+    // /metrics counts dead letters through it: few rows, never touched by a delivery that succeeds.
+    index('webhook_deliveries_dead_idx').on(t.orgId).where(sql`state = 'dead'`),
   ],
 )
 

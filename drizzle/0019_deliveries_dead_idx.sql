@@ -1,0 +1,1 @@
+CREATE INDEX "webhook_deliveries_dead_idx" ON "webhook_deliveries" USING btree ("org_id") WHERE state = 'dead';
