@@ -7,7 +7,8 @@
  */
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { Counter, Gauge } from 'prom-client'
+import { Gauge } from 'prom-client'
+import { scrapedCounter } from '../metrics/scraped.js'
 import { EventDispatcher, type DispatchStats } from './dispatcher.js'
 import { Doorbell } from './doorbell.js'
 import { createMailer, type Mailer } from './mailer.js'
@@ -168,19 +169,7 @@ function registerOutboxMetrics(app: FastifyInstance): void {
 
 /** The dispatcher's own counters, read at scrape time: where its time goes. */
 function registerDispatchMetrics(app: FastifyInstance, stats: Readonly<DispatchStats>): void {
-  const counter = (name: string, help: string, read: () => number) => {
-    let seen = 0
-    new Counter({
-      name,
-      help,
-      registers: [app.metrics.registry],
-      collect() {
-        const n = read()
-        this.inc(n - seen)
-        seen = n
-      },
-    })
-  }
+  const counter = (name: string, help: string, read: () => number) => scrapedCounter(app.metrics.registry, name, help, read)
   counter('tasksync_events_rounds_total', 'Dispatch rounds (one transaction each: record attempts, fan out, claim)', () => stats.rounds)
   counter('tasksync_events_round_seconds_total', 'Time spent in dispatch rounds', () => stats.roundMs / 1000)
   counter('tasksync_events_fanned_out_total', 'Events fanned out by this instance', () => stats.fannedOut)

@@ -4,7 +4,8 @@
  * published before the bus and the database close.
  */
 import fp from 'fastify-plugin'
-import { Counter, type Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
+import { scrapedCounter } from '../metrics/scraped.js'
 import { TaskSequencer } from './sequencer.js'
 
 declare module 'fastify' {
@@ -40,19 +41,8 @@ export default fp(
  * waiting for a statement slot and the statement itself.
  */
 function registerCommitMetrics(registry: Registry, sequencer: TaskSequencer): void {
-  const counter = (name: string, help: string, read: (s: TaskSequencer['commitStats']) => number) => {
-    let seen = 0
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const n = read(sequencer.commitStats)
-        this.inc(n - seen)
-        seen = n
-      },
-    })
-  }
+  const counter = (name: string, help: string, read: (s: TaskSequencer['commitStats']) => number) =>
+    scrapedCounter(registry, name, help, () => read(sequencer.commitStats))
   counter('tasksync_commit_statements_total', 'Group-commit statements written', (s) => s.statements)
   counter('tasksync_commit_rows_total', 'Ops written by group-commit statements', (s) => s.rows)
   counter('tasksync_commit_statement_seconds_total', 'Time spent in group-commit statements', (s) => s.statementMs / 1000)

@@ -4,26 +4,16 @@
  * requests waited for another one's read of the same task. Read at scrape time.
  */
 import fp from 'fastify-plugin'
-import { Counter, Gauge } from 'prom-client'
+import { Gauge } from 'prom-client'
+import { scrapedCounter } from '../metrics/scraped.js'
 import type { OpRangeStats } from '../storage/sync/op-ranges.js'
 
 export default fp(
   async (app) => {
     const { opRanges } = app
     const registers = [app.metrics.registry]
-    const counter = (name: string, help: string, read: (s: OpRangeStats) => number) => {
-      let seen = 0
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const n = read(opRanges.stats)
-          this.inc(n - seen)
-          seen = n
-        },
-      })
-    }
+    const counter = (name: string, help: string, read: (s: OpRangeStats) => number) =>
+      scrapedCounter(app.metrics.registry, name, help, () => read(opRanges.stats))
     counter('tasksync_op_ranges_hits_total', 'Op log requests answered whole from memory', (s) => s.hits)
     counter('tasksync_op_ranges_reads_total', 'Op log reads made for op range requests', (s) => s.reads)
     counter('tasksync_op_ranges_read_ops_total', 'Ops those reads returned', (s) => s.readOps)
