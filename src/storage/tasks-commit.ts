@@ -25,37 +25,54 @@ const recordset = sql`x(org_id uuid, task_id uuid, prev_rev int, rev int, conten
   project_id uuid, status text, priority int, assignee_id uuid, deleted boolean, at timestamptz,
   user_id uuid, device_id uuid, client_id uuid, seq bigint, digest text, op jsonb, changes jsonb, conflicts jsonb, tombstone boolean)`
 
+/**
+ * The statement's parameter: one record per row. Only the row at a task's last rev
+ * writes the snapshot (`upd`), so the others of a chain carry no snapshot fields
+ * (null in the recordset): a hot task's chain of N revs sends and parses one copy
+ * of the task, not N.
+ */
 function payload(rows: CommitRow[]): string {
+  const last = new Map<string, number>()
+  for (const r of rows) {
+    const key = commitKey(r.orgId, r.taskId)
+    if ((last.get(key) ?? -1) < r.rev) last.set(key, r.rev)
+  }
   return JSON.stringify(
-    rows.map((r) => ({
-      org_id: r.orgId,
-      task_id: r.taskId,
-      prev_rev: r.prevRev,
-      rev: r.rev,
-      content: r.content,
-      clock: r.clock,
-      project_id: r.content.projectId,
-      status: r.content.status,
-      priority: r.content.priority,
-      assignee_id: r.content.assigneeId,
-      deleted: r.content.deleted,
-      at: r.at,
-      user_id: r.userId,
-      device_id: r.deviceId,
-      client_id: r.clientId,
-      seq: r.seq,
-      digest: r.digest,
-      op: r.op,
-      changes: r.changes,
-      conflicts: r.conflicts.map((c) => ({
-        id: c.id,
-        field: c.field,
-        committed: c.committed,
-        incoming: c.incoming,
-        committed_rev: c.committedRev,
-      })),
-      tombstone: r.tombstone,
-    })),
+    rows.map((r) => {
+      const record = {
+        org_id: r.orgId,
+        task_id: r.taskId,
+        prev_rev: r.prevRev,
+        rev: r.rev,
+        at: r.at,
+        user_id: r.userId,
+        device_id: r.deviceId,
+        client_id: r.clientId,
+        seq: r.seq,
+        digest: r.digest,
+        op: r.op,
+        changes: r.changes,
+        conflicts: r.conflicts.map((c) => ({
+          id: c.id,
+          field: c.field,
+          committed: c.committed,
+          incoming: c.incoming,
+          committed_rev: c.committedRev,
+        })),
+        tombstone: r.tombstone,
+      }
+      if (last.get(commitKey(r.orgId, r.taskId)) !== r.rev) return record
+      return {
+        ...record,
+        content: r.content,
+        clock: r.clock,
+        project_id: r.content.projectId,
+        status: r.content.status,
+        priority: r.content.priority,
+        assignee_id: r.content.assigneeId,
+        deleted: r.content.deleted,
+      }
+    }),
   )
 }
 
