@@ -27,23 +27,27 @@ const recordset = sql`x(org_id uuid, task_id uuid, prev_rev int, rev int, conten
 
 /**
  * The statement's parameter: one record per row. Only the row at a task's last rev
- * writes the snapshot (`upd`), so the others of a chain carry no snapshot fields
- * (null in the recordset): a hot task's chain of N revs sends and parses one copy
- * of the task, not N.
+ * writes the snapshot (`upd`), so the others of a chain (a run of one task's rows in
+ * rev order) carry no snapshot fields (left out: null in the recordset): a hot
+ * task's chain of N revs sends and parses one copy of the task, not N.
  */
 function payload(rows: CommitRow[]): string {
-  const last = new Map<string, number>()
-  for (const r of rows) {
-    const key = commitKey(r.orgId, r.taskId)
-    if ((last.get(key) ?? -1) < r.rev) last.set(key, r.rev)
-  }
   return JSON.stringify(
-    rows.map((r) => {
-      const record = {
+    rows.map((r, i) => {
+      const next = rows[i + 1]
+      const c = next === undefined || next.taskId !== r.taskId || next.orgId !== r.orgId ? r.content : undefined
+      return {
         org_id: r.orgId,
         task_id: r.taskId,
         prev_rev: r.prevRev,
         rev: r.rev,
+        content: c,
+        clock: c && r.clock,
+        project_id: c?.projectId,
+        status: c?.status,
+        priority: c?.priority,
+        assignee_id: c?.assigneeId,
+        deleted: c?.deleted,
         at: r.at,
         user_id: r.userId,
         device_id: r.deviceId,
@@ -60,17 +64,6 @@ function payload(rows: CommitRow[]): string {
           committed_rev: c.committedRev,
         })),
         tombstone: r.tombstone,
-      }
-      if (last.get(commitKey(r.orgId, r.taskId)) !== r.rev) return record
-      return {
-        ...record,
-        content: r.content,
-        clock: r.clock,
-        project_id: r.content.projectId,
-        status: r.content.status,
-        priority: r.content.priority,
-        assignee_id: r.content.assigneeId,
-        deleted: r.content.deleted,
       }
     }),
   )
