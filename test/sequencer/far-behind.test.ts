@@ -6,7 +6,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { MemoryHub } from '../../src/bus/memory.js'
-import { DEFAULT_LIMITS, makeTaskType } from '../../src/domain/index.js'
+import { DEFAULT_LIMITS, makeTaskType, type TaskOp } from '../../src/domain/index.js'
 import { MemoryTaskStore } from '../../src/storage/memory-task-store.js'
 import { memoryInstance, principal, replay } from './helpers.js'
 
@@ -17,17 +17,17 @@ t.test('an edit 600 revs behind: transformed past each op in order, conflicts ke
   const [alice, bob] = [principal(orgId), principal(orgId)]
   const taskId = randomUUID()
   await sequencer.create({ principal: alice, taskId, clientId: null, seq: null, init: { title: 'ab' } })
-  const committed: Record<string, unknown>[] = []
+  const committed: TaskOp[] = []
   for (let rev = 1; rev <= 600; rev++) {
-    const op = rev === 300 ? { assigneeId: { set: alice.userId } } : rev % 2 ? { title: [1, 'x'] } : { title: ['x'] }
+    const op: TaskOp = rev === 300 ? { assigneeId: { set: alice.userId } } : rev % 2 ? { title: [1, 'x'] } : { title: ['x'] }
     const r = await sequencer.submit({ principal: alice, taskId, baseRev: rev, clientId: null, seq: null, op })
     t.equal(r.rev, rev + 1)
     committed.push(op)
   }
   // What the contract says the far-behind op becomes: transform(a, committed, 'left') for each, in rev order.
   const type = makeTaskType(DEFAULT_LIMITS)
-  const late = { title: [2, '!'], assigneeId: { set: bob.userId } }
-  let expected: Record<string, unknown> = late
+  const late: TaskOp = { title: [2, '!'], assigneeId: { set: bob.userId } }
+  let expected: TaskOp = late
   for (const c of committed) expected = type.transform(expected, c, 'left')
 
   let ticks = 0
