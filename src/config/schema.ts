@@ -98,6 +98,10 @@ export const ConfigSchema = Type.Object({
   SYNC_PUSH_MAX_MUTATIONS: Int(500, 1),
   SYNC_PUSH_MAX_BYTES: Int(4 * 1024 * 1024, 1024),
   SYNC_PULL_MAX_LIMIT: Int(1000, 1),
+  /** REST catch-up requests (push, pull, op log pages) an instance serves at once; the rest wait their turn (live commits never do). */
+  SYNC_CATCHUP_CONCURRENCY: Int(32, 1, 1000),
+  /** Catch-up requests that may wait for a turn; past it they answer 503 `unavailable` with Retry-After. */
+  SYNC_CATCHUP_MAX_WAITING: Int(5000, 0),
   /** Storage an organization may use for attachments, in bytes (an owner can change it per organization). */
   ORG_STORAGE_QUOTA_BYTES: Int(1024 * 1024 * 1024, 0),
   /** Largest single attachment, in bytes. */

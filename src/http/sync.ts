@@ -75,11 +75,12 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: PushAnswer, ...errorResponses(400, 401, 403, 413, 503) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const started = performance.now()
       const { clientId, mutations } = request.body
       checkBatch(mutations)
-      const outcome = await pushMutations({ sequencer: app.sequencer, comments: app.comments }, request.principal, clientId, mutations)
+      // Through the catch-up gate: a refusal comes before any mutation ran.
+      const outcome = await app.catchup(reply, () => pushMutations({ sequencer: app.sequencer, comments: app.comments }, request.principal, clientId, mutations))
       const counts = tally(outcome.results)
       await log(request.principal, { kind: 'push', clientId, counts: { mutations: mutations.length, ...counts }, durationMs: performance.now() - started })
       if (outcome.failure !== undefined) {
@@ -106,12 +107,14 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const started = performance.now()
       const { cursor, limit } = request.query
       const p = request.principal
-      const answer = await pullChanges(app.database, {
-        orgId: p.orgId,
-        deviceId: p.deviceId,
-        cursor: cursor === '' ? undefined : cursor,
-        limit: Math.min(limit ?? SYNC_PULL_MAX_LIMIT, SYNC_PULL_MAX_LIMIT),
-      })
+      const answer = await app.catchup(reply, () =>
+        pullChanges(app.database, {
+          orgId: p.orgId,
+          deviceId: p.deviceId,
+          cursor: cursor === '' ? undefined : cursor,
+          limit: Math.min(limit ?? SYNC_PULL_MAX_LIMIT, SYNC_PULL_MAX_LIMIT),
+        }),
+      )
       const counts: Record<string, number> =
         'reset' in answer
           ? { reset: 1 }

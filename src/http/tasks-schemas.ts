@@ -111,7 +111,7 @@ export const TaskDiff = Type.Object({
 
 export const OpsQuery = Type.Object({
   from: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 1 }),
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 500 }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 1000 }),
 })
 
 /** A task op (PROTOCOL.md section 2), documented as an object; the op type validates it. */

@@ -229,16 +229,19 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: bearer,
         params: IdParams,
         querystring: OpsQuery,
-        response: { 200: Type.Object({ ops: Type.Array(OpEvent), hasMore: Type.Boolean() }), ...errorResponses(400, 401, 404, 409) },
+        response: { 200: Type.Object({ ops: Type.Array(OpEvent), hasMore: Type.Boolean() }), ...errorResponses(400, 401, 404, 409, 503) },
       },
     },
     async (request, reply) => {
       const { from, limit } = request.query
       const { id } = request.params
-      const { rev } = await visible(request.principal, id)
-      // Devices catching up on one task read the same pages: the op JSON is made once (storage/sync/op-ranges.ts).
-      // Read up to the rev just read (one more to tell hasMore): what is held then needs no read of the log.
-      const ops = await app.opRanges.range(request.principal.orgId, id, from, Math.max(0, Math.min(limit + 1, rev + 1 - from)))
+      // A catch-up read: through the catch-up gate (sync/catchup-gate.ts), so live commits go first.
+      const ops = await app.catchup(reply, async () => {
+        const { rev } = await visible(request.principal, id)
+        // Devices catching up on one task read the same pages: the op JSON is made once (storage/sync/op-ranges.ts).
+        // Read up to the rev just read (one more to tell hasMore): what is held then needs no read of the log.
+        return app.opRanges.range(request.principal.orgId, id, from, Math.max(0, Math.min(limit + 1, rev + 1 - from)))
+      })
       // Never a silent gap: revs from `from` on that the log no longer holds (trimmed to
       // the replay window) are an error, not a page that starts further on.
       if (ops.json.length > 0 && ops.first > Math.max(from, 1)) {

@@ -54,6 +54,15 @@ export interface SequencerOptions {
   fault?: 'ack-before-commit'
 }
 
+/**
+ * Transforms done in one go before yielding to the event loop: an op ~1,000 revs behind
+ * (a device back after a day) is transformed in slices, each well under a millisecond or two.
+ */
+const TRANSFORM_SLICE = 128
+
+/** Lets the event loop run what is ready (I/O, timers) before going on. */
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 /** Errors after which a resend of an already committed (clientId, seq) still gets its ack. */
 const RESEND_CHECKED = new Set(['invalid_op', 'task_deleted', 'not_found', 'bad_request', 'rev_too_old', 'already_exists'])
 
@@ -290,7 +299,10 @@ export class TaskSequencer {
       const ops = await this.opsSince(req.principal.orgId, req.taskId, sent.baseRev + 1, count)
       if (ops.length !== count || ops[0].rev !== sent.baseRev + 1) return true
       try {
-        for (const c of ops) a = this.type.transform(a, c.op, 'left')
+        for (let i = 0; i < ops.length; i++) {
+          if (i > 0 && i % TRANSFORM_SLICE === 0) await yieldToLoop()
+          a = this.type.transform(a, ops[i].op, 'left')
+        }
       } catch {
         return false
       }
@@ -493,7 +505,11 @@ export class TaskSequencer {
     }
     let a = sent.op
     const conflicts: ConflictRow[] = []
-    for (const c of await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev, locked)) {
+    const since = await this.hot.opsAfter(orgId, req.taskId, hot, req.baseRev, locked)
+    for (let i = 0; i < since.length; i++) {
+      // An op far behind yields to the event loop between slices: live commits and fan-out are not held up behind it.
+      if (i > 0 && i % TRANSFORM_SLICE === 0) await yieldToLoop()
+      const c = since[i]
       for (const r of detectConflicts(a, c.op)) conflicts.push({ id: randomUUID(), ...r, committedRev: c.rev })
       a = this.type.transform(a, c.op, 'left')
     }

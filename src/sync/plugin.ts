@@ -1,12 +1,24 @@
 /**
- * Catch-up metrics: how often the op ranges devices read (storage/sync/op-ranges.ts)
- * were served from memory, how often the log was read for them, and how many
- * requests waited for another one's read of the same task. Read at scrape time.
+ * Catch-up: the op ranges devices read (storage/sync/op-ranges.ts), how often they
+ * were served from memory, read from the log, or waited for another one's read of
+ * the same task; and the gate REST catch-up requests pass (catchup-gate.ts), with
+ * what it admitted, made wait and refused. Read at scrape time.
  */
 import fp from 'fastify-plugin'
+import type { FastifyReply } from 'fastify'
 import { Gauge } from 'prom-client'
 import { scrapedCounter } from '../metrics/scraped.js'
 import type { OpRangeStats } from '../storage/sync/op-ranges.js'
+import { TaskSyncError } from '../protocol/errors.js'
+import { CatchupGate, type CatchupGateStats } from './catchup-gate.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    catchupGate: CatchupGate
+    /** Runs one REST catch-up request through the gate; a refusal carries `Retry-After`. */
+    catchup<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T>
+  }
+}
 
 export default fp(
   async (app) => {
@@ -24,6 +36,31 @@ export default fp(
       registers,
       collect() {
         this.set(opRanges.size)
+      },
+    })
+
+    const gate = new CatchupGate(app.config.SYNC_CATCHUP_CONCURRENCY, app.config.SYNC_CATCHUP_MAX_WAITING)
+    app.decorate('catchupGate', gate)
+    app.decorate('catchup', async function <T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T> {
+      try {
+        return await gate.run(fn)
+      } catch (err) {
+        const retry = err instanceof TaskSyncError ? (err.details as { retryAfterS?: unknown } | undefined)?.retryAfterS : undefined
+        if (typeof retry === 'number' && !reply.sent) reply.header('retry-after', String(retry))
+        throw err
+      }
+    })
+    const gateCounter = (name: string, help: string, read: (s: CatchupGateStats) => number) =>
+      scrapedCounter(app.metrics.registry, name, help, () => read(gate.stats))
+    gateCounter('tasksync_catchup_admitted_total', 'REST catch-up requests (push, pull, op log pages) that ran', (s) => s.admitted)
+    gateCounter('tasksync_catchup_refused_total', 'REST catch-up requests refused (503) because too many waited', (s) => s.refused)
+    gateCounter('tasksync_catchup_waited_seconds_total', 'Time REST catch-up requests waited for their turn', (s) => s.waitedMs / 1000)
+    new Gauge({
+      name: 'tasksync_catchup_waiting',
+      help: 'REST catch-up requests waiting for their turn now',
+      registers,
+      collect() {
+        this.set(gate.waiting)
       },
     })
   },

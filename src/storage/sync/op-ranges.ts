@@ -57,6 +57,9 @@ export interface OpRangeStats {
 
 const EMPTY: OpRange = { first: 0, json: [] }
 
+/** Ops parsed in one go by `ops` before it yields (a catch-up ~1,000 revs long is parsed in slices). */
+const PARSE_SLICE = 256
+
 /** The `op` message of a stored op, as JSON (the key order of the sequencer's own events). */
 export function opEventJson(taskId: string, o: StoredOp): string {
   return JSON.stringify({ type: 'op', taskId, rev: o.rev, op: o.op, userId: o.userId, deviceId: o.deviceId, clientId: o.clientId, seq: o.seq, at: o.at })
@@ -184,9 +187,15 @@ export class OpRanges {
     return rows
   }
 
-  /** As TaskStore.loadOps, from the held ranges. */
+  /** As TaskStore.loadOps, from the held ranges; a long range is parsed in slices, yielding to the event loop between them. */
   async ops(orgId: string, taskId: string, fromRev: number, limit: number): Promise<StoredOp[]> {
-    return (await this.range(orgId, taskId, fromRev, limit)).json.map(toStored)
+    const { json } = await this.range(orgId, taskId, fromRev, limit)
+    const out: StoredOp[] = new Array(json.length)
+    for (let i = 0; i < json.length; i++) {
+      if (i > 0 && i % PARSE_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+      out[i] = toStored(json[i])
+    }
+    return out
   }
 
   /** Forgets every range (tests; a database restored under a running instance). */
