@@ -21,6 +21,7 @@ import { loadavg } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import { Histogram } from './histogram.js'
+import { freePort } from './services.js'
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
@@ -85,11 +86,14 @@ const receiver = createServer((req, res) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
 const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
 
+// The server's port, scraped for /metrics: a free one, so two benches on the box do not collide.
+const serverPort = await freePort()
+
 /** The dispatcher's counters at the last scrape (servers that have them). */
 let dispatch: Record<string, number> = {}
 async function backlog(): Promise<number | null> {
   try {
-    const text = await (await fetch('http://127.0.0.1:4100/metrics')).text()
+    const text = await (await fetch(`http://127.0.0.1:${serverPort}/metrics`)).text()
     for (const m of text.matchAll(/^tasksync_(events_rounds|events_round_seconds|events_claimed|webhook_attempts|webhook_attempt_seconds)_total\{?[^} ]*\}? ([\d.e+]+)/gm)) dispatch[m[1]] = Number(m[2])
     const m = /^tasksync_events_pending\{[^}]*\} (\d+)/m.exec(text)
     return m ? Number(m[1]) : null
@@ -109,7 +113,7 @@ interface RunResult {
 async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { backlogMax?: number; backlogLast?: number; receiverCpuS: number }> {
   mkdirSync('load/results', { recursive: true })
   const out = `load/results/events-bench-${withEndpoint ? 'hook' : 'base'}-${i}`
-  const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', LOAD_PORT_BASE: '4100', ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
+  const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', LOAD_PORT_BASE: String(serverPort), ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
   const child = spawn(process.execPath, ['--import', 'tsx', 'load/run.ts', '--tasks', args.tasks!, '--sockets-per-task', args['sockets-per-task']!, '--duration', args.duration!, '--out', out], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
