@@ -57,6 +57,9 @@ function eventAt(body: string): number {
 }
 let received = 0
 let latency = new Histogram()
+/** commit→delivery by 5 s of the run (from its start, by arrival): where in the run the tail is. */
+let windows = new Map<number, Histogram>()
+let runStart = 0
 let seen = new Set<string>()
 let duplicates = 0
 let forged = 0
@@ -76,7 +79,12 @@ const receiver = createServer((req, res) => {
       const id = String(req.headers['webhook-id'])
       if (seen.has(id)) duplicates++
       seen.add(id)
-      latency.record(Math.max(0, arrived - eventAt(body)))
+      const ms = Math.max(0, arrived - eventAt(body))
+      latency.record(ms)
+      const w = Math.floor((arrived - runStart) / 5000)
+      let h = windows.get(w)
+      if (!h) windows.set(w, (h = new Histogram()))
+      h.record(ms)
     } catch {
       forged++
     }
@@ -141,6 +149,8 @@ for (let i = 0; i < Number(args.pairs); i++) {
   const pair: Record<string, Awaited<ReturnType<typeof runLoad>>> = {}
   for (const hook of order) {
     latency = new Histogram()
+    windows = new Map()
+    runStart = Date.now()
     seen = new Set()
     duplicates = 0
     forged = 0
@@ -153,6 +163,7 @@ for (let i = 0; i < Number(args.pairs); i++) {
         `pair ${i + 1} with endpoint: ${Math.round(pair.hook.committedOpsPerS)} ops/s; ${seen.size} events delivered (${duplicates} duplicates, ${forged} failed verification); ` +
           `commit→delivery ms p50 ${latency.percentile(50).toFixed(1)} p99 ${latency.percentile(99).toFixed(1)} max ${latency.percentile(100).toFixed(0)}; ` +
           `backlog max ${pair.hook.backlogMax} last ${pair.hook.backlogLast}` +
+          `; p99 by 5 s of the run (from its start) ${[...windows].sort((a, b) => a[0] - b[0]).map(([, h]) => h.percentile(99).toFixed(0)).join(' / ')} ms` +
           (dispatch.events_rounds ? `; dispatcher ${dispatch.events_rounds} rounds, ${((dispatch.events_round_seconds * 1000) / dispatch.events_rounds).toFixed(1)} ms mean, ${dispatch.webhook_attempts} attempts, ${((dispatch.webhook_attempt_seconds * 1000) / dispatch.webhook_attempts).toFixed(1)} ms mean` : ''),
       )
     }

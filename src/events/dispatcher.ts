@@ -36,6 +36,8 @@ export interface DispatcherOptions {
   retryWindowMs: number
   concurrency: number
   endpointConcurrency: number
+  /** Requests in flight per connection to an endpoint (WEBHOOK_PIPELINING). */
+  pipelining?: number
   pollMs: number
   leaseMs: number
   log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
@@ -135,7 +137,7 @@ export class EventDispatcher {
   start(): void {
     this.stopped = false
     this.soon = false
-    this.agents ??= createAgents()
+    this.agents ??= createAgents(this.o.pipelining)
     this.o.peers?.announce()
     this.wake()
   }

@@ -65,6 +65,7 @@ export default fp(
       retryWindowMs: config.WEBHOOK_RETRY_WINDOW_S * 1000,
       concurrency: config.WEBHOOK_CONCURRENCY,
       endpointConcurrency: config.WEBHOOK_ENDPOINT_CONCURRENCY,
+      pipelining: config.WEBHOOK_PIPELINING,
       pollMs: config.EVENT_POLL_MS,
       leaseMs: Math.max(config.EVENT_LEASE_MS, config.WEBHOOK_TIMEOUT_MS + 1000),
       log,
