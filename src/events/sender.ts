@@ -80,24 +80,23 @@ export interface WebhookAgents {
   close(): Promise<void>
 }
 
-/**
- * Requests in flight on one connection to an endpoint. Requests to one endpoint fill a
- * connection before the next is opened, so the runs a round starts together share a
- * few connections and their requests leave in a few writes (`coalesceWrites`). A
- * receiver answers a connection's requests in order: a slow answer delays the others
- * of its endpoint on that connection (never another endpoint's), and a request cut
- * off by the timeout takes the connection down with it; undici sends the requests
- * behind it again on a new connection (same webhook-id: at least once).
- */
-export const PIPELINING = 8
 
 /**
  * An idle socket is closed after 4 s, before the 5 s keep-alive of common servers
  * (Node's included) runs out on the other side, so a request rarely meets a socket
  * the receiver just closed. Redirects are never followed (undici's `request` follows
  * none), and the connection is checked on the address actually connected to.
+ *
+ * `pipelining` (WEBHOOK_PIPELINING): requests in flight on one connection to an
+ * endpoint. Above 1, requests to one endpoint fill a connection before the next is
+ * opened, so the runs a round starts together share a few connections and their
+ * requests leave in a few writes (`coalesceWrites`). A receiver answers a connection's
+ * requests in order: a slow answer delays the others of its endpoint on that
+ * connection (never another endpoint's) and they share its 10 s, and a request cut off
+ * by the timeout takes the connection down with it; undici sends the requests behind
+ * it again on a new connection (same webhook-id: at least once).
  */
-export function createAgents(pipelining = PIPELINING): WebhookAgents {
+export function createAgents(pipelining = 1): WebhookAgents {
   const options = { keepAliveTimeout: 4000, keepAliveMaxTimeout: 4000, pipelining }
   const publicAgent = new Agent({ ...options, connect: coalescing(buildConnector({ lookup: publicLookup as never })) })
   const any = new Agent({ ...options, connect: coalescing(buildConnector({})) })
