@@ -21,6 +21,7 @@ import { loadavg } from 'node:os'
 import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import { Histogram } from './histogram.js'
+import { freePort } from './services.js'
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
@@ -56,6 +57,9 @@ function eventAt(body: string): number {
 }
 let received = 0
 let latency = new Histogram()
+/** commit→delivery by 5 s of the run (from its start, by arrival): where in the run the tail is. */
+let windows = new Map<number, Histogram>()
+let runStart = 0
 let seen = new Set<string>()
 let duplicates = 0
 let forged = 0
@@ -75,7 +79,12 @@ const receiver = createServer((req, res) => {
       const id = String(req.headers['webhook-id'])
       if (seen.has(id)) duplicates++
       seen.add(id)
-      latency.record(Math.max(0, arrived - eventAt(body)))
+      const ms = Math.max(0, arrived - eventAt(body))
+      latency.record(ms)
+      const w = Math.floor((arrived - runStart) / 5000)
+      let h = windows.get(w)
+      if (!h) windows.set(w, (h = new Histogram()))
+      h.record(ms)
     } catch {
       forged++
     }
@@ -85,11 +94,14 @@ const receiver = createServer((req, res) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
 const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`
 
+// The server's port, scraped for /metrics: a free one, so two benches on the box do not collide.
+const serverPort = await freePort()
+
 /** The dispatcher's counters at the last scrape (servers that have them). */
 let dispatch: Record<string, number> = {}
 async function backlog(): Promise<number | null> {
   try {
-    const text = await (await fetch('http://127.0.0.1:4100/metrics')).text()
+    const text = await (await fetch(`http://127.0.0.1:${serverPort}/metrics`)).text()
     for (const m of text.matchAll(/^tasksync_(events_rounds|events_round_seconds|events_claimed|webhook_attempts|webhook_attempt_seconds)_total\{?[^} ]*\}? ([\d.e+]+)/gm)) dispatch[m[1]] = Number(m[2])
     const m = /^tasksync_events_pending\{[^}]*\} (\d+)/m.exec(text)
     return m ? Number(m[1]) : null
@@ -109,7 +121,7 @@ interface RunResult {
 async function runLoad(withEndpoint: boolean, i: number): Promise<RunResult & { backlogMax?: number; backlogLast?: number; receiverCpuS: number }> {
   mkdirSync('load/results', { recursive: true })
   const out = `load/results/events-bench-${withEndpoint ? 'hook' : 'base'}-${i}`
-  const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', LOAD_PORT_BASE: '4100', ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
+  const env = { ...process.env, WEBHOOK_ALLOW_PRIVATE: 'true', LOAD_PORT_BASE: String(serverPort), ...(withEndpoint ? { LOAD_WEBHOOK_URL: hookUrl, LOAD_WEBHOOK_SECRET: secret } : {}) }
   const child = spawn(process.execPath, ['--import', 'tsx', 'load/run.ts', '--tasks', args.tasks!, '--sockets-per-task', args['sockets-per-task']!, '--duration', args.duration!, '--out', out], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -137,6 +149,8 @@ for (let i = 0; i < Number(args.pairs); i++) {
   const pair: Record<string, Awaited<ReturnType<typeof runLoad>>> = {}
   for (const hook of order) {
     latency = new Histogram()
+    windows = new Map()
+    runStart = Date.now()
     seen = new Set()
     duplicates = 0
     forged = 0
@@ -149,6 +163,7 @@ for (let i = 0; i < Number(args.pairs); i++) {
         `pair ${i + 1} with endpoint: ${Math.round(pair.hook.committedOpsPerS)} ops/s; ${seen.size} events delivered (${duplicates} duplicates, ${forged} failed verification); ` +
           `commit→delivery ms p50 ${latency.percentile(50).toFixed(1)} p99 ${latency.percentile(99).toFixed(1)} max ${latency.percentile(100).toFixed(0)}; ` +
           `backlog max ${pair.hook.backlogMax} last ${pair.hook.backlogLast}` +
+          `; p99 by 5 s of the run (from its start) ${[...windows].sort((a, b) => a[0] - b[0]).map(([, h]) => h.percentile(99).toFixed(0)).join(' / ')} ms` +
           (dispatch.events_rounds ? `; dispatcher ${dispatch.events_rounds} rounds, ${((dispatch.events_round_seconds * 1000) / dispatch.events_rounds).toFixed(1)} ms mean, ${dispatch.webhook_attempts} attempts, ${((dispatch.webhook_attempt_seconds * 1000) / dispatch.webhook_attempts).toFixed(1)} ms mean` : ''),
       )
     }

@@ -11,6 +11,9 @@
  * to end and another round to claim them.
  * Rounds run when woken (a commit on this instance wrote events, another instance
  * rang, a run finished) or every EVENT_POLL_MS when idle; mails are leased apart.
+ * A round's fan-out leaves its new deliveries to the claims of every dispatcher
+ * (rung at once) so instances share a burst — unless this one has no peers, then its
+ * own claim takes them in the same round.
  */
 import type { Database } from '../storage/db.js'
 import { taskKey, type FanOutFacts, type FanOutResult } from '../storage/events/outbox.js'
@@ -33,6 +36,8 @@ export interface DispatcherOptions {
   retryWindowMs: number
   concurrency: number
   endpointConcurrency: number
+  /** Requests in flight per connection to an endpoint (WEBHOOK_PIPELINING). */
+  pipelining?: number
   pollMs: number
   leaseMs: number
   log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void }
@@ -42,6 +47,17 @@ export interface DispatcherOptions {
   onFannedOut?(): void
   /** Every finished attempt (tests and the benchmark watch these). */
   onAttempt?(d: ClaimedDelivery, ok: boolean): void
+  /** The other running dispatchers, as far as this one knows (the doorbell's announcements); none given: it assumes it has peers. */
+  peers?: DispatcherPeers
+}
+
+/** How a dispatcher learns whether it shares the outbox with others. */
+export interface DispatcherPeers {
+  /** Tell the others this dispatcher runs (until `silence`). */
+  announce(): void
+  silence(): void
+  /** No other dispatcher heard from lately. */
+  alone(): boolean
 }
 
 /** Exponential backoff with ±50 % jitter, capped at an hour: the delay before retry number `attempt` (1-based). */
@@ -56,7 +72,7 @@ const RUN_LENGTH = 20
 const RUN_APPEND_LIMIT = 2 * RUN_LENGTH
 /** Events fanned out per round. */
 const FANOUT_BATCH = 500
-/** How long a dispatcher that fanned events out leaves the claim of their deliveries to the other instances (rung through the bus). */
+/** How long a dispatcher that fanned events out leaves the claim of their deliveries to the other instances (rung through the bus); alone, how long it lets events gather before its next round. */
 const HANDOFF_MS = 15
 
 /** Where a dispatcher's time goes (read by /metrics). */
@@ -104,6 +120,8 @@ export class EventDispatcher {
   private mailing = false
   private mailedAt = 0
   private timer: NodeJS.Timeout | undefined
+  /** The timer runs the next round within HANDOFF_MS: a wake need not bring it forward (nor reset a timer per commit). */
+  private soon = false
   private round: Promise<void> | null = null
   private again = false
   /** The last round fanned events out: the next one waits HANDOFF_MS. */
@@ -118,7 +136,9 @@ export class EventDispatcher {
 
   start(): void {
     this.stopped = false
-    this.agents ??= createAgents()
+    this.soon = false
+    this.agents ??= createAgents(this.o.pipelining)
+    this.o.peers?.announce()
     this.wake()
   }
 
@@ -129,7 +149,9 @@ export class EventDispatcher {
    */
   async stop(): Promise<void> {
     this.stopped = true
+    this.o.peers?.silence()
     clearTimeout(this.timer)
+    this.soon = false
     await this.round
     const records = this.takeRecords()
     if (recordCount(records) > 0) {
@@ -149,11 +171,14 @@ export class EventDispatcher {
       this.again = true
       return
     }
+    if (this.soon) return
     clearTimeout(this.timer)
+    this.soon = true
     this.timer = setTimeout(() => this.runRound(), 0)
   }
 
   private runRound(): void {
+    this.soon = false
     this.round = this.work()
       .catch((err) => this.o.log.warn({ err }, 'event dispatch round failed; retrying'))
       .then((busy) => {
@@ -166,6 +191,7 @@ export class EventDispatcher {
         // Busy: go again almost at once (a short pause lets a round gather more work). After
         // a fan-out, a longer one: the other instances, rung at once, claim first their share
         // of what it wrote (the fanning instance would otherwise win every claim by being first).
+        this.soon = again
         this.timer = setTimeout(() => this.runRound(), again ? (handOff ? HANDOFF_MS : 5) : this.o.pollMs)
       })
   }
@@ -186,7 +212,9 @@ export class EventDispatcher {
     const o = this.o
     const records = this.takeRecords()
     const free = o.concurrency - this.inflight
-    const claim = free > 0 ? { limit: free, perEndpoint: o.endpointConcurrency, run: RUN_LENGTH, leaseMs: o.leaseMs } : null
+    // Alone, nobody else would claim what the fan-out writes: this round's claim takes it.
+    const alone = o.peers?.alone() ?? false
+    const claim = free > 0 ? { limit: free, perEndpoint: o.endpointConcurrency, run: RUN_LENGTH, leaseMs: o.leaseMs, fresh: alone } : null
     const started = performance.now()
     const leasedAt = Date.now()
     // The runs that may take appended deliveries: young enough to send them well within their lease.
@@ -205,8 +233,10 @@ export class EventDispatcher {
     this.stats.claimed += round.claimed.length + round.leased.length
     if (round.notifications.length > 0) o.onNotifications(round.notifications)
     if (round.events.length > 0) {
+      // The next round waits HANDOFF_MS: the other instances, rung now, claim first; alone,
+      // the pause lets more events gather for the next round (fewer rounds per event).
       this.fanned = true
-      o.onFannedOut?.()
+      if (!alone) o.onFannedOut?.()
     }
     for (const [key, ds] of byPair(round.leased)) {
       const run = held.get(key)

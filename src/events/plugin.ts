@@ -49,8 +49,11 @@ export default fp(
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, dataDir: config.DATA_DIR })
     if (!config.SMTP_URL) log.info({ mailDir: mailer.target }, `no SMTP_URL: notification mails are written as .eml files to ${mailer.target}`)
 
-    // Set once the doorbell exists: a fan-out rings every dispatcher to claim its deliveries.
-    let ringAll: () => void = () => {}
+    // Op commits (task.*, conflict.created) and comment changes wake the dispatchers at
+    // once; the rarer writers (members, conflict.resolved, the due-date scan's own
+    // wake aside) are found by the next poll. A fan-out rings every dispatcher to claim
+    // its deliveries; the announcements tell a dispatcher whether it has peers.
+    const doorbell = new Doorbell(bus, config.INSTANCE_ID, () => dispatcher.wake(), DOORBELL_GAP_MS, log)
     const dispatcher = new EventDispatcher({
       database,
       mailer,
@@ -62,10 +65,12 @@ export default fp(
       retryWindowMs: config.WEBHOOK_RETRY_WINDOW_S * 1000,
       concurrency: config.WEBHOOK_CONCURRENCY,
       endpointConcurrency: config.WEBHOOK_ENDPOINT_CONCURRENCY,
+      pipelining: config.WEBHOOK_PIPELINING,
       pollMs: config.EVENT_POLL_MS,
       leaseMs: Math.max(config.EVENT_LEASE_MS, config.WEBHOOK_TIMEOUT_MS + 1000),
       log,
-      onFannedOut: () => ringAll(),
+      onFannedOut: () => doorbell.ringOthers(),
+      peers: doorbell,
       onNotifications: (items) => {
         for (const n of items) {
           const { orgId, userId, ...notification } = n
@@ -93,12 +98,7 @@ export default fp(
       }
     })
 
-    // Op commits (task.*, conflict.created) and comment changes wake the dispatchers at
-    // once; the rarer writers (members, conflict.resolved, the due-date scan's own
-    // wake aside) are found by the next poll.
-    const doorbell = new Doorbell(bus, config.INSTANCE_ID, () => dispatcher.wake(), DOORBELL_GAP_MS, log)
     const unlisten = await doorbell.listen()
-    ringAll = () => doorbell.ringOthers()
     const offCommit = app.sequencer.onCommit(() => doorbell.ring())
     const offComment = app.comments.onComment(() => doorbell.ring())
 

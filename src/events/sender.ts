@@ -5,10 +5,14 @@
  * link-local address unless allowed (checked on the address actually connected to,
  * so a DNS answer that changes between check and connect cannot slip through).
  * Connections are kept alive in the dispatcher's agents: a reused socket was
- * checked when it connected and stays on that address.
+ * checked when it connected and stays on that address. Deliveries to one endpoint
+ * are pipelined on its connections (each (endpoint, task) run still sends one at a
+ * time, so a task's events keep their order), and what is written to a connection in
+ * one tick leaves in one write: a round that starts many runs costs a few syscalls,
+ * not one per request.
  */
-import { Agent } from 'undici'
-import { BlockList, isIP } from 'node:net'
+import { Agent, buildConnector } from 'undici'
+import { BlockList, isIP, type Socket } from 'node:net'
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
@@ -76,16 +80,26 @@ export interface WebhookAgents {
   close(): Promise<void>
 }
 
+
 /**
  * An idle socket is closed after 4 s, before the 5 s keep-alive of common servers
  * (Node's included) runs out on the other side, so a request rarely meets a socket
  * the receiver just closed. Redirects are never followed (undici's `request` follows
  * none), and the connection is checked on the address actually connected to.
+ *
+ * `pipelining` (WEBHOOK_PIPELINING): requests in flight on one connection to an
+ * endpoint. Above 1, requests to one endpoint fill a connection before the next is
+ * opened, so the runs a round starts together share a few connections and their
+ * requests leave in a few writes (`coalesceWrites`). A receiver answers a connection's
+ * requests in order: a slow answer delays the others of its endpoint on that
+ * connection (never another endpoint's) and they share its 10 s, and a request cut off
+ * by the timeout takes the connection down with it; undici sends the requests behind
+ * it again on a new connection (same webhook-id: at least once).
  */
-export function createAgents(): WebhookAgents {
-  const options = { keepAliveTimeout: 4000, keepAliveMaxTimeout: 4000, pipelining: 1 }
-  const publicAgent = new Agent({ ...options, connect: { lookup: publicLookup as never } })
-  const any = new Agent(options)
+export function createAgents(pipelining = 1): WebhookAgents {
+  const options = { keepAliveTimeout: 4000, keepAliveMaxTimeout: 4000, pipelining }
+  const publicAgent = new Agent({ ...options, connect: coalescing(buildConnector({ lookup: publicLookup as never })) })
+  const any = new Agent({ ...options, connect: coalescing(buildConnector({})) })
   return {
     public: publicAgent,
     any,
@@ -129,6 +143,39 @@ function target(url: string, allowPrivate: boolean) {
     targets.set(key, t)
   }
   return t
+}
+
+/** A connector whose sockets coalesce the writes of a tick. */
+function coalescing(connect: buildConnector.connector): buildConnector.connector {
+  return (options, callback) =>
+    connect(options, (...args) => {
+      if (args[1]) coalesceWrites(args[1])
+      callback(...args)
+    })
+}
+
+/**
+ * Writes made to the socket within one turn of the event loop leave together, in its
+ * check phase (the socket is corked at the first one): the requests a round starts,
+ * and the next ones of the runs whose answers came in the same turn, cost one
+ * `writev` per connection, not one each. undici corks and uncorks around each
+ * request it writes; the cork held here keeps those from flushing before then.
+ */
+function coalesceWrites(socket: Socket): void {
+  const write = socket.write
+  let corked = false
+  const flush = () => {
+    corked = false
+    socket.uncork()
+  }
+  socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+    if (!corked) {
+      corked = true
+      this.cork()
+      setImmediate(flush)
+    }
+    return write.apply(this, args)
+  } as Socket['write']
 }
 
 type LookupCallback = (err: Error | null, address: string | LookupAddress[], family?: number) => void
@@ -211,6 +258,8 @@ function postOnce(url: string, secret: string, msgId: string, payload: string, o
           origin: t.origin,
           path: t.path,
           method: 'POST',
+          // Pipelined (undici pipelines only requests it may send again): a delivery is at least once, same webhook-id.
+          idempotent: true,
           headers: [
             'content-type', 'application/json',
             'user-agent', userAgent(opts.instanceId),

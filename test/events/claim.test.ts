@@ -4,7 +4,8 @@
  * task; a row of a run held by someone else ends the run there (a race forced with
  * a real row lock, no sleeps), so a later delivery is never leased without the
  * ones before it; fan-out appends a held pair's new deliveries to its holder only
- * when that keeps rev order; the commit that wrote an event wakes the dispatcher at once;
+ * when that keeps rev order; a dispatcher without peers claims its fan-out's deliveries
+ * in the same round; the commit that wrote an event wakes the dispatcher at once;
  * the fan-out cursor never passes an event whose transaction commits late, and an
  * open write transaction of another database holds nothing back.
  */
@@ -148,6 +149,22 @@ t.test("fan-out leases a held pair's new deliveries to its holder only when noth
   t.teardown(() => sql.end())
   const [row] = await sql`select lease_until > now() as leased, state from webhook_deliveries where id = ${fourth.leased[0].id}`
   t.same({ ...row }, { leased: true, state: 'pending' }, 'the appended delivery is pending under a lease')
+})
+
+t.test('a dispatcher with no peers claims what its fan-out wrote in the same round', async (t) => {
+  const a = await startTestApp(t, { redis: false, env: { ...env, EVENT_DISPATCH: 'false' } })
+  const owner = await registerOwner(a.url)
+  const c = api(a.url, owner.accessToken)
+  const rx = await startReceiver(t)
+  await c.post('/api/webhooks', { url: rx.url, events: ['task.created', 'task.updated'] })
+  const taskId = randomUUID()
+  await c.post('/api/tasks', { id: taskId, title: 'v1' })
+  for (let n = 2; n <= 3; n++) await c.patch(`/api/tasks/${taskId}`, { title: `v${n}` })
+  const round = await dispatchRound(a.app.database, { records: noRecords(), fanOut: fanOutOnly, claim: { limit: 10, perEndpoint: 16, run: 20, leaseMs: 60_000, fresh: true } })
+  t.ok(round.events.length >= 3, 'the round fans out the task events')
+  t.same(round.claimed.map((d) => d.event.rev), [1, 2, 3], 'and claims their deliveries, in rev order, in the same round')
+  const again = await dispatchRound(a.app.database, { records: noRecords(), fanOut: fanOutOnly, claim: { limit: 10, perEndpoint: 16, run: 20, leaseMs: 60_000, fresh: true } })
+  t.same(again.claimed, [], 'once')
 })
 
 t.test('a commit wakes the dispatcher: no poll interval between commit and delivery', async (t) => {

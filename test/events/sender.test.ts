@@ -3,13 +3,18 @@
  * library verifies it) on kept-alive connections, a 3xx is a failure and is not
  * followed, a receiver that never answers times out, a long answer body is cut
  * off without losing its status, and a refused target is never contacted.
+ * With pipelining on, deliveries started together to one endpoint go on one connection
+ * and leave in one write; one that times out there does not lose the ones behind it.
  */
 import t, { type Test } from 'tap'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import { createAgents, sendWebhook, type SendOptions } from '../../src/events/sender.js'
+
+/** Requests in flight per connection in the pipelining tests (WEBHOOK_PIPELINING). */
+const PIPELINING = 8
 
 async function server(t: Test, handle: (req: IncomingMessage, body: string, res: ServerResponse) => void) {
   const seen = { requests: 0, connections: 0 }
@@ -81,4 +86,84 @@ t.test('a private target is refused unless allowed, without a request', async (t
   const r = await sendWebhook(s.url, secret, 'msg_p', '{}', { timeoutMs: 5000, allowPrivate: false, instanceId: 'test' })
   t.match(r, { ok: false, status: null, error: /private or loopback/ })
   t.equal(s.seen.requests, 0)
+})
+
+/**
+ * A bare HTTP/1.1 receiver (node:net, to see the bytes as they arrive): answers each
+ * request 204 in order, `delayMs` after it came, except those whose webhook-id `hold`
+ * names (never answered, nor anything after them on their connection).
+ */
+async function rawServer(t: Test, delayMs: number, hold: (id: string) => boolean = () => false) {
+  const seen = { connections: 0, reads: [] as number[], ids: [] as string[] }
+  const sockets = new Set<Socket>()
+  const s = createTcpServer((socket) => {
+    seen.connections++
+    sockets.add(socket)
+    let buffered = Buffer.alloc(0)
+    let held = false
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk])
+      let requests = 0
+      for (;;) {
+        const end = buffered.indexOf('\r\n\r\n')
+        if (end < 0) break
+        const head = buffered.subarray(0, end).toString('latin1')
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+        if (buffered.length < end + 4 + length) break
+        buffered = buffered.subarray(end + 4 + length)
+        requests++
+        const id = /webhook-id: *(\S+)/i.exec(head)?.[1] ?? ''
+        seen.ids.push(id)
+        // Answers go in request order: after a held one, none.
+        if (hold(id)) held = true
+        if (!held) setTimeout(() => socket.destroyed || socket.write('HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n'), delayMs)
+      }
+      seen.reads.push(requests)
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    s.close()
+  })
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}/hook`, seen }
+}
+
+t.test('deliveries started together to one endpoint are pipelined on one connection and leave in one write', async (t) => {
+  // Answers take 50 ms, so the first delivery is still in flight when the others start.
+  const { url, seen } = await rawServer(t, 50)
+  const agents = createAgents(PIPELINING)
+  t.teardown(() => agents.destroy())
+  const opts: SendOptions = { timeoutMs: 5000, allowPrivate: true, instanceId: 'test', agents }
+  // Warm one connection; one delivery on it (undici checks an idle socket for a turn of the
+  // event loop before writing to it), then the rest of a pipeline's worth in one tick (as a
+  // round starts its runs while others are in flight).
+  t.match(await sendWebhook(url, secret, 'msg_warm', '{}', opts), { ok: true, status: 204 })
+  const first = sendWebhook(url, secret, 'msg_0', '{}', opts)
+  while (seen.ids.length < 2) await new Promise((resolve) => setTimeout(resolve, 1))
+  const results = await Promise.all([first, ...Array.from({ length: PIPELINING - 1 }, (_, i) => sendWebhook(url, secret, `msg_${i + 1}`, JSON.stringify({ i }), opts))])
+  t.ok(results.every((r) => r.ok && r.status === 204), 'every one delivered')
+  t.equal(seen.connections, 1, 'on the one kept-alive connection')
+  t.same(seen.ids, ['msg_warm', ...Array.from({ length: PIPELINING }, (_, i) => `msg_${i}`)], 'each once, in the order started')
+  t.same(seen.reads, [1, 1, PIPELINING - 1], 'the pipelined requests arrived in one read: one write')
+})
+
+t.test('a pipelined delivery that times out loses none of the ones behind it on its connection', async (t) => {
+  const { url, seen } = await rawServer(t, 0, (id) => id === 'msg_slow')
+  const agents = createAgents(PIPELINING)
+  t.teardown(() => agents.destroy())
+  const opts: SendOptions = { timeoutMs: 400, allowPrivate: true, instanceId: 'test', agents }
+  t.match(await sendWebhook(url, secret, 'msg_warm', '{}', opts), { ok: true, status: 204 })
+  const slowly = sendWebhook(url, secret, 'msg_slow', '{}', opts)
+  while (seen.ids.length < 2) await new Promise((resolve) => setTimeout(resolve, 1))
+  // Their own time runs longer than the head's (queued behind it, they share its wait: a request
+  // whose time ran out meanwhile fails too, and the dispatcher retries it).
+  const rest = await Promise.all(['msg_a', 'msg_b', 'msg_c'].map((id) => sendWebhook(url, secret, id, '{}', { ...opts, timeoutMs: 5000 })))
+  const slow = await slowly
+  t.match(slow, { ok: false, status: null, error: 'no answer within 400 ms' })
+  t.ok(rest.every((r) => r.ok && r.status === 204), 'the ones behind it are delivered (sent again on a new connection)')
+  t.equal(seen.ids.filter((id) => id === 'msg_slow').length, 1, 'the one that timed out is not sent again by the client (the dispatcher retries it)')
+  t.equal(seen.connections, 2, 'they were pipelined behind it, then sent on a new connection')
 })

@@ -5,7 +5,9 @@
  * runs' (endpoint, task) pairs, so the claim of the same round can take the pair's
  * next deliveries. The deliveries this round's fan-out wrote are not claimed in the
  * same round (except the appends to runs this dispatcher holds): every dispatcher is
- * rung and the next claims share them. If the transaction fails nothing of it stays: the caller keeps
+ * rung and the next claims share them — unless the caller knows of no other dispatcher
+ * (`claim.fresh`), then its claim takes them at once (a round sooner, and no extra round
+ * per burst). If the transaction fails nothing of it stays: the caller keeps
  * its records for the next round, and the leases it held run out as before.
  */
 import type { Database } from '../db.js'
@@ -24,7 +26,14 @@ export interface RoundInput {
     held?: HeldPairs
   } | null
   /** Null when this dispatcher has no free slot. */
-  claim: { limit: number; perEndpoint: number; run: number; leaseMs: number } | null
+  claim: {
+    limit: number
+    perEndpoint: number
+    run: number
+    leaseMs: number
+    /** Claim what this round's fan-out wrote too: no other dispatcher is there to share it with. */
+    fresh?: boolean
+  } | null
 }
 
 export interface RoundResult extends FanOutResult {
@@ -41,7 +50,7 @@ export function dispatchRound(database: Database, input: RoundInput): Promise<Ro
     const c = input.claim
     // What this fan-out just wrote is left to the next claims, this dispatcher's or another
     // instance's (rung by the caller): the instance that wins the fan-out does not also take all its work.
-    const fresh = fanned.events.map((e) => e.seq)
+    const fresh = c?.fresh ? [] : fanned.events.map((e) => e.seq)
     const claimed = c && c.limit > 0 ? await claimDeliveries(database, tx, c.limit, c.perEndpoint, c.run, c.leaseMs, fresh) : []
     return { ...fanned, claimed }
   })
