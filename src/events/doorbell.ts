@@ -10,7 +10,10 @@
  * (`+` and the instance id: no wake), so each knows whether it has peers: one that
  * heard none for three announcements is alone and keeps what its fan-out wrote
  * instead of leaving it to the others' claims. A peer that starts meanwhile is heard
- * within one announcement; until then it only gets a smaller share.
+ * at once (it announces when it starts); until then it only gets a smaller share. A
+ * dispatcher that just started counts as having peers until it has listened for three
+ * periods itself: the others' next announcements may still be on their way, and taking a
+ * burst alone when it is not would starve them of their share.
  */
 import type { Bus } from '../bus/types.js'
 
@@ -22,6 +25,8 @@ export class Doorbell {
   private lastPublish = 0
   private trailing: NodeJS.Timeout | undefined
   private presence: NodeJS.Timeout | undefined
+  /** When this dispatcher started announcing (null: not announcing). */
+  private announcingSince: number | null = null
   /** Other dispatchers, by instance id: when last heard. */
   private readonly peers = new Map<string, number>()
 
@@ -65,6 +70,7 @@ export class Doorbell {
   /** Announces this instance's dispatcher now and every `presenceMs` until `close`. */
   announce(): void {
     clearInterval(this.presence)
+    this.announcingSince ??= Date.now()
     const send = () =>
       this.bus.publish(DOORBELL_CHANNEL, `${PRESENT}${this.instanceId}`).catch((err) => this.log.warn({ err }, 'could not announce this dispatcher; the others leave it a smaller share'))
     send()
@@ -75,11 +81,16 @@ export class Doorbell {
   silence(): void {
     clearInterval(this.presence)
     this.presence = undefined
+    this.announcingSince = null
   }
 
-  /** True when no other dispatcher announced itself within three announcement periods. */
+  /**
+   * True when no other dispatcher announced itself within three announcement periods,
+   * and this one has been announcing (so listening) for at least that long.
+   */
   alone(): boolean {
     const since = Date.now() - 3 * this.presenceMs
+    if (this.announcingSince !== null && this.announcingSince > since) return false
     for (const [id, at] of this.peers) {
       if (at >= since) return false
       this.peers.delete(id)

@@ -39,10 +39,13 @@ t.test('announcements: a peer is known while it announces, forgotten three perio
   a.announce()
   await settle()
   t.notOk(b.alone(), 'b heard a')
+  t.notOk(a.alone(), 'a, just started, does not count as alone before it listened for three periods')
+  await new Promise((resolve) => setTimeout(resolve, 130))
   t.ok(a.alone(), 'a does not count itself')
   b.announce()
   await settle()
   t.notOk(a.alone(), 'a heard b')
+  t.notOk(b.alone(), 'b, just started, heard a')
   t.same(wakes, { a: 0, b: 0 }, 'announcing woke no dispatcher')
   // a keeps announcing: b still knows it after several periods.
   await new Promise((resolve) => setTimeout(resolve, 200))
