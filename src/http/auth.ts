@@ -91,7 +91,6 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const knownDevice = !!user && !!device.id && (await activeDeviceOwner(db, user.orgId, device.id)) === user.id
       const wait = knownDevice ? 0 : await throttle.lockedFor(account)
       if (wait > 0) {
-        reply.header('retry-after', String(wait))
         throw new TaskSyncError('rate_limited', `too many failed logins for this account, retry in ${wait} s`, { retryAfterS: wait })
       }
       // An unknown email costs the same hash as a wrong password: timing tells nothing.

@@ -6,7 +6,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Socket } from 'node:net'
-import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '../protocol/errors.js'
+import { ERROR_STATUS, TaskSyncError, type ErrorBody, type ErrorCode } from '../protocol/errors.js'
 import { clientError } from '../storage/errors.js'
 
 /** Status of fastify's own 4xx errors mapped to our codes; others are bad_request. */
@@ -83,6 +83,9 @@ export default fp(
   async (app) => {
     app.setErrorHandler((err, request, reply) => {
       const { status, body } = toErrorBody(err, request.log)
+      // An error that says when to come back (`details.retryAfterS`: a throttle, the catch-up gate) says it in the header too.
+      const retry = err instanceof TaskSyncError ? (err.details as { retryAfterS?: unknown } | undefined)?.retryAfterS : undefined
+      if (typeof retry === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry))
       return reply.code(status).send(body)
     })
     app.setNotFoundHandler((request, reply) => {

@@ -75,12 +75,12 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: PushAnswer, ...errorResponses(400, 401, 403, 413, 503) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const started = performance.now()
       const { clientId, mutations } = request.body
       checkBatch(mutations)
       // Through the catch-up gate: a refusal comes before any mutation ran.
-      const outcome = await app.catchup(reply, () => pushMutations({ sequencer: app.sequencer, comments: app.comments }, request.principal, clientId, mutations))
+      const outcome = await app.catchup(() => pushMutations({ sequencer: app.sequencer, comments: app.comments }, request.principal, clientId, mutations))
       const counts = tally(outcome.results)
       await log(request.principal, { kind: 'push', clientId, counts: { mutations: mutations.length, ...counts }, durationMs: performance.now() - started })
       if (outcome.failure !== undefined) {
@@ -107,7 +107,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const started = performance.now()
       const { cursor, limit } = request.query
       const p = request.principal
-      const answer = await app.catchup(reply, () =>
+      const answer = await app.catchup(() =>
         pullChanges(app.database, {
           orgId: p.orgId,
           deviceId: p.deviceId,

@@ -236,7 +236,7 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { from, limit } = request.query
       const { id } = request.params
       // A catch-up read: through the catch-up gate (sync/catchup-gate.ts), so live commits go first.
-      const ops = await app.catchup(reply, async () => {
+      const ops = await app.catchup(async () => {
         const { rev } = await visible(request.principal, id)
         // Devices catching up on one task read the same pages: the op JSON is made once (storage/sync/op-ranges.ts).
         // Read up to the rev just read (one more to tell hasMore): what is held then needs no read of the log.

@@ -5,18 +5,16 @@
  * what it admitted, made wait and refused. Read at scrape time.
  */
 import fp from 'fastify-plugin'
-import type { FastifyReply } from 'fastify'
 import { Gauge } from 'prom-client'
 import { scrapedCounter } from '../metrics/scraped.js'
 import type { OpRangeStats } from '../storage/sync/op-ranges.js'
-import { TaskSyncError } from '../protocol/errors.js'
 import { CatchupGate, type CatchupGateStats } from './catchup-gate.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     catchupGate: CatchupGate
-    /** Runs one REST catch-up request through the gate; a refusal carries `Retry-After`. */
-    catchup<T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T>
+    /** Runs one REST catch-up request through the gate; a refusal (`unavailable`, `details.retryAfterS`) answers with `Retry-After` (http/errors.ts). */
+    catchup<T>(fn: () => Promise<T>): Promise<T>
   }
 }
 
@@ -41,15 +39,7 @@ export default fp(
 
     const gate = new CatchupGate(app.config.SYNC_CATCHUP_CONCURRENCY, app.config.SYNC_CATCHUP_MAX_WAITING)
     app.decorate('catchupGate', gate)
-    app.decorate('catchup', async function <T>(reply: FastifyReply, fn: () => Promise<T>): Promise<T> {
-      try {
-        return await gate.run(fn)
-      } catch (err) {
-        const retry = err instanceof TaskSyncError ? (err.details as { retryAfterS?: unknown } | undefined)?.retryAfterS : undefined
-        if (typeof retry === 'number' && !reply.sent) reply.header('retry-after', String(retry))
-        throw err
-      }
-    })
+    app.decorate('catchup', <T>(fn: () => Promise<T>): Promise<T> => gate.run(fn))
     const gateCounter = (name: string, help: string, read: (s: CatchupGateStats) => number) =>
       scrapedCounter(app.metrics.registry, name, help, () => read(gate.stats))
     gateCounter('tasksync_catchup_admitted_total', 'REST catch-up requests (push, pull, op log pages) that ran', (s) => s.admitted)
