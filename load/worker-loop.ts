@@ -62,7 +62,9 @@ export const random: () => number = (() => {
   }
 })()
 
-export const now = (): number => performance.timeOrigin + performance.now()
+const timeOrigin = performance.timeOrigin
+/** Wall-clock milliseconds with sub-millisecond precision (the origin read once: its getter is not free). */
+export const now = (): number => timeOrigin + performance.now()
 
 export class WorkerStats {
   running = false

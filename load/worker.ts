@@ -3,9 +3,11 @@
  * wire protocol (PROTOCOL.md section 3) and reports counts, latency histograms
  * and each socket's final view of its task. Started by load/run.ts.
  */
-import WebSocket from 'ws'
 import { taskType } from '../src/domain/index.js'
 import type { TaskContent, TaskOp } from '../src/domain/types.js'
+import { codePoints } from '../src/domain/values.js'
+import { applyOp } from './fast-apply.js'
+import { RawWs } from './raw-ws.js'
 import { openInWaves } from './waves.js'
 import { contentHash } from './canonical.js'
 import { WorkerStats, now, random, serveParent, type Acked } from './worker-loop.js'
@@ -24,7 +26,7 @@ export interface SocketPlan {
 
 interface Sock {
   plan: SocketPlan
-  ws: WebSocket
+  ws: RawWs
   content: TaskContent
   rev: number
   seq: number
@@ -40,7 +42,7 @@ const acked: Acked[] = []
 const stats = new WorkerStats()
 
 function nextOp(s: Sock): TaskOp {
-  const len = [...s.content.title].length
+  const len = codePoints(s.content.title)
   const pos = Math.floor(random() * (len + 1))
   const title = len < 40 ? (pos > 0 ? [pos, 'x'] : ['x']) : pos < len ? (pos > 0 ? [pos, { d: 1 }] : [{ d: 1 }]) : [{ d: 1 }]
   return { title, customFields: { lt: { set: now() } } } as TaskOp
@@ -56,7 +58,7 @@ function sendNext(s: Sock): void {
   s.ws.send(s.inflightFrame)
 }
 
-function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
+function onMessage(s: Sock, raw: Buffer, ready: () => void): void {
   const m = JSON.parse(raw.toString())
   switch (m.type) {
     case 'welcome':
@@ -78,7 +80,7 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
     case 'ack': {
       stats.acked(now() - s.inflightAt)
       if (!m.noop && typeof m.rev === 'number') acked.push({ taskId: s.plan.taskId, clientId: s.plan.clientId, seq: m.seq, rev: m.rev })
-      if (s.inflightOp && m.rev === s.rev + 1) s.content = taskType.apply(s.content, s.inflightOp)
+      if (s.inflightOp && m.rev === s.rev + 1) s.content = applyOp(s.content, s.inflightOp)
       s.rev = m.rev
       s.inflightOp = null
       sendNext(s)
@@ -88,7 +90,7 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
       const t = now()
       if (m.rev !== s.rev + 1) stats.gaps++
       else {
-        s.content = taskType.apply(s.content, m.op)
+        s.content = applyOp(s.content, m.op)
         s.rev = m.rev
       }
       stats.deliveredOp(m.op?.customFields?.lt?.set, t)
@@ -110,18 +112,19 @@ function onMessage(s: Sock, raw: WebSocket.RawData, ready: () => void): void {
 }
 
 async function openAll(plans: SocketPlan[]): Promise<void> {
-  const openOne = (plan: SocketPlan) =>
-    new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`${plan.wsUrl}/ws`, { headers: { authorization: `Bearer ${plan.token}` }, perMessageDeflate: false })
-      const s: Sock = { plan, ws, content: taskType.create(), rev: 0, seq: 0, inflightAt: 0, inflightOp: null, inflightFrame: '', subscribed: false }
-      sockets.push(s)
-      ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', clientId: plan.clientId })))
-      ws.on('message', (raw) => onMessage(s, raw, resolve))
-      ws.on('error', reject)
-      ws.on('close', (code) => {
+  const openOne = async (plan: SocketPlan) => {
+    const ws = await RawWs.open(`${plan.wsUrl}/ws`, { headers: { authorization: `Bearer ${plan.token}` } })
+    const s: Sock = { plan, ws, content: taskType.create(), rev: 0, seq: 0, inflightAt: 0, inflightOp: null, inflightFrame: '', subscribed: false }
+    sockets.push(s)
+    await new Promise<void>((resolve, reject) => {
+      ws.onMessage = (raw) => onMessage(s, raw, resolve)
+      ws.onClose = (code) => {
         if (stats.running) stats.error(`socket closed ${code}`)
-      })
+        reject(new Error(`socket closed ${code} before it was subscribed`))
+      }
+      ws.send(JSON.stringify({ type: 'hello', clientId: plan.clientId }))
     })
+  }
   await openInWaves(plans, openOne)
 }
 
