@@ -162,8 +162,8 @@ export const ConfigSchema = Type.Object({
   /** Delivery runs (an endpoint's deliveries of one task, sent in order) in flight per instance, and per endpoint (so a slow receiver never holds them all). */
   WEBHOOK_CONCURRENCY: Int(256, 1, 1000),
   WEBHOOK_ENDPOINT_CONCURRENCY: Int(128, 1, 1000),
-  /** Webhook requests in flight per connection to one endpoint (HTTP/1.1 pipelining above 1; a task's run still sends one at a time). */
-  WEBHOOK_PIPELINING: Int(1, 1, 64),
+  /** Webhook requests in flight per connection to one endpoint (HTTP/1.1 pipelining above 1, while the endpoint answers within 1 s; a task's run still sends one at a time). */
+  WEBHOOK_PIPELINING: Int(8, 1, 64),
   /** Milliseconds between outbox polls when idle (a busy dispatcher polls again at once). */
   EVENT_POLL_MS: Int(100, 5, 60_000),
   /** Milliseconds a dispatcher holds a claimed delivery or mail before another instance may take it over. */

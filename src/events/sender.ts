@@ -73,12 +73,25 @@ export interface SendOptions {
  * private addresses at connect time, one for `WEBHOOK_ALLOW_PRIVATE=true`.
  */
 export interface WebhookAgents {
-  public: Agent
-  any: Agent
+  /** The pool for a request to `origin`: pipelined, unless the endpoint answered slowly of late. */
+  pick(origin: string, allowPrivate: boolean): Agent
+  /** What an attempt to `origin` took: an answer after `slowMs` or none at all turns its pipelining off for a while. */
+  answered(origin: string, latencyMs: number, answered: boolean): void
   /** Closes every connection at once (in-flight requests fail). */
   destroy(): Promise<void>
   close(): Promise<void>
 }
+
+export interface PipeliningOptions {
+  /** An answer slower than this (ms, from the request's start) turns the endpoint's pipelining off. */
+  slowMs?: number
+  /** For this long (ms) after its last slow answer or timeout. */
+  calmMs?: number
+}
+
+/** An endpoint that answered after a second, or not at all, goes one request per connection for 5 minutes. */
+export const SLOW_ANSWER_MS = 1000
+export const SERIAL_FOR_MS = 5 * 60_000
 
 
 /**
@@ -94,17 +107,48 @@ export interface WebhookAgents {
  * requests in order: a slow answer delays the others of its endpoint on that
  * connection (never another endpoint's) and they share its 10 s, and a request cut off
  * by the timeout takes the connection down with it; undici sends the requests behind
- * it again on a new connection (same webhook-id: at least once).
+ * it again on a new connection (same webhook-id: at least once). So pipelining is for
+ * endpoints that answer fast: one whose answer took `slowMs` (1 s, counted from the
+ * request's start, so time queued behind others counts) or that did not answer goes
+ * one request per connection (a pool of its own, as with pipelining off) for `calmMs`
+ * (5 min) after that, then back. Requests already queued on its pipelined connections
+ * when it turned slow finish there (or time out, and are retried, the same webhook-id).
  */
-export function createAgents(pipelining = 1): WebhookAgents {
-  const options = { keepAliveTimeout: 4000, keepAliveMaxTimeout: 4000, pipelining }
-  const publicAgent = new Agent({ ...options, connect: coalescing(buildConnector({ lookup: publicLookup as never })) })
-  const any = new Agent({ ...options, connect: coalescing(buildConnector({})) })
+export function createAgents(pipelining = 1, o: PipeliningOptions = {}): WebhookAgents {
+  const slowMs = o.slowMs ?? SLOW_ANSWER_MS
+  const calmMs = o.calmMs ?? SERIAL_FOR_MS
+  const pools = (depth: number) => {
+    const options = { keepAliveTimeout: 4000, keepAliveMaxTimeout: 4000, pipelining: depth }
+    return {
+      public: new Agent({ ...options, connect: coalescing(buildConnector({ lookup: publicLookup as never })) }),
+      any: new Agent({ ...options, connect: coalescing(buildConnector({})) }),
+    }
+  }
+  const serial = pools(1)
+  const piped = pipelining > 1 ? pools(pipelining) : null
+  const all = piped ? [serial.public, serial.any, piped.public, piped.any] : [serial.public, serial.any]
+  /** Origins answering slowly: until when their requests go one per connection. */
+  const slow = new Map<string, number>()
   return {
-    public: publicAgent,
-    any,
-    destroy: async () => void (await Promise.all([publicAgent.destroy(), any.destroy()])),
-    close: async () => void (await Promise.all([publicAgent.close(), any.close()])),
+    pick(origin, allowPrivate) {
+      let pool = serial
+      if (piped) {
+        const until = slow.get(origin)
+        if (until === undefined) pool = piped
+        else if (until <= Date.now()) {
+          slow.delete(origin)
+          pool = piped
+        }
+      }
+      return allowPrivate ? pool.any : pool.public
+    },
+    answered(origin, latencyMs, answered) {
+      if (!piped || (answered && latencyMs < slowMs)) return
+      if (slow.size >= 10_000 && !slow.has(origin)) slow.clear()
+      slow.set(origin, Date.now() + calmMs)
+    },
+    destroy: async () => void (await Promise.all(all.map((a) => a.destroy()))),
+    close: async () => void (await Promise.all(all.map((a) => a.close()))),
   }
 }
 
@@ -246,6 +290,7 @@ function postOnce(url: string, secret: string, msgId: string, payload: string, o
       settled = true
       clearTimeout(timer)
       if (ownAgents) void ownAgents.close()
+      else if (!r.staleSocket) agents.answered(t.origin, r.result.latencyMs, r.result.status !== null)
       resolve(r)
     }
     const timer = setTimeout(() => {
@@ -253,7 +298,7 @@ function postOnce(url: string, secret: string, msgId: string, payload: string, o
       abort?.(new Error(timedOut))
     }, opts.timeoutMs)
     try {
-      ;(opts.allowPrivate ? agents.any : agents.public).dispatch(
+      agents.pick(t.origin, opts.allowPrivate).dispatch(
         {
           origin: t.origin,
           path: t.path,

@@ -93,7 +93,7 @@ t.test('a private target is refused unless allowed, without a request', async (t
  * request 204 in order, `delayMs` after it came, except those whose webhook-id `hold`
  * names (never answered, nor anything after them on their connection).
  */
-async function rawServer(t: Test, delayMs: number, hold: (id: string) => boolean = () => false) {
+async function rawServer(t: Test, delayMs: number | ((id: string) => number), hold: (id: string) => boolean = () => false) {
   const seen = { connections: 0, reads: [] as number[], ids: [] as string[] }
   const sockets = new Set<Socket>()
   const s = createTcpServer((socket) => {
@@ -116,7 +116,7 @@ async function rawServer(t: Test, delayMs: number, hold: (id: string) => boolean
         seen.ids.push(id)
         // Answers go in request order: after a held one, none.
         if (hold(id)) held = true
-        if (!held) setTimeout(() => socket.destroyed || socket.write('HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n'), delayMs)
+        if (!held) setTimeout(() => socket.destroyed || socket.write('HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n'), typeof delayMs === 'number' ? delayMs : delayMs(id))
       }
       seen.reads.push(requests)
     })
@@ -166,4 +166,28 @@ t.test('a pipelined delivery that times out loses none of the ones behind it on 
   t.ok(rest.every((r) => r.ok && r.status === 204), 'the ones behind it are delivered (sent again on a new connection)')
   t.equal(seen.ids.filter((id) => id === 'msg_slow').length, 1, 'the one that timed out is not sent again by the client (the dispatcher retries it)')
   t.equal(seen.connections, 2, 'they were pipelined behind it, then sent on a new connection')
+})
+
+t.test('an endpoint that answered slowly gets one request per connection for a while, then pipelining again', async (t) => {
+  const { url, seen } = await rawServer(t, (id) => (id === 'msg_slow' ? 250 : 20))
+  const agents = createAgents(PIPELINING, { slowMs: 200, calmMs: 1500 })
+  t.teardown(() => agents.destroy())
+  const opts: SendOptions = { timeoutMs: 5000, allowPrivate: true, instanceId: 'test', agents }
+  const together = async (prefix: string) => {
+    const from = seen.ids.length
+    const first = sendWebhook(url, secret, `${prefix}_0`, '{}', opts)
+    while (seen.ids.length < from + 1) await new Promise((resolve) => setTimeout(resolve, 1))
+    return Promise.all([first, ...[1, 2, 3].map((i) => sendWebhook(url, secret, `${prefix}_${i}`, '{}', opts))])
+  }
+  t.match(await sendWebhook(url, secret, 'msg_warm', '{}', opts), { ok: true, status: 204 })
+  t.ok((await together('fast')).every((r) => r.ok), 'delivered')
+  t.equal(seen.connections, 1, 'while it answers fast, deliveries started together share one connection')
+  t.match(await sendWebhook(url, secret, 'msg_slow', '{}', opts), { ok: true, status: 204 }, 'a slow answer is still a delivery')
+  t.ok((await together('calm')).every((r) => r.ok), 'delivered')
+  t.equal(seen.connections, 5, 'after a slow answer, each request in flight has a connection of its own')
+  t.same(seen.reads.slice(-4), [1, 1, 1, 1], 'and arrives alone')
+  await new Promise((resolve) => setTimeout(resolve, 1600))
+  t.ok((await together('again')).every((r) => r.ok), 'delivered')
+  t.equal(seen.connections, 5, 'once the endpoint kept quiet long enough, they share the pipelined connection again')
+  t.equal(seen.reads.at(-1), 3, 'the three started in one tick arrived in one read')
 })
