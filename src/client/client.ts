@@ -876,6 +876,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     for (const t of tasks) this.pushing.add(t.id)
     this.refreshStatus()
     try {
+      // A snapshot coming from here on waits for the push's answer (TaskHandle.onSnapshot).
+      for (const t of tasks) this.pushAwaited.add(t.id)
       // An offline queue whose first op never left: pushed as one mutation (written first).
       const folds = tasks.map((t) => t.foldUnsent()).filter((p) => p !== null)
       if (folds.length > 0) await Promise.all(folds)
@@ -883,7 +885,6 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       for (const m of mutations) m.task.markPushed(m.mutation.seq)
       const comments = pushComments ? this.outbox.pushable() : []
       if (pushComments) this.outbox.paused = comments.length > 0
-      for (const t of tasks) this.pushAwaited.add(t.id)
       const results = await push(this.rest, this.clientId, [...mutations.map((m) => taskMutationForPush(m.task.id, m.mutation, m.baseRev)), ...comments.map(commentMutationForPush)])
       for (const r of results ?? []) {
         const owner = mutations.find((m) => m.mutation.seq === r.seq)
