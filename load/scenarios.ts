@@ -557,6 +557,8 @@ export async function catchup(ctx: Context, round: number): Promise<RunResult> {
       dayOps: dayResult.acks,
       lastDeviceSyncedS: lastS,
       medianDeviceSyncedS: synced[Math.floor(synced.length / 2)] / 1000,
+      // When the devices were in sync, by share of the devices: do they finish one after another, or all near the end?
+      deviceSyncedS: Object.fromEntries([10, 25, 50, 75, 90].map((p) => [`p${p}`, (synced[Math.min(synced.length - 1, Math.floor((synced.length * p) / 100))] ?? NaN) / 1000])),
       liveFanoutP99Ms: liveR.fanout.percentile(99),
     })
   } finally {

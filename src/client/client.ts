@@ -139,6 +139,8 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
   private readonly snapshotAfter = new Set<string>()
   /** Tasks whose queue is being pushed over REST: the socket must not send it meanwhile. */
   private readonly pushing = new Set<string>()
+  /** Tasks whose in-flight mutation is in a push request not answered yet. */
+  private readonly pushAwaited = new Set<string>()
   /** Tasks named by `sync_required` whose rev is being compared with the server's: nothing is sent meanwhile. */
   private readonly comparing = new Set<string>()
   /** Subscribes refused for a passing reason (unavailable), per task: the backoff of the next attempt. */
@@ -874,7 +876,13 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
     for (const t of tasks) this.pushing.add(t.id)
     this.refreshStatus()
     try {
+      // A snapshot coming from here on waits for the push's answer (TaskHandle.onSnapshot).
+      for (const t of tasks) this.pushAwaited.add(t.id)
+      // An offline queue whose first op never left: pushed as one mutation (written first).
+      const folds = tasks.map((t) => t.foldUnsent()).filter((p) => p !== null)
+      if (folds.length > 0) await Promise.all(folds)
       const mutations = tasks.flatMap((t) => t.pushable())
+      for (const m of mutations) m.task.markPushed(m.mutation.seq)
       const comments = pushComments ? this.outbox.pushable() : []
       if (pushComments) this.outbox.paused = comments.length > 0
       const results = await push(this.rest, this.clientId, [...mutations.map((m) => taskMutationForPush(m.task.id, m.mutation, m.baseRev)), ...comments.map(commentMutationForPush)])
@@ -882,13 +890,20 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         const owner = mutations.find((m) => m.mutation.seq === r.seq)
         if (owner) {
           if (r.status === 'rejected') owner.task.onRejected(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
-          else owner.task.onAck(r.seq, r.rev, false, true)
+          else {
+            // A push names an op that committed nothing `noop`: without it, the op is committed at `rev`.
+            if (r.rev !== undefined && !r.noop) owner.task.onPushCommitted(r.seq, r.rev)
+            owner.task.onAck(r.seq, r.rev, false, true)
+          }
         } else if (comments[0]?.seq === r.seq) {
           comments.shift()
           if (r.status === 'rejected') this.outbox.failed(r.error?.code ?? 'bad_request', r.error?.message ?? 'rejected by push')
           else this.outbox.acked(r.seq)
         }
       }
+      // Snapshots that came during the push (a resume past the replay window): taken now if the push committed the op.
+      for (const t of tasks) this.pushAwaited.delete(t.id)
+      const snapshotted = new Set(tasks.filter((t) => t.pushEnded()))
       if (pushComments && this.outbox.paused) {
         this.outbox.paused = false
         this.outbox.flush()
@@ -898,6 +913,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         for (const s of changes.tasks) {
           const t = this.tasks.get(s.id)
           if (t && t.quiet && s.rev > t.rev) t.onSnapshot(s.rev, s)
+          else if (t && s.rev > t.rev && t.takeSnapshotAfterPush(s)) snapshotted.add(t)
         }
         for (const d of changes.tombstones) if (d.kind === 'task') this.tasks.get(d.id)?.onTaskDeleted(d.rev ?? 0)
         for (const c of changes.comments) this.tasks.get(c.taskId)?.onComment(c, this.outbox.has(c.id))
@@ -905,8 +921,13 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
         void this.persister.persist('meta')
       }
       for (const t of tasks) this.pushing.delete(t.id)
-      for (const t of tasks) if (t.loaded && !t.missing) this.resync(t, 'log')
+      // (A task that took the socket's snapshot follows the stream from it: no log to read.)
+      for (const t of tasks) if (t.loaded && !t.missing && !(snapshotted.has(t) && t.isSubscribed())) this.resync(t, 'log')
     } finally {
+      for (const t of tasks) {
+        this.pushAwaited.delete(t.id)
+        t.pushEnded()
+      }
       if (pushComments && this.outbox.paused) {
         this.outbox.paused = false
         this.outbox.flush()
@@ -1050,6 +1071,7 @@ export class TaskSyncClient extends Emitter<ClientEvents> {
       subscribe: (t) => client.subscribeTasks([t]),
       retryLater: (t, attempt) => client.retryLater(attempt, () => t.flush()),
       busy: (t) => client.catchingUp.has(t.id) || client.pushing.has(t.id) || client.comparing.has(t.id),
+      pushing: (t) => client.pushAwaited.has(t.id),
       settled: () => {
         client.refreshStatus()
         client.wake()

@@ -64,6 +64,8 @@ export interface TaskHost {
   retryLater(task: TaskHandle, attempt: number): boolean
   /** True while the task is being caught up over REST: nothing is sent meanwhile. */
   busy(task: TaskHandle): boolean
+  /** True while the task's in-flight mutation is in a REST push under way (its outcome decides how a snapshot is taken). */
+  pushing?(task: TaskHandle): boolean
   settled(): void
   conflict(task: TaskHandle, e: ConflictEvent): void
   commentChange(task: TaskHandle, action: 'create' | 'edit' | 'delete', comment: Comment, prev: Comment | null): void
@@ -102,6 +104,12 @@ export class TaskHandle extends Emitter<TaskEvents> {
   private durableSeq = 0
   /** A write has taken the pending op (some of it may be in storage without a seq): its promotion is written before it is sent. */
   private pendingWritten = false
+  /** The seq of the in-flight op while it has never left this client (promoted in this life, not yet sent nor pushed). */
+  private unsentSeq = 0
+  /** The in-flight op as a REST push answered it: committed at `rev` (certain: the push names a commit that holds nothing as `noop`). */
+  private pushedCommit: { seq: number; rev: number } | null = null
+  /** A snapshot that came while the in-flight op was in a push under way: taken or dropped once the push answers. */
+  private parked: TaskSnapshot | null = null
   private sentEpoch = 0
   private subscribedEpoch = 0
   private retries = 0
@@ -324,6 +332,104 @@ export class TaskHandle extends Emitter<TaskEvents> {
     return [{ task: this, mutation: f, baseRev: f.kind === 'op' && !this.uncertain ? this.rev : (f as { baseRev?: number }).baseRev ?? 0 }]
   }
 
+  /**
+   * @internal Folds the local changes made after the in-flight op into it while that op has
+   * never left this client (promoted in this life, neither sent nor pushed: no server knows
+   * its seq), so an offline queue goes as one mutation, not one after the other's ack. The
+   * folded mutation is written before it may be sent (resolves then); null when nothing folds.
+   */
+  foldUnsent(): Promise<void> | null {
+    const f = this.inflight
+    if (!f || f.kind !== 'op' || this.unsentSeq !== f.seq || !this.pendingOp || this.uncertain || this.heldAck) return null
+    let op: TaskOp
+    try {
+      op = taskType.compose(f.op, this.pendingOp)
+    } catch {
+      return null
+    }
+    f.op = op
+    f.count += this.pendingCount
+    this.pendingOp = null
+    this.pendingCount = 0
+    this.pendingWritten = false
+    // What storage holds under this seq is the op before the fold: not sendable until the fold is written.
+    this.durableSeq = 0
+    const seq = f.seq
+    return this.host.persist(this.id).then(() => {
+      if (this.inflight?.seq === seq) this.durableSeq = seq
+    })
+  }
+
+  /** @internal The in-flight mutation goes out in a REST push: its seq is no longer this client's alone. */
+  markPushed(seq: number): void {
+    if (this.unsentSeq === seq) this.unsentSeq = 0
+  }
+
+  /**
+   * @internal A REST push answered the in-flight op `applied` or `duplicate` at `rev`, without
+   * `noop`: it is committed there. With nothing else local, a snapshot at that rev or later
+   * holds it, so the task may take a snapshot (the one parked during the push, or the next)
+   * rather than read every op it missed from the log.
+   */
+  onPushCommitted(seq: number, rev: number): void {
+    const f = this.inflight
+    if (!f || f.kind !== 'op' || f.seq !== seq || this.uncertain) return
+    this.pushedCommit = { seq, rev }
+  }
+
+  /**
+   * @internal The push that carried the in-flight op has answered (or failed). A snapshot parked
+   * meanwhile is taken when the op is known committed, else the task catches up from the log,
+   * as for any snapshot that comes with local changes. True when the parked snapshot was taken.
+   */
+  pushEnded(): boolean {
+    const parked = this.parked
+    this.parked = null
+    if (!parked) return false
+    if (this.takeAfterPush(parked)) return true
+    if (this.base && parked.rev > this.base.rev) {
+      if (this.quiet) this.replaceBase(parked)
+      else this.host.resync(this, 'log')
+    }
+    return false
+  }
+
+  /** @internal A snapshot read after a push (pull): taken when the push committed the in-flight op and nothing else is local. */
+  takeSnapshotAfterPush(snap: TaskSnapshot): boolean {
+    return this.takeAfterPush(snap)
+  }
+
+  /**
+   * Takes `snap` as the base when the in-flight op is known committed (pushed) at a rev and
+   * nothing else is local: at or after that rev the snapshot holds the op (acknowledged now);
+   * before it, the op comes on the stream after the snapshot, recognised by its seq.
+   */
+  private takeAfterPush(snap: TaskSnapshot): boolean {
+    const f = this.inflight
+    const pushed = this.pushedCommit
+    if (!this.base || !f || f.kind !== 'op' || !pushed || pushed.seq !== f.seq || this.pendingOp || this.uncertain || snap.rev <= this.base.rev) return false
+    this.pushedCommit = null
+    if (snap.rev >= pushed.rev) {
+      this.inflight = null
+      this.heldAck = null
+      this.base = snap
+      this.divergent = false
+      this.ownRevs.clear()
+      this.rememberOwn(pushed.rev, f.seq)
+      this.view = this.rebuildView()
+      this.changed({ local: false, op: null })
+      this.resolveReady()
+      this.drainFuture()
+      this.afterCommit({ seq: f.seq, rev: pushed.rev, noop: false, count: f.count })
+      return true
+    }
+    this.replaceBase(snap)
+    // replaceBase made it uncertain: its commit comes on the stream, matched by its seq (so taken
+    // as committed, never as a no-op); held meanwhile, never resent.
+    if (this.inflight?.seq === f.seq) this.heldAck = { rev: pushed.rev, noop: true }
+    return true
+  }
+
   /** Whether the task must be subscribed on a new connection (a local create subscribes after its ack). */
   wantsSubscription(): boolean {
     // A confirmed deletion is final: nothing more will be committed to follow.
@@ -390,6 +496,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
       }
       const seq = this.host.nextSeq()
       this.inflight = { kind: 'op', seq, op: this.pendingOp, baseRev: this.rev, count: this.pendingCount }
+      this.unsentSeq = seq
       // Sent at once, written meanwhile, when no write holds any of it and its seq cannot be handed out again after a restart.
       const overlap = !this.pendingWritten && this.host.seqReserved(seq)
       this.pendingOp = null
@@ -417,6 +524,7 @@ export class TaskHandle extends Emitter<TaskEvents> {
     // After a snapshot replaced the base, the op is still expressed against the rev it was built on.
     if (!this.uncertain) f.baseRev = this.rev
     this.sentEpoch = this.host.epoch
+    this.unsentSeq = 0
     this.host.send({ type: 'op', taskId: this.id, baseRev: f.baseRev, seq: f.seq, op: f.op as Record<string, unknown> })
   }
 
@@ -471,6 +579,13 @@ export class TaskHandle extends Emitter<TaskEvents> {
   onSnapshot(rev: number, task: TaskSnapshot, force = false): void {
     if (this.base && rev < this.base.rev && !force) return
     if (this.base && !force && !this.quiet) {
+      // The in-flight op known committed by a push: the snapshot holds it, or the stream brings it.
+      if (this.takeAfterPush({ ...task, rev })) return
+      if (this.host.pushing?.(this) && !this.pendingOp && this.inflight?.kind === 'op' && !this.uncertain) {
+        // Its push has not answered yet: decided when it does (pushEnded).
+        if (!this.parked || rev > this.parked.rev) this.parked = { ...task, rev }
+        return
+      }
       // Local changes must be transformed past the exact missed ops: fetch them from the log.
       this.host.resync(this, 'log')
       return
@@ -489,6 +604,8 @@ export class TaskHandle extends Emitter<TaskEvents> {
     if (ev.rev > this.base.rev + 1) {
       // Early: keep it until the revs before it arrive (from the socket or the log).
       if (this.future.size < MAX_FUTURE) this.future.set(ev.rev, ev)
+      // (After a parked snapshot, the stream follows it: kept for when the push answers.)
+      if (this.parked && ev.rev > this.parked.rev && this.future.size < MAX_FUTURE) return
       this.host.resync(this, 'log')
       return
     }

@@ -43,6 +43,11 @@ export const ConfigSchema = Type.Object({
   INSTANCE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   /** Ops kept replayable per task for `since` resume; older gaps answer snapshot/sync_required. */
   REPLAY_WINDOW_OPS: Int(1000, 10),
+  /**
+   * Revs an op may be behind and still be transformed, while the op log holds them
+   * (never fewer than REPLAY_WINDOW_OPS); further behind is `rev_too_old`.
+   */
+  SYNC_TRANSFORM_WINDOW_OPS: Int(4000, 10),
   /** Days a deletion tombstone is kept (the tombstone horizon). */
   TOMBSTONE_TTL_DAYS: Int(90, 1),
   /** Seconds between housekeeping runs (0 disables the in-server schedule). */

@@ -80,7 +80,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { clientId, mutations } = request.body
       checkBatch(mutations)
       // Through the catch-up gate: a refusal comes before any mutation ran.
-      const outcome = await app.catchup(() => pushMutations({ sequencer: app.sequencer, comments: app.comments }, request.principal, clientId, mutations))
+      const outcome = await app.catchup(() => pushMutations({ sequencer: app.sequencer, comments: app.comments }, request.principal, clientId, mutations), request.principal.deviceId)
       const counts = tally(outcome.results)
       await log(request.principal, { kind: 'push', clientId, counts: { mutations: mutations.length, ...counts }, durationMs: performance.now() - started })
       if (outcome.failure !== undefined) {
@@ -114,6 +114,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (app) => {
           cursor: cursor === '' ? undefined : cursor,
           limit: Math.min(limit ?? SYNC_PULL_MAX_LIMIT, SYNC_PULL_MAX_LIMIT),
         }),
+        p.deviceId,
       )
       const counts: Record<string, number> =
         'reset' in answer

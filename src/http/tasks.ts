@@ -241,7 +241,7 @@ const taskRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // Devices catching up on one task read the same pages: the op JSON is made once (storage/sync/op-ranges.ts).
         // Read up to the rev just read (one more to tell hasMore): what is held then needs no read of the log.
         return app.opRanges.range(request.principal.orgId, id, from, Math.max(0, Math.min(limit + 1, rev + 1 - from)))
-      })
+      }, request.principal.deviceId)
       // Never a silent gap: revs from `from` on that the log no longer holds (trimmed to
       // the replay window) are an error, not a page that starts further on.
       if (ops.json.length > 0 && ops.first > Math.max(from, 1)) {

@@ -23,7 +23,8 @@ export default fp(
       bus,
       limits: config.limits,
       instanceId: config.INSTANCE_ID,
-      replayWindow: config.REPLAY_WINDOW_OPS,
+      // How far behind an op may be transformed: past the replay window too, while the log holds the ops.
+      replayWindow: Math.max(config.REPLAY_WINDOW_OPS, config.SYNC_TRANSFORM_WINDOW_OPS),
       logger,
       fault: config.TASKSYNC_FAULT === 'ack-before-commit' ? 'ack-before-commit' : undefined,
     })

@@ -13,8 +13,11 @@ import { CatchupGate, type CatchupGateStats } from './catchup-gate.js'
 declare module 'fastify' {
   interface FastifyInstance {
     catchupGate: CatchupGate
-    /** Runs one REST catch-up request through the gate; a refusal (`unavailable`, `details.retryAfterS`) answers with `Retry-After` (http/errors.ts). */
-    catchup<T>(fn: () => Promise<T>): Promise<T>
+    /**
+     * Runs one REST catch-up request through the gate; a refusal (`unavailable`, `details.retryAfterS`) answers
+     * with `Retry-After` (http/errors.ts). `deviceId`: the caller's device, whose follow-up requests go first.
+     */
+    catchup<T>(fn: () => Promise<T>, deviceId?: string): Promise<T>
   }
 }
 
@@ -39,10 +42,11 @@ export default fp(
 
     const gate = new CatchupGate(app.config.SYNC_CATCHUP_CONCURRENCY, app.config.SYNC_CATCHUP_MAX_WAITING)
     app.decorate('catchupGate', gate)
-    app.decorate('catchup', <T>(fn: () => Promise<T>): Promise<T> => gate.run(fn))
+    app.decorate('catchup', <T>(fn: () => Promise<T>, deviceId?: string): Promise<T> => gate.run(fn, deviceId))
     const gateCounter = (name: string, help: string, read: (s: CatchupGateStats) => number) =>
       scrapedCounter(app.metrics.registry, name, help, () => read(gate.stats))
     gateCounter('tasksync_catchup_admitted_total', 'REST catch-up requests (push, pull, op log pages) that ran', (s) => s.admitted)
+    gateCounter('tasksync_catchup_follow_ups_total', "Of those, requests that went ahead as follow-ups of a device's catch-up under way", (s) => s.followUps)
     gateCounter('tasksync_catchup_refused_total', 'REST catch-up requests refused (503) because too many waited', (s) => s.refused)
     gateCounter('tasksync_catchup_waited_seconds_total', 'Time REST catch-up requests waited for their turn', (s) => s.waitedMs / 1000)
     new Gauge({

@@ -92,7 +92,8 @@ t.test(`convergence: ${CLIENTS} clients, ${TASKS} tasks, ${STEPS} steps, two ins
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
   // A short replay window: resumes after an offline period often get a snapshot instead of a replay,
   // so the op-log catch-up and rev_too_old paths run too.
-  const env = { REPLAY_WINDOW_OPS: process.env.CONVERGENCE_REPLAY_WINDOW ?? '10' }
+  const window = process.env.CONVERGENCE_REPLAY_WINDOW ?? '10'
+  const env = { REPLAY_WINDOW_OPS: window, SYNC_TRANSFORM_WINDOW_OPS: window }
   const a = await startTestApp(t, { env })
   const b = await startTestApp(t, { databaseUrl: a.databaseUrl, redisPrefix: a.redisPrefix, env })
   const instances: TestApp[] = [a, b]

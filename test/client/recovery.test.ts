@@ -117,8 +117,8 @@ t.test('an op that does not apply to the local copy: an error event and a reload
 })
 
 t.test('rev_too_old from the real server: caught up from the log and resent under the same seq, committed once', async (t) => {
-  // The smallest replay window the config allows: an op more than 10 revs behind is rev_too_old.
-  const app = await startTestApp(t, { env: { REPLAY_WINDOW_OPS: '10' } })
+  // The smallest replay and transform windows the config allows: an op more than 10 revs behind is rev_too_old.
+  const app = await startTestApp(t, { env: { REPLAY_WINDOW_OPS: '10', SYNC_TRANSFORM_WINDOW_OPS: '10' } })
   const owner = await registerOwner(app.url)
   const created = (await api(app.url, owner.accessToken).post('/api/tasks', { title: 'behind' })).body
   const net = recordingSocket()

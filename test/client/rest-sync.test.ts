@@ -73,9 +73,10 @@ t.test('a push result does not say whether the op committed: the op log settles 
     },
   })
   const task = await openTask(s, 5, { title: 'a' })
-  s.client.goOffline()
+  // Sent on the first socket (so it is not folded with what comes after it), then the connection is gone.
   task.submit({ priority: { set: 1 } })
-  seqA = task.toStored()!.inflight!.seq
+  seqA = (await nextSent(s.sock, 'op')).seq
+  s.client.goOffline()
   task.submit({ title: [1, 'b'] })
   s.client.goOnline()
   const sock = await s.nextSocket()
@@ -121,4 +122,50 @@ t.test('a subscribe refused as unavailable (storage down during its read) is ask
   s.sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
   const task = await opened
   t.same([task.rev, task.snapshot.title, task.isSubscribed()], [3, 'back', true])
+})
+
+t.test('an offline queue never sent goes as one mutation; a push that commits it lets the task take the resume snapshot, no op log read', async (t) => {
+  let pushed: { mutations: { seq: number; baseRev: number; op: unknown }[] } | null = null
+  let answerPush!: () => void
+  const pushAnswered = new Promise<void>((r) => (answerPush = r))
+  let clientId = ''
+  const s = await setup(t, {
+    longAbsenceMs: 1,
+    fetch: async (method, path, body) => {
+      if (path === '/api/sync/push') {
+        pushed = body as typeof pushed
+        // Held until the resume's snapshot has come (the push waits its turn at the server).
+        await pushAnswered
+        return { status: 200, body: { results: [{ seq: pushed!.mutations[0].seq, status: 'applied', rev: 9 }] } }
+      }
+      if (path.startsWith('/api/sync/pull')) return { status: 200, body: { tasks: [], comments: [], tombstones: [], cursor: 'c1', hasMore: false, lastSeq: {} } }
+      return undefined
+    },
+  })
+  clientId = s.client.clientId
+  const task = await openTask(s, 5, { title: 'ab' })
+  s.client.goOffline()
+  task.submit({ title: [2, 'c'] })
+  task.submit({ priority: { set: 3 } })
+  t.equal(task.pending, 2, 'two local changes')
+  await new Promise((r) => setTimeout(r, 10))
+  s.client.goOnline()
+  const sock = await s.nextSocket()
+  await nextSent(sock, 'subscribe')
+  await waitFor(() => pushed !== null, 'pushed')
+  t.equal(pushed!.mutations.length, 1, 'one mutation')
+  t.same([pushed!.mutations[0].baseRev, pushed!.mutations[0].op], [5, taskType.compose({ title: [2, 'c'] }, { priority: { set: 3 } })], 'both edits, on the rev they were made on')
+  const seq = pushed!.mutations[0].seq
+  // The resume is past the replay window: a snapshot at rev 8, then the stream; the push answers after it.
+  sock.receive({ type: 'snapshot', taskId: TASK, rev: 8, task: snapshot(8, { title: 'xab', description: 'day' }) })
+  sock.receive({ type: 'subscribed', taskIds: [TASK], projectIds: [], all: false })
+  answerPush()
+  await waitFor(() => task.rev === 8, 'took the snapshot')
+  t.equal(task.pending, 2, 'the op (two changes) waits for its commit on the stream')
+  // Our commit at rev 9 comes on the stream after the snapshot, recognised by its seq.
+  sock.receive(remoteOp(9, { title: [3, 'c'], priority: { set: 3 } }, clientId, seq))
+  await waitFor(() => task.pending === 0, 'acknowledged')
+  t.same([task.rev, task.snapshot.title, task.snapshot.description, task.snapshot.priority], [9, 'xabc', 'day', 3])
+  t.notOk(s.calls.some((c) => c.includes('/ops')), 'no op log read')
+  t.same(sock.take('op'), [], 'never sent again on the socket')
 })

@@ -12,7 +12,9 @@ export const TASK = '11111111-1111-4111-8111-111111111111'
 export const OTHER_CLIENT = '22222222-2222-4222-8222-222222222222'
 export const OTHER_USER = '33333333-3333-4333-8333-333333333333'
 
-export type FetchScript = (method: string, path: string, body: unknown) => { status: number; body?: unknown } | undefined
+type FetchAnswer = { status: number; body?: unknown } | undefined
+/** Answers a REST call (a promise holds it until the test lets it go). */
+export type FetchScript = (method: string, path: string, body: unknown) => FetchAnswer | Promise<FetchAnswer>
 
 export interface Setup {
   client: TaskSyncClient
@@ -41,7 +43,7 @@ export function snapshot(rev: number, content: Partial<TaskContent> = {}): TaskS
 
 export async function setup(
   t: Teardown,
-  opts: { storage?: ClientStorage; fetch?: FetchScript; heartbeatMs?: number; connect?: boolean; credentials?: boolean } = {},
+  opts: { storage?: ClientStorage; fetch?: FetchScript; heartbeatMs?: number; connect?: boolean; credentials?: boolean; longAbsenceMs?: number } = {},
 ): Promise<Setup> {
   const { WebSocket, sockets } = fakeWebSocket()
   const storage = opts.storage ?? memoryStorage()
@@ -49,7 +51,7 @@ export async function setup(
   const fetch = async (url: string, init?: RequestInit) => {
     const path = url.replace('http://fake.test', '')
     calls.push(`${init?.method ?? 'GET'} ${path}`)
-    const answer = opts.fetch?.(init?.method ?? 'GET', path, init?.body ? JSON.parse(String(init.body)) : undefined)
+    const answer = await opts.fetch?.(init?.method ?? 'GET', path, init?.body ? JSON.parse(String(init.body)) : undefined)
     if (!answer) return new Response(JSON.stringify({ error: { code: 'not_found', message: 'no route in this test' } }), { status: 404 })
     return new Response(answer.body === undefined ? null : JSON.stringify(answer.body), { status: answer.status })
   }
@@ -64,6 +66,7 @@ export async function setup(
     backoff: { baseMs: 1, maxMs: 5 },
     heartbeatMs: opts.heartbeatMs ?? 60_000,
     retry: { baseMs: 2 },
+    longAbsenceMs: opts.longAbsenceMs,
   })
   t.teardown(() => client.close())
   await client.connect()

@@ -113,3 +113,41 @@ t.test('through the app: push, pull and op pages wait their turn; past the queue
   t.same(page.body.ops.map((o: { rev: number }) => o.rev), [1, 2, 3], 'each once, no gap')
   t.equal((await a.app.sequencer.snapshot(orgId, taskId))!.title, 'acb')
 })
+
+t.test("a device's follow-up requests go before devices that have not started; each line in arrival order", async (t) => {
+  let now = 0
+  const gate = new CatchupGate(1, 100, 10_000, () => now)
+  const order: string[] = []
+  const first = held()
+  // d1 holds the one slot; d2 and d3 wait for their first turn.
+  const runs = [gate.run(() => (order.push('d1 push'), first.promise), 'd1')]
+  runs.push(gate.run(async () => void order.push('d2 push'), 'd2'))
+  runs.push(gate.run(async () => void order.push('d3 push'), 'd3'))
+  // d1's next request (its pull) comes while its push runs: a follow-up, ahead of d2 and d3.
+  runs.push(gate.run(async () => void order.push('d1 pull'), 'd1'))
+  // No key: a first request like any other.
+  runs.push(gate.run(async () => void order.push('anonymous')))
+  await until(() => gate.waiting === 4)
+  first.release()
+  await Promise.all(runs)
+  t.same(order, ['d1 push', 'd1 pull', 'd2 push', 'd3 push', 'anonymous'])
+  t.equal(gate.stats.followUps, 1, 'one follow-up')
+  t.equal(gate.stats.admitted, 5)
+})
+
+t.test('a device seen longer ago than followUpMs is a newcomer again', async (t) => {
+  let now = 0
+  const gate = new CatchupGate(1, 100, 10_000, () => now)
+  await gate.run(async () => undefined, 'd1')
+  now = 10_001
+  const order: string[] = []
+  const hold = held()
+  const runs = [gate.run(() => (order.push('d2'), hold.promise), 'd2')]
+  runs.push(gate.run(async () => void order.push('d3'), 'd3'))
+  runs.push(gate.run(async () => void order.push('d1 again'), 'd1'))
+  await until(() => gate.waiting === 2)
+  hold.release()
+  await Promise.all(runs)
+  t.same(order, ['d2', 'd3', 'd1 again'], 'in arrival order: d1 waited like a newcomer')
+  t.equal(gate.stats.followUps, 0)
+})
