@@ -13,7 +13,7 @@ import { runHousekeeping, type HousekeepingReport } from '../storage/housekeepin
 
 const USAGE = `usage: npm run housekeeping -- [--dry-run] [--json]
   Purges deletions older than TOMBSTONE_TTL_DAYS (moving the tombstone horizon),
-  trims the sync log (SYNC_LOG_TTL_DAYS) and each task's op log to REPLAY_WINDOW_OPS.
+  trims the sync log (SYNC_LOG_TTL_DAYS) and each task's op log to its last max(REPLAY_WINDOW_OPS, SYNC_TRANSFORM_WINDOW_OPS) ops.
   Delivered outbox events older than EVENT_RETENTION_DAYS are purged, and
   notifications older than NOTIFICATION_RETENTION_DAYS.
   --dry-run  do everything, print it, roll it back
@@ -47,7 +47,8 @@ async function main(): Promise<void> {
     const report = await runHousekeeping(database, {
       tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
       syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
-      replayWindowOps: config.REPLAY_WINDOW_OPS,
+      // The log keeps what an op may still be transformed past (SYNC_TRANSFORM_WINDOW_OPS), never less than a resume replays.
+      replayWindowOps: Math.max(config.REPLAY_WINDOW_OPS, config.SYNC_TRANSFORM_WINDOW_OPS),
       eventRetentionDays: config.EVENT_RETENTION_DAYS,
       notificationRetentionDays: config.NOTIFICATION_RETENTION_DAYS,
       dryRun: values['dry-run'] === true,

@@ -26,7 +26,8 @@ export default fp(
       const report = await runHousekeeping(app.database, {
         tombstoneTtlDays: config.TOMBSTONE_TTL_DAYS,
         syncLogTtlDays: config.SYNC_LOG_TTL_DAYS,
-        replayWindowOps: config.REPLAY_WINDOW_OPS,
+        // The log keeps what an op may still be transformed past (SYNC_TRANSFORM_WINDOW_OPS), never less than a resume replays.
+        replayWindowOps: Math.max(config.REPLAY_WINDOW_OPS, config.SYNC_TRANSFORM_WINDOW_OPS),
         eventRetentionDays: config.EVENT_RETENTION_DAYS,
         notificationRetentionDays: config.NOTIFICATION_RETENTION_DAYS,
         ...overrides,

@@ -19,7 +19,7 @@ const DAY_MS = 86_400_000
 export interface HousekeepingOptions {
   tombstoneTtlDays: number
   syncLogTtlDays: number
-  /** Ops kept per task (REPLAY_WINDOW_OPS). */
+  /** Ops kept per task (the larger of REPLAY_WINDOW_OPS and SYNC_TRANSFORM_WINDOW_OPS). */
   replayWindowOps: number
   /** Days a delivered event is kept (EVENT_RETENTION_DAYS); absent: events are not purged. */
   eventRetentionDays?: number
