@@ -347,6 +347,31 @@ export async function hot(ctx: Context, peers: ('tasksync' | 'sharedb')[], round
 
 // ---------------------------------------------------------------- storm
 
+/** One resumed socket of a storm, in ms after the kill: its last attempt, that socket's open, welcome and resume (all tasks subscribed). */
+interface Phase {
+  attempts: number
+  attemptMs: number
+  openMs: number
+  welcomeMs: number
+  onlineMs: number
+}
+
+/** p50 / p90 / max of each phase over the resumed sockets, and of the steps between them. */
+function phaseSummary(phases: Phase[]): Record<string, { p50: number; p90: number; max: number }> {
+  const q = (xs: number[]) => {
+    const v = xs.filter(Number.isFinite).sort((a, b) => a - b)
+    const at = (p: number) => v[Math.min(v.length - 1, Math.floor(p * v.length))] ?? NaN
+    return { p50: at(0.5), p90: at(0.9), max: v.at(-1) ?? NaN }
+  }
+  return {
+    attempts: q(phases.map((p) => p.attempts)),
+    lastAttemptMs: q(phases.map((p) => p.attemptMs)),
+    openAfterAttemptMs: q(phases.map((p) => p.openMs - p.attemptMs)),
+    welcomeAfterOpenMs: q(phases.map((p) => p.welcomeMs - p.openMs)),
+    onlineAfterWelcomeMs: q(phases.map((p) => p.onlineMs - p.welcomeMs)),
+  }
+}
+
 /** SDK sockets over two instances; kill -9 of instance 1 a third into the window; every socket of it must come back on the survivor. */
 export async function storm(ctx: Context, round: number): Promise<RunResult> {
   const { opts } = ctx
@@ -372,19 +397,29 @@ export async function storm(ctx: Context, round: number): Promise<RunResult> {
       await f.cmd('route', { from: sut.instances[1].url, to: sut.instances[0].url })
       const onKilled = plans.filter((p) => p.wsUrl === sut.instances[1].url.replace(/^http/, 'ws')).length
       for (;;) {
-        const st = await f.cmd<{ total: number; online: number; lost: number; resumed: number; resumedMs: number[] }>('status', { since: killedAt })
+        const st = await f.cmd<{ total: number; online: number; lost: number; resumed: number; resumedMs: number[]; phases: Phase[] }>('status', { since: killedAt })
         const lost = st.reduce((a, s) => a + s.lost, 0)
         const resumed = st.reduce((a, s) => a + s.resumed, 0)
         const online = st.reduce((a, s) => a + s.online, 0)
         if ((lost >= onKilled && resumed === lost && online === plans.length) || Date.now() - killedAt > 60_000) {
           const times = st.flatMap((s) => s.resumedMs).sort((a, b) => a - b)
-          return { onKilledInstance: onKilled, lost, resumed, online, total: plans.length, lastResumedS: (times.at(-1) ?? NaN) / 1000, medianResumedS: (times[Math.floor(times.length / 2)] ?? NaN) / 1000 }
+          return {
+            onKilledInstance: onKilled,
+            lost,
+            resumed,
+            online,
+            total: plans.length,
+            lastResumedS: (times.at(-1) ?? NaN) / 1000,
+            medianResumedS: (times[Math.floor(times.length / 2)] ?? NaN) / 1000,
+            phases: phaseSummary(st.flatMap((s) => s.phases)),
+          }
         }
         await sleep(250)
       }
     })()
     const w = await measure(ctx, `storm #${round}`, sut, [fleet], opts.durationS, storm)
     const st = await storm
+    ctx.log(`storm: resume phases (ms after the kill; p50 / p90 / max) ${JSON.stringify(st.phases)}`)
     const r = await fleet.stop()
     const invariants: Invariant[] = [
       {

@@ -38,6 +38,11 @@ interface Sock {
   /** A device catching up: its rev may jump. */
   catchingUp: boolean
   timer?: NodeJS.Timeout
+  /** Storm phases after the loss: socket attempts made, the last attempt, its open, its welcome (status syncing). */
+  attempts: number
+  lastAttemptAt: number
+  openedAt: number
+  welcomedAt: number
 }
 
 const sockets: Sock[] = []
@@ -52,9 +57,17 @@ function route(url: string): string {
   for (const [from, to] of routes) if (url.startsWith(from)) return to + url.slice(from.length)
   return url
 }
-class RoutedWebSocket extends WebSocket {
-  constructor(url: string) {
-    super(route(url), { perMessageDeflate: false })
+/** A socket class per client: it routes, and counts the client's attempts for the storm's phases. */
+function routedWebSocket(s: () => Sock | undefined) {
+  return class RoutedWebSocket extends WebSocket {
+    constructor(url: string) {
+      super(route(url), { perMessageDeflate: false })
+      const sock = s()
+      if (!sock?.lostAt) return
+      sock.attempts++
+      sock.lastAttemptAt = now()
+      this.once('open', () => (sock.openedAt = now()))
+    }
   }
 }
 const routedFetch = (input: string, init?: RequestInit) => fetch(route(input), init)
@@ -138,17 +151,19 @@ function watch(s: Sock): void {
   s.client.on('status', (st) => {
     if (st === 'connecting' && stats.running && !expectLoss && !s.catchingUp) error('socket lost, SDK reconnecting')
     if (st === 'connecting' && expectLoss && !s.lostAt) s.lostAt = now()
+    if (st === 'syncing' && s.lostAt && !s.resumedAt) s.welcomedAt = now()
     if (st === 'online' && s.lostAt && !s.resumedAt) s.resumedAt = now()
   })
 }
 
 async function openOne(plan: SocketPlan): Promise<void> {
+  let sock: Sock | undefined
   const client = new TaskSyncClient({
     url: plan.wsUrl.replace(/^ws/, 'http'),
     getAccessToken: async () => plan.token,
     clientId: plan.clientId,
     storage: memoryStorage(),
-    WebSocket: RoutedWebSocket as unknown as WebSocketConstructor,
+    WebSocket: routedWebSocket(() => sock) as unknown as WebSocketConstructor,
     fetch: routedFetch,
     // A storm reconnects thousands at once: the first retry within 1 s, at most 4 s apart.
     backoff: { baseMs: 1000, maxMs: 4000 },
@@ -159,7 +174,8 @@ async function openOne(plan: SocketPlan): Promise<void> {
   const task = await client.task(plan.taskId)
   // Loaded is not yet subscribed: ready means ops from here on reach this socket.
   if (client.status !== 'online') await new Promise<void>((r) => client.on('status', (st) => st === 'online' && r()))
-  const s: Sock = { plan, client, task, rev: task.rev, inflightAt: 0, lostAt: 0, resumedAt: 0, catchingUp: false }
+  const s: Sock = { plan, client, task, rev: task.rev, inflightAt: 0, lostAt: 0, resumedAt: 0, catchingUp: false, attempts: 0, lastAttemptAt: 0, openedAt: 0, welcomedAt: 0 }
+  sock = s
   watch(s)
   sockets.push(s)
 }
@@ -204,6 +220,13 @@ async function command(msg: { name: string; [k: string]: unknown }): Promise<unk
         lost: lost.length,
         resumed: lost.filter((s) => s.resumedAt).length,
         resumedMs: lost.filter((s) => s.resumedAt).map((s) => s.resumedAt - Number(msg.since ?? s.lostAt)),
+        // Per resumed socket, ms after `since`: its last attempt, that socket's open and welcome; and its attempts.
+        phases: lost
+          .filter((s) => s.resumedAt)
+          .map((s) => {
+            const since = Number(msg.since ?? s.lostAt)
+            return { attempts: s.attempts, attemptMs: s.lastAttemptAt - since, openMs: s.openedAt - since, welcomeMs: s.welcomedAt - since, onlineMs: s.resumedAt - since }
+          }),
       }
     }
   }

@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   })
 
   try {
-    await app.listen({ host: config.HOST, port: config.PORT })
+    await app.listen({ host: config.HOST, port: config.PORT, backlog: config.LISTEN_BACKLOG })
   } catch (err) {
     await app.close().catch(() => {})
     fail(`cannot listen on ${config.HOST}:${config.PORT}: ${(err as Error).message}`)

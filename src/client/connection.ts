@@ -6,7 +6,7 @@
  */
 import { CloseCode } from '../protocol/close-codes.js'
 import type { ClientMessage, ServerMessage } from '../protocol/messages.js'
-import { Backoff, type BackoffOptions } from './backoff.js'
+import { Backoff, type BackoffOptions, type Failure } from './backoff.js'
 
 /** The part of the WebSocket API the SDK uses (browsers, React Native and the `ws` package all have it). */
 export interface WebSocketLike {
@@ -55,6 +55,9 @@ export class Connection {
   private pinged = false
   private forceToken = false
   private opening = false
+  /** The current socket opened (a server answered); failures in a row where none did. */
+  private opened = false
+  private unansweredRun = 0
   private readonly backoff: Backoff
 
   constructor(private readonly opts: ConnectionOptions) {
@@ -114,7 +117,7 @@ export class Connection {
       this.forceToken = false
     } catch (err) {
       this.opts.onError(err as Error)
-      return this.scheduleRetry()
+      return this.scheduleRetry('answered')
     } finally {
       this.opening = false
     }
@@ -125,10 +128,13 @@ export class Connection {
       ws = new this.opts.WebSocket(`${this.opts.url}${sep}access_token=${encodeURIComponent(token)}`)
     } catch (err) {
       this.opts.onError(err as Error)
-      return this.scheduleRetry()
+      return this.scheduleRetry('answered')
     }
     this.ws = ws
+    this.opened = false
     ws.onopen = () => {
+      this.opened = true
+      this.unansweredRun = 0
       this.heard()
       ws.send(JSON.stringify({ type: 'hello', clientId: this.opts.clientId }))
       this.welcomeTimer = setTimeout(() => this.reconnect('no welcome'), this.opts.welcomeTimeoutMs ?? 15_000)
@@ -213,18 +219,24 @@ export class Connection {
     if (this.beatTimer) clearInterval(this.beatTimer)
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer)
     this.beatTimer = this.welcomeTimer = null
-    // Closed before welcome, or for policy (expired auth): the token may be the reason.
-    if (!wasReady || code === CloseCode.POLICY) this.forceToken = true
+    // Nothing answered (refused, unreachable; or an upgrade refused over HTTP, which browsers
+    // cannot tell apart): retried within seconds (backoff.ts), with the same token while it is
+    // fresh; a new one every third such failure in a row, in case a refused token is the cause.
+    const failure: Failure = this.opened ? 'answered' : 'unanswered'
+    this.opened = false
+    const unansweredTokenCheck = failure === 'unanswered' && ++this.unansweredRun % 3 === 0
+    // Closed by the server before welcome, or for policy (expired auth): the token may be the reason.
+    if ((!wasReady && failure === 'answered') || unansweredTokenCheck || code === CloseCode.POLICY) this.forceToken = true
     if (code === CloseCode.OVERLOADED) this.backoff.escalate(3)
     if (wasReady) this.opts.onLost(code)
-    if (this.wanted) this.scheduleRetry()
+    if (this.wanted) this.scheduleRetry(failure)
   }
 
-  private scheduleRetry(): void {
+  private scheduleRetry(failure: Failure): void {
     if (!this.wanted || this.retryTimer) return
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       if (this.wanted && !this.ws) void this.open()
-    }, this.backoff.next())
+    }, this.backoff.next(failure))
   }
 }

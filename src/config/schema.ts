@@ -10,6 +10,13 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   PORT: Int(3000, 0, 65535),
   HOST: Type.String({ default: '127.0.0.1' }),
+  /**
+   * Connections the kernel queues for this listener before it drops new ones (capped by
+   * net.core.somaxconn). Node takes one connection from the queue per event-loop turn: a
+   * reconnect storm arrives faster than a busy instance takes it, and a dropped SYN costs the
+   * client TCP's 1, 3, 7, 15, 31 s retransmissions.
+   */
+  LISTEN_BACKLOG: Int(4096, 1, 65535),
   /** postgres://… ; absent: embedded PGlite under DATA_DIR. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   /** Max connections of this instance's PostgreSQL pool. */

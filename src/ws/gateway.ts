@@ -17,6 +17,7 @@ import { OrgRouter, type RouterDeps } from './org-router.js'
 import { Session, type SessionShared } from './session.js'
 import { dispatch, runEarly, type HandlerContext } from './dispatch.js'
 import type { ResumeRecorder } from './subscribe.js'
+import { ResumeReads } from './resume-reads.js'
 import { toWireError } from './wire.js'
 
 export interface GatewayDeps {
@@ -68,6 +69,8 @@ export class Gateway {
   private readonly unlisten: (() => void)[] = []
   private probing = false
   private busWasDown = false
+  /** The subscribe path's snapshot and op-log reads, coalesced across sockets. */
+  readonly resumeReads: ResumeReads
 
   constructor(
     readonly deps: GatewayDeps,
@@ -75,6 +78,7 @@ export class Gateway {
     readonly metrics: GatewayMetrics = { ackLatency: () => {}, cut: () => {} },
   ) {
     this.flusher = new Flusher(settings.maxBufferedBytes, () => metrics.cut())
+    this.resumeReads = new ResumeReads(deps.sequencer)
     // A socket still flooding after about half a burst of refusals is closed.
     const patience = Math.max(10, Math.floor(settings.rateBurst / 2))
     this.shared = {
@@ -104,8 +108,9 @@ export class Gateway {
       sequencer: deps.sequencer,
       comments: deps.comments,
       reads: {
-        snapshots: (orgId, taskIds) => deps.sequencer.snapshots(orgId, taskIds),
-        opsSince: (orgId, taskId, fromRev, limit) => deps.sequencer.opsSince(orgId, taskId, fromRev, limit),
+        // Shared between the sockets resuming at the same time (a storm after a lost instance).
+        snapshots: (orgId, taskIds) => this.resumeReads.snapshots(orgId, taskIds),
+        opsSince: (orgId, taskId, fromRev, limit) => this.resumeReads.opsSince(orgId, taskId, fromRev, limit),
         projectExists: (orgId, projectId) => deps.reads.projectExists(orgId, projectId),
       },
       recordResume: deps.recordResume,

@@ -131,7 +131,13 @@ export class Outbox {
   }
 }
 
-/** Runs every scheduled outbox once per tick (setImmediate), after the current I/O phase. */
+/**
+ * Runs every scheduled outbox once per tick (setImmediate), after the current I/O phase,
+ * in slices of at most `sliceMs`: what is left goes on in the next turn of the event
+ * loop. Node takes one new connection from the listen queue per turn, so a pass writing
+ * to thousands of sockets at once kept a busy instance at a few turns a second, and a
+ * reconnect storm waited in the listen queue for tens of seconds.
+ */
 export class Flusher {
   /** This tick's outboxes; two lists swapped per pass (a flush may schedule its outbox again: its close). */
   private list: Outbox[] = []
@@ -143,30 +149,61 @@ export class Flusher {
     readonly limitBytes: number,
     /** Called once when an outbox is cut for being too slow (metrics, logs). */
     readonly onCut?: (outbox: Outbox) => void,
+    /** Longest write pass in one turn (ms); the clock is read every 32 outboxes. */
+    readonly sliceMs = 5,
   ) {}
 
   schedule(outbox: Outbox): void {
     if (outbox.scheduled) return
     outbox.scheduled = true
     this.list.push(outbox)
+    this.wake()
+  }
+
+  private wake(): void {
     if (!this.pending) {
       this.pending = true
-      setImmediate(this.run)
+      setImmediate(this.slice)
     }
   }
 
-  /** Writes everything queued now (also used by shutdown before the 1012 closes). */
-  readonly run = (): void => {
+  /** One slice: outboxes not reached in time stay scheduled for the next turn. */
+  private readonly slice = (): void => {
     this.pending = false
     const list = this.list
     this.list = this.spare
-    for (let i = 0; i < list.length; i++) {
+    const until = performance.now() + this.sliceMs
+    let i = 0
+    for (; i < list.length; i++) {
+      if ((i & 31) === 31 && performance.now() > until) break
       const outbox = list[i]
       outbox.scheduled = false
       outbox.flush()
     }
+    // Left for the next turn, still scheduled (in order, before any scheduled since).
+    if (i < list.length) {
+      const left = list.slice(i)
+      for (const o of this.list) left.push(o)
+      this.list = left
+      this.wake()
+    }
     // Emptied, not replaced: the next pass reuses it.
     list.length = 0
     this.spare = list
+  }
+
+  /** Writes everything queued now, in one go (shutdown, before the 1012 closes). */
+  readonly run = (): void => {
+    while (this.list.length) {
+      const list = this.list
+      this.list = this.spare
+      for (let i = 0; i < list.length; i++) {
+        const outbox = list[i]
+        outbox.scheduled = false
+        outbox.flush()
+      }
+      list.length = 0
+      this.spare = list
+    }
   }
 }

@@ -17,7 +17,8 @@ import { Gateway, type GatewayDeps } from './gateway.js'
 import type { TokenPort, VerifiedToken } from './ports.js'
 import { latestRevs } from '../storage/tasks.js'
 import { registerWsMetrics } from './metrics.js'
-import { recordSync } from '../storage/sync/log.js'
+import { recordSyncs } from '../storage/sync/log.js'
+import { batchedResumeLog } from './resume-log.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -119,6 +120,13 @@ export default fp(
   async (app: FastifyInstance) => {
     const { config } = app
     const tokens: TokenPort = app.tokens
+    const resumeLog = batchedResumeLog(
+      (entries) => recordSyncs(app.database, entries),
+      (err, lost) => app.log.warn({ err, lost }, 'sync log entries for resumes not written'),
+    )
+    app.addHook('onClose', async () => {
+      await resumeLog.flush().catch(() => {})
+    })
     const deps: GatewayDeps = {
       instanceId: app.instanceId,
       bus: app.bus,
@@ -131,10 +139,9 @@ export default fp(
         projectExists: (orgId, projectId) => app.taskStore.projectExists(orgId, projectId),
       },
       log: app.log.child({ module: 'ws' }),
-      // Resumes go to the sync log without holding up the socket; a lost line is only logged.
-      recordResume: (entry) => {
-        recordSync(app.database, entry).catch((err) => app.log.warn({ err }, 'sync log entry for a resume not written'))
-      },
+      // Resumes go to the sync log without holding up the socket, gathered into one statement
+      // when they come together (a storm); a lost line is only logged.
+      recordResume: resumeLog,
     }
     let gateway: Gateway | undefined
     const metrics = registerWsMetrics(app.metrics.registry, () => gateway)

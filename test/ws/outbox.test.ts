@@ -92,6 +92,42 @@ t.test('close is queued behind data and nothing is sent after it', async (t) => 
   t.same(closes, [[1012, 'restarting']])
 })
 
+t.test('a long write pass is sliced over turns of the event loop; every outbox still gets its queue once, in order', async (t) => {
+  // sliceMs 0: each turn writes the outboxes up to the first clock check (31), the rest wait a turn.
+  const flusher = new Flusher(1024, undefined, 0)
+  const sockets = Array.from({ length: 100 }, () => fakeSocket())
+  const outboxes = sockets.map((f) => new Outbox(f.socket, flusher, f.stream))
+  outboxes.forEach((o, i) => {
+    o.send(frame(`${i}a`))
+    o.send(frame(`${i}b`))
+  })
+  const written = () => sockets.filter((f) => f.sent.length > 0).length
+  await tick()
+  t.equal(written(), 31, 'the first slice')
+  // A message queued meanwhile to a socket not reached yet joins its pending queue.
+  outboxes[99].send(frame('99c'))
+  const turns: number[] = []
+  while (written() < 100) {
+    await tick()
+    turns.push(written())
+  }
+  t.ok(turns.length >= 2, `the rest over ${turns.length} more turns`)
+  t.same(sockets[0].sent, ['0a', '0b'])
+  t.same(sockets[99].sent, ['99a', '99b', '99c'])
+  t.ok(sockets.every((f, i) => f.sent.filter((m) => m.startsWith(`${i}`)).length === f.sent.length), 'each socket only its own messages')
+  t.same(sockets.map((f) => f.sent.length), sockets.map((_, i) => (i === 99 ? 3 : 2)), 'each message once')
+})
+
+t.test('run() writes everything queued at once (shutdown)', async (t) => {
+  const flusher = new Flusher(1024, undefined, 0)
+  const sockets = Array.from({ length: 100 }, () => fakeSocket())
+  sockets.forEach((f, i) => new Outbox(f.socket, flusher, f.stream).send(frame(`${i}`)))
+  flusher.run()
+  t.same(sockets.map((f) => f.sent), sockets.map((_, i) => [`${i}`]))
+  await tick()
+  t.same(sockets.map((f) => f.sent.length), sockets.map(() => 1), 'nothing written twice by the pending slice')
+})
+
 t.test('token bucket: burst, then the sustained rate', async (t) => {
   const bucket = new TokenBucket({ ratePerS: 10, burst: 3 }, 0)
   t.same([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)], [true, true, true, false])

@@ -69,3 +69,15 @@ export async function listSyncLog(database: Database, orgId: string, q: SyncLogQ
     at: r.at,
   }))
 }
+
+/** Records several syncs in one statement (socket resumes arriving together); same rows as one recordSync each. */
+export async function recordSyncs(database: Database, entries: SyncLogEntry[]): Promise<void> {
+  if (!entries.length) return
+  const rows = entries.map(
+    (e) => sql`(${e.orgId}::uuid, ${e.userId}::uuid, ${e.deviceId}::uuid, ${e.clientId ?? null}::uuid, ${e.kind},
+      ${JSON.stringify(e.counts)}::jsonb, ${Math.max(0, Math.round(e.durationMs))}::int)`,
+  )
+  await database.rows(sql`
+    insert into sync_log (org_id, user_id, device_id, client_id, kind, counts, duration_ms)
+    values ${sql.join(rows, sql`, `)}`)
+}
