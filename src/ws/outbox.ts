@@ -167,12 +167,24 @@ export class Flusher {
     }
   }
 
-  /** One slice: outboxes not reached in time stay scheduled for the next turn. */
+  /** One slice of at most `sliceMs`: outboxes not reached in time go on in the next turn. */
   private readonly slice = (): void => {
     this.pending = false
+    if (this.pass(performance.now() + this.sliceMs)) this.wake()
+  }
+
+  /** Writes everything queued now, in one go (shutdown, before the 1012 closes). */
+  readonly run = (): void => {
+    while (this.list.length) this.pass(Infinity)
+  }
+
+  /**
+   * Flushes this tick's outboxes until the clock passes `until`. The ones not reached stay
+   * scheduled, first in line (in order, before any scheduled since); true when there are some.
+   */
+  private pass(until: number): boolean {
     const list = this.list
     this.list = this.spare
-    const until = performance.now() + this.sliceMs
     let i = 0
     for (; i < list.length; i++) {
       if ((i & 31) === 31 && performance.now() > until) break
@@ -180,30 +192,15 @@ export class Flusher {
       outbox.scheduled = false
       outbox.flush()
     }
-    // Left for the next turn, still scheduled (in order, before any scheduled since).
-    if (i < list.length) {
-      const left = list.slice(i)
-      for (const o of this.list) left.push(o)
-      this.list = left
-      this.wake()
+    const left = i < list.length
+    if (left) {
+      const rest = list.slice(i)
+      for (const o of this.list) rest.push(o)
+      this.list = rest
     }
     // Emptied, not replaced: the next pass reuses it.
     list.length = 0
     this.spare = list
-  }
-
-  /** Writes everything queued now, in one go (shutdown, before the 1012 closes). */
-  readonly run = (): void => {
-    while (this.list.length) {
-      const list = this.list
-      this.list = this.spare
-      for (let i = 0; i < list.length; i++) {
-        const outbox = list[i]
-        outbox.scheduled = false
-        outbox.flush()
-      }
-      list.length = 0
-      this.spare = list
-    }
+    return left
   }
 }

@@ -23,11 +23,8 @@ export interface SyncLogItem extends Required<Omit<SyncLogEntry, 'orgId'>> {
 }
 
 /** Records one sync; callers should not fail a sync because its log line could not be written. */
-export async function recordSync(database: Database, e: SyncLogEntry): Promise<void> {
-  await database.rows(sql`
-    insert into sync_log (org_id, user_id, device_id, client_id, kind, counts, duration_ms)
-    values (${e.orgId}::uuid, ${e.userId}::uuid, ${e.deviceId}::uuid, ${e.clientId ?? null}::uuid, ${e.kind},
-      ${JSON.stringify(e.counts)}::jsonb, ${Math.max(0, Math.round(e.durationMs))}::int)`)
+export function recordSync(database: Database, e: SyncLogEntry): Promise<void> {
+  return recordSyncs(database, [e])
 }
 
 export interface SyncLogQuery {
@@ -70,7 +67,7 @@ export async function listSyncLog(database: Database, orgId: string, q: SyncLogQ
   }))
 }
 
-/** Records several syncs in one statement (socket resumes arriving together); same rows as one recordSync each. */
+/** Records several syncs in one statement (socket resumes arriving together). */
 export async function recordSyncs(database: Database, entries: SyncLogEntry[]): Promise<void> {
   if (!entries.length) return
   const rows = entries.map(
